@@ -1,0 +1,354 @@
+#include "app/config.h"
+
+#include <charconv>
+#include <cstdlib>
+#include <functional>
+#include <set>
+#include <sstream>
+
+#include <toml++/toml.h>
+
+#include "vector/cpu_features.h"
+
+extern char** environ;
+
+namespace semcached::app {
+namespace {
+
+// A value as a source gave it: text (environment, flags) is parsed by the key's type; a TOML
+// value must already have the key's type.
+struct RawValue {
+  enum class Kind { kText, kInt, kBool, kFloat, kOther };
+  Kind kind = Kind::kText;
+  std::string text;
+  std::int64_t integer = 0;
+  bool boolean = false;
+  std::string source;  // "config file x.toml", "environment variable SEMCACHED_...", ...
+};
+
+struct KeySpec {
+  std::string name;
+  std::string type;
+  std::string help;
+  std::function<Status(Config&, const RawValue&)> set;
+  std::function<std::string(const Config&)> get;
+};
+
+Status Refuse(const std::string& key, const RawValue& v, const std::string& reason) {
+  return InvalidArgument("configuration key '" + key + "' (" + v.source + "): " + reason);
+}
+
+const char* KindName(RawValue::Kind k) {
+  switch (k) {
+    case RawValue::Kind::kText: return "a string";
+    case RawValue::Kind::kInt: return "an integer";
+    case RawValue::Kind::kBool: return "a boolean";
+    case RawValue::Kind::kFloat: return "a float";
+    case RawValue::Kind::kOther: return "a table or array";
+  }
+  return "a value";
+}
+
+template <typename Int>
+KeySpec IntKey(std::string name, Int& (*field)(Config&), std::int64_t min, std::int64_t max,
+               std::string help) {
+  KeySpec k;
+  k.name = name;
+  k.type = "integer " + std::to_string(min) + ".." + std::to_string(max);
+  k.help = std::move(help);
+  k.set = [name, field, min, max](Config& c, const RawValue& v) -> Status {
+    std::int64_t parsed = 0;
+    if (v.kind == RawValue::Kind::kInt) {
+      parsed = v.integer;
+    } else if (v.kind == RawValue::Kind::kText && v.source.rfind("config file", 0) != 0) {
+      const char* b = v.text.data();
+      const char* e = b + v.text.size();
+      auto [ptr, ec] = std::from_chars(b, e, parsed);
+      if (ec != std::errc() || ptr != e || v.text.empty()) {
+        return Refuse(name, v, "'" + v.text + "' is not an integer");
+      }
+    } else {
+      return Refuse(name, v, std::string("expected an integer, got ") + KindName(v.kind));
+    }
+    if (parsed < min || parsed > max) {
+      return Refuse(name, v,
+                    std::to_string(parsed) + " is out of range " + std::to_string(min) + ".." +
+                        std::to_string(max));
+    }
+    field(c) = static_cast<Int>(parsed);
+    return Status::Ok();
+  };
+  k.get = [field](const Config& c) {
+    return std::to_string(field(const_cast<Config&>(c)));
+  };
+  return k;
+}
+
+KeySpec StringKey(std::string name, std::string& (*field)(Config&), std::vector<std::string> allowed,
+                  std::string help) {
+  KeySpec k;
+  k.name = name;
+  if (allowed.empty()) {
+    k.type = "string";
+  } else {
+    k.type = "one of";
+    for (const auto& a : allowed) k.type += " " + a;
+  }
+  k.help = std::move(help);
+  k.set = [name, field, allowed](Config& c, const RawValue& v) -> Status {
+    if (v.kind != RawValue::Kind::kText) {
+      return Refuse(name, v, std::string("expected a string, got ") + KindName(v.kind));
+    }
+    if (!allowed.empty()) {
+      bool found = false;
+      for (const auto& a : allowed) found = found || a == v.text;
+      if (!found) {
+        std::string list;
+        for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
+        return Refuse(name, v, "'" + v.text + "' is not one of: " + list);
+      }
+    }
+    field(c) = v.text;
+    return Status::Ok();
+  };
+  k.get = [field](const Config& c) { return field(const_cast<Config&>(c)); };
+  return k;
+}
+
+const std::vector<KeySpec>& Keys() {
+  static const std::vector<KeySpec> keys = [] {
+    constexpr std::int64_t kMaxMs = 24LL * 3600 * 1000;
+    std::vector<KeySpec> k;
+    k.push_back(StringKey("data_dir", [](Config& c) -> std::string& { return c.data_dir; }, {},
+                          "directory for the embedded store's files (created if missing)"));
+    k.push_back(StringKey("store", [](Config& c) -> std::string& { return c.store; },
+                          {"embedded", "redis"}, "default vector store of caches"));
+    k.push_back(StringKey("server.host", [](Config& c) -> std::string& { return c.server.host; },
+                          {}, "address to listen on"));
+    k.push_back(IntKey<int>("server.port", [](Config& c) -> int& { return c.server.port; }, 0,
+                            65535, "TCP port; 0 picks a free one (see server.port_file)"));
+    k.push_back(IntKey<int>("server.threads", [](Config& c) -> int& { return c.server.threads; },
+                            0, 256, "I/O threads; 0 means one per core"));
+    k.push_back(IntKey<std::int64_t>(
+        "server.max_header_bytes",
+        [](Config& c) -> std::int64_t& { return c.server.max_header_bytes; }, 1024, 1 << 20,
+        "largest request head accepted (431 beyond)"));
+    k.push_back(IntKey<std::int64_t>(
+        "server.max_body_bytes",
+        [](Config& c) -> std::int64_t& { return c.server.max_body_bytes; }, 1024, 1LL << 30,
+        "largest request body accepted (413 beyond)"));
+    k.push_back(IntKey<int>("server.read_timeout_ms",
+                            [](Config& c) -> int& { return c.server.read_timeout_ms; }, 10, kMaxMs,
+                            "time allowed to receive a whole request once it has started"));
+    k.push_back(IntKey<int>("server.idle_timeout_ms",
+                            [](Config& c) -> int& { return c.server.idle_timeout_ms; }, 10, kMaxMs,
+                            "time a connection may stay open with no request"));
+    k.push_back(IntKey<int>("server.write_timeout_ms",
+                            [](Config& c) -> int& { return c.server.write_timeout_ms; }, 10,
+                            kMaxMs, "time allowed to send a response"));
+    k.push_back(IntKey<int>("server.shutdown_timeout_ms",
+                            [](Config& c) -> int& { return c.server.shutdown_timeout_ms; }, 0,
+                            kMaxMs, "on SIGTERM/SIGINT, how long requests in flight may finish"));
+    k.push_back(IntKey<int>("server.max_connections",
+                            [](Config& c) -> int& { return c.server.max_connections; }, 1,
+                            1'000'000, "open connections beyond this are closed at accept"));
+    k.push_back(StringKey("server.port_file",
+                          [](Config& c) -> std::string& { return c.server.port_file; }, {},
+                          "file the bound port is written to once listening (empty: none)"));
+    k.push_back(StringKey("log.level", [](Config& c) -> std::string& { return c.log.level; },
+                          {"trace", "debug", "info", "warn", "error", "critical", "off"},
+                          "log level; debug logs one line per request"));
+    k.push_back(StringKey("log.format", [](Config& c) -> std::string& { return c.log.format; },
+                          {"text", "json"}, "text lines or JSON lines"));
+    k.push_back(StringKey("redis.url", [](Config& c) -> std::string& { return c.redis.url; }, {},
+                          "redis://[user:password@]host:port[/db]; empty means no Redis"));
+    k.push_back(IntKey<int>("redis.connect_timeout_ms",
+                            [](Config& c) -> int& { return c.redis.connect_timeout_ms; }, 1,
+                            kMaxMs, "timeout to connect to Redis"));
+    k.push_back(IntKey<int>("redis.command_timeout_ms",
+                            [](Config& c) -> int& { return c.redis.command_timeout_ms; }, 1,
+                            kMaxMs, "timeout of each Redis command"));
+    return k;
+  }();
+  return keys;
+}
+
+const KeySpec* FindKey(const std::string& name) {
+  for (const auto& k : Keys()) {
+    if (k.name == name) return &k;
+  }
+  return nullptr;
+}
+
+// Variables read by parts of the program other than this loader (checked here all the same).
+const std::set<std::string>& EnvironmentNotKeys() {
+  static const std::set<std::string> names = {"SEMCACHED_CONFIG", "SEMCACHED_SIMD"};
+  return names;
+}
+
+Status ApplyToml(Config& config, const toml::table& table, const std::string& prefix,
+                 const std::string& file) {
+  for (const auto& [raw_key, node] : table) {
+    std::string key = prefix.empty() ? std::string(raw_key.str())
+                                     : prefix + "." + std::string(raw_key.str());
+    if (const auto* sub = node.as_table()) {
+      Status s = ApplyToml(config, *sub, key, file);
+      if (!s.ok()) return s;
+      continue;
+    }
+    const KeySpec* spec = FindKey(key);
+    RawValue v;
+    v.source = "config file " + file;
+    if (spec == nullptr) {
+      return InvalidArgument("unknown configuration key '" + key + "' (" + v.source + ")");
+    }
+    if (auto s = node.value<std::string>(); node.is_string() && s) {
+      v.kind = RawValue::Kind::kText;
+      v.text = *s;
+    } else if (node.is_integer()) {
+      v.kind = RawValue::Kind::kInt;
+      v.integer = *node.value<std::int64_t>();
+    } else if (node.is_boolean()) {
+      v.kind = RawValue::Kind::kBool;
+      v.boolean = *node.value<bool>();
+    } else if (node.is_floating_point()) {
+      v.kind = RawValue::Kind::kFloat;
+    } else {
+      v.kind = RawValue::Kind::kOther;
+    }
+    Status s = spec->set(config, v);
+    if (!s.ok()) return s;
+  }
+  return Status::Ok();
+}
+
+Status ApplyText(Config& config, const std::string& key, const std::string& text,
+                 const std::string& source) {
+  const KeySpec* spec = FindKey(key);
+  if (spec == nullptr) {
+    return InvalidArgument("unknown configuration key '" + key + "' (" + source + ")");
+  }
+  RawValue v;
+  v.kind = RawValue::Kind::kText;
+  v.text = text;
+  v.source = source;
+  return spec->set(config, v);
+}
+
+Status CheckWhole(const Config& c) {
+  if (c.store == "redis" && c.redis.url.empty()) {
+    return InvalidArgument("configuration key 'store' is 'redis' but 'redis.url' is empty");
+  }
+  if (!c.redis.url.empty() && c.redis.url.rfind("redis://", 0) != 0 &&
+      c.redis.url.rfind("rediss://", 0) != 0) {
+    return InvalidArgument("configuration key 'redis.url': '" + c.redis.url +
+                           "' must start with redis:// or rediss://");
+  }
+  if (c.data_dir.empty()) {
+    return InvalidArgument("configuration key 'data_dir' must not be empty");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+std::string EnvNameForKey(const std::string& key) {
+  std::string env = "SEMCACHED_";
+  for (char ch : key) {
+    env += ch == '.' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  }
+  return env;
+}
+
+std::map<std::string, std::string> SemcachedEnvironment() {
+  std::map<std::string, std::string> env;
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    std::string entry(*e);
+    if (entry.rfind("SEMCACHED_", 0) != 0) continue;
+    auto eq = entry.find('=');
+    if (eq == std::string::npos) continue;
+    env[entry.substr(0, eq)] = entry.substr(eq + 1);
+  }
+  return env;
+}
+
+Result<Config> LoadConfig(const ConfigSources& sources) {
+  Config config;
+
+  if (sources.file) {
+    toml::table table;
+    try {
+      table = toml::parse_file(*sources.file);
+    } catch (const toml::parse_error& e) {
+      std::ostringstream msg;
+      msg << "config file " << *sources.file << ": " << e.description() << " at line "
+          << e.source().begin.line << ", column " << e.source().begin.column;
+      return InvalidArgument(msg.str());
+    }
+    Status s = ApplyToml(config, table, "", *sources.file);
+    if (!s.ok()) return s;
+  }
+
+  std::map<std::string, std::string> env_to_key;
+  for (const auto& k : Keys()) env_to_key[EnvNameForKey(k.name)] = k.name;
+  for (const auto& [name, value] : sources.env) {
+    if (EnvironmentNotKeys().count(name) != 0) continue;
+    auto it = env_to_key.find(name);
+    if (it == env_to_key.end()) {
+      return InvalidArgument("unknown environment variable " + name +
+                             " (it names no configuration key; see `semcached config --keys`)");
+    }
+    Status s = ApplyText(config, it->second, value, "environment variable " + name);
+    if (!s.ok()) return s;
+  }
+  if (auto it = sources.env.find("SEMCACHED_SIMD"); it != sources.env.end()) {
+    vector::SimdLevel level;
+    if (!vector::ParseSimdLevel(it->second, &level)) {
+      return InvalidArgument("environment variable SEMCACHED_SIMD: '" + it->second +
+                             "' is not one of: scalar, avx2, avx512");
+    }
+  }
+
+  for (const auto& [key, value] : sources.flags) {
+    Status s = ApplyText(config, key, value, "flag " + key + "=" + value);
+    if (!s.ok()) return s;
+  }
+
+  Status s = CheckWhole(config);
+  if (!s.ok()) return s;
+  return config;
+}
+
+std::vector<KeyInfo> ListKeys() {
+  Config defaults;
+  std::vector<KeyInfo> out;
+  for (const auto& k : Keys()) out.push_back({k.name, k.type, k.get(defaults), k.help});
+  return out;
+}
+
+std::string RenderToml(const Config& config) {
+  std::ostringstream out;
+  std::string section;
+  // Keys are declared with top-level ones first, then grouped by section.
+  for (const auto& k : Keys()) {
+    auto dot = k.name.find('.');
+    std::string sec = dot == std::string::npos ? "" : k.name.substr(0, dot);
+    std::string leaf = dot == std::string::npos ? k.name : k.name.substr(dot + 1);
+    if (sec != section) {
+      out << "\n[" << sec << "]\n";
+      section = sec;
+    }
+    bool numeric = k.type.rfind("integer", 0) == 0;
+    std::string value = k.get(config);
+    out << leaf << " = ";
+    if (numeric) {
+      out << value;
+    } else {
+      out << toml::value<std::string>(value);
+    }
+    out << "  # " << k.help << "\n";
+  }
+  return out.str();
+}
+
+}  // namespace semcached::app

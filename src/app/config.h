@@ -1,0 +1,82 @@
+// Configuration of the semcached binary: defaults, a TOML file, SEMCACHED_* environment
+// variables and command-line flags, merged in that order (a later source wins).
+//
+// Every key is declared once in a table (config.cpp) with its type, bounds and help text; the
+// file, environment and flag readers all go through that table, so a key is known to all three
+// or to none. Unknown keys and invalid values are refused with a message naming the key, the
+// source and the reason. This module does not start anything; it only produces a Config.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/status.h"
+
+namespace semcached::app {
+
+struct ServerConfig {
+  std::string host = "127.0.0.1";
+  int port = 8080;                          // 0 picks a free port (see port_file)
+  int threads = 0;                          // I/O threads; 0 = one per core
+  std::int64_t max_header_bytes = 16 * 1024;
+  std::int64_t max_body_bytes = 4 * 1024 * 1024;
+  int read_timeout_ms = 10'000;             // a started request must arrive within this
+  int idle_timeout_ms = 60'000;             // a keep-alive connection may wait this long
+  int write_timeout_ms = 10'000;
+  int shutdown_timeout_ms = 15'000;         // requests in flight get this long on SIGTERM
+  int max_connections = 10'000;
+  std::string port_file;                    // if set, the bound port is written here
+};
+
+struct LogConfig {
+  std::string level = "info";   // trace, debug, info, warn, error, critical, off
+  std::string format = "text";  // text | json
+};
+
+struct RedisConfig {
+  std::string url;              // empty: no Redis (embedded store only)
+  int connect_timeout_ms = 1'000;
+  int command_timeout_ms = 1'000;
+};
+
+struct Config {
+  std::string data_dir = "data";
+  std::string store = "embedded";  // embedded | redis
+  ServerConfig server;
+  LogConfig log;
+  RedisConfig redis;
+};
+
+// Where configuration comes from, lowest precedence first.
+struct ConfigSources {
+  std::optional<std::string> file;                            // a TOML file path
+  std::map<std::string, std::string> env;                     // SEMCACHED_* variables only
+  std::vector<std::pair<std::string, std::string>> flags;     // key -> value, in order
+};
+
+// Merges the sources over the defaults. The error names the key, the source and the reason.
+Result<Config> LoadConfig(const ConfigSources& sources);
+
+// The SEMCACHED_* variables of this process's environment.
+std::map<std::string, std::string> SemcachedEnvironment();
+
+// The environment variable that sets a key: "server.port" -> "SEMCACHED_SERVER_PORT".
+std::string EnvNameForKey(const std::string& key);
+
+struct KeyInfo {
+  std::string name;
+  std::string type;
+  std::string default_value;
+  std::string help;
+};
+// Every configuration key, for `semcached config --keys` and the README.
+std::vector<KeyInfo> ListKeys();
+
+// The effective configuration as TOML text, for `semcached config`.
+std::string RenderToml(const Config& config);
+
+}  // namespace semcached::app

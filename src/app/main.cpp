@@ -1,0 +1,271 @@
+// semcached: the command-line entry point. Parses the command line, loads configuration,
+// and starts what was asked for. Exceptions are allowed here (start-up only); request paths
+// never throw.
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <mutex>
+
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include "app/config.h"
+#include "common/logging.h"
+#include "redis/probe.h"
+#include "server/http_server.h"
+#include "server/metrics.h"
+#include "server/router.h"
+#include "server/system_routes.h"
+#include "vector/cpu_features.h"
+
+#ifndef SEMCACHED_VERSION
+#define SEMCACHED_VERSION "0.0.0"
+#endif
+#ifndef SEMCACHED_GIT
+#define SEMCACHED_GIT "unknown"
+#endif
+#ifndef SEMCACHED_BUILD_TYPE
+#define SEMCACHED_BUILD_TYPE "unknown"
+#endif
+
+namespace semcached::app {
+namespace {
+
+constexpr int kExitConfig = 2;
+constexpr int kExitRuntime = 1;
+
+// Options every subcommand that reads configuration accepts.
+struct ConfigOptions {
+  std::string config_file;
+  std::vector<std::string> sets;
+  std::string host, data_dir, log_level, log_format, redis_url;
+  int port = -1;
+};
+
+void AddConfigOptions(CLI::App* cmd, ConfigOptions& o) {
+  cmd->add_option("-c,--config", o.config_file, "TOML configuration file (or SEMCACHED_CONFIG)");
+  cmd->add_option("--set", o.sets, "KEY=VALUE for any configuration key (repeatable)");
+  cmd->add_option("--host", o.host, "server.host");
+  cmd->add_option("-p,--port", o.port, "server.port");
+  cmd->add_option("--data-dir", o.data_dir, "data_dir");
+  cmd->add_option("--log-level", o.log_level, "log.level");
+  cmd->add_option("--log-format", o.log_format, "log.format");
+  cmd->add_option("--redis-url", o.redis_url, "redis.url");
+}
+
+Result<Config> Load(const ConfigOptions& o) {
+  ConfigSources src;
+  src.env = SemcachedEnvironment();
+  if (!o.config_file.empty()) {
+    src.file = o.config_file;
+  } else if (auto it = src.env.find("SEMCACHED_CONFIG"); it != src.env.end() && !it->second.empty()) {
+    src.file = it->second;
+  }
+  for (const auto& kv : o.sets) {
+    auto eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return InvalidArgument("--set '" + kv + "': expected KEY=VALUE");
+    }
+    src.flags.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
+  }
+  // Named flags come after --set so the more specific spelling wins when both are given.
+  if (!o.host.empty()) src.flags.emplace_back("server.host", o.host);
+  if (o.port >= 0) src.flags.emplace_back("server.port", std::to_string(o.port));
+  if (!o.data_dir.empty()) src.flags.emplace_back("data_dir", o.data_dir);
+  if (!o.log_level.empty()) src.flags.emplace_back("log.level", o.log_level);
+  if (!o.log_format.empty()) src.flags.emplace_back("log.format", o.log_format);
+  if (!o.redis_url.empty()) src.flags.emplace_back("redis.url", o.redis_url);
+  return LoadConfig(src);
+}
+
+server::ServerOptions ToServerOptions(const ServerConfig& c) {
+  server::ServerOptions o;
+  o.host = c.host;
+  o.port = c.port;
+  o.threads = c.threads;
+  o.max_header_bytes = c.max_header_bytes;
+  o.max_body_bytes = c.max_body_bytes;
+  o.read_timeout_ms = c.read_timeout_ms;
+  o.idle_timeout_ms = c.idle_timeout_ms;
+  o.write_timeout_ms = c.write_timeout_ms;
+  o.shutdown_timeout_ms = c.shutdown_timeout_ms;
+  o.max_connections = c.max_connections;
+  return o;
+}
+
+Status WritePortFile(const std::string& path, int port) {
+  std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << port << "\n";
+    if (!out) return Unavailable("cannot write server.port_file " + tmp);
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) return Unavailable("cannot write server.port_file " + path + ": " + ec.message());
+  return Status::Ok();
+}
+
+// Redis checks hit the network; /readyz may be polled often, so a result is kept a second.
+server::ReadinessCheck RedisReadiness(const redis::RedisAddress& address, int timeout_ms) {
+  struct Cached {
+    std::mutex mu;
+    std::chrono::steady_clock::time_point at;
+    Status last = Unavailable("not checked yet");
+    bool valid = false;
+  };
+  auto cache = std::make_shared<Cached>();
+  return {"redis", [address, timeout_ms, cache]() {
+            std::lock_guard<std::mutex> lock(cache->mu);
+            auto now = std::chrono::steady_clock::now();
+            if (!cache->valid || now - cache->at > std::chrono::seconds(1)) {
+              cache->last = redis::Ping(address, timeout_ms);
+              cache->at = now;
+              cache->valid = true;
+            }
+            return cache->last;
+          }};
+}
+
+int Serve(const Config& config) {
+  std::error_code ec;
+  std::filesystem::create_directories(config.data_dir, ec);
+  if (ec) {
+    spdlog::critical("cannot create data_dir '{}': {}", config.data_dir, ec.message());
+    return kExitConfig;
+  }
+
+  server::Metrics metrics;
+  metrics.SetBuildInfo(SEMCACHED_VERSION, SEMCACHED_GIT,
+                       std::string(vector::SimdLevelName(vector::ActiveSimdLevel())));
+  server::Router router;
+  server::HttpServer http(ToServerOptions(config.server), router, metrics);
+
+  std::vector<server::ReadinessCheck> checks;
+  std::string data_dir = config.data_dir;
+  checks.push_back({"embedded", [data_dir]() {
+                      return access(data_dir.c_str(), W_OK) == 0
+                                 ? Status::Ok()
+                                 : Unavailable("data_dir '" + data_dir + "' is not writable");
+                    }});
+  if (!config.redis.url.empty()) {
+    auto address = redis::ParseRedisUrl(config.redis.url);
+    if (!address.ok()) {
+      spdlog::critical("{}", address.status().message());
+      return kExitConfig;
+    }
+    checks.push_back(RedisReadiness(*address, config.redis.connect_timeout_ms));
+  }
+  server::AddSystemRoutes(router, metrics, &http, std::move(checks));
+
+  Status s = http.Listen();
+  if (!s.ok()) {
+    spdlog::critical("{}", s.message());
+    return kExitRuntime;
+  }
+  if (!config.server.port_file.empty()) {
+    s = WritePortFile(config.server.port_file, http.port());
+    if (!s.ok()) {
+      spdlog::critical("{}", s.message());
+      return kExitRuntime;
+    }
+  }
+  spdlog::info("semcached {} listening on http://{}:{} (store {}, data_dir {}, simd {})",
+               SEMCACHED_VERSION, config.server.host, http.port(), config.store, config.data_dir,
+               vector::SimdLevelName(vector::ActiveSimdLevel()));
+  http.Run(/*handle_signals=*/true);
+  spdlog::info("semcached stopped");
+  spdlog::default_logger()->flush();
+  return 0;
+}
+
+int Version(const Config& config) {
+  std::cout << "semcached " << SEMCACHED_VERSION << " (git " << SEMCACHED_GIT << ", "
+            << SEMCACHED_BUILD_TYPE << ", " << __VERSION__ << ")\n";
+  std::cout << "simd: " << vector::SimdLevelName(vector::ActiveSimdLevel()) << " (cpu supports "
+            << vector::SimdLevelName(vector::DetectedSimdLevel()) << ")\n";
+  if (config.redis.url.empty()) {
+    std::cout << "redis: not configured\n";
+    return 0;
+  }
+  auto address = redis::ParseRedisUrl(config.redis.url);
+  if (!address.ok()) {
+    std::cerr << "semcached: " << address.status().message() << "\n";
+    return kExitConfig;
+  }
+  auto version = redis::ServerVersion(*address, config.redis.connect_timeout_ms);
+  if (!version.ok()) {
+    std::cout << "redis: " << address->host << ":" << address->port << " unreachable ("
+              << version.status().message() << ")\n";
+    return kExitRuntime;
+  }
+  std::cout << "redis: " << address->host << ":" << address->port << " server " << *version
+            << "\n";
+  return 0;
+}
+
+int ShowConfig(const Config& config, bool keys) {
+  if (!keys) {
+    std::cout << RenderToml(config);
+    return 0;
+  }
+  for (const auto& k : ListKeys()) {
+    std::cout << k.name << "\n  env " << EnvNameForKey(k.name) << "; " << k.type << "; default "
+              << (k.default_value.empty() ? "(empty)" : k.default_value) << "\n  " << k.help
+              << "\n";
+  }
+  return 0;
+}
+
+}  // namespace
+
+int Main(int argc, char** argv) {
+  CLI::App cli{"semcached: a semantic cache and vector engine for LLM applications"};
+  cli.require_subcommand(1);
+  ConfigOptions opts;
+
+  auto* serve = cli.add_subcommand("serve", "start the HTTP server");
+  AddConfigOptions(serve, opts);
+  auto* version = cli.add_subcommand("version", "print build, SIMD level and Redis version");
+  AddConfigOptions(version, opts);
+  bool keys = false;
+  auto* config_cmd = cli.add_subcommand("config", "print the effective configuration");
+  AddConfigOptions(config_cmd, opts);
+  config_cmd->add_flag("--keys", keys, "list every configuration key instead");
+
+  try {
+    cli.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return cli.exit(e);
+  }
+
+  auto config = Load(opts);
+  if (!config.ok()) {
+    std::cerr << "semcached: " << config.status().message() << "\n";
+    return kExitConfig;
+  }
+  if (version->parsed()) return Version(*config);
+  if (config_cmd->parsed()) return ShowConfig(*config, keys);
+
+  Status s = ConfigureLogging(config->log.level, config->log.format);
+  if (!s.ok()) {
+    std::cerr << "semcached: " << s.message() << "\n";
+    return kExitConfig;
+  }
+  return Serve(*config);
+}
+
+}  // namespace semcached::app
+
+int main(int argc, char** argv) {
+  try {
+    return semcached::app::Main(argc, argv);
+  } catch (const std::exception& e) {
+    std::cerr << "semcached: fatal: " << e.what() << "\n";
+    return 1;
+  }
+}

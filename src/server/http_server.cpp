@@ -1,0 +1,474 @@
+#include "server/http_server.h"
+
+#include <algorithm>
+#include <chrono>
+#include <csignal>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <spdlog/spdlog.h>
+
+#include "server/errors.h"
+
+namespace semcached::server {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+constexpr std::size_t kFirstRead = 8192;
+constexpr auto kLingerTime = std::chrono::seconds(1);
+
+std::string ToLower(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
+}  // namespace
+
+class Session;
+
+class HttpServer::Impl {
+ public:
+  Impl(ServerOptions options, const Router& router, Metrics& metrics)
+      : opt(std::move(options)),
+        router(router),
+        metrics(metrics),
+        ioc(std::max(1, ThreadCount(opt))),
+        acceptor(net::make_strand(ioc)),
+        drain_timer(ioc),
+        retry_timer(ioc) {}
+
+  static int ThreadCount(const ServerOptions& o) {
+    if (o.threads > 0) return o.threads;
+    return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  }
+
+  Status Listen();
+  void Accept();
+  void Shutdown();
+  void CheckDrained();
+
+  void Register(Session* s, const std::shared_ptr<Session>& sp) {
+    std::lock_guard<std::mutex> lock(sessions_mu);
+    sessions[s] = sp;
+  }
+  void Unregister(Session* s) {
+    std::lock_guard<std::mutex> lock(sessions_mu);
+    sessions.erase(s);
+  }
+
+  ServerOptions opt;
+  const Router& router;
+  Metrics& metrics;
+  std::atomic<bool> draining{false};
+  std::atomic<int> open{0};
+  int bound_port = 0;
+  Clock::time_point drain_deadline;
+  // Declared before the io_context: sessions still queued in it are destroyed with it and
+  // unregister themselves from here.
+  std::mutex sessions_mu;
+  std::unordered_map<Session*, std::weak_ptr<Session>> sessions;
+
+  net::io_context ioc;
+  tcp::acceptor acceptor;
+  net::steady_timer drain_timer;
+  net::steady_timer retry_timer;
+};
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket&& socket, HttpServer::Impl& server)
+      : stream_(std::move(socket)), server_(server) {
+    beast::error_code ec;
+    auto ep = stream_.socket().remote_endpoint(ec);
+    if (!ec) remote_ = ep.address().to_string() + ":" + std::to_string(ep.port());
+    server_.open.fetch_add(1);
+    server_.metrics.open_connections().Increment();
+  }
+
+  ~Session() {
+    server_.Unregister(this);
+    server_.metrics.open_connections().Decrement();
+    server_.open.fetch_sub(1);
+  }
+
+  void Start() {
+    server_.Register(this, shared_from_this());
+    net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->WaitForRequest(); });
+  }
+
+  // Called when the server starts draining: an idle connection closes now; one with a
+  // request under way finishes it and closes after the response.
+  void OnShutdown() {
+    net::post(stream_.get_executor(), [self = shared_from_this()] {
+      if (self->phase_ == Phase::kWaiting && self->buffer_.size() == 0) self->Close();
+    });
+  }
+
+ private:
+  enum class Phase { kWaiting, kReading, kHandling, kWriting, kLingering, kClosed };
+
+  using Ms = std::chrono::milliseconds;
+
+  void WaitForRequest() {
+    if (phase_ == Phase::kClosed) return;
+    if (server_.draining.load()) {
+      Close();
+      return;
+    }
+    phase_ = Phase::kWaiting;
+    parser_.emplace();
+    parser_->header_limit(static_cast<std::uint32_t>(server_.opt.max_header_bytes));
+    parser_->body_limit(static_cast<std::uint64_t>(server_.opt.max_body_bytes));
+    if (buffer_.size() > 0) {  // a pipelined request is already here
+      ReadRequest();
+      return;
+    }
+    // A new connection must start its request within the read timeout; between keep-alive
+    // requests the idle timeout applies.
+    stream_.expires_after(Ms(served_ == 0 ? server_.opt.read_timeout_ms : server_.opt.idle_timeout_ms));
+    stream_.async_read_some(buffer_.prepare(kFirstRead),
+                            [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                              self->OnFirstBytes(ec, n);
+                            });
+  }
+
+  void OnFirstBytes(beast::error_code ec, std::size_t n) {
+    if (ec) {  // timeout, peer closed, or cancelled by shutdown: nothing to answer
+      Close();
+      return;
+    }
+    buffer_.commit(n);
+    ReadRequest();
+  }
+
+  void ReadRequest() {
+    phase_ = Phase::kReading;
+    stream_.expires_after(Ms(server_.opt.read_timeout_ms));
+    http::async_read_header(stream_, buffer_, *parser_,
+                            [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                              self->OnHeader(ec);
+                            });
+  }
+
+  void OnHeader(beast::error_code ec) {
+    if (ec) {
+      OnReadError(ec);
+      return;
+    }
+    const auto& req = parser_->get();
+    auto expect = req[http::field::expect];
+    if (!expect.empty() && beast::iequals(expect, "100-continue") && !parser_->is_done()) {
+      net::async_write(stream_, net::buffer(kContinue.data(), kContinue.size()),
+                       [self = shared_from_this()](beast::error_code wec, std::size_t) {
+                         if (wec) {
+                           self->Close();
+                           return;
+                         }
+                         self->ReadBody();
+                       });
+      return;
+    }
+    ReadBody();
+  }
+
+  void ReadBody() {
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                       if (ec) {
+                         self->OnReadError(ec);
+                         return;
+                       }
+                       self->OnRequest();
+                     });
+  }
+
+  void OnReadError(beast::error_code ec) {
+    if (ec == http::error::body_limit) {
+      RespondError(413, error_type::kPayloadTooLarge,
+                   "request body exceeds the limit of " +
+                       std::to_string(server_.opt.max_body_bytes) + " bytes");
+    } else if (ec == http::error::header_limit) {
+      RespondError(431, error_type::kHeaderTooLarge,
+                   "request head exceeds the limit of " +
+                       std::to_string(server_.opt.max_header_bytes) + " bytes");
+    } else if (ec == beast::error::timeout) {
+      RespondError(408, error_type::kRequestTimeout,
+                   "request not received within " + std::to_string(server_.opt.read_timeout_ms) +
+                       " ms");
+    } else if (ec == http::error::end_of_stream || ec == net::error::eof ||
+               ec == net::error::connection_reset || ec == net::error::operation_aborted ||
+               ec == http::error::partial_message) {
+      Close();
+    } else {
+      RespondError(400, error_type::kInvalidData, "malformed HTTP request: " + ec.message());
+    }
+  }
+
+  void RespondError(int status, const char* type, const std::string& detail) {
+    route_ = "invalid_request";
+    method_ = parser_ && parser_->is_header_done() ? std::string(parser_->get().method_string())
+                                                    : "UNKNOWN";
+    target_.clear();
+    handled_at_ = Clock::now();
+    Write(ErrorResponse(status, type, detail), /*keep_alive=*/false);
+  }
+
+  void OnRequest() {
+    phase_ = Phase::kHandling;
+    handled_at_ = Clock::now();
+    http::request<http::string_body> msg = parser_->release();
+    parser_.reset();
+
+    HttpRequest req;
+    req.method = std::string(msg.method_string());
+    req.target = std::string(msg.target());
+    auto q = req.target.find('?');
+    req.path = req.target.substr(0, q);
+    if (q != std::string::npos) req.query = req.target.substr(q + 1);
+    for (const auto& field : msg) {
+      req.headers.emplace_back(ToLower(field.name_string()), std::string(field.value()));
+    }
+    req.body = std::move(msg.body());
+    req.remote = remote_;
+
+    auto match = server_.router.Find(req.method, req.path);
+    HttpResponse res;
+    if (match.handler != nullptr) {
+      req.path_params = std::move(match.params);
+      try {
+        res = (*match.handler)(req);
+      } catch (const std::exception& e) {
+        spdlog::error("handler for {} {} threw: {}", req.method, match.pattern, e.what());
+        res = ErrorResponse(500, error_type::kUnexpected, "internal error");
+      }
+    } else if (!match.allowed.empty()) {
+      std::string allow;
+      for (const auto& m : match.allowed) allow += (allow.empty() ? "" : ", ") + m;
+      res = ErrorResponse(405, error_type::kMethodNotAllowed,
+                          "method " + req.method + " is not allowed on " + req.path);
+      res.headers.emplace_back("Allow", allow);
+    } else {
+      res = ErrorResponse(404, error_type::kResourceNotFound, "no route for " + req.path);
+    }
+    route_ = match.pattern;
+    method_ = std::move(req.method);
+    target_ = std::move(req.target);
+    Write(std::move(res), msg.keep_alive() && !server_.draining.load());
+  }
+
+  void Write(HttpResponse res, bool keep_alive) {
+    phase_ = Phase::kWriting;
+    response_.emplace();
+    response_->version(11);
+    response_->result(static_cast<unsigned>(res.status));
+    response_->set(http::field::server, "semcached");
+    if (!res.body.empty() || res.status != 204) {
+      response_->set(http::field::content_type, res.content_type);
+    }
+    for (auto& [name, value] : res.headers) response_->set(name, value);
+    response_->body() = std::move(res.body);
+    response_->keep_alive(keep_alive);
+    response_->prepare_payload();
+    status_ = res.status;
+    stream_.expires_after(Ms(server_.opt.write_timeout_ms));
+    http::async_write(stream_, *response_,
+                      [self = shared_from_this(), keep_alive](beast::error_code ec, std::size_t n) {
+                        self->OnWritten(ec, n, keep_alive);
+                      });
+  }
+
+  void OnWritten(beast::error_code ec, std::size_t bytes, bool keep_alive) {
+    double seconds = std::chrono::duration<double>(Clock::now() - handled_at_).count();
+    server_.metrics.ObserveRequest(route_, method_, status_, seconds);
+    if (spdlog::should_log(spdlog::level::debug)) {
+      spdlog::debug("http {} {} {} route={} bytes={} us={} remote={}", method_, target_, status_,
+                    route_, bytes, static_cast<long long>(seconds * 1e6), remote_);
+    }
+    response_.reset();
+    ++served_;
+    if (ec) {
+      Close();
+      return;
+    }
+    if (!keep_alive) {
+      Linger();
+      return;
+    }
+    WaitForRequest();
+  }
+
+  // After a response with Connection: close, stop sending and read what the client still
+  // sends (such as the rest of a refused body) for a moment, so that closing does not reset
+  // the connection before the client has read the response.
+  void Linger() {
+    phase_ = Phase::kLingering;
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    if (ec) {
+      Close();
+      return;
+    }
+    buffer_.clear();
+    stream_.expires_after(kLingerTime);
+    DiscardInput();
+  }
+
+  void DiscardInput() {
+    stream_.async_read_some(buffer_.prepare(kFirstRead),
+                            [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                              if (ec) {
+                                self->Close();
+                                return;
+                              }
+                              self->buffer_.clear();
+                              self->DiscardInput();
+                            });
+  }
+
+  void Close() {
+    if (phase_ == Phase::kClosed) return;
+    phase_ = Phase::kClosed;
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+    stream_.close();
+  }
+
+  beast::tcp_stream stream_;
+  HttpServer::Impl& server_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  std::optional<http::response<http::string_body>> response_;
+  Phase phase_ = Phase::kWaiting;
+  std::string remote_;
+  std::uint64_t served_ = 0;
+  Clock::time_point handled_at_;
+  std::string route_;
+  std::string method_;
+  std::string target_;
+  int status_ = 0;
+};
+
+Status HttpServer::Impl::Listen() {
+  beast::error_code ec;
+  tcp::resolver resolver(ioc);
+  auto results = resolver.resolve(opt.host, std::to_string(opt.port), ec);
+  if (ec || results.empty()) {
+    return InvalidArgument("cannot resolve server.host '" + opt.host + "': " + ec.message());
+  }
+  tcp::endpoint endpoint = results.begin()->endpoint();
+  acceptor.open(endpoint.protocol(), ec);
+  if (!ec) acceptor.set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor.bind(endpoint, ec);
+  if (!ec) acceptor.listen(net::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return Unavailable("cannot listen on " + opt.host + ":" + std::to_string(opt.port) + ": " +
+                       ec.message());
+  }
+  bound_port = acceptor.local_endpoint().port();
+  return Status::Ok();
+}
+
+void HttpServer::Impl::Accept() {
+  acceptor.async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
+    if (ec == net::error::operation_aborted || draining.load()) return;
+    if (ec) {
+      // Out of file descriptors and similar: pause briefly instead of spinning.
+      spdlog::warn("accept failed: {}", ec.message());
+      retry_timer.expires_after(std::chrono::milliseconds(50));
+      retry_timer.async_wait([this](beast::error_code) { Accept(); });
+      return;
+    }
+    if (open.load() >= opt.max_connections) {
+      metrics.rejected_connections().Increment();
+      beast::error_code ignored;
+      socket.close(ignored);
+    } else {
+      std::make_shared<Session>(std::move(socket), *this)->Start();
+    }
+    Accept();
+  });
+}
+
+void HttpServer::Impl::Shutdown() {
+  if (draining.exchange(true)) return;
+  net::post(acceptor.get_executor(), [this] {
+    beast::error_code ec;
+    acceptor.close(ec);
+    std::vector<std::shared_ptr<Session>> live;
+    {
+      std::lock_guard<std::mutex> lock(sessions_mu);
+      for (auto& [ptr, weak] : sessions) {
+        if (auto s = weak.lock()) live.push_back(std::move(s));
+      }
+    }
+    spdlog::info("shutting down: {} connection(s) open, up to {} ms for requests in flight",
+                 live.size(), opt.shutdown_timeout_ms);
+    for (auto& s : live) s->OnShutdown();
+    drain_deadline = Clock::now() + std::chrono::milliseconds(opt.shutdown_timeout_ms);
+    net::post(ioc, [this] { CheckDrained(); });
+  });
+}
+
+void HttpServer::Impl::CheckDrained() {
+  if (open.load() == 0) {
+    spdlog::info("all connections closed; stopping");
+    ioc.stop();
+    return;
+  }
+  if (Clock::now() >= drain_deadline) {
+    spdlog::warn("shutdown timeout reached with {} connection(s) open; stopping", open.load());
+    ioc.stop();
+    return;
+  }
+  drain_timer.expires_after(std::chrono::milliseconds(20));
+  drain_timer.async_wait([this](beast::error_code) { CheckDrained(); });
+}
+
+HttpServer::HttpServer(ServerOptions options, const Router& router, Metrics& metrics)
+    : impl_(std::make_unique<Impl>(std::move(options), router, metrics)) {}
+
+HttpServer::~HttpServer() = default;
+
+Status HttpServer::Listen() { return impl_->Listen(); }
+
+int HttpServer::port() const { return impl_->bound_port; }
+
+bool HttpServer::draining() const { return impl_->draining.load(); }
+
+void HttpServer::Shutdown() { impl_->Shutdown(); }
+
+void HttpServer::Run(bool handle_signals) {
+  std::optional<net::signal_set> signals;
+  if (handle_signals) {
+    signals.emplace(impl_->ioc, SIGINT, SIGTERM);
+    signals->async_wait([this](beast::error_code ec, int sig) {
+      if (ec) return;
+      spdlog::info("received {}; draining", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+      Shutdown();
+    });
+  }
+  impl_->Accept();
+  const int n = Impl::ThreadCount(impl_->opt);
+  std::vector<std::thread> threads;
+  threads.reserve(static_cast<std::size_t>(n - 1));
+  for (int i = 1; i < n; ++i) threads.emplace_back([this] { impl_->ioc.run(); });
+  impl_->ioc.run();
+  for (auto& t : threads) t.join();
+}
+
+}  // namespace semcached::server
