@@ -20,6 +20,7 @@ PACKAGES=(
   libutf8proc-dev           # prompt normalization
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev libhnswlib-dev
+  wrk nginx                 # HTTP load generator, and the HTTP floor baseline
 )
 
 missing=()

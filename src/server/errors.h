@@ -25,7 +25,6 @@ inline constexpr const char* kDatabaseUnavailable = "/errors/database/resource-d
 inline constexpr const char* kUnexpected = "/errors/unexpected-error";
 inline constexpr const char* kMethodNotAllowed = "/errors/method-not-allowed";
 inline constexpr const char* kHeaderTooLarge = "/errors/header-too-large";
-inline constexpr const char* kRequestTimeout = "/errors/request-timeout";
 inline constexpr const char* kServiceUnavailable = "/errors/service-unavailable";
 }  // namespace error_type
 

@@ -207,9 +207,9 @@ class Session : public std::enable_shared_from_this<Session> {
                    "request head exceeds the limit of " +
                        std::to_string(server_.opt.max_header_bytes) + " bytes");
     } else if (ec == beast::error::timeout) {
-      RespondError(408, error_type::kRequestTimeout,
-                   "request not received within " + std::to_string(server_.opt.read_timeout_ms) +
-                       " ms");
+      // tcp_stream has already closed the socket, as nginx does on its header timeout: a
+      // client too slow to send its request is not sent an answer either.
+      Close();
     } else if (ec == http::error::end_of_stream || ec == net::error::eof ||
                ec == net::error::connection_reset || ec == net::error::operation_aborted ||
                ec == http::error::partial_message) {

@@ -1,0 +1,125 @@
+// Tests against a real Redis 8 server started on a free loopback port.
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <hiredis/hiredis.h>
+#include <nlohmann/json.hpp>
+
+#include "redis/probe.h"
+#include "test_support.h"
+
+namespace semcached::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+struct Reply {
+  explicit Reply(void* r) : r(static_cast<redisReply*>(r)) {}
+  ~Reply() {
+    if (r) freeReplyObject(r);
+  }
+  redisReply* r;
+};
+
+std::unique_ptr<redisContext, void (*)(redisContext*)> Connect(int port) {
+  return {redisConnect("127.0.0.1", port), redisFree};
+}
+
+TEST(Redis8, VaddAndVsimOnRealServer) {
+  RedisServer redis;
+  auto c = Connect(redis.port());
+  ASSERT_TRUE(c && !c->err);
+
+  // Vectors go as FP32 little-endian blobs, as the store will send them.
+  auto add = [&](const char* id, std::vector<float> v) {
+    const char* argv[] = {"VADD", "docs", "FP32", reinterpret_cast<const char*>(v.data()), id};
+    size_t lens[] = {4, 4, 4, v.size() * sizeof(float), strlen(id)};
+    Reply r(redisCommandArgv(c.get(), 5, argv, lens));
+    return r.r && r.r->type == REDIS_REPLY_INTEGER && r.r->integer == 1;
+  };
+  EXPECT_TRUE(add("east", {1, 0, 0, 0}));
+  EXPECT_TRUE(add("north", {0, 1, 0, 0}));
+  EXPECT_TRUE(add("northeast", {0.7f, 0.7f, 0, 0}));
+
+  Reply card(redisCommand(c.get(), "VCARD docs"));
+  ASSERT_EQ(card.r->type, REDIS_REPLY_INTEGER);
+  EXPECT_EQ(card.r->integer, 3);
+  Reply dim(redisCommand(c.get(), "VDIM docs"));
+  EXPECT_EQ(dim.r->integer, 4);
+
+  Reply sim(redisCommand(c.get(), "VSIM docs VALUES 4 0.9 0.1 0 0 WITHSCORES COUNT 2"));
+  ASSERT_EQ(sim.r->type, REDIS_REPLY_ARRAY) << (sim.r->str ? sim.r->str : "");
+  ASSERT_EQ(sim.r->elements, 4u);  // RESP2: id, score, id, score
+  EXPECT_STREQ(sim.r->element[0]->str, "east");
+  EXPECT_STREQ(sim.r->element[2]->str, "northeast");
+  double best = std::stod(sim.r->element[1]->str);
+  // Redis reports (1 + cosine) / 2.
+  double cos = (0.9) / std::sqrt(0.81 + 0.01);
+  EXPECT_NEAR(best, (1 + cos) / 2, 1e-2);
+
+  Reply rem(redisCommand(c.get(), "VREM docs east"));
+  EXPECT_EQ(rem.r->integer, 1);
+  Reply after(redisCommand(c.get(), "VSIM docs VALUES 4 0.9 0.1 0 0 COUNT 1"));
+  ASSERT_EQ(after.r->elements, 1u);
+  EXPECT_STREQ(after.r->element[0]->str, "northeast");
+}
+
+TEST(Redis8, ProbeReadsServerVersion) {
+  RedisServer redis;
+  auto address = redis::ParseRedisUrl(redis.url());
+  ASSERT_TRUE(address.ok());
+  auto version = redis::ServerVersion(*address, 1000);
+  ASSERT_TRUE(version.ok()) << version.status().ToString();
+  EXPECT_EQ(version->rfind("8.", 0), 0u) << *version;
+  EXPECT_TRUE(redis::Ping(*address, 1000).ok());
+  redis.Stop();
+  EXPECT_FALSE(redis::Ping(*address, 300).ok());
+}
+
+TEST(Redis8, VersionCommandPrintsRedisVersion) {
+  RedisServer redis;
+  auto r = RunCommand({SemcachedServer::BinaryPath(), "version", "--redis-url", redis.url()});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("server 8."), std::string::npos) << r.output;
+}
+
+TEST(Redis8, ReadyzFollowsRedis) {
+  auto redis = std::make_unique<RedisServer>();
+  SemcachedServer server({"--redis-url", redis->url()});
+  auto ready = HttpRequestOnce(server.port(), "GET", "/readyz");
+  ASSERT_TRUE(ready);
+  EXPECT_EQ(ready->status, 200) << ready->body;
+  EXPECT_EQ(nlohmann::json::parse(ready->body)["checks"]["redis"], "ok");
+
+  redis->Stop();
+  std::this_thread::sleep_for(1100ms);  // past the cached result
+  auto down = HttpRequestOnce(server.port(), "GET", "/readyz");
+  ASSERT_TRUE(down);
+  EXPECT_EQ(down->status, 503) << down->body;
+  // Liveness does not depend on Redis.
+  auto health = HttpRequestOnce(server.port(), "GET", "/healthz");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+}
+
+TEST(ParseRedisUrl, Forms) {
+  auto a = redis::ParseRedisUrl("redis://user:pw@example:6380/2");
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(a->host, "example");
+  EXPECT_EQ(a->port, 6380);
+  EXPECT_EQ(a->username, "user");
+  EXPECT_EQ(a->password, "pw");
+  EXPECT_EQ(a->db, 2);
+  auto b = redis::ParseRedisUrl("rediss://h");
+  ASSERT_TRUE(b.ok());
+  EXPECT_TRUE(b->tls);
+  EXPECT_EQ(b->port, 6379);
+  EXPECT_FALSE(redis::ParseRedisUrl("http://h").ok());
+  EXPECT_FALSE(redis::ParseRedisUrl("redis://h:99999").ok());
+  EXPECT_FALSE(redis::ParseRedisUrl("redis://h/x").ok());
+}
+
+}  // namespace
+}  // namespace semcached::testing
