@@ -42,11 +42,11 @@ unit: build
 bench: redis8 build
 	bash bench/run.sh $(BUILD)
 
-# Unit tests under AddressSanitizer + UndefinedBehaviorSanitizer.
+# Unit and fuzz tests under AddressSanitizer + UndefinedBehaviorSanitizer.
 asan: deps
 	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DSEMCACHED_SANITIZE=address,undefined -DSEMCACHED_BUILD_BENCH=OFF
-	cmake --build build-asan -j$(JOBS) --target unit_tests
-	ctest --test-dir build-asan --output-on-failure -j2 -L unit
+	cmake --build build-asan -j$(JOBS) --target unit_tests fuzz_tests
+	ctest --test-dir build-asan --output-on-failure -j2 -L 'unit|fuzz' 
 
 # Unit tests under ThreadSanitizer. GCC 12's TSan cannot map its shadow memory with the
 # high ASLR entropy of recent kernels, so the tests run with randomization off (setarch -R).

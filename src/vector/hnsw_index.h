@@ -123,6 +123,20 @@ class HnswIndex {
   Result<std::vector<SearchHit>> Search(const float* query, std::size_t dim,
                                         const SearchParams& params) const;
 
+  // Writes the whole index (options, calibration, graph, codes, originals) to `path` in a
+  // versioned format with a checksum per section: to a temporary file, fsynced, then renamed
+  // over `path`. Writes pause while it runs; searches go on.
+  Status Save(const std::string& path) const;
+
+  struct LoadOptions {
+    std::string originals_path;  // where the loaded originals live; empty: in memory
+    bool background_maintenance = true;
+  };
+  // Reads an index written by Save without rebuilding the graph. A truncated, corrupted or
+  // foreign file is refused with kDataLoss (or kInvalidArgument for a newer format); it
+  // never crashes.
+  static Result<std::unique_ptr<HnswIndex>> Load(const std::string& path, const LoadOptions& options);
+
   // Learns new int8 params from the live vectors and re-codes them; searches go on.
   Status Recalibrate();
   // Rebuilds the graph without tombstones.
