@@ -27,146 +27,18 @@
 #include <vector>
 
 #include <CLI/CLI.hpp>
-#include <hnswlib/hnswlib.h>
 
+#include "bench_data.h"
+#include "hnswlib_baseline.h"
 #include "vector/hnsw_index.h"
 #include "vector/kernels.h"
 #include "vector/quantizer.h"
 
 namespace sv = semcached::vector;
 using Clock = std::chrono::steady_clock;
+using namespace bench;
 
 namespace {
-
-struct Dataset {
-  std::string name;
-  std::size_t dim = 0;
-  std::size_t n = 0;
-  std::size_t nq = 0;
-  std::vector<float> base;     // normalized
-  std::vector<float> queries;  // normalized
-};
-
-std::size_t RssAnonBytes() {
-  std::ifstream f("/proc/self/status");
-  std::string line;
-  while (std::getline(f, line)) {
-    if (line.rfind("RssAnon:", 0) == 0) {
-      std::istringstream is(line.substr(8));
-      std::size_t kb = 0;
-      is >> kb;
-      return kb * 1024;
-    }
-  }
-  return 0;
-}
-
-void Normalize(std::vector<float>& v, std::size_t dim, std::size_t* zeros) {
-  std::size_t rows = v.size() / dim;
-  std::vector<float> out;
-  out.reserve(v.size());
-  for (std::size_t i = 0; i < rows; ++i) {
-    float* r = &v[i * dim];
-    if (sv::NormalizeInPlace(r, dim)) {
-      out.insert(out.end(), r, r + dim);
-    } else {
-      ++*zeros;
-    }
-  }
-  v.swap(out);
-}
-
-// Clustered Gaussian data; queries are drawn from the same clusters (in-distribution).
-Dataset Synthetic(std::size_t n, std::size_t nq, std::size_t dim, std::uint64_t seed) {
-  Dataset d;
-  d.name = "synthetic-" + std::to_string(dim);
-  d.dim = dim;
-  const std::size_t clusters = std::max<std::size_t>(16, n / 1000);
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<float> g(0, 1);
-  std::vector<float> centers(clusters * dim);
-  for (auto& c : centers) c = g(rng);
-  std::uniform_int_distribution<std::size_t> pick(0, clusters - 1);
-  auto gen = [&](std::size_t rows, std::vector<float>& out) {
-    out.resize(rows * dim);
-    for (std::size_t i = 0; i < rows; ++i) {
-      const float* c = &centers[pick(rng) * dim];
-      for (std::size_t j = 0; j < dim; ++j) out[i * dim + j] = c[j] + 0.6f * g(rng);
-    }
-  };
-  gen(n, d.base);
-  gen(nq, d.queries);
-  std::size_t zeros = 0;
-  Normalize(d.base, dim, &zeros);
-  Normalize(d.queries, dim, &zeros);
-  d.n = d.base.size() / dim;
-  d.nq = d.queries.size() / dim;
-  return d;
-}
-
-bool ReadF32(const std::string& path, std::vector<float>* out, std::size_t* rows, std::size_t* dim) {
-  FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) return false;
-  std::uint32_t hdr[2];
-  bool ok = std::fread(hdr, 4, 2, f) == 2;
-  if (ok) {
-    *rows = hdr[0];
-    *dim = hdr[1];
-    out->resize(std::size_t{hdr[0]} * hdr[1]);
-    ok = std::fread(out->data(), 4, out->size(), f) == out->size();
-  }
-  std::fclose(f);
-  return ok;
-}
-
-Dataset Glove(const std::string& dir, std::size_t n_limit, std::size_t nq_limit) {
-  Dataset d;
-  d.name = "glove-100";
-  std::size_t rows, dim, qrows, qdim;
-  if (!ReadF32(dir + "/glove100.base.f32", &d.base, &rows, &dim) ||
-      !ReadF32(dir + "/glove100.query.f32", &d.queries, &qrows, &qdim)) {
-    std::fprintf(stderr, "vector_bench: GloVe data missing in %s: run bench/fetch_glove.sh\n", dir.c_str());
-    std::exit(2);
-  }
-  d.dim = dim;
-  if (n_limit && n_limit < rows) d.base.resize(n_limit * dim);
-  if (nq_limit && nq_limit < qrows) d.queries.resize(nq_limit * dim);
-  std::size_t zeros = 0;
-  Normalize(d.base, dim, &zeros);
-  Normalize(d.queries, dim, &zeros);
-  d.n = d.base.size() / dim;
-  d.nq = d.queries.size() / dim;
-  return d;
-}
-
-// Exact top-k by cosine, two threads, cached beside the data.
-std::vector<std::uint32_t> GroundTruth(const Dataset& d, std::size_t k, const std::string& cache) {
-  std::vector<std::uint32_t> gt(d.nq * k);
-  if (!cache.empty()) {
-    std::ifstream in(cache, std::ios::binary);
-    if (in.read(reinterpret_cast<char*>(gt.data()), static_cast<std::streamsize>(gt.size() * 4))) return gt;
-  }
-  const auto& kern = sv::Kernels();
-  auto work = [&](std::size_t from, std::size_t to) {
-    std::vector<std::pair<float, std::uint32_t>> scored(d.n);
-    for (std::size_t q = from; q < to; ++q) {
-      for (std::size_t i = 0; i < d.n; ++i) {
-        scored[i] = {-kern.dot_f32(&d.queries[q * d.dim], &d.base[i * d.dim], d.dim),
-                     static_cast<std::uint32_t>(i)};
-      }
-      std::partial_sort(scored.begin(), scored.begin() + static_cast<std::ptrdiff_t>(k), scored.end());
-      for (std::size_t j = 0; j < k; ++j) gt[q * k + j] = scored[j].second;
-    }
-  };
-  std::thread t(work, 0, d.nq / 2);
-  work(d.nq / 2, d.nq);
-  t.join();
-  if (!cache.empty()) {
-    std::ofstream out(cache, std::ios::binary);
-    out.write(reinterpret_cast<const char*>(gt.data()), static_cast<std::streamsize>(gt.size() * 4));
-  }
-  return gt;
-}
 
 struct Row {
   std::size_t ef = 0;
@@ -253,9 +125,10 @@ int main(int argc, char** argv) {
   auto print = [&](const std::string& eng) {
     for (const Row& r : rows) {
       std::printf("{\"engine\":\"%s\",\"data\":\"%s\",\"n\":%zu,\"dim\":%zu,\"M\":%zu,\"efc\":%zu,"
-                  "\"build_s\":%.2f,\"bytes_per_vector\":%.0f,\"ef\":%zu,\"recall\":%.4f,\"qps\":%.0f,"
+                  "\"originals\":\"%s\",\"build_s\":%.2f,\"bytes_per_vector\":%.0f,\"ef\":%zu,\"recall\":%.4f,\"qps\":%.0f,"
                   "\"p50_us\":%.1f,\"p95_us\":%.1f,\"p99_us\":%.1f}\n",
-                  eng.c_str(), d.name.c_str(), d.n, d.dim, M, efc, build_s,
+                  eng.c_str(), d.name.c_str(), d.n, d.dim, M, efc,
+                  originals_dir.empty() ? "ram" : "disk", build_s,
                   static_cast<double>(rss_after - rss_before) / static_cast<double>(d.n), r.ef, r.recall,
                   r.qps, r.p50, r.p95, r.p99);
     }
@@ -302,25 +175,23 @@ int main(int argc, char** argv) {
     }
     print(engine);
   } else if (engine == "hnswlib") {
-    hnswlib::InnerProductSpace space(d.dim);
+    if (!bench::HnswlibBaseline::Supported()) {
+      std::fprintf(stderr, "[hnswlib] skipped: the baseline is built for AVX-512, which this CPU lacks\n");
+      return 0;
+    }
     auto t0 = Clock::now();
-    auto* h = new hnswlib::HierarchicalNSW<float>(&space, d.n, M, efc, 100);
-    h->addPoint(&d.base[0], 0);
-    Parallel(d.n - 1, threads, [&](std::size_t i) { h->addPoint(&d.base[(i + 1) * d.dim], i + 1); });
+    bench::HnswlibBaseline h(d.dim, d.n, M, efc);
+    h.Add(&d.base[0], 0);
+    Parallel(d.n - 1, threads, [&](std::size_t i) { h.Add(&d.base[(i + 1) * d.dim], i + 1); });
     build_s = std::chrono::duration<double>(Clock::now() - t0).count();
     rss_after = RssAnonBytes();
     for (std::size_t ef : efs) {
-      h->setEf(ef);
+      h.SetEf(ef);
       rows.push_back(Measure(d, gt, k, ef, [&](const float* q, std::size_t, std::vector<std::uint32_t>* out) {
-        auto r = h->searchKnn(q, k);
-        while (!r.empty()) {
-          out->push_back(static_cast<std::uint32_t>(r.top().second));
-          r.pop();
-        }
+        h.Search(q, k, out);
       }));
     }
     print(engine);
-    delete h;
   } else if (engine == "brute" || engine == "int8scan") {
     const auto& kern = sv::Kernels();
     std::vector<std::int8_t> codes;

@@ -295,7 +295,15 @@ class HnswIndex::Impl {
       std::size_t n = ReadLinks(c, level, buf);
       std::size_t m = 0;
       for (std::size_t i = 0; i < n; ++i) {
-        if (!visited.TestAndSet(buf[i])) fresh[m++] = buf[i];
+        if (!visited.TestAndSet(buf[i])) {
+          // The code rows are random reads: start them all before the kernel needs them.
+          __builtin_prefetch(s.codes->Row(buf[i]));
+          fresh[m++] = buf[i];
+        }
+      }
+      if (!candidates.empty()) {
+        // And the next node's link list, which the next round reads first.
+        __builtin_prefetch(Links(candidates.top().second, level));
       }
       CodeDistances(s, q, fresh, m, dists);
       for (std::size_t i = 0; i < m; ++i) {
@@ -899,6 +907,11 @@ Result<std::vector<SearchHit>> HnswIndex::Search(const float* query, std::size_t
   auto accept = [&](std::uint32_t id) {
     return impl.Live(id) && (p.filter == nullptr || (*p.filter)(impl.Node(id)->label));
   };
+  // In the graph, nodes are reached only through links made after their rows were written,
+  // so when nothing is deleted and nothing filtered every reached node may be returned; the
+  // walk then skips reading each node's record.
+  const bool plain = p.filter == nullptr && impl.tombstones.load(std::memory_order_relaxed) == 0;
+  auto accept_linked = [&](std::uint32_t id) { return plain || accept(id); };
 
   std::vector<DistId> found;
   const CodeSpace* space = impl.space.get();
@@ -945,7 +958,7 @@ Result<std::vector<SearchHit>> HnswIndex::Search(const float* query, std::size_t
     }
     std::size_t ef = std::max(p.ef, p.k);
     if (p.precision == Precision::kInt8Rescore) ef = std::max(ef, wanted);
-    MaxHeap heap = impl.SearchLevel(*space, q, ep, ep_dist, ef, 0, accept);
+    MaxHeap heap = impl.SearchLevel(*space, q, ep, ep_dist, ef, 0, accept_linked);
     while (!heap.empty()) {
       found.push_back(heap.top());
       heap.pop();
