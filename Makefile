@@ -40,7 +40,7 @@ unit: build
 	ctest --test-dir $(BUILD) --output-on-failure -j2 -L unit
 
 bench: redis8 build
-	bash bench/run.sh $(BUILD)
+	bash bench/run.sh $(BUILD) $(BENCH_MODE)
 
 # Unit and fuzz tests under AddressSanitizer + UndefinedBehaviorSanitizer.
 asan: deps

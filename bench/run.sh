@@ -1,7 +1,22 @@
 #!/usr/bin/env bash
 # `make bench`: every benchmark, each printing a table and writing JSON to bench/results/.
+# Usage: bench/run.sh BUILD_DIR [--quick | --large]   (see bench/vector.sh for the sizes)
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 BUILD="${1:-build}"
+MODE="${2:-}"
+mkdir -p "$ROOT/bench/results"
+cd "$ROOT"
+
+echo "== Distance kernels per instruction set (one thread, data in cache) =="
+"$BUILD/bench/kernels_bench" --benchmark_min_time=0.2 \
+  --benchmark_out=bench/results/kernels.json --benchmark_out_format=json
+
+echo "== Vector index: semcached vs hnswlib vs brute force =="
+bash bench/vector.sh "$BUILD" $MODE
+
+echo "== LSH vs HNSW =="
+"$BUILD/bench/lsh_bench" --n "$([ "$MODE" = "--quick" ] && echo 20000 || echo 100000)"
+
 echo "== HTTP floor: semcached vs nginx =="
-bash "$ROOT/bench/http_floor.sh" "$BUILD"
+bash bench/http_floor.sh "$BUILD"

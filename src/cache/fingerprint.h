@@ -1,0 +1,20 @@
+// Exact-tier keys: SHA-256 over a canonical encoding of everything that must match exactly.
+#pragma once
+
+#include <map>
+#include <string>
+#include <string_view>
+
+namespace semcached::cache {
+
+// Lower-case hex SHA-256 of data (OpenSSL).
+std::string Sha256Hex(std::string_view data);
+
+// The exact key of a normalized prompt within its scope: the cache, the attributes (in key
+// order) and any extra scope the caller adds (a proxy adds model and context). Fields are
+// length-prefixed, so no two different scopes can encode to the same bytes.
+std::string ExactKey(std::string_view cache_id, std::string_view normalized_prompt,
+                     const std::map<std::string, std::string>& attributes,
+                     std::string_view extra_scope = {});
+
+}  // namespace semcached::cache

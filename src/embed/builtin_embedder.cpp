@@ -1,0 +1,124 @@
+#include "embed/builtin_embedder.h"
+
+#include <algorithm>
+#include <cmath>
+#include <unordered_map>
+
+namespace semcached::embed {
+namespace {
+
+std::uint64_t Mix(std::uint64_t x) {
+  x ^= x >> 33;
+  x *= 0xFF51AFD7ED558CCDULL;
+  x ^= x >> 33;
+  x *= 0xC4CEB9FE1A85EC53ULL;
+  x ^= x >> 33;
+  return x;
+}
+
+std::uint64_t Hash(std::string_view s, std::uint64_t seed) {
+  std::uint64_t h = 1469598103934665603ULL ^ seed;
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 1099511628211ULL;
+  }
+  return Mix(h);
+}
+
+// UTF-8 aware: n-grams are over code points, not bytes.
+std::vector<std::size_t> CodePointStarts(std::string_view s) {
+  std::vector<std::size_t> starts;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if ((static_cast<unsigned char>(s[i]) & 0xC0) != 0x80) starts.push_back(i);
+  }
+  starts.push_back(s.size());
+  return starts;
+}
+
+}  // namespace
+
+BuiltinEmbedder::BuiltinEmbedder(BuiltinEmbedderOptions options)
+    : options_(options), sketch_(2 * std::max<std::size_t>(options.sketch_width, 1024)) {}
+
+std::vector<BuiltinEmbedder::Feature> BuiltinEmbedder::Features(std::string_view text) const {
+  std::vector<Feature> out;
+  std::string padded = " ";
+  padded.append(text);
+  padded += ' ';
+  auto starts = CodePointStarts(padded);
+  const std::size_t cps = starts.size() - 1;
+  for (int n = options_.min_char_ngram; n <= options_.max_char_ngram; ++n) {
+    for (std::size_t i = 0; i + static_cast<std::size_t>(n) <= cps; ++i) {
+      std::string_view g(padded.data() + starts[i], starts[i + n] - starts[i]);
+      out.push_back({Hash(g, options_.seed + static_cast<std::uint64_t>(n)), options_.char_weight});
+    }
+  }
+  std::vector<std::string_view> words;
+  std::size_t i = 0;
+  while (i < text.size()) {
+    while (i < text.size() && text[i] == ' ') ++i;
+    std::size_t j = i;
+    while (j < text.size() && text[j] != ' ') ++j;
+    if (j > i) words.push_back(text.substr(i, j - i));
+    i = j;
+  }
+  for (std::size_t w = 0; w < words.size(); ++w) {
+    out.push_back({Hash(words[w], options_.seed ^ 0x77), options_.word_weight});
+    if (w + 1 < words.size()) {
+      std::uint64_t h = Mix(Hash(words[w], options_.seed ^ 0x88) * 31 + Hash(words[w + 1], options_.seed ^ 0x99));
+      out.push_back({h, options_.bigram_weight});
+    }
+  }
+  return out;
+}
+
+float BuiltinEmbedder::Idf(std::uint64_t hash) const {
+  const std::size_t w = sketch_.size() / 2;
+  std::uint32_t a = sketch_[hash % w].load(std::memory_order_relaxed);
+  std::uint32_t b = sketch_[w + (Mix(hash) % w)].load(std::memory_order_relaxed);
+  double df = std::min(a, b);
+  double n = static_cast<double>(documents_.load(std::memory_order_relaxed));
+  return static_cast<float>(std::log((1.0 + n) / (1.0 + df)) + 1.0);
+}
+
+void BuiltinEmbedder::Observe(std::string_view text) {
+  auto features = Features(text);
+  std::sort(features.begin(), features.end(), [](const Feature& a, const Feature& b) { return a.hash < b.hash; });
+  const std::size_t w = sketch_.size() / 2;
+  for (std::size_t i = 0; i < features.size(); ++i) {
+    if (i > 0 && features[i].hash == features[i - 1].hash) continue;  // once per document
+    sketch_[features[i].hash % w].fetch_add(1, std::memory_order_relaxed);
+    sketch_[w + (Mix(features[i].hash) % w)].fetch_add(1, std::memory_order_relaxed);
+  }
+  documents_.fetch_add(1, std::memory_order_relaxed);
+}
+
+Result<std::vector<float>> BuiltinEmbedder::Embed(std::string_view text) {
+  std::vector<float> v(options_.dim, 0.f);
+  auto features = Features(text);
+  std::unordered_map<std::uint64_t, std::pair<float, float>> tf;  // hash -> (count, type weight)
+  tf.reserve(features.size());
+  for (const auto& f : features) {
+    auto& e = tf[f.hash];
+    e.first += 1;
+    e.second = f.weight;
+  }
+  for (const auto& [hash, cw] : tf) {
+    float weight = (1.f + std::log(cw.first)) * Idf(hash) * cw.second;
+    std::size_t pos = hash % options_.dim;
+    float sign = (hash >> 63) ? -1.f : 1.f;
+    v[pos] += sign * weight;
+  }
+  double norm = 0;
+  for (float x : v) norm += static_cast<double>(x) * x;
+  if (norm <= 0) {
+    // No features at all (empty text): a fixed unit vector, so the caller's index accepts it.
+    v[0] = 1.f;
+    return v;
+  }
+  float inv = static_cast<float>(1.0 / std::sqrt(norm));
+  for (float& x : v) x *= inv;
+  return v;
+}
+
+}  // namespace semcached::embed

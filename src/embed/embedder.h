@@ -1,0 +1,27 @@
+// Embedders turn normalized prompts into vectors for the semantic tier.
+//
+// One interface, several implementations: the built-in model-free embedder (the default),
+// and an OpenAI-compatible HTTP embedder (OpenAI, Ollama, TEI, vLLM, llama.cpp). Embed
+// returns a unit-length vector of dim() floats, or a Status naming what failed.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+
+namespace semcached::embed {
+
+class Embedder {
+ public:
+  virtual ~Embedder() = default;
+  virtual std::size_t dim() const = 0;
+  virtual std::string name() const = 0;
+  virtual Result<std::vector<float>> Embed(std::string_view text) = 0;
+  // Tells the embedder a text was stored; the built-in one learns term weights from it.
+  virtual void Observe(std::string_view /*text*/) {}
+};
+
+}  // namespace semcached::embed

@@ -1,0 +1,111 @@
+#include <cmath>
+
+#include <gtest/gtest.h>
+
+#include "cache/fingerprint.h"
+#include "cache/guards.h"
+#include "cache/normalize.h"
+#include "embed/builtin_embedder.h"
+
+namespace semcached::cache {
+namespace {
+
+std::string N(std::string_view s, NormalizeOptions o = {}) {
+  auto r = NormalizePrompt(s, o);
+  EXPECT_TRUE(r.ok()) << r.status().ToString();
+  return r.ok() ? *r : "";
+}
+
+TEST(Normalize, FoldsCaseWidthSpaceAndEdges) {
+  EXPECT_EQ(N("  What is   the Capital\tof FRANCE?! "), "what is the capital of france");
+  EXPECT_EQ(N("\xEF\xBC\xA8\xEF\xBD\x85\xEF\xBD\x8C\xEF\xBD\x8C\xEF\xBD\x8F"), "hello");  // full-width
+  EXPECT_EQ(N("ﬁle"), "file");                                                            // ligature (NFKC)
+  EXPECT_EQ(N("Straße"), "strasse");                                                      // case folding
+  EXPECT_EQ(N("\"quoted\""), "quoted");
+  EXPECT_EQ(N("e\xCC\x81t\xC3\xA9"), "\xC3\xA9t\xC3\xA9");  // composed: e + combining acute = é
+  EXPECT_EQ(N("a  b", {.collapse_whitespace = false}), "a  b");
+  EXPECT_EQ(N("Hi?", {.trim_punctuation = false}), "hi?");
+  EXPECT_EQ(N("Hi", {.casefold = false}), "Hi");
+  EXPECT_EQ(N("?!  "), "");
+}
+
+TEST(Normalize, RefusesInvalidUtf8) {
+  for (std::string bad : {std::string("abc\xff"), std::string("\xc3"), std::string("\xed\xa0\x80"),
+                          std::string("\xc0\xaf")}) {
+    auto r = NormalizePrompt(bad);
+    EXPECT_FALSE(r.ok()) << bad;
+    EXPECT_EQ(r.status().code(), ErrorCode::kInvalidArgument);
+    EXPECT_FALSE(IsValidUtf8(bad));
+  }
+  EXPECT_TRUE(IsValidUtf8("plain ascii and \xC3\xA9"));
+}
+
+TEST(Fingerprint, Sha256AndScopedKeys) {
+  EXPECT_EQ(Sha256Hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  auto k1 = ExactKey("c1", "what is x", {{"user", "a"}});
+  EXPECT_EQ(k1, ExactKey("c1", "what is x", {{"user", "a"}}));
+  EXPECT_NE(k1, ExactKey("c1", "what is x", {{"user", "b"}}));
+  EXPECT_NE(k1, ExactKey("c2", "what is x", {{"user", "a"}}));
+  EXPECT_NE(k1, ExactKey("c1", "what is x", {}));
+  EXPECT_NE(k1, ExactKey("c1", "what is x", {{"user", "a"}}, "model=gpt"));
+  // Length prefixes keep field boundaries apart.
+  EXPECT_NE(ExactKey("c", "ab", {{"k", "v"}}), ExactKey("c", "a", {{"bk", "v"}}));
+}
+
+TEST(Guards, NumbersMustAgree) {
+  EXPECT_EQ(ExtractNumbers("book 3 tickets for 1,250.50 dollars"), (std::vector<std::string>{"3", "1250.5"}));
+  EXPECT_EQ(ExtractNumbers("two apples and 007"), (std::vector<std::string>{"2", "7"}));
+  GuardOptions o;
+  EXPECT_EQ(CheckGuards("book 3 tickets", "book 4 tickets", o), GuardVerdict::kNumbersDiffer);
+  EXPECT_EQ(CheckGuards("book three tickets", "book 3 tickets", o), GuardVerdict::kPass);
+  EXPECT_EQ(CheckGuards("flights in 2024", "flights in 2025", o), GuardVerdict::kNumbersDiffer);
+  EXPECT_EQ(CheckGuards("a 1 b 2", "a 2 b 1", o), GuardVerdict::kPass);  // same numbers
+  o.numbers = false;
+  EXPECT_EQ(CheckGuards("book 3 tickets", "book 4 tickets", o), GuardVerdict::kPass);
+}
+
+TEST(Guards, NegationMustAgree) {
+  GuardOptions o;
+  EXPECT_EQ(CheckGuards("is python typed", "is python not typed", o), GuardVerdict::kNegationDiffers);
+  EXPECT_EQ(CheckGuards("you're fat", "you're not fat", o), GuardVerdict::kNegationDiffers);
+  EXPECT_EQ(CheckGuards("i can't log in", "i cannot log in", o), GuardVerdict::kPass);
+  EXPECT_EQ(CheckGuards("why doesn't it work", "why does it work", o), GuardVerdict::kNegationDiffers);
+  EXPECT_EQ(CountNegations("no, never without"), 3);
+}
+
+float Cos(const std::vector<float>& a, const std::vector<float>& b) {
+  float s = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) s += a[i] * b[i];
+  return s;
+}
+
+TEST(BuiltinEmbedder, ParaphrasesScoreAboveUnrelated) {
+  embed::BuiltinEmbedder e;
+  for (const char* t : {"how do i reset my password", "what is the capital of france",
+                        "best way to learn python", "how to cook rice", "weather in london today"}) {
+    e.Observe(t);
+  }
+  auto a = *e.Embed("how do i reset my password");
+  auto b = *e.Embed("how can i reset my password");
+  auto c = *e.Embed("what is the capital of france");
+  EXPECT_EQ(a.size(), 512u);
+  double norm = 0;
+  for (float x : a) norm += x * x;
+  EXPECT_NEAR(norm, 1.0, 1e-4);
+  EXPECT_GT(Cos(a, b), 0.7f);
+  EXPECT_LT(Cos(a, c), 0.3f);
+  EXPECT_GT(Cos(a, b), Cos(a, c) + 0.4f);
+  // Deterministic.
+  embed::BuiltinEmbedder e2;
+  for (const char* t : {"how do i reset my password", "what is the capital of france",
+                        "best way to learn python", "how to cook rice", "weather in london today"}) {
+    e2.Observe(t);
+  }
+  EXPECT_EQ(*e2.Embed("how do i reset my password"), a);
+  auto empty = e.Embed("");
+  ASSERT_TRUE(empty.ok());
+  EXPECT_EQ(empty->size(), 512u);
+}
+
+}  // namespace
+}  // namespace semcached::cache
