@@ -105,6 +105,8 @@ int main(int argc, char** argv) {
   app.add_option("--threads", threads, "threads used to build (search is always one thread)");
   app.add_option("--data-dir", data_dir);
   app.add_option("--originals-dir", originals_dir, "keep float32 originals in a file here");
+  bool exact_construction = false;
+  app.add_flag("--exact-construction", exact_construction, "semcached: choose links by float32 distances");
   CLI11_PARSE(app, argc, argv);
 
   Dataset d = data == "glove" ? Glove(data_dir, n == 10000 ? 0 : n, nq) : Synthetic(n, nq, dim, 42);
@@ -144,6 +146,7 @@ int main(int argc, char** argv) {
     o.background_maintenance = false;
     o.drift_window = std::size_t{1} << 40;  // a fixed benchmark: calibrate once
     if (!originals_dir.empty()) o.originals_path = originals_dir + "/bench-originals.f32";
+    o.exact_construction = exact_construction;
     auto created = sv::HnswIndex::Create(o);
     if (!created.ok()) {
       std::fprintf(stderr, "%s\n", created.status().ToString().c_str());
@@ -174,7 +177,7 @@ int main(int argc, char** argv) {
         for (const auto& h : *r) out->push_back(static_cast<std::uint32_t>(h.label));
       }));
     }
-    print(engine);
+    print(exact_construction ? engine + "-exactbuild" : engine);
   } else if (engine == "hnswlib") {
     if (!bench::HnswlibBaseline::Supported()) {
       std::fprintf(stderr, "[hnswlib] skipped: the baseline is built for AVX-512, which this CPU lacks\n");

@@ -322,12 +322,29 @@ class HnswIndex::Impl {
 
   // hnswlib's heuristic: keep a candidate only if it is closer to the base than to every
   // neighbour already kept, so links spread in different directions.
-  std::vector<std::uint32_t> SelectNeighbors(const CodeSpace& s, std::vector<DistId> cands,
-                                             std::size_t m) const {
+  std::vector<std::uint32_t> SelectNeighbors(const CodeSpace& s, std::uint32_t base,
+                                             std::vector<DistId> cands, std::size_t m) const {
+    if (opt.exact_construction) {
+      for (auto& c : cands) c.first = FloatDistance(Float(base), 0, c.second);
+    }
     std::sort(cands.begin(), cands.end());
     std::vector<std::uint32_t> kept;
     if (cands.size() <= m) {
       for (auto& c : cands) kept.push_back(c.second);
+      return kept;
+    }
+    if (opt.exact_construction) {
+      for (const auto& [dist, id] : cands) {
+        if (kept.size() >= m) break;
+        bool good = true;
+        for (std::uint32_t kid : kept) {
+          if (FloatDistance(Float(id), 0, kid) < dist) {
+            good = false;
+            break;
+          }
+        }
+        if (good) kept.push_back(id);
+      }
       return kept;
     }
     // Each kept node is turned into a query once (at most m of them), and every later
@@ -384,7 +401,7 @@ class HnswIndex::Impl {
     cands.reserve(n + 1);
     for (std::size_t i = 0; i < n; ++i) cands.emplace_back(CodeDistance(s, nq, l[1 + i]), l[1 + i]);
     cands.emplace_back(CodeDistance(s, nq, id), id);
-    auto kept = SelectNeighbors(s, std::move(cands), cap);
+    auto kept = SelectNeighbors(s, neighbor, std::move(cands), cap);
     l[0] = static_cast<std::uint32_t>(kept.size());
     std::copy(kept.begin(), kept.end(), l + 1);
   }
@@ -417,7 +434,7 @@ class HnswIndex::Impl {
       }
       if (cands.empty()) continue;
       auto best = *std::min_element(cands.begin(), cands.end());
-      auto kept = SelectNeighbors(s, std::move(cands), M);
+      auto kept = SelectNeighbors(s, id, std::move(cands), M);
       {
         std::lock_guard<std::mutex> lock(Lock(id));
         std::uint32_t* own = Links(id, l);

@@ -69,6 +69,10 @@ struct HnswOptions {
   std::size_t drift_window = 2000;   // inserts the clip rate is measured over
   double compact_ratio = 0.3;        // compact when tombstones exceed this share of nodes
   bool binary_codes = false;         // keep sign codes for Precision::kCascade
+  // Choose graph links by float32 distances between originals (int8 is used to walk the
+  // graph either way). Costs build time and, with originals on disk, page reads while
+  // building; buys graph quality at large sizes where int8 noise blurs close neighbours.
+  bool exact_construction = false;
   std::string originals_path;        // float32 originals in this file; empty: in memory
   std::uint64_t seed = 100;
   bool background_maintenance = true;  // recalibrate/compact on a background thread

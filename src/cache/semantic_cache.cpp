@@ -1,0 +1,327 @@
+#include "cache/semantic_cache.h"
+
+#include <algorithm>
+#include <chrono>
+#include <random>
+
+#include "cache/fingerprint.h"
+
+namespace semcached::cache {
+namespace {
+
+using Micros = std::chrono::duration<double, std::micro>;
+using Steady = std::chrono::steady_clock;
+
+std::int64_t SystemNowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string NewEntryId() {
+  thread_local std::mt19937_64 rng(std::random_device{}() ^
+                                   static_cast<std::uint64_t>(Steady::now().time_since_epoch().count()));
+  static const char* hex = "0123456789abcdef";
+  std::string id(32, '0');
+  for (int half = 0; half < 2; ++half) {
+    std::uint64_t v = rng();
+    for (int i = 0; i < 16; ++i) id[half * 16 + i] = hex[(v >> (i * 4)) & 15];
+  }
+  return id;
+}
+
+Status FieldError(const std::string& field, const std::string& rule, const std::string& message) {
+  Status s = InvalidArgument(message);
+  s.WithField(field, rule, message);
+  return s;
+}
+
+}  // namespace
+
+const char* StrategyName(Strategy s) { return s == Strategy::kExact ? "exact" : "semantic"; }
+
+bool ParseStrategy(std::string_view text, Strategy* out) {
+  if (text == "exact") {
+    *out = Strategy::kExact;
+    return true;
+  }
+  if (text == "semantic") {
+    *out = Strategy::kSemantic;
+    return true;
+  }
+  return false;
+}
+
+Result<std::unique_ptr<SemanticCache>> SemanticCache::Create(CacheOptions options,
+                                                             std::unique_ptr<embed::Embedder> embedder,
+                                                             Clock clock) {
+  if (options.id.empty()) return InvalidArgument("a cache needs an id");
+  if (!embedder) return InvalidArgument("a cache needs an embedder");
+  if (!(options.similarity_threshold >= 0 && options.similarity_threshold <= 1)) {
+    return InvalidArgument("similarity threshold must be within 0..1");
+  }
+  vector::HnswOptions io;
+  io.dim = embedder->dim();
+  io.metric = vector::Metric::kCosine;
+  auto index = vector::HnswIndex::Create(io);
+  if (!index.ok()) return index.status();
+  if (!clock) clock = SystemNowMs;
+  return std::unique_ptr<SemanticCache>(
+      new SemanticCache(std::move(options), std::move(embedder), std::move(clock), std::move(*index)));
+}
+
+SemanticCache::SemanticCache(CacheOptions options, std::unique_ptr<embed::Embedder> embedder,
+                             Clock clock, std::unique_ptr<vector::HnswIndex> index)
+    : options_(std::move(options)),
+      embedder_(std::move(embedder)),
+      clock_(std::move(clock)),
+      index_(std::move(index)) {}
+
+Status SemanticCache::ValidateAttributes(const Attributes& attributes, const char* field) const {
+  for (const auto& [k, v] : attributes) {
+    if (k.empty()) return FieldError(field, "key", "attribute names must not be empty");
+    if (!IsValidUtf8(k) || !IsValidUtf8(v)) {
+      return FieldError(std::string(field) + "." + k, "utf8", "attributes must be valid UTF-8");
+    }
+    if (!options_.allowed_attributes.empty()) {
+      bool ok = false;
+      for (const auto& a : options_.allowed_attributes) ok = ok || a == k;
+      if (!ok) {
+        return FieldError(std::string(field) + "." + k, "allowed",
+                          "attribute '" + k + "' is not configured for cache " + options_.id);
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+bool SemanticCache::Matches(const Entry& e, const Attributes& scope, std::int64_t now) const {
+  if (e.expires_ms != 0 && e.expires_ms <= now) return false;
+  for (const auto& [k, v] : scope) {
+    auto it = e.attributes.find(k);
+    if (it == e.attributes.end() || it->second != v) return false;
+  }
+  return true;
+}
+
+std::size_t SemanticCache::EntryBytes(const Entry& e) const {
+  std::size_t b = e.prompt.size() + e.response.size() + e.normalized.size();
+  for (const auto& [k, v] : e.attributes) b += k.size() + v.size();
+  return b;
+}
+
+Result<std::string> SemanticCache::Store(const std::string& prompt, const std::string& response,
+                                         const Attributes& attributes,
+                                         std::optional<std::int64_t> ttl_ms) {
+  if (prompt.size() > options_.max_prompt_bytes) {
+    return FieldError("prompt", "size", "prompt is longer than " + std::to_string(options_.max_prompt_bytes) + " bytes");
+  }
+  if (response.size() > options_.max_response_bytes) {
+    return FieldError("response", "size", "response is longer than " + std::to_string(options_.max_response_bytes) + " bytes");
+  }
+  if (!IsValidUtf8(response)) return FieldError("response", "utf8", "response is not valid UTF-8");
+  if (response.empty()) return FieldError("response", "required", "response must not be empty");
+  Status s = ValidateAttributes(attributes, "attributes");
+  if (!s.ok()) return s;
+  if (ttl_ms && *ttl_ms <= 0) return FieldError("ttlMillis", "positive", "ttlMillis must be a positive number of milliseconds");
+  auto normalized = NormalizePrompt(prompt, options_.normalize);
+  if (!normalized.ok()) return FieldError("prompt", "utf8", normalized.status().message());
+  if (normalized->empty()) return FieldError("prompt", "required", "prompt must contain text");
+
+  embedder_->Observe(*normalized);
+  auto vec = embedder_->Embed(*normalized);
+  if (!vec.ok()) return vec.status();
+
+  Entry e;
+  e.id = NewEntryId();
+  e.prompt = prompt;
+  e.response = response;
+  e.attributes = attributes;
+  e.normalized = std::move(*normalized);
+  e.created_ms = clock_();
+  std::int64_t ttl = ttl_ms ? *ttl_ms : options_.default_ttl_ms;
+  e.expires_ms = ttl > 0 ? e.created_ms + ttl : 0;
+  std::string key = ExactKey(options_.id, e.normalized, {});
+
+  // The index is thread-safe: add outside the cache lock so searches are not held up by a
+  // graph insert. Until the maps below know the label, searches filter it out.
+  e.label = next_label_.fetch_add(1, std::memory_order_relaxed);
+  s = index_->Add(e.label, vec->data(), vec->size());
+  if (!s.ok()) return s;
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  by_label_[e.label] = e.id;
+  exact_[key].push_back(e.id);
+  bytes_ += EntryBytes(e);
+  std::string id = e.id;
+  entries_.emplace(id, std::move(e));
+  stores_.fetch_add(1, std::memory_order_relaxed);
+  return id;
+}
+
+Result<std::vector<Hit>> SemanticCache::Search(const SearchQuery& q, LookupTrace* trace) {
+  LookupTrace local;
+  LookupTrace& t = trace ? *trace : local;
+  if (q.prompt.size() > options_.max_prompt_bytes) {
+    return FieldError("prompt", "size", "prompt is longer than " + std::to_string(options_.max_prompt_bytes) + " bytes");
+  }
+  float threshold = q.threshold.value_or(options_.similarity_threshold);
+  if (!(threshold >= 0 && threshold <= 1)) {
+    return FieldError("similarityThreshold", "range", "similarityThreshold must be within 0 and 1");
+  }
+  Status s = ValidateAttributes(q.attributes, "attributes");
+  if (!s.ok()) return s;
+  auto t0 = Steady::now();
+  auto normalized = NormalizePrompt(q.prompt, options_.normalize);
+  if (!normalized.ok()) return FieldError("prompt", "utf8", normalized.status().message());
+  if (normalized->empty()) return FieldError("prompt", "required", "prompt must contain text");
+  t.normalize_us = Micros(Steady::now() - t0).count();
+  lookups_.fetch_add(1, std::memory_order_relaxed);
+
+  const auto& strategies = q.strategies.empty() ? options_.strategies : q.strategies;
+  const std::int64_t now = clock_();
+  std::vector<Hit> hits;
+  for (Strategy strategy : strategies) {
+    if (strategy == Strategy::kExact) {
+      std::shared_lock<std::shared_mutex> lock(mu_);
+      auto it = exact_.find(ExactKey(options_.id, *normalized, {}));
+      if (it == exact_.end()) continue;
+      for (const auto& id : it->second) {
+        auto e = entries_.find(id);
+        if (e != entries_.end() && Matches(e->second, q.attributes, now)) {
+          hits.push_back({e->second, 1.0f, Strategy::kExact});
+          break;
+        }
+      }
+    } else {
+      auto te = Steady::now();
+      auto vec = embedder_->Embed(*normalized);
+      if (!vec.ok()) return vec.status();
+      t.embed_us += Micros(Steady::now() - te).count();
+      std::shared_lock<std::shared_mutex> lock(mu_);
+      std::function<bool(std::uint64_t)> filter = [&](std::uint64_t label) {
+        auto id = by_label_.find(label);
+        if (id == by_label_.end()) return false;
+        auto e = entries_.find(id->second);
+        return e != entries_.end() && Matches(e->second, q.attributes, now);
+      };
+      vector::SearchParams p;
+      p.k = options_.semantic_candidates;
+      p.ef = std::max(options_.search_ef, p.k);
+      p.filter = &filter;
+      auto ts = Steady::now();
+      auto found = index_->Search(vec->data(), vec->size(), p);
+      t.search_us += Micros(Steady::now() - ts).count();
+      if (!found.ok()) return found.status();
+      auto tg = Steady::now();
+      for (const auto& h : *found) {
+        float sim = vector::HnswIndex::Similarity(vector::Metric::kCosine, h.distance);
+        t.best_similarity = std::max(t.best_similarity, sim);
+        if (sim < threshold) break;
+        const Entry& e = entries_.at(by_label_.at(h.label));
+        if (CheckGuards(*normalized, e.normalized, options_.guards) != GuardVerdict::kPass) {
+          ++t.guard_rejections;
+          guard_rejections_.fetch_add(1, std::memory_order_relaxed);
+          continue;
+        }
+        hits.push_back({e, std::min(sim, 1.0f), Strategy::kSemantic});
+        break;
+      }
+      t.guards_us += Micros(Steady::now() - tg).count();
+    }
+    if (!hits.empty()) {
+      t.hit_tier = hits.front().strategy;
+      (hits.front().strategy == Strategy::kExact ? exact_hits_ : semantic_hits_).fetch_add(1, std::memory_order_relaxed);
+      return hits;
+    }
+  }
+  misses_.fetch_add(1, std::memory_order_relaxed);
+  return hits;
+}
+
+void SemanticCache::EraseLocked(std::unordered_map<std::string, Entry>::iterator it) {
+  const Entry& e = it->second;
+  (void)index_->Remove(e.label);
+  by_label_.erase(e.label);
+  auto key = exact_.find(ExactKey(options_.id, e.normalized, {}));
+  if (key != exact_.end()) {
+    auto& ids = key->second;
+    ids.erase(std::remove(ids.begin(), ids.end(), e.id), ids.end());
+    if (ids.empty()) exact_.erase(key);
+  }
+  bytes_ -= EntryBytes(e);
+  entries_.erase(it);
+}
+
+Status SemanticCache::Delete(const std::string& entry_id) {
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  auto it = entries_.find(entry_id);
+  if (it == entries_.end()) return NotFound("no entry " + entry_id + " in cache " + options_.id);
+  EraseLocked(it);
+  deleted_.fetch_add(1, std::memory_order_relaxed);
+  return Status::Ok();
+}
+
+Result<std::size_t> SemanticCache::DeleteByAttributes(const Attributes& attributes) {
+  if (attributes.empty()) {
+    return FieldError("attributes", "required", "attributes must name at least one attribute (use flush to delete everything)");
+  }
+  Status s = ValidateAttributes(attributes, "attributes");
+  if (!s.ok()) return s;
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  std::size_t n = 0;
+  for (auto it = entries_.begin(); it != entries_.end();) {
+    auto next = std::next(it);
+    if (Matches(it->second, attributes, 0)) {
+      EraseLocked(it);
+      ++n;
+    }
+    it = next;
+  }
+  deleted_.fetch_add(n, std::memory_order_relaxed);
+  return n;
+}
+
+void SemanticCache::Flush() {
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  for (auto it = entries_.begin(); it != entries_.end();) {
+    auto next = std::next(it);
+    EraseLocked(it);
+    it = next;
+  }
+}
+
+std::size_t SemanticCache::Sweep() {
+  const std::int64_t now = clock_();
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  std::size_t n = 0;
+  for (auto it = entries_.begin(); it != entries_.end();) {
+    auto next = std::next(it);
+    if (it->second.expires_ms != 0 && it->second.expires_ms <= now) {
+      EraseLocked(it);
+      ++n;
+    }
+    it = next;
+  }
+  expired_.fetch_add(n, std::memory_order_relaxed);
+  return n;
+}
+
+CacheStats SemanticCache::Stats() const {
+  CacheStats s;
+  {
+    std::shared_lock<std::shared_mutex> lock(mu_);
+    s.entries = entries_.size();
+    s.bytes = bytes_;
+  }
+  s.lookups = lookups_.load();
+  s.exact_hits = exact_hits_.load();
+  s.semantic_hits = semantic_hits_.load();
+  s.misses = misses_.load();
+  s.guard_rejections = guard_rejections_.load();
+  s.stores = stores_.load();
+  s.expired = expired_.load();
+  s.deleted = deleted_.load();
+  return s;
+}
+
+}  // namespace semcached::cache

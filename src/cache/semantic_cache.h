@@ -1,0 +1,141 @@
+// One semantic cache: entries (prompt, response, attributes, TTL) answered by an exact tier
+// and a semantic tier, in the order a request asks for.
+//
+//  - exact: the normalized prompt's SHA-256 within the cache; an entry matches when its
+//    attributes include every attribute the search names;
+//  - semantic: the normalized prompt is embedded and searched in the vector index among
+//    entries in the same attribute scope; the best candidate at or above the similarity
+//    threshold (cosine, 0..1) that also passes the guards (numbers and negation agree) is
+//    the hit.
+// Expired entries are never returned; Sweep() removes them from every structure.
+//
+// This class knows nothing of HTTP or Redis: the LangCache routes (server/) call it, and
+// the clock is injected so TTL is testable.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "cache/guards.h"
+#include "cache/normalize.h"
+#include "common/status.h"
+#include "embed/embedder.h"
+#include "vector/hnsw_index.h"
+
+namespace semcached::cache {
+
+enum class Strategy { kExact, kSemantic };
+const char* StrategyName(Strategy s);
+bool ParseStrategy(std::string_view text, Strategy* out);
+
+using Attributes = std::map<std::string, std::string>;
+
+struct CacheOptions {
+  std::string id;
+  float similarity_threshold = 0.85f;   // cosine similarity, 0..1
+  std::int64_t default_ttl_ms = 0;      // 0: entries do not expire
+  NormalizeOptions normalize;
+  GuardOptions guards;
+  std::vector<Strategy> strategies = {Strategy::kExact, Strategy::kSemantic};
+  std::vector<std::string> allowed_attributes;  // empty: any attribute name
+  std::size_t max_prompt_bytes = 64 * 1024;
+  std::size_t max_response_bytes = 1024 * 1024;
+  std::size_t semantic_candidates = 8;  // nearest neighbours checked against threshold and guards
+  std::size_t search_ef = 64;
+};
+
+struct Entry {
+  std::string id;
+  std::string prompt;
+  std::string response;
+  Attributes attributes;
+  std::string normalized;
+  std::int64_t created_ms = 0;
+  std::int64_t expires_ms = 0;  // 0: never
+  std::uint64_t label = 0;      // in the vector index
+};
+
+struct Hit {
+  Entry entry;
+  float similarity = 0;
+  Strategy strategy = Strategy::kExact;
+};
+
+struct SearchQuery {
+  std::string prompt;
+  std::optional<float> threshold;
+  std::vector<Strategy> strategies;  // empty: the cache's default
+  Attributes attributes;
+};
+
+// What a lookup did, for metrics and the X-Semcached-* headers.
+struct LookupTrace {
+  std::optional<Strategy> hit_tier;
+  float best_similarity = -1;  // best semantic candidate seen, hit or not
+  int guard_rejections = 0;
+  double normalize_us = 0, embed_us = 0, search_us = 0, guards_us = 0;
+};
+
+struct CacheStats {
+  std::size_t entries = 0;
+  std::size_t bytes = 0;  // prompt, response and attribute text
+  std::uint64_t lookups = 0, exact_hits = 0, semantic_hits = 0, misses = 0, guard_rejections = 0;
+  std::uint64_t stores = 0, expired = 0, deleted = 0;
+};
+
+class SemanticCache {
+ public:
+  using Clock = std::function<std::int64_t()>;  // milliseconds since the epoch
+
+  static Result<std::unique_ptr<SemanticCache>> Create(CacheOptions options,
+                                                       std::unique_ptr<embed::Embedder> embedder,
+                                                       Clock clock = {});
+
+  // Stores an entry; its id. ttl_ms overrides the cache default (0 or less: refused).
+  Result<std::string> Store(const std::string& prompt, const std::string& response,
+                            const Attributes& attributes, std::optional<std::int64_t> ttl_ms);
+  // The best hit, if any (the LangCache API returns it as a one-element list).
+  Result<std::vector<Hit>> Search(const SearchQuery& query, LookupTrace* trace = nullptr);
+  Status Delete(const std::string& entry_id);
+  // Deletes every entry whose attributes include all of these; how many. Empty: refused.
+  Result<std::size_t> DeleteByAttributes(const Attributes& attributes);
+  void Flush();
+  // Removes expired entries; how many.
+  std::size_t Sweep();
+
+  CacheStats Stats() const;
+  const CacheOptions& options() const { return options_; }
+
+ private:
+  SemanticCache(CacheOptions options, std::unique_ptr<embed::Embedder> embedder, Clock clock,
+                std::unique_ptr<vector::HnswIndex> index);
+  Status ValidateAttributes(const Attributes& attributes, const char* field) const;
+  bool Matches(const Entry& e, const Attributes& scope, std::int64_t now) const;
+  void EraseLocked(std::unordered_map<std::string, Entry>::iterator it);
+  std::size_t EntryBytes(const Entry& e) const;
+
+  CacheOptions options_;
+  std::unique_ptr<embed::Embedder> embedder_;
+  Clock clock_;
+  std::unique_ptr<vector::HnswIndex> index_;
+
+  mutable std::shared_mutex mu_;
+  std::unordered_map<std::string, Entry> entries_;                        // id -> entry
+  std::unordered_map<std::string, std::vector<std::string>> exact_;       // exact key -> ids
+  std::unordered_map<std::uint64_t, std::string> by_label_;               // index label -> id
+  std::atomic<std::uint64_t> next_label_{1};
+  std::size_t bytes_ = 0;
+
+  mutable std::atomic<std::uint64_t> lookups_{0}, exact_hits_{0}, semantic_hits_{0}, misses_{0},
+      guard_rejections_{0}, stores_{0}, expired_{0}, deleted_{0};
+};
+
+}  // namespace semcached::cache

@@ -1,0 +1,203 @@
+#include "cache/semantic_cache.h"
+
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "embed/builtin_embedder.h"
+
+namespace semcached::cache {
+namespace {
+
+struct FakeClock {
+  std::int64_t now = 1'000'000;
+  SemanticCache::Clock fn() {
+    return [this] { return now; };
+  }
+};
+
+std::unique_ptr<SemanticCache> Make(FakeClock* clock, CacheOptions o = {}) {
+  o.id = o.id.empty() ? "c1" : o.id;
+  auto c = SemanticCache::Create(o, std::make_unique<embed::BuiltinEmbedder>(), clock->fn());
+  EXPECT_TRUE(c.ok()) << c.status().ToString();
+  return std::move(*c);
+}
+
+Hit One(SemanticCache& c, const std::string& prompt, Attributes attrs = {}) {
+  SearchQuery q;
+  q.prompt = prompt;
+  q.attributes = std::move(attrs);
+  auto r = c.Search(q);
+  EXPECT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->size(), 1u) << prompt;
+  return r->empty() ? Hit{} : r->front();
+}
+
+bool Misses(SemanticCache& c, const std::string& prompt, Attributes attrs = {}) {
+  SearchQuery q;
+  q.prompt = prompt;
+  q.attributes = std::move(attrs);
+  auto r = c.Search(q);
+  EXPECT_TRUE(r.ok());
+  return r->empty();
+}
+
+TEST(SemanticCache, ExactAndParaphraseHitDifferentQuestionMisses) {
+  FakeClock clock;
+  auto c = Make(&clock);
+  auto id = c->Store("What is the capital of France?", "Paris.", {}, std::nullopt);
+  ASSERT_TRUE(id.ok());
+  ASSERT_TRUE(c->Store("How do I reset my router password?", "Hold the reset button.", {}, std::nullopt).ok());
+  ASSERT_TRUE(c->Store("Best way to learn Python quickly", "Write small programs daily.", {}, std::nullopt).ok());
+
+  Hit exact = One(*c, "what is the capital of france");
+  EXPECT_EQ(exact.strategy, Strategy::kExact);
+  EXPECT_EQ(exact.entry.id, *id);
+  EXPECT_EQ(exact.entry.response, "Paris.");
+  EXPECT_FLOAT_EQ(exact.similarity, 1.0f);
+
+  // The built-in embedder is lexical: a rewording scores about 0.79 here and a different
+  // country 0.70 (bench/hit_quality measures this on labelled pairs).
+  SearchQuery q;
+  q.prompt = "What is the capital city of France?";
+  q.threshold = 0.75f;
+  auto para = c->Search(q);
+  ASSERT_TRUE(para.ok());
+  ASSERT_EQ(para->size(), 1u);
+  EXPECT_EQ((*para)[0].strategy, Strategy::kSemantic);
+  EXPECT_EQ((*para)[0].entry.id, *id);
+  EXPECT_GE((*para)[0].similarity, 0.75f);
+  EXPECT_LT((*para)[0].similarity, 1.0f);
+
+  q.prompt = "What is the capital of Germany?";
+  auto other = c->Search(q);
+  ASSERT_TRUE(other.ok());
+  EXPECT_TRUE(other->empty());
+  EXPECT_TRUE(Misses(*c, "How do I cook rice?"));
+  auto st = c->Stats();
+  EXPECT_EQ(st.entries, 3u);
+  EXPECT_EQ(st.exact_hits, 1u);
+  EXPECT_EQ(st.semantic_hits, 1u);
+  EXPECT_EQ(st.misses, 2u);
+}
+
+TEST(SemanticCache, GuardsRejectNumberAndNegationChanges) {
+  FakeClock clock;
+  auto c = Make(&clock);
+  ASSERT_TRUE(c->Store("book 3 tickets to London", "Booked 3.", {}, std::nullopt).ok());
+  ASSERT_TRUE(c->Store("is the museum open on sunday", "Yes.", {}, std::nullopt).ok());
+  SearchQuery q;
+  q.prompt = "book 4 tickets to London";
+  q.threshold = 0.5f;
+  LookupTrace trace;
+  auto r = c->Search(q, &trace);
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->empty());
+  EXPECT_GE(trace.guard_rejections, 1);
+  q.prompt = "is the museum not open on sunday";
+  r = c->Search(q, &trace);
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->empty());
+  EXPECT_GE(c->Stats().guard_rejections, 2u);
+}
+
+TEST(SemanticCache, AttributesScopeEveryTier) {
+  FakeClock clock;
+  auto c = Make(&clock);
+  ASSERT_TRUE(c->Store("my account balance", "alice: $10", {{"user", "alice"}}, std::nullopt).ok());
+  ASSERT_TRUE(c->Store("my account balance", "bob: $99", {{"user", "bob"}, {"tier", "gold"}}, std::nullopt).ok());
+  EXPECT_EQ(One(*c, "my account balance", {{"user", "alice"}}).entry.response, "alice: $10");
+  EXPECT_EQ(One(*c, "my account balance", {{"user", "bob"}}).entry.response, "bob: $99");
+  EXPECT_EQ(One(*c, "My account balance!", {{"user", "bob"}}).entry.response, "bob: $99");
+  EXPECT_TRUE(Misses(*c, "my account balance", {{"user", "carol"}}));
+  EXPECT_TRUE(Misses(*c, "my account balance", {{"user", "alice"}, {"tier", "gold"}}));
+
+  auto n = c->DeleteByAttributes({{"user", "bob"}});
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(*n, 1u);
+  EXPECT_TRUE(Misses(*c, "my account balance", {{"user", "bob"}}));
+  EXPECT_FALSE(c->DeleteByAttributes({}).ok());
+}
+
+TEST(SemanticCache, TtlExpiresAndSweeps) {
+  FakeClock clock;
+  CacheOptions o;
+  o.default_ttl_ms = 60'000;
+  auto c = Make(&clock, o);
+  ASSERT_TRUE(c->Store("short lived", "x", {}, 1'000).ok());
+  ASSERT_TRUE(c->Store("default lived", "y", {}, std::nullopt).ok());
+  EXPECT_EQ(One(*c, "short lived").entry.response, "x");
+  clock.now += 1'001;
+  EXPECT_TRUE(Misses(*c, "short lived"));
+  EXPECT_EQ(One(*c, "default lived").entry.response, "y");
+  clock.now += 60'000;
+  EXPECT_TRUE(Misses(*c, "default lived"));
+  EXPECT_EQ(c->Sweep(), 2u);
+  EXPECT_EQ(c->Stats().entries, 0u);
+  EXPECT_FALSE(c->Store("bad ttl", "z", {}, 0).ok());
+}
+
+TEST(SemanticCache, DeleteFlushAndBadInput) {
+  FakeClock clock;
+  auto c = Make(&clock);
+  auto id = c->Store("delete me", "gone", {}, std::nullopt);
+  ASSERT_TRUE(id.ok());
+  ASSERT_TRUE(c->Delete(*id).ok());
+  EXPECT_EQ(c->Delete(*id).code(), ErrorCode::kNotFound);
+  EXPECT_TRUE(Misses(*c, "delete me"));
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(c->Store("q" + std::to_string(i), "a", {}, std::nullopt).ok());
+  c->Flush();
+  EXPECT_EQ(c->Stats().entries, 0u);
+  EXPECT_TRUE(Misses(*c, "q3"));
+
+  auto bad = c->Store("bad \xff utf8", "r", {}, std::nullopt);
+  ASSERT_FALSE(bad.ok());
+  ASSERT_EQ(bad.status().fields().size(), 1u);
+  EXPECT_EQ(bad.status().fields()[0].field, "prompt");
+  EXPECT_FALSE(c->Store("?!", "r", {}, std::nullopt).ok());
+  EXPECT_FALSE(c->Store("p", "", {}, std::nullopt).ok());
+  SearchQuery q;
+  q.prompt = "x";
+  q.threshold = 1.5f;
+  EXPECT_FALSE(c->Search(q).ok());
+}
+
+TEST(SemanticCache, AllowedAttributesAreEnforced) {
+  FakeClock clock;
+  CacheOptions o;
+  o.allowed_attributes = {"user"};
+  auto c = Make(&clock, o);
+  EXPECT_TRUE(c->Store("p", "r", {{"user", "a"}}, std::nullopt).ok());
+  auto bad = c->Store("p", "r", {{"team", "a"}}, std::nullopt);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().fields()[0].rule, "allowed");
+}
+
+TEST(SemanticCache, ManyEntriesAndConcurrentUse) {
+  FakeClock clock;
+  auto c = Make(&clock);
+  // Past the index's calibration threshold, with readers running alongside.
+  std::thread writer([&] {
+    for (int i = 0; i < 1500; ++i) {
+      ASSERT_TRUE(c->Store("question number " + std::to_string(i) + " about topic " + std::to_string(i % 37),
+                           "answer " + std::to_string(i), {{"shard", std::to_string(i % 3)}}, std::nullopt)
+                      .ok());
+    }
+  });
+  std::thread reader([&] {
+    for (int i = 0; i < 300; ++i) {
+      SearchQuery q;
+      q.prompt = "question number " + std::to_string(i) + " about topic " + std::to_string(i % 37);
+      ASSERT_TRUE(c->Search(q).ok());
+    }
+  });
+  writer.join();
+  reader.join();
+  Hit h = One(*c, "Question number 1234 about topic 13", {{"shard", "1"}});
+  EXPECT_EQ(h.entry.response, "answer 1234");
+  EXPECT_EQ(h.strategy, Strategy::kExact);
+  EXPECT_EQ(c->Stats().entries, 1500u);
+}
+
+}  // namespace
+}  // namespace semcached::cache
