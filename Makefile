@@ -11,7 +11,7 @@ CTEST_ARGS ?=
 
 CMAKE_FLAGS = -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
 
-.PHONY: all deps redis8 build run test unit bench asan tsan format clean
+.PHONY: all deps npm-deps redis8 build run test unit bench asan tsan format clean
 
 all: build
 
@@ -20,6 +20,9 @@ deps:
 
 redis8: deps
 	@bash scripts/redis8.sh
+
+npm-deps:
+	@bash scripts/npm_deps.sh
 
 $(BUILD)/CMakeCache.txt:
 	cmake -S . -B $(BUILD) $(CMAKE_FLAGS)
@@ -33,7 +36,7 @@ run: build
 	./$(BUILD)/src/semcached serve --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR)
 
 # Every CTest suite: unit, e2e, and redis (against the private Redis 8).
-test: redis8 build
+test: redis8 npm-deps build
 	ctest --test-dir $(BUILD) --output-on-failure -j2 $(CTEST_ARGS)
 
 unit: build

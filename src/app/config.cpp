@@ -123,6 +123,9 @@ const std::vector<KeySpec>& Keys() {
                           "directory for the embedded store's files (created if missing)"));
     k.push_back(StringKey("store", [](Config& c) -> std::string& { return c.store; },
                           {"embedded", "redis"}, "default vector store of caches"));
+    k.push_back(StringKey("default_cache_api_key",
+                          [](Config& c) -> std::string& { return c.default_cache_api_key; }, {},
+                          "API key of the cache 'default' (served when no [[caches]] is declared)"));
     k.push_back(StringKey("server.host", [](Config& c) -> std::string& { return c.server.host; },
                           {}, "address to listen on"));
     k.push_back(IntKey<int>("server.port", [](Config& c) -> int& { return c.server.port; }, 0,
@@ -186,11 +189,83 @@ const std::set<std::string>& EnvironmentNotKeys() {
   return names;
 }
 
+Result<std::vector<std::string>> StringArray(const toml::node& node, const std::string& key,
+                                             const std::string& file) {
+  std::vector<std::string> out;
+  const auto* arr = node.as_array();
+  if (arr == nullptr) {
+    return InvalidArgument("configuration key '" + key + "' (config file " + file + "): expected an array of strings");
+  }
+  for (const auto& item : *arr) {
+    auto v = item.value<std::string>();
+    if (!item.is_string() || !v) {
+      return InvalidArgument("configuration key '" + key + "' (config file " + file + "): expected an array of strings");
+    }
+    out.push_back(*v);
+  }
+  return out;
+}
+
+// [[caches]]: an array of tables, each one cache.
+Status ApplyCaches(Config& config, const toml::node& node, const std::string& file) {
+  const auto* arr = node.as_array();
+  if (arr == nullptr || !arr->is_array_of_tables()) {
+    return InvalidArgument("configuration key 'caches' (config file " + file + "): expected [[caches]] tables");
+  }
+  for (std::size_t i = 0; i < arr->size(); ++i) {
+    const auto& table = *(*arr)[i].as_table();
+    CacheConfig c;
+    const std::string where = "caches[" + std::to_string(i) + "]";
+    auto refuse = [&](const std::string& key, const std::string& why) {
+      return InvalidArgument("configuration key '" + where + "." + key + "' (config file " + file + "): " + why);
+    };
+    for (const auto& [raw, value] : table) {
+      std::string key(raw.str());
+      if (key == "id") {
+        auto v = value.value<std::string>();
+        if (!value.is_string() || !v || v->empty()) return refuse(key, "expected a non-empty string");
+        c.id = *v;
+      } else if (key == "api_keys" || key == "allowed_attributes") {
+        auto v = StringArray(value, where + "." + key, file);
+        if (!v.ok()) return v.status();
+        (key == "api_keys" ? c.api_keys : c.allowed_attributes) = *v;
+      } else if (key == "similarity_threshold") {
+        auto v = value.value<double>();
+        if (!(value.is_floating_point() || value.is_integer()) || !v || *v < 0 || *v > 1) {
+          return refuse(key, "expected a number within 0..1");
+        }
+        c.similarity_threshold = *v;
+      } else if (key == "ttl_ms") {
+        auto v = value.value<std::int64_t>();
+        if (!value.is_integer() || !v || *v < 0) return refuse(key, "expected a non-negative integer");
+        c.ttl_ms = *v;
+      } else if (key == "guard_numbers" || key == "guard_negation") {
+        auto v = value.value<bool>();
+        if (!value.is_boolean() || !v) return refuse(key, "expected true or false");
+        (key == "guard_numbers" ? c.guard_numbers : c.guard_negation) = *v;
+      } else {
+        return InvalidArgument("unknown configuration key '" + where + "." + key + "' (config file " + file + ")");
+      }
+    }
+    if (c.id.empty()) return refuse("id", "every cache needs an id");
+    for (const auto& other : config.caches) {
+      if (other.id == c.id) return refuse("id", "cache '" + c.id + "' is declared twice");
+    }
+    config.caches.push_back(std::move(c));
+  }
+  return Status::Ok();
+}
+
 Status ApplyToml(Config& config, const toml::table& table, const std::string& prefix,
                  const std::string& file) {
   for (const auto& [raw_key, node] : table) {
     std::string key = prefix.empty() ? std::string(raw_key.str())
                                      : prefix + "." + std::string(raw_key.str());
+    if (key == "caches") {
+      Status s = ApplyCaches(config, node, file);
+      if (!s.ok()) return s;
+      continue;
+    }
     if (const auto* sub = node.as_table()) {
       Status s = ApplyToml(config, *sub, key, file);
       if (!s.ok()) return s;
@@ -340,6 +415,7 @@ std::string RenderToml(const Config& config) {
     }
     bool numeric = k.type.rfind("integer", 0) == 0;
     std::string value = k.get(config);
+    if (k.name == "default_cache_api_key" && !value.empty()) value = "***";
     out << leaf << " = ";
     if (numeric) {
       out << value;
@@ -347,6 +423,17 @@ std::string RenderToml(const Config& config) {
       out << toml::value<std::string>(value);
     }
     out << "  # " << k.help << "\n";
+  }
+  for (const auto& c : config.caches) {
+    out << "\n[[caches]]\nid = " << toml::value<std::string>(c.id) << "\napi_keys = [";
+    for (std::size_t i = 0; i < c.api_keys.size(); ++i) out << (i ? ", " : "") << "'***'";
+    out << "]  # keys are not printed\nsimilarity_threshold = " << c.similarity_threshold
+        << "\nttl_ms = " << c.ttl_ms << "\nallowed_attributes = [";
+    for (std::size_t i = 0; i < c.allowed_attributes.size(); ++i) {
+      out << (i ? ", " : "") << toml::value<std::string>(c.allowed_attributes[i]);
+    }
+    out << "]\nguard_numbers = " << (c.guard_numbers ? "true" : "false")
+        << "\nguard_negation = " << (c.guard_negation ? "true" : "false") << "\n";
   }
   return out.str();
 }

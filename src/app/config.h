@@ -43,12 +43,27 @@ struct RedisConfig {
   int command_timeout_ms = 1'000;
 };
 
+// One cache, declared as a [[caches]] table in the TOML file.
+struct CacheConfig {
+  std::string id;
+  std::vector<std::string> api_keys;  // empty: open to any caller (logged at start-up)
+  double similarity_threshold = 0.85; // cosine, 0..1; measured default (README)
+  std::int64_t ttl_ms = 0;            // 0: entries do not expire unless the request says
+  std::vector<std::string> allowed_attributes;  // empty: any
+  bool guard_numbers = true;
+  bool guard_negation = true;
+};
+
 struct Config {
   std::string data_dir = "data";
   std::string store = "embedded";  // embedded | redis
   ServerConfig server;
   LogConfig log;
   RedisConfig redis;
+  // [[caches]] from the file; when none is declared, one cache "default" is served, guarded
+  // by default_cache_api_key when that is set.
+  std::vector<CacheConfig> caches;
+  std::string default_cache_api_key;
 };
 
 // Where configuration comes from, lowest precedence first.

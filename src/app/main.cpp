@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <condition_variable>
+#include <thread>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -14,6 +16,9 @@
 #include <spdlog/spdlog.h>
 
 #include "app/config.h"
+#include "cache/registry.h"
+#include "embed/builtin_embedder.h"
+#include "server/langcache_routes.h"
 #include "common/logging.h"
 #include "redis/probe.h"
 #include "server/http_server.h"
@@ -131,6 +136,65 @@ server::ReadinessCheck RedisReadiness(const redis::RedisAddress& address, int ti
           }};
 }
 
+Result<std::unique_ptr<cache::CacheRegistry>> BuildCaches(const Config& config) {
+  auto registry = std::make_unique<cache::CacheRegistry>();
+  std::vector<CacheConfig> declared = config.caches;
+  if (declared.empty()) {
+    CacheConfig d;
+    d.id = "default";
+    if (!config.default_cache_api_key.empty()) d.api_keys.push_back(config.default_cache_api_key);
+    declared.push_back(d);
+  }
+  for (const auto& c : declared) {
+    cache::CacheOptions o;
+    o.id = c.id;
+    o.similarity_threshold = static_cast<float>(c.similarity_threshold);
+    o.default_ttl_ms = c.ttl_ms;
+    o.allowed_attributes = c.allowed_attributes;
+    o.guards.numbers = c.guard_numbers;
+    o.guards.negation = c.guard_negation;
+    auto made = cache::SemanticCache::Create(o, std::make_unique<embed::BuiltinEmbedder>());
+    if (!made.ok()) return made.status();
+    Status s = registry->Add(std::move(*made), c.api_keys);
+    if (!s.ok()) return s;
+    if (c.api_keys.empty()) {
+      spdlog::warn("cache '{}' has no API keys: any caller may use it", c.id);
+    }
+  }
+  return registry;
+}
+
+// Removes expired entries from every cache once a second until stopped.
+class Sweeper {
+ public:
+  explicit Sweeper(cache::CacheRegistry& registry)
+      : thread_([this, &registry] {
+          std::unique_lock<std::mutex> lock(mu_);
+          while (!cv_.wait_for(lock, std::chrono::seconds(1), [this] { return stop_; })) {
+            lock.unlock();
+            for (auto* c : registry.All()) {
+              std::size_t n = c->Sweep();
+              if (n > 0) spdlog::debug("cache {}: {} expired entries removed", c->options().id, n);
+            }
+            lock.lock();
+          }
+        }) {}
+  ~Sweeper() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
 int Serve(const Config& config) {
   std::error_code ec;
   std::filesystem::create_directories(config.data_dir, ec);
@@ -161,6 +225,13 @@ int Serve(const Config& config) {
     checks.push_back(RedisReadiness(*address, config.redis.connect_timeout_ms));
   }
   server::AddSystemRoutes(router, metrics, &http, std::move(checks));
+  auto caches = BuildCaches(config);
+  if (!caches.ok()) {
+    spdlog::critical("{}", caches.status().message());
+    return kExitConfig;
+  }
+  server::AddLangCacheRoutes(router, **caches, metrics);
+  Sweeper sweeper(**caches);
 
   Status s = http.Listen();
   if (!s.ok()) {

@@ -262,9 +262,7 @@ Status SemanticCache::Delete(const std::string& entry_id) {
 }
 
 Result<std::size_t> SemanticCache::DeleteByAttributes(const Attributes& attributes) {
-  if (attributes.empty()) {
-    return FieldError("attributes", "required", "attributes must name at least one attribute (use flush to delete everything)");
-  }
+  // As the LangCache API defines it: no attributes match every entry.
   Status s = ValidateAttributes(attributes, "attributes");
   if (!s.ok()) return s;
   std::unique_lock<std::shared_mutex> lock(mu_);

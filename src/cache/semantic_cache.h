@@ -105,7 +105,7 @@ class SemanticCache {
   // The best hit, if any (the LangCache API returns it as a one-element list).
   Result<std::vector<Hit>> Search(const SearchQuery& query, LookupTrace* trace = nullptr);
   Status Delete(const std::string& entry_id);
-  // Deletes every entry whose attributes include all of these; how many. Empty: refused.
+  // Deletes every entry whose attributes include all of these (none: every entry); how many.
   Result<std::size_t> DeleteByAttributes(const Attributes& attributes);
   void Flush();
   // Removes expired entries; how many.

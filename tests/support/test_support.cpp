@@ -158,7 +158,7 @@ CommandResult RunCommand(std::vector<std::string> argv, std::map<std::string, st
 }
 
 std::string RedisServer::BinaryPath() {
-  const char* env = std::getenv("SEMCACHED_TEST_REDIS_SERVER");
+  const char* env = std::getenv("REDIS8_SERVER_FOR_TESTS");
   return env && *env ? env : SEMCACHED_REDIS8_SERVER;
 }
 

@@ -185,3 +185,61 @@ TEST(Config, RenderedTomlLoadsBackToTheSameValues) {
 
 }  // namespace
 }  // namespace semcached::app
+
+namespace semcached::app {
+namespace {
+
+TEST(ConfigCaches, ArrayOfTablesDeclaresCaches) {
+  semcached::testing::TempDir dir;
+  semcached::testing::WriteFile(dir.File("c.toml"), R"(
+[[caches]]
+id = "faq"
+api_keys = ["k1", "k2"]
+similarity_threshold = 0.9
+ttl_ms = 60000
+allowed_attributes = ["user"]
+guard_numbers = false
+
+[[caches]]
+id = "chat"
+)");
+  ConfigSources s;
+  s.file = dir.File("c.toml");
+  auto c = LoadConfig(s);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  ASSERT_EQ(c->caches.size(), 2u);
+  EXPECT_EQ(c->caches[0].id, "faq");
+  EXPECT_EQ(c->caches[0].api_keys, (std::vector<std::string>{"k1", "k2"}));
+  EXPECT_DOUBLE_EQ(c->caches[0].similarity_threshold, 0.9);
+  EXPECT_EQ(c->caches[0].ttl_ms, 60000);
+  EXPECT_FALSE(c->caches[0].guard_numbers);
+  EXPECT_TRUE(c->caches[0].guard_negation);
+  EXPECT_EQ(c->caches[1].id, "chat");
+  EXPECT_DOUBLE_EQ(c->caches[1].similarity_threshold, 0.85);
+  // API keys are never printed.
+  EXPECT_EQ(RenderToml(*c).find("k1"), std::string::npos);
+}
+
+TEST(ConfigCaches, BadCacheTablesAreRefusedByName) {
+  semcached::testing::TempDir dir;
+  struct Case {
+    const char* toml;
+    const char* expect;
+  };
+  for (const Case& k : {Case{"[[caches]]\nid = \"a\"\nthreshold = 1\n", "caches[0].threshold"},
+                        Case{"[[caches]]\nid = \"a\"\nsimilarity_threshold = 2.0\n", "within 0..1"},
+                        Case{"[[caches]]\napi_keys = [\"k\"]\n", "needs an id"},
+                        Case{"[[caches]]\nid = \"a\"\n[[caches]]\nid = \"a\"\n", "declared twice"},
+                        Case{"[[caches]]\nid = \"a\"\napi_keys = \"k\"\n", "array of strings"},
+                        Case{"caches = 3\n", "[[caches]]"}}) {
+    semcached::testing::WriteFile(dir.File("c.toml"), k.toml);
+    ConfigSources s;
+    s.file = dir.File("c.toml");
+    auto c = LoadConfig(s);
+    ASSERT_FALSE(c.ok()) << k.toml;
+    EXPECT_NE(c.status().message().find(k.expect), std::string::npos) << c.status().message();
+  }
+}
+
+}  // namespace
+}  // namespace semcached::app

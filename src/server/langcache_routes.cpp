@@ -1,0 +1,267 @@
+#include "server/langcache_routes.h"
+
+#include <cstdio>
+
+#include <nlohmann/json.hpp>
+
+#include "server/errors.h"
+
+namespace semcached::server {
+namespace {
+
+using nlohmann::json;
+
+constexpr const char* kCacheNotFound = "/errors/cache/not-found";
+constexpr const char* kEntryNotFound = "/errors/cache/entry/not-found";
+
+Status Field(const std::string& field, const std::string& rule, const std::string& message) {
+  Status s = InvalidArgument(message);
+  s.WithField(field, rule, message);
+  return s;
+}
+
+Result<json> ParseBody(const HttpRequest& req) {
+  if (req.body.empty()) return Field("body", "required", "request body must be a JSON object");
+  json body = json::parse(req.body, nullptr, /*allow_exceptions=*/false);
+  if (body.is_discarded()) return Field("body", "json", "request body is not valid JSON");
+  if (!body.is_object()) return Field("body", "object", "request body must be a JSON object");
+  return body;
+}
+
+Result<std::string> RequiredString(const json& body, const char* name) {
+  auto it = body.find(name);
+  if (it == body.end() || it->is_null()) return Field(name, "required", std::string(name) + " is required");
+  if (!it->is_string()) return Field(name, "string", std::string(name) + " must be a string");
+  return it->get<std::string>();
+}
+
+Result<cache::Attributes> OptionalAttributes(const json& body) {
+  cache::Attributes out;
+  auto it = body.find("attributes");
+  if (it == body.end() || it->is_null()) return out;
+  if (!it->is_object()) return Field("attributes", "object", "attributes must be an object of strings");
+  for (const auto& [k, v] : it->items()) {
+    if (!v.is_string()) return Field("attributes." + k, "string", "attribute values must be strings");
+    out[k] = v.get<std::string>();
+  }
+  return out;
+}
+
+// Bearer key, then cache, then the key's right to the cache.
+Result<cache::SemanticCache*> Authorize(const HttpRequest& req, cache::CacheRegistry& registry) {
+  std::string_view auth = req.Header("authorization");
+  std::string key;
+  if (auth.size() > 7 && (auth.substr(0, 7) == "Bearer " || auth.substr(0, 7) == "bearer ")) {
+    key = std::string(auth.substr(7));
+  }
+  const std::string& id = req.path_params.at("cacheId");
+  auto cache = registry.Find(id);
+  if (key.empty() && !(cache.ok() && registry.Open(id))) {
+    return Status(ErrorCode::kUnauthenticated, "an Authorization: Bearer <apiKey> header is required");
+  }
+  if (!cache.ok()) return cache.status();
+  Status s = registry.Authorize(id, key);
+  if (!s.ok()) return s;
+  return cache;
+}
+
+HttpResponse Fail(const Status& s, const char* not_found_type = kCacheNotFound) {
+  return ErrorResponse(s, s.code() == ErrorCode::kNotFound ? not_found_type : "");
+}
+
+std::string Format(const char* fmt, double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), fmt, v);
+  return buf;
+}
+
+struct CacheMetrics {
+  explicit CacheMetrics(Metrics& m)
+      : lookups(prometheus::BuildCounter()
+                    .Name("semcached_cache_lookups_total")
+                    .Help("Cache searches by cache and result: exact, semantic or miss.")
+                    .Register(m.registry())),
+        guard_rejections(prometheus::BuildCounter()
+                             .Name("semcached_cache_guard_rejections_total")
+                             .Help("Semantic candidates above the threshold refused by a guard.")
+                             .Register(m.registry())),
+        stores(prometheus::BuildCounter()
+                   .Name("semcached_cache_stores_total")
+                   .Help("Entries stored.")
+                   .Register(m.registry())),
+        best_similarity(prometheus::BuildHistogram()
+                            .Name("semcached_cache_best_similarity")
+                            .Help("Similarity of the best semantic candidate of each lookup.")
+                            .Register(m.registry())),
+        stage_seconds(prometheus::BuildHistogram()
+                          .Name("semcached_cache_stage_seconds")
+                          .Help("Time per lookup stage: normalize, embed, search, guards.")
+                          .Register(m.registry())),
+        entries(prometheus::BuildGauge()
+                    .Name("semcached_cache_entries")
+                    .Help("Entries held, per cache.")
+                    .Register(m.registry())),
+        bytes(prometheus::BuildGauge()
+                  .Name("semcached_cache_text_bytes")
+                  .Help("Bytes of prompt, response and attribute text held, per cache.")
+                  .Register(m.registry())) {}
+
+  void Observe(const std::string& cache, const cache::LookupTrace& t) {
+    const char* result = !t.hit_tier ? "miss" : cache::StrategyName(*t.hit_tier);
+    lookups.Add({{"cache", cache}, {"result", result}}).Increment();
+    if (t.guard_rejections > 0) guard_rejections.Add({{"cache", cache}}).Increment(t.guard_rejections);
+    if (t.best_similarity >= 0) {
+      best_similarity
+          .Add({{"cache", cache}}, prometheus::Histogram::BucketBoundaries{0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 0.99, 1.0})
+          .Observe(t.best_similarity);
+    }
+    static const prometheus::Histogram::BucketBoundaries kStage = {1e-6, 5e-6, 1e-5, 5e-5, 1e-4, 5e-4, 1e-3, 5e-3, 1e-2, 0.1};
+    stage_seconds.Add({{"cache", cache}, {"stage", "normalize"}}, kStage).Observe(t.normalize_us / 1e6);
+    if (t.embed_us > 0) stage_seconds.Add({{"cache", cache}, {"stage", "embed"}}, kStage).Observe(t.embed_us / 1e6);
+    if (t.search_us > 0) stage_seconds.Add({{"cache", cache}, {"stage", "search"}}, kStage).Observe(t.search_us / 1e6);
+    if (t.guards_us > 0) stage_seconds.Add({{"cache", cache}, {"stage", "guards"}}, kStage).Observe(t.guards_us / 1e6);
+  }
+  void Sizes(cache::SemanticCache& c) {
+    auto st = c.Stats();
+    entries.Add({{"cache", c.options().id}}).Set(static_cast<double>(st.entries));
+    bytes.Add({{"cache", c.options().id}}).Set(static_cast<double>(st.bytes));
+  }
+
+  prometheus::Family<prometheus::Counter>& lookups;
+  prometheus::Family<prometheus::Counter>& guard_rejections;
+  prometheus::Family<prometheus::Counter>& stores;
+  prometheus::Family<prometheus::Histogram>& best_similarity;
+  prometheus::Family<prometheus::Histogram>& stage_seconds;
+  prometheus::Family<prometheus::Gauge>& entries;
+  prometheus::Family<prometheus::Gauge>& bytes;
+};
+
+json EntryJson(const cache::Hit& h) {
+  json attrs = json::object();
+  for (const auto& [k, v] : h.entry.attributes) attrs[k] = v;
+  return {{"id", h.entry.id},
+          {"prompt", h.entry.prompt},
+          {"response", h.entry.response},
+          {"attributes", attrs},
+          {"similarity", h.similarity},
+          {"searchStrategy", cache::StrategyName(h.strategy)}};
+}
+
+std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+}  // namespace
+
+void AddLangCacheRoutes(Router& router, cache::CacheRegistry& registry, Metrics& metrics) {
+  auto cm = std::make_shared<CacheMetrics>(metrics);
+  for (auto* c : registry.All()) cm->Sizes(*c);
+
+  router.Add("POST", "/v1/caches/{cacheId}/entries", [&registry, cm](const HttpRequest& req) {
+    auto cache = Authorize(req, registry);
+    if (!cache.ok()) return Fail(cache.status());
+    auto body = ParseBody(req);
+    if (!body.ok()) return Fail(body.status());
+    auto prompt = RequiredString(*body, "prompt");
+    if (!prompt.ok()) return Fail(prompt.status());
+    auto response = RequiredString(*body, "response");
+    if (!response.ok()) return Fail(response.status());
+    auto attrs = OptionalAttributes(*body);
+    if (!attrs.ok()) return Fail(attrs.status());
+    std::optional<std::int64_t> ttl;
+    if (auto it = body->find("ttlMillis"); it != body->end() && !it->is_null()) {
+      if (!it->is_number_integer()) return Fail(Field("ttlMillis", "integer", "ttlMillis must be an integer"));
+      ttl = it->get<std::int64_t>();
+    }
+    auto id = (*cache)->Store(*prompt, *response, *attrs, ttl);
+    if (!id.ok()) return Fail(id.status());
+    cm->stores.Add({{"cache", (*cache)->options().id}}).Increment();
+    cm->Sizes(**cache);
+    return HttpResponse::Json(201, Dump({{"entryId", *id}}));
+  });
+
+  router.Add("POST", "/v1/caches/{cacheId}/entries/search", [&registry, cm](const HttpRequest& req) {
+    auto cache = Authorize(req, registry);
+    if (!cache.ok()) return Fail(cache.status());
+    auto body = ParseBody(req);
+    if (!body.ok()) return Fail(body.status());
+    auto prompt = RequiredString(*body, "prompt");
+    if (!prompt.ok()) return Fail(prompt.status());
+    auto attrs = OptionalAttributes(*body);
+    if (!attrs.ok()) return Fail(attrs.status());
+    cache::SearchQuery q;
+    q.prompt = std::move(*prompt);
+    q.attributes = std::move(*attrs);
+    if (auto it = body->find("similarityThreshold"); it != body->end() && !it->is_null()) {
+      if (!it->is_number()) return Fail(Field("similarityThreshold", "number", "similarityThreshold must be a number"));
+      q.threshold = it->get<float>();
+    }
+    if (auto it = body->find("searchStrategies"); it != body->end() && !it->is_null()) {
+      if (!it->is_array() || it->empty()) {
+        return Fail(Field("searchStrategies", "array", "searchStrategies must be a non-empty array of \"exact\" and \"semantic\""));
+      }
+      for (const auto& s : *it) {
+        cache::Strategy st;
+        if (!s.is_string() || !cache::ParseStrategy(s.get<std::string>(), &st)) {
+          return Fail(Field("searchStrategies", "enum", "searchStrategies may hold only \"exact\" and \"semantic\""));
+        }
+        q.strategies.push_back(st);
+      }
+    }
+    cache::LookupTrace trace;
+    auto hits = (*cache)->Search(q, &trace);
+    if (!hits.ok()) return Fail(hits.status());
+    cm->Observe((*cache)->options().id, trace);
+    json data = json::array();
+    for (const auto& h : *hits) data.push_back(EntryJson(h));
+    HttpResponse res = HttpResponse::Json(200, Dump({{"data", data}}));
+    res.headers.emplace_back("X-Semcached-Tier", trace.hit_tier ? cache::StrategyName(*trace.hit_tier) : "miss");
+    if (!hits->empty()) res.headers.emplace_back("X-Semcached-Similarity", Format("%.4f", hits->front().similarity));
+    res.headers.emplace_back("X-Semcached-Timings",
+                             "normalize=" + Format("%.0f", trace.normalize_us) + "us, embed=" + Format("%.0f", trace.embed_us) +
+                                 "us, search=" + Format("%.0f", trace.search_us) + "us, guards=" + Format("%.0f", trace.guards_us) + "us");
+    return res;
+  });
+
+  router.Add("DELETE", "/v1/caches/{cacheId}/entries", [&registry, cm](const HttpRequest& req) {
+    auto cache = Authorize(req, registry);
+    if (!cache.ok()) return Fail(cache.status());
+    auto body = ParseBody(req);
+    if (!body.ok()) return Fail(body.status());
+    auto attrs = OptionalAttributes(*body);
+    if (!attrs.ok()) return Fail(attrs.status());
+    auto n = (*cache)->DeleteByAttributes(*attrs);
+    if (!n.ok()) return Fail(n.status());
+    cm->Sizes(**cache);
+    return HttpResponse::Json(200, Dump({{"deletedEntriesCount", *n}}));
+  });
+
+  router.Add("DELETE", "/v1/caches/{cacheId}/entries/{entryId}", [&registry, cm](const HttpRequest& req) {
+    auto cache = Authorize(req, registry);
+    if (!cache.ok()) return Fail(cache.status());
+    Status s = (*cache)->Delete(req.path_params.at("entryId"));
+    if (!s.ok()) return Fail(s, kEntryNotFound);
+    cm->Sizes(**cache);
+    return HttpResponse::Json(204, "");
+  });
+
+  router.Add("POST", "/v1/caches/{cacheId}/flush", [&registry, cm](const HttpRequest& req) {
+    auto cache = Authorize(req, registry);
+    if (!cache.ok()) return Fail(cache.status());
+    (*cache)->Flush();
+    cm->Sizes(**cache);
+    return HttpResponse::Json(204, "");
+  });
+
+  router.Add("GET", "/v1/caches/{cacheId}/stats", [&registry](const HttpRequest& req) {
+    auto cache = Authorize(req, registry);
+    if (!cache.ok()) return Fail(cache.status());
+    auto s = (*cache)->Stats();
+    json j = {{"cacheId", (*cache)->options().id}, {"entries", s.entries}, {"textBytes", s.bytes},
+              {"lookups", s.lookups}, {"exactHits", s.exact_hits}, {"semanticHits", s.semantic_hits},
+              {"misses", s.misses}, {"guardRejections", s.guard_rejections}, {"stores", s.stores},
+              {"expired", s.expired}, {"deleted", s.deleted},
+              {"similarityThreshold", (*cache)->options().similarity_threshold}};
+    return HttpResponse::Json(200, Dump(j));
+  });
+}
+
+}  // namespace semcached::server

@@ -1,0 +1,21 @@
+// The LangCache REST API over the cache registry, so the official LangCache SDKs work
+// against semcached unchanged (../shared/DESIGN.md section 4):
+//   POST   /v1/caches/{cacheId}/entries            store          201 {entryId}
+//   POST   /v1/caches/{cacheId}/entries/search     search         200 {data: [...]}
+//   DELETE /v1/caches/{cacheId}/entries            by attributes  200 {deletedEntriesCount}
+//   DELETE /v1/caches/{cacheId}/entries/{entryId}  one entry      204
+//   POST   /v1/caches/{cacheId}/flush              everything     204
+//   GET    /v1/caches/{cacheId}/stats              extension: counters of the cache
+// Every response of a search carries X-Semcached-Tier, X-Semcached-Similarity and
+// X-Semcached-Timings (microseconds per stage). Errors use the LangCache problem types.
+#pragma once
+
+#include "cache/registry.h"
+#include "server/metrics.h"
+#include "server/router.h"
+
+namespace semcached::server {
+
+void AddLangCacheRoutes(Router& router, cache::CacheRegistry& registry, Metrics& metrics);
+
+}  // namespace semcached::server
