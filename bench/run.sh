@@ -18,5 +18,9 @@ bash bench/vector.sh "$BUILD" $MODE
 echo "== LSH vs HNSW =="
 "$BUILD/bench/lsh_bench" --n "$([ "$MODE" = "--quick" ] && echo 20000 || echo 100000)"
 
+echo "== Hit quality of the built-in embedder on ../shared/data/semantic-pairs =="
+"$BUILD/bench/hit_quality" --qqp "$ROOT/../shared/data/semantic-pairs/meancache/val.csv" \
+  --cannot "$ROOT/../shared/data/semantic-pairs/cannot/sem_anto_neg.tsv"
+
 echo "== HTTP floor: semcached vs nginx =="
 bash bench/http_floor.sh "$BUILD"
