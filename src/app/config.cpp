@@ -239,6 +239,16 @@ Status ApplyCaches(Config& config, const toml::node& node, const std::string& fi
         auto v = value.value<std::int64_t>();
         if (!value.is_integer() || !v || *v < 0) return refuse(key, "expected a non-negative integer");
         c.ttl_ms = *v;
+      } else if (key == "max_entries" || key == "max_bytes") {
+        auto v = value.value<std::int64_t>();
+        if (!value.is_integer() || !v || *v < 0) return refuse(key, "expected a non-negative integer");
+        (key == "max_entries" ? c.max_entries : c.max_bytes) = *v;
+      } else if (key == "eviction") {
+        auto v = value.value<std::string>();
+        if (!value.is_string() || !v || (*v != "lru" && *v != "lfu" && *v != "value")) {
+          return refuse(key, "expected one of: lru, lfu, value");
+        }
+        c.eviction = *v;
       } else if (key == "guard_numbers" || key == "guard_negation") {
         auto v = value.value<bool>();
         if (!value.is_boolean() || !v) return refuse(key, "expected true or false");
@@ -433,7 +443,9 @@ std::string RenderToml(const Config& config) {
       out << (i ? ", " : "") << toml::value<std::string>(c.allowed_attributes[i]);
     }
     out << "]\nguard_numbers = " << (c.guard_numbers ? "true" : "false")
-        << "\nguard_negation = " << (c.guard_negation ? "true" : "false") << "\n";
+        << "\nguard_negation = " << (c.guard_negation ? "true" : "false")
+        << "\nmax_entries = " << c.max_entries << "\nmax_bytes = " << c.max_bytes
+        << "\neviction = " << toml::value<std::string>(c.eviction) << "\n";
   }
   return out.str();
 }

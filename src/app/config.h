@@ -52,6 +52,9 @@ struct CacheConfig {
   std::vector<std::string> allowed_attributes;  // empty: any
   bool guard_numbers = true;
   bool guard_negation = true;
+  std::int64_t max_entries = 0;       // 0: no limit
+  std::int64_t max_bytes = 0;         // text bytes; 0: no limit
+  std::string eviction = "lru";       // lru | lfu | value
 };
 
 struct Config {

@@ -153,6 +153,9 @@ Result<std::unique_ptr<cache::CacheRegistry>> BuildCaches(const Config& config) 
     o.allowed_attributes = c.allowed_attributes;
     o.guards.numbers = c.guard_numbers;
     o.guards.negation = c.guard_negation;
+    o.max_entries = static_cast<std::size_t>(c.max_entries);
+    o.max_bytes = static_cast<std::size_t>(c.max_bytes);
+    cache::ParseEviction(c.eviction, &o.eviction);
     auto made = cache::SemanticCache::Create(o, std::make_unique<embed::BuiltinEmbedder>());
     if (!made.ok()) return made.status();
     Status s = registry->Add(std::move(*made), c.api_keys);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <random>
 
 #include "cache/fingerprint.h"
@@ -37,6 +38,25 @@ Status FieldError(const std::string& field, const std::string& rule, const std::
 }
 
 }  // namespace
+
+const char* EvictionName(Eviction e) {
+  switch (e) {
+    case Eviction::kLru: return "lru";
+    case Eviction::kLfu: return "lfu";
+    case Eviction::kValue: return "value";
+  }
+  return "lru";
+}
+
+bool ParseEviction(std::string_view text, Eviction* out) {
+  for (Eviction e : {Eviction::kLru, Eviction::kLfu, Eviction::kValue}) {
+    if (text == EvictionName(e)) {
+      *out = e;
+      return true;
+    }
+  }
+  return false;
+}
 
 const char* StrategyName(Strategy s) { return s == Strategy::kExact ? "exact" : "semantic"; }
 
@@ -139,6 +159,8 @@ Result<std::string> SemanticCache::Store(const std::string& prompt, const std::s
   e.attributes = attributes;
   e.normalized = std::move(*normalized);
   e.created_ms = clock_();
+  e.use = std::make_shared<EntryUse>();
+  e.use->last_access_ms.store(e.created_ms);
   std::int64_t ttl = ttl_ms ? *ttl_ms : options_.default_ttl_ms;
   e.expires_ms = ttl > 0 ? e.created_ms + ttl : 0;
   std::string key = ExactKey(options_.id, e.normalized, {});
@@ -153,8 +175,12 @@ Result<std::string> SemanticCache::Store(const std::string& prompt, const std::s
   exact_[key].push_back(e.id);
   bytes_ += EntryBytes(e);
   std::string id = e.id;
+  id_pos_[id] = ids_.size();
+  ids_.push_back(id);
+  std::int64_t now = e.created_ms;
   entries_.emplace(id, std::move(e));
   stores_.fetch_add(1, std::memory_order_relaxed);
+  EvictLocked(now);
   return id;
 }
 
@@ -188,6 +214,7 @@ Result<std::vector<Hit>> SemanticCache::Search(const SearchQuery& q, LookupTrace
       for (const auto& id : it->second) {
         auto e = entries_.find(id);
         if (e != entries_.end() && Matches(e->second, q.attributes, now)) {
+          Touch(e->second, now);
           hits.push_back({e->second, 1.0f, Strategy::kExact});
           break;
         }
@@ -223,6 +250,7 @@ Result<std::vector<Hit>> SemanticCache::Search(const SearchQuery& q, LookupTrace
           guard_rejections_.fetch_add(1, std::memory_order_relaxed);
           continue;
         }
+        Touch(e, now);
         hits.push_back({e, std::min(sim, 1.0f), Strategy::kSemantic});
         break;
       }
@@ -249,7 +277,62 @@ void SemanticCache::EraseLocked(std::unordered_map<std::string, Entry>::iterator
     if (ids.empty()) exact_.erase(key);
   }
   bytes_ -= EntryBytes(e);
+  auto pos = id_pos_.find(e.id);
+  if (pos != id_pos_.end()) {
+    std::size_t slot = pos->second;
+    if (slot + 1 != ids_.size()) {
+      ids_[slot] = std::move(ids_.back());
+      id_pos_[ids_[slot]] = slot;
+    }
+    ids_.pop_back();
+    id_pos_.erase(pos);
+  }
   entries_.erase(it);
+}
+
+void SemanticCache::Touch(const Entry& e, std::int64_t now) const {
+  if (!e.use) return;
+  e.use->last_access_ms.store(now, std::memory_order_relaxed);
+  e.use->hits.fetch_add(1, std::memory_order_relaxed);
+}
+
+double SemanticCache::EvictionScore(const Entry& e, std::int64_t now) const {
+  const double last = static_cast<double>(e.use->last_access_ms.load(std::memory_order_relaxed));
+  if (options_.eviction == Eviction::kLru) return last;
+  const double idle = std::max(0.0, static_cast<double>(now) - last);
+  const double decayed = static_cast<double>(e.use->hits.load(std::memory_order_relaxed)) *
+                         std::exp2(-idle / static_cast<double>(std::max<std::int64_t>(options_.lfu_half_life_ms, 1)));
+  if (options_.eviction == Eviction::kLfu) return decayed;
+  // kValue: what a hit saves grows with the response (the tokens not generated again);
+  // what keeping it costs grows with all its bytes.
+  return (1.0 + decayed) * static_cast<double>(e.response.size()) /
+         static_cast<double>(std::max<std::size_t>(EntryBytes(e), 1));
+}
+
+void SemanticCache::EvictLocked(std::int64_t now) {
+  thread_local std::mt19937_64 rng(std::random_device{}());
+  auto over = [&] {
+    return (options_.max_entries > 0 && entries_.size() > options_.max_entries) ||
+           (options_.max_bytes > 0 && bytes_ > options_.max_bytes && entries_.size() > 1);
+  };
+  while (over() && !ids_.empty()) {
+    std::string victim;
+    double worst = 0;
+    // A cache no larger than the sample is scanned whole: exact policy when it is cheap.
+    const bool whole = ids_.size() <= options_.eviction_samples;
+    const std::size_t samples = whole ? ids_.size() : options_.eviction_samples;
+    for (std::size_t i = 0; i < samples; ++i) {
+      const std::string& id = whole ? ids_[i] : ids_[rng() % ids_.size()];
+      const Entry& e = entries_.at(id);
+      double score = EvictionScore(e, now);
+      if (victim.empty() || score < worst) {
+        victim = id;
+        worst = score;
+      }
+    }
+    EraseLocked(entries_.find(victim));
+    evicted_.fetch_add(1, std::memory_order_relaxed);
+  }
 }
 
 Status SemanticCache::Delete(const std::string& entry_id) {
@@ -319,6 +402,7 @@ CacheStats SemanticCache::Stats() const {
   s.stores = stores_.load();
   s.expired = expired_.load();
   s.deleted = deleted_.load();
+  s.evicted = evicted_.load();
   return s;
 }
 

@@ -33,6 +33,16 @@
 namespace semcached::cache {
 
 enum class Strategy { kExact, kSemantic };
+
+// Which entry leaves first when a cache is full. Victims are chosen by sampling (as Redis
+// does): the worst of `eviction_samples` random entries, so a hit never takes a write lock.
+enum class Eviction {
+  kLru,    // least recently used
+  kLfu,    // fewest hits, hits halving every `lfu_half_life_ms` without use
+  kValue,  // least (1 + decayed hits) x response size / entry size: what saves the least
+};
+const char* EvictionName(Eviction e);
+bool ParseEviction(std::string_view text, Eviction* out);
 const char* StrategyName(Strategy s);
 bool ParseStrategy(std::string_view text, Strategy* out);
 
@@ -50,6 +60,17 @@ struct CacheOptions {
   std::size_t max_response_bytes = 1024 * 1024;
   std::size_t semantic_candidates = 8;  // nearest neighbours checked against threshold and guards
   std::size_t search_ef = 64;
+  std::size_t max_entries = 0;  // 0: no limit
+  std::size_t max_bytes = 0;    // text bytes (prompt, response, attributes); 0: no limit
+  Eviction eviction = Eviction::kLru;
+  std::size_t eviction_samples = 16;
+  std::int64_t lfu_half_life_ms = 10 * 60 * 1000;
+};
+
+// Use of an entry, updated by searches under a shared lock.
+struct EntryUse {
+  std::atomic<std::int64_t> last_access_ms{0};
+  std::atomic<std::uint64_t> hits{0};
 };
 
 struct Entry {
@@ -61,6 +82,7 @@ struct Entry {
   std::int64_t created_ms = 0;
   std::int64_t expires_ms = 0;  // 0: never
   std::uint64_t label = 0;      // in the vector index
+  std::shared_ptr<EntryUse> use;
 };
 
 struct Hit {
@@ -88,7 +110,7 @@ struct CacheStats {
   std::size_t entries = 0;
   std::size_t bytes = 0;  // prompt, response and attribute text
   std::uint64_t lookups = 0, exact_hits = 0, semantic_hits = 0, misses = 0, guard_rejections = 0;
-  std::uint64_t stores = 0, expired = 0, deleted = 0;
+  std::uint64_t stores = 0, expired = 0, deleted = 0, evicted = 0;
 };
 
 class SemanticCache {
@@ -121,6 +143,9 @@ class SemanticCache {
   bool Matches(const Entry& e, const Attributes& scope, std::int64_t now) const;
   void EraseLocked(std::unordered_map<std::string, Entry>::iterator it);
   std::size_t EntryBytes(const Entry& e) const;
+  void Touch(const Entry& e, std::int64_t now) const;
+  double EvictionScore(const Entry& e, std::int64_t now) const;  // lower leaves first
+  void EvictLocked(std::int64_t now);
 
   CacheOptions options_;
   std::unique_ptr<embed::Embedder> embedder_;
@@ -131,11 +156,13 @@ class SemanticCache {
   std::unordered_map<std::string, Entry> entries_;                        // id -> entry
   std::unordered_map<std::string, std::vector<std::string>> exact_;       // exact key -> ids
   std::unordered_map<std::uint64_t, std::string> by_label_;               // index label -> id
+  std::vector<std::string> ids_;                                          // for sampling
+  std::unordered_map<std::string, std::size_t> id_pos_;                   // id -> ids_ slot
   std::atomic<std::uint64_t> next_label_{1};
   std::size_t bytes_ = 0;
 
   mutable std::atomic<std::uint64_t> lookups_{0}, exact_hits_{0}, semantic_hits_{0}, misses_{0},
-      guard_rejections_{0}, stores_{0}, expired_{0}, deleted_{0};
+      guard_rejections_{0}, stores_{0}, expired_{0}, deleted_{0}, evicted_{0};
 };
 
 }  // namespace semcached::cache

@@ -37,8 +37,15 @@ TEST(ServerE2E, HealthReadyAndMetrics) {
   ASSERT_TRUE(ready);
   EXPECT_EQ(ready->status, 200) << ready->body;
 
-  auto metrics = HttpRequestOnce(server.port(), "GET", "/metrics");
-  ASSERT_TRUE(metrics);
+  // A request is counted when its response has been written, which the client can see a
+  // moment before the server does: scrape until the counts arrive (bounded).
+  std::optional<HttpReply> metrics;
+  for (int attempt = 0; attempt < 50; ++attempt) {
+    metrics = HttpRequestOnce(server.port(), "GET", "/metrics");
+    ASSERT_TRUE(metrics);
+    if (metrics->body.find(R"(route="/readyz",status="200"} 1)") != std::string::npos) break;
+    std::this_thread::sleep_for(20ms);
+  }
   EXPECT_EQ(metrics->status, 200);
   EXPECT_NE(metrics->headers["content-type"].find("text/plain"), std::string::npos);
   const std::string& m = metrics->body;

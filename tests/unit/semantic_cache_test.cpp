@@ -204,3 +204,65 @@ TEST(SemanticCache, ManyEntriesAndConcurrentUse) {
 
 }  // namespace
 }  // namespace semcached::cache
+
+namespace semcached::cache {
+namespace {
+
+TEST(Eviction, LruKeepsWhatIsUsed) {
+  FakeClock clock;
+  CacheOptions o;
+  o.max_entries = 50;
+  o.eviction = Eviction::kLru;
+  o.eviction_samples = 64;  // at least the cache size: exact victim choice
+  auto c = Make(&clock, o);
+  for (int i = 0; i < 50; ++i) {
+    clock.now += 10;
+    ASSERT_TRUE(c->Store("entry " + std::to_string(i), "r", {}, std::nullopt).ok());
+  }
+  clock.now += 10;
+  for (int i = 0; i < 10; ++i) One(*c, "entry " + std::to_string(i));  // recently used
+  for (int i = 50; i < 70; ++i) {
+    clock.now += 10;
+    ASSERT_TRUE(c->Store("entry " + std::to_string(i), "r", {}, std::nullopt).ok());
+  }
+  EXPECT_EQ(c->Stats().entries, 50u);
+  EXPECT_EQ(c->Stats().evicted, 20u);
+  for (int i = 0; i < 10; ++i) EXPECT_FALSE(Misses(*c, "entry " + std::to_string(i))) << i;
+  for (int i = 10; i < 30; ++i) EXPECT_TRUE(Misses(*c, "entry " + std::to_string(i))) << i;
+}
+
+TEST(Eviction, LfuAndValuePoliciesAndByteLimit) {
+  FakeClock clock;
+  CacheOptions o;
+  o.max_entries = 20;
+  o.eviction = Eviction::kLfu;
+  o.eviction_samples = 20;
+  auto c = Make(&clock, o);
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(c->Store("lfu " + std::to_string(i), "r", {}, std::nullopt).ok());
+  for (int rep = 0; rep < 3; ++rep) {
+    for (int i = 0; i < 5; ++i) One(*c, "lfu " + std::to_string(i));
+  }
+  for (int i = 20; i < 30; ++i) ASSERT_TRUE(c->Store("lfu " + std::to_string(i), "r", {}, std::nullopt).ok());
+  for (int i = 0; i < 5; ++i) EXPECT_FALSE(Misses(*c, "lfu " + std::to_string(i))) << i;
+
+  CacheOptions v;
+  v.max_entries = 10;
+  v.eviction = Eviction::kValue;
+  v.eviction_samples = 10;
+  auto d = Make(&clock, v);
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_TRUE(d->Store("value " + std::to_string(i), i < 3 ? std::string(2000, 'x') : "tiny", {}, std::nullopt).ok());
+  }
+  for (int i = 10; i < 17; ++i) ASSERT_TRUE(d->Store("value " + std::to_string(i), "tiny", {}, std::nullopt).ok());
+  for (int i = 0; i < 3; ++i) EXPECT_FALSE(Misses(*d, "value " + std::to_string(i))) << i;  // big answers stay
+
+  CacheOptions b;
+  b.max_bytes = 1000;
+  auto e = Make(&clock, b);
+  for (int i = 0; i < 40; ++i) ASSERT_TRUE(e->Store("bytes " + std::to_string(i), std::string(100, 'y'), {}, std::nullopt).ok());
+  EXPECT_LE(e->Stats().bytes, 1000u);
+  EXPECT_GT(e->Stats().evicted, 0u);
+}
+
+}  // namespace
+}  // namespace semcached::cache
