@@ -1,5 +1,7 @@
 #include "embed/builtin_embedder.h"
 
+#include "common/hash.h"
+
 #include <algorithm>
 #include <cmath>
 #include <unordered_map>
@@ -7,23 +9,8 @@
 namespace semcached::embed {
 namespace {
 
-std::uint64_t Mix(std::uint64_t x) {
-  x ^= x >> 33;
-  x *= 0xFF51AFD7ED558CCDULL;
-  x ^= x >> 33;
-  x *= 0xC4CEB9FE1A85EC53ULL;
-  x ^= x >> 33;
-  return x;
-}
-
-std::uint64_t Hash(std::string_view s, std::uint64_t seed) {
-  std::uint64_t h = 1469598103934665603ULL ^ seed;
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 1099511628211ULL;
-  }
-  return Mix(h);
-}
+std::uint64_t Mix(std::uint64_t x) { return Mix64(x); }
+std::uint64_t Hash(std::string_view s, std::uint64_t seed) { return Mix64(Fnv1a64(s, seed)); }
 
 // UTF-8 aware: n-grams are over code points, not bytes.
 std::vector<std::size_t> CodePointStarts(std::string_view s) {

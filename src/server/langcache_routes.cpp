@@ -149,6 +149,21 @@ json EntryJson(const cache::Hit& h) {
 
 std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
+// Every route: authorize and find the cache, parse the JSON body when the route has one,
+// then run `fn(cache, body)`.
+template <typename Fn>
+HttpResponse Handle(const HttpRequest& req, cache::CacheRegistry& registry, bool with_body, Fn&& fn) {
+  auto cache = Authorize(req, registry);
+  if (!cache.ok()) return Fail(cache.status());
+  json body = json::object();
+  if (with_body) {
+    auto parsed = ParseBody(req);
+    if (!parsed.ok()) return Fail(parsed.status());
+    body = std::move(*parsed);
+  }
+  return fn(**cache, body);
+}
+
 }  // namespace
 
 void AddLangCacheRoutes(Router& router, cache::CacheRegistry& registry, Metrics& metrics) {
@@ -156,111 +171,105 @@ void AddLangCacheRoutes(Router& router, cache::CacheRegistry& registry, Metrics&
   for (auto* c : registry.All()) cm->Sizes(*c);
 
   router.Add("POST", "/v1/caches/{cacheId}/entries", [&registry, cm](const HttpRequest& req) {
-    auto cache = Authorize(req, registry);
-    if (!cache.ok()) return Fail(cache.status());
-    auto body = ParseBody(req);
-    if (!body.ok()) return Fail(body.status());
-    auto prompt = RequiredString(*body, "prompt");
-    if (!prompt.ok()) return Fail(prompt.status());
-    auto response = RequiredString(*body, "response");
-    if (!response.ok()) return Fail(response.status());
-    auto attrs = OptionalAttributes(*body);
-    if (!attrs.ok()) return Fail(attrs.status());
-    std::optional<std::int64_t> ttl;
-    if (auto it = body->find("ttlMillis"); it != body->end() && !it->is_null()) {
-      if (!it->is_number_integer()) return Fail(Field("ttlMillis", "integer", "ttlMillis must be an integer"));
-      ttl = it->get<std::int64_t>();
-    }
-    auto id = (*cache)->Store(*prompt, *response, *attrs, ttl);
-    if (!id.ok()) return Fail(id.status());
-    cm->stores.Add({{"cache", (*cache)->options().id}}).Increment();
-    cm->Sizes(**cache);
-    return HttpResponse::Json(201, Dump({{"entryId", *id}}));
+    return Handle(req, registry, true, [&](cache::SemanticCache& c, const json& body) {
+      auto prompt = RequiredString(body, "prompt");
+      if (!prompt.ok()) return Fail(prompt.status());
+      auto response = RequiredString(body, "response");
+      if (!response.ok()) return Fail(response.status());
+      auto attrs = OptionalAttributes(body);
+      if (!attrs.ok()) return Fail(attrs.status());
+      std::optional<std::int64_t> ttl;
+      if (auto it = body.find("ttlMillis"); it != body.end() && !it->is_null()) {
+        if (!it->is_number_integer()) return Fail(Field("ttlMillis", "integer", "ttlMillis must be an integer"));
+        ttl = it->get<std::int64_t>();
+      }
+      auto id = c.Store(*prompt, *response, *attrs, ttl);
+      if (!id.ok()) return Fail(id.status());
+      cm->stores.Add({{"cache", c.options().id}}).Increment();
+      cm->Sizes(c);
+      return HttpResponse::Json(201, Dump({{"entryId", *id}}));
+    });
   });
 
   router.Add("POST", "/v1/caches/{cacheId}/entries/search", [&registry, cm](const HttpRequest& req) {
-    auto cache = Authorize(req, registry);
-    if (!cache.ok()) return Fail(cache.status());
-    auto body = ParseBody(req);
-    if (!body.ok()) return Fail(body.status());
-    auto prompt = RequiredString(*body, "prompt");
-    if (!prompt.ok()) return Fail(prompt.status());
-    auto attrs = OptionalAttributes(*body);
-    if (!attrs.ok()) return Fail(attrs.status());
-    cache::SearchQuery q;
-    q.prompt = std::move(*prompt);
-    q.attributes = std::move(*attrs);
-    if (auto it = body->find("similarityThreshold"); it != body->end() && !it->is_null()) {
-      if (!it->is_number()) return Fail(Field("similarityThreshold", "number", "similarityThreshold must be a number"));
-      q.threshold = it->get<float>();
-    }
-    if (auto it = body->find("searchStrategies"); it != body->end() && !it->is_null()) {
-      if (!it->is_array() || it->empty()) {
-        return Fail(Field("searchStrategies", "array", "searchStrategies must be a non-empty array of \"exact\" and \"semantic\""));
+    return Handle(req, registry, true, [&](cache::SemanticCache& c, const json& body) {
+      auto prompt = RequiredString(body, "prompt");
+      if (!prompt.ok()) return Fail(prompt.status());
+      auto attrs = OptionalAttributes(body);
+      if (!attrs.ok()) return Fail(attrs.status());
+      cache::SearchQuery q;
+      q.prompt = std::move(*prompt);
+      q.attributes = std::move(*attrs);
+      if (auto it = body.find("similarityThreshold"); it != body.end() && !it->is_null()) {
+        if (!it->is_number()) return Fail(Field("similarityThreshold", "number", "similarityThreshold must be a number"));
+        q.threshold = it->get<float>();
       }
-      for (const auto& s : *it) {
-        cache::Strategy st;
-        if (!s.is_string() || !cache::ParseStrategy(s.get<std::string>(), &st)) {
-          return Fail(Field("searchStrategies", "enum", "searchStrategies may hold only \"exact\" and \"semantic\""));
+      if (auto it = body.find("searchStrategies"); it != body.end() && !it->is_null()) {
+        if (!it->is_array() || it->empty()) {
+          return Fail(Field("searchStrategies", "array", "searchStrategies must be a non-empty array of \"exact\" and \"semantic\""));
         }
-        q.strategies.push_back(st);
+        for (const auto& s : *it) {
+          cache::Strategy st;
+          if (!s.is_string() || !cache::ParseStrategy(s.get<std::string>(), &st)) {
+            return Fail(Field("searchStrategies", "enum", "searchStrategies may hold only \"exact\" and \"semantic\""));
+          }
+          q.strategies.push_back(st);
+        }
       }
-    }
-    cache::LookupTrace trace;
-    auto hits = (*cache)->Search(q, &trace);
-    if (!hits.ok()) return Fail(hits.status());
-    cm->Observe((*cache)->options().id, trace);
-    json data = json::array();
-    for (const auto& h : *hits) data.push_back(EntryJson(h));
-    HttpResponse res = HttpResponse::Json(200, Dump({{"data", data}}));
-    res.headers.emplace_back("X-Semcached-Tier", trace.hit_tier ? cache::StrategyName(*trace.hit_tier) : "miss");
-    if (!hits->empty()) res.headers.emplace_back("X-Semcached-Similarity", Format("%.4f", hits->front().similarity));
-    res.headers.emplace_back("X-Semcached-Timings",
-                             "normalize=" + Format("%.0f", trace.normalize_us) + "us, embed=" + Format("%.0f", trace.embed_us) +
-                                 "us, search=" + Format("%.0f", trace.search_us) + "us, guards=" + Format("%.0f", trace.guards_us) + "us");
-    return res;
+      cache::LookupTrace trace;
+      auto hits = c.Search(q, &trace);
+      if (!hits.ok()) return Fail(hits.status());
+      cm->Observe(c.options().id, trace);
+      json data = json::array();
+      for (const auto& h : *hits) data.push_back(EntryJson(h));
+      HttpResponse res = HttpResponse::Json(200, Dump({{"data", data}}));
+      res.headers.emplace_back("X-Semcached-Tier", trace.hit_tier ? cache::StrategyName(*trace.hit_tier) : "miss");
+      if (!hits->empty()) res.headers.emplace_back("X-Semcached-Similarity", Format("%.4f", hits->front().similarity));
+      res.headers.emplace_back("X-Semcached-Timings",
+                               "normalize=" + Format("%.0f", trace.normalize_us) + "us, embed=" + Format("%.0f", trace.embed_us) +
+                                   "us, search=" + Format("%.0f", trace.search_us) + "us, guards=" + Format("%.0f", trace.guards_us) + "us");
+      return res;
+    });
   });
 
   router.Add("DELETE", "/v1/caches/{cacheId}/entries", [&registry, cm](const HttpRequest& req) {
-    auto cache = Authorize(req, registry);
-    if (!cache.ok()) return Fail(cache.status());
-    auto body = ParseBody(req);
-    if (!body.ok()) return Fail(body.status());
-    auto attrs = OptionalAttributes(*body);
-    if (!attrs.ok()) return Fail(attrs.status());
-    auto n = (*cache)->DeleteByAttributes(*attrs);
-    if (!n.ok()) return Fail(n.status());
-    cm->Sizes(**cache);
-    return HttpResponse::Json(200, Dump({{"deletedEntriesCount", *n}}));
+    return Handle(req, registry, true, [&](cache::SemanticCache& c, const json& body) {
+      auto attrs = OptionalAttributes(body);
+      if (!attrs.ok()) return Fail(attrs.status());
+      auto n = c.DeleteByAttributes(*attrs);
+      if (!n.ok()) return Fail(n.status());
+      cm->Sizes(c);
+      return HttpResponse::Json(200, Dump({{"deletedEntriesCount", *n}}));
+    });
   });
 
   router.Add("DELETE", "/v1/caches/{cacheId}/entries/{entryId}", [&registry, cm](const HttpRequest& req) {
-    auto cache = Authorize(req, registry);
-    if (!cache.ok()) return Fail(cache.status());
-    Status s = (*cache)->Delete(req.path_params.at("entryId"));
-    if (!s.ok()) return Fail(s, kEntryNotFound);
-    cm->Sizes(**cache);
-    return HttpResponse::Json(204, "");
+    return Handle(req, registry, false, [&](cache::SemanticCache& c, const json&) {
+      Status s = c.Delete(req.path_params.at("entryId"));
+      if (!s.ok()) return Fail(s, kEntryNotFound);
+      cm->Sizes(c);
+      return HttpResponse::Json(204, "");
+    });
   });
 
   router.Add("POST", "/v1/caches/{cacheId}/flush", [&registry, cm](const HttpRequest& req) {
-    auto cache = Authorize(req, registry);
-    if (!cache.ok()) return Fail(cache.status());
-    (*cache)->Flush();
-    cm->Sizes(**cache);
-    return HttpResponse::Json(204, "");
+    return Handle(req, registry, false, [&](cache::SemanticCache& c, const json&) {
+      c.Flush();
+      cm->Sizes(c);
+      return HttpResponse::Json(204, "");
+    });
   });
 
   router.Add("GET", "/v1/caches/{cacheId}/stats", [&registry](const HttpRequest& req) {
-    auto cache = Authorize(req, registry);
-    if (!cache.ok()) return Fail(cache.status());
-    auto s = (*cache)->Stats();
-    json j = {{"cacheId", (*cache)->options().id}, {"entries", s.entries}, {"textBytes", s.bytes},
-              {"lookups", s.lookups}, {"exactHits", s.exact_hits}, {"semanticHits", s.semantic_hits},
-              {"misses", s.misses}, {"guardRejections", s.guard_rejections}, {"stores", s.stores},
-              {"expired", s.expired}, {"deleted", s.deleted},
-              {"similarityThreshold", (*cache)->options().similarity_threshold}};
-    return HttpResponse::Json(200, Dump(j));
+    return Handle(req, registry, false, [&](cache::SemanticCache& c, const json&) {
+      auto s = c.Stats();
+      json j = {{"cacheId", c.options().id}, {"entries", s.entries}, {"textBytes", s.bytes},
+                {"lookups", s.lookups}, {"exactHits", s.exact_hits}, {"semanticHits", s.semantic_hits},
+                {"misses", s.misses}, {"guardRejections", s.guard_rejections}, {"stores", s.stores},
+                {"expired", s.expired}, {"deleted", s.deleted}, {"evicted", s.evicted},
+                {"similarityThreshold", c.options().similarity_threshold}};
+      return HttpResponse::Json(200, Dump(j));
+    });
   });
 }
 

@@ -6,30 +6,15 @@
 #include <numeric>
 #include <random>
 
+#include "common/hash.h"
 #include "vector/kernels.h"
 #include "vector/quantizer.h"
 
 namespace semcached::vector {
 namespace {
 
-std::uint64_t Mix(std::uint64_t x) {
-  x ^= x >> 33;
-  x *= 0xFF51AFD7ED558CCDULL;
-  x ^= x >> 33;
-  x *= 0xC4CEB9FE1A85EC53ULL;
-  x ^= x >> 33;
-  return x;
-}
-
-// FNV-1a over the shingle's bytes, then mixed with a per-hash seed.
-std::uint64_t ShingleHash(std::string_view s) {
-  std::uint64_t h = 1469598103934665603ULL;
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 1099511628211ULL;
-  }
-  return h;
-}
+std::uint64_t Mix(std::uint64_t x) { return Mix64(x); }
+std::uint64_t ShingleHash(std::string_view s) { return Fnv1a64(s); }
 
 }  // namespace
 
