@@ -137,6 +137,7 @@ server::ReadinessCheck RedisReadiness(const redis::RedisAddress& address, int ti
 }
 
 Result<std::unique_ptr<cache::CacheRegistry>> BuildCaches(const Config& config) {
+  // serve creates data_dir before this runs.
   auto registry = std::make_unique<cache::CacheRegistry>();
   std::vector<CacheConfig> declared = config.caches;
   if (declared.empty()) {
@@ -156,6 +157,8 @@ Result<std::unique_ptr<cache::CacheRegistry>> BuildCaches(const Config& config) 
     o.max_entries = static_cast<std::size_t>(c.max_entries);
     o.max_bytes = static_cast<std::size_t>(c.max_bytes);
     cache::ParseEviction(c.eviction, &o.eviction);
+    // Float originals (for re-scoring) live in a file: RAM holds codes and graph only.
+    o.originals_path = config.data_dir + "/" + c.id + ".vectors.f32";
     auto made = cache::SemanticCache::Create(o, std::make_unique<embed::BuiltinEmbedder>());
     if (!made.ok()) return made.status();
     Status s = registry->Add(std::move(*made), c.api_keys);

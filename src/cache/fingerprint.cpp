@@ -26,9 +26,11 @@ std::string Sha256Hex(std::string_view data) {
   return out;
 }
 
-std::string ExactKey(std::string_view cache_id, std::string_view normalized_prompt,
-                     const std::map<std::string, std::string>& attributes,
-                     std::string_view extra_scope) {
+namespace {
+
+std::string Canonical(std::string_view cache_id, std::string_view normalized_prompt,
+                      const std::map<std::string, std::string>& attributes,
+                      std::string_view extra_scope) {
   std::string canon = "semcached-exact-v1;";
   Field(canon, cache_id);
   Field(canon, normalized_prompt);
@@ -39,7 +41,27 @@ std::string ExactKey(std::string_view cache_id, std::string_view normalized_prom
     Field(canon, v);
   }
   Field(canon, extra_scope);
-  return Sha256Hex(canon);
+  return canon;
+}
+
+}  // namespace
+
+std::string ExactKey(std::string_view cache_id, std::string_view normalized_prompt,
+                     const std::map<std::string, std::string>& attributes,
+                     std::string_view extra_scope) {
+  return Sha256Hex(Canonical(cache_id, normalized_prompt, attributes, extra_scope));
+}
+
+std::uint64_t ExactKey64(std::string_view cache_id, std::string_view normalized_prompt,
+                         const std::map<std::string, std::string>& attributes,
+                         std::string_view extra_scope) {
+  std::string canon = Canonical(cache_id, normalized_prompt, attributes, extra_scope);
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(canon.data(), canon.size(), digest, &len, EVP_sha256(), nullptr);
+  std::uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = (v << 8) | digest[i];
+  return v;
 }
 
 }  // namespace semcached::cache

@@ -1,6 +1,7 @@
 // Exact-tier keys: SHA-256 over a canonical encoding of everything that must match exactly.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <string>
 #include <string_view>
@@ -16,5 +17,11 @@ std::string Sha256Hex(std::string_view data);
 std::string ExactKey(std::string_view cache_id, std::string_view normalized_prompt,
                      const std::map<std::string, std::string>& attributes,
                      std::string_view extra_scope = {});
+
+// The first 64 bits of ExactKey's digest, for in-memory maps (callers confirm a match by
+// comparing the normalized prompts, so a collision can never return a wrong entry).
+std::uint64_t ExactKey64(std::string_view cache_id, std::string_view normalized_prompt,
+                         const std::map<std::string, std::string>& attributes,
+                         std::string_view extra_scope = {});
 
 }  // namespace semcached::cache

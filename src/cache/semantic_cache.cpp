@@ -19,16 +19,25 @@ std::int64_t SystemNowMs() {
       .count();
 }
 
-std::string NewEntryId() {
+std::uint64_t RandomTag() {
   thread_local std::mt19937_64 rng(std::random_device{}() ^
                                    static_cast<std::uint64_t>(Steady::now().time_since_epoch().count()));
-  static const char* hex = "0123456789abcdef";
-  std::string id(32, '0');
-  for (int half = 0; half < 2; ++half) {
-    std::uint64_t v = rng();
-    for (int i = 0; i < 16; ++i) id[half * 16 + i] = hex[(v >> (i * 4)) & 15];
+  return rng();
+}
+
+// The label from an id made by Entry::Id, or 0 when the text is not one.
+bool ParseId(const std::string& id, std::uint64_t* label, std::uint64_t* tag) {
+  if (id.size() != 32) return false;
+  std::uint64_t parts[2] = {0, 0};
+  for (int i = 0; i < 32; ++i) {
+    char c = id[i];
+    int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+    if (v < 0) return false;
+    parts[i / 16] = (parts[i / 16] << 4) | static_cast<std::uint64_t>(v);
   }
-  return id;
+  *label = parts[0];
+  *tag = parts[1];
+  return true;
 }
 
 Status FieldError(const std::string& field, const std::string& rule, const std::string& message) {
@@ -38,6 +47,16 @@ Status FieldError(const std::string& field, const std::string& rule, const std::
 }
 
 }  // namespace
+
+std::string Entry::Id() const {
+  static const char* hex = "0123456789abcdef";
+  std::string id(32, '0');
+  for (int i = 0; i < 16; ++i) {
+    id[i] = hex[(label >> (60 - 4 * i)) & 15];
+    id[16 + i] = hex[(tag >> (60 - 4 * i)) & 15];
+  }
+  return id;
+}
 
 const char* EvictionName(Eviction e) {
   switch (e) {
@@ -83,6 +102,7 @@ Result<std::unique_ptr<SemanticCache>> SemanticCache::Create(CacheOptions option
   vector::HnswOptions io;
   io.dim = embedder->dim();
   io.metric = vector::Metric::kCosine;
+  io.originals_path = options.originals_path;
   auto index = vector::HnswIndex::Create(io);
   if (!index.ok()) return index.status();
   if (!clock) clock = SystemNowMs;
@@ -153,7 +173,7 @@ Result<std::string> SemanticCache::Store(const std::string& prompt, const std::s
   if (!vec.ok()) return vec.status();
 
   Entry e;
-  e.id = NewEntryId();
+  e.tag = RandomTag();
   e.prompt = prompt;
   e.response = response;
   e.attributes = attributes;
@@ -163,22 +183,25 @@ Result<std::string> SemanticCache::Store(const std::string& prompt, const std::s
   e.use->last_access_ms.store(e.created_ms);
   std::int64_t ttl = ttl_ms ? *ttl_ms : options_.default_ttl_ms;
   e.expires_ms = ttl > 0 ? e.created_ms + ttl : 0;
-  std::string key = ExactKey(options_.id, e.normalized, {});
+  e.exact_key = ExactKey64(options_.id, e.normalized, {});
 
   // The index is thread-safe: add outside the cache lock so searches are not held up by a
-  // graph insert. Until the maps below know the label, searches filter it out.
+  // graph insert. Until the maps below know the label, searches skip it.
   e.label = next_label_.fetch_add(1, std::memory_order_relaxed);
   s = index_->Add(e.label, vec->data(), vec->size());
   if (!s.ok()) return s;
   std::unique_lock<std::shared_mutex> lock(mu_);
-  by_label_[e.label] = e.id;
-  exact_[key].push_back(e.id);
+  exact_[e.exact_key].push_back(e.label);
   bytes_ += EntryBytes(e);
-  std::string id = e.id;
-  id_pos_[id] = ids_.size();
-  ids_.push_back(id);
+  e.slot = labels_.size();
+  labels_.push_back(e.label);
+  if (e.expires_ms != 0) {
+    expiry_.emplace(e.expires_ms, e.label);
+    next_expiry_.store(expiry_.begin()->first, std::memory_order_relaxed);
+  }
+  std::string id = e.Id();
   std::int64_t now = e.created_ms;
-  entries_.emplace(id, std::move(e));
+  entries_.emplace(e.label, std::move(e));
   stores_.fetch_add(1, std::memory_order_relaxed);
   EvictLocked(now);
   return id;
@@ -208,14 +231,15 @@ Result<std::vector<Hit>> SemanticCache::Search(const SearchQuery& q, LookupTrace
   std::vector<Hit> hits;
   for (Strategy strategy : strategies) {
     if (strategy == Strategy::kExact) {
+      const std::uint64_t key = ExactKey64(options_.id, *normalized, {});
       std::shared_lock<std::shared_mutex> lock(mu_);
-      auto it = exact_.find(ExactKey(options_.id, *normalized, {}));
+      auto it = exact_.find(key);
       if (it == exact_.end()) continue;
-      for (const auto& id : it->second) {
-        auto e = entries_.find(id);
-        if (e != entries_.end() && Matches(e->second, q.attributes, now)) {
+      for (std::uint64_t label : it->second) {
+        auto e = entries_.find(label);
+        if (e != entries_.end() && e->second.normalized == *normalized && Matches(e->second, q.attributes, now)) {
           Touch(e->second, now);
-          hits.push_back({e->second, 1.0f, Strategy::kExact});
+          hits.push_back({e->second.Id(), e->second, 1.0f, Strategy::kExact});
           break;
         }
       }
@@ -226,15 +250,16 @@ Result<std::vector<Hit>> SemanticCache::Search(const SearchQuery& q, LookupTrace
       t.embed_us += Micros(Steady::now() - te).count();
       std::shared_lock<std::shared_mutex> lock(mu_);
       std::function<bool(std::uint64_t)> filter = [&](std::uint64_t label) {
-        auto id = by_label_.find(label);
-        if (id == by_label_.end()) return false;
-        auto e = entries_.find(id->second);
+        auto e = entries_.find(label);
         return e != entries_.end() && Matches(e->second, q.attributes, now);
       };
       vector::SearchParams p;
       p.k = options_.semantic_candidates;
       p.ef = std::max(options_.search_ef, p.k);
-      p.filter = &filter;
+      // With no scope and nothing that can expire, every live node of the index is a valid
+      // entry: the walk needs no per-node predicate (deletions are tombstones there).
+      const bool unscoped = q.attributes.empty() && next_expiry_.load(std::memory_order_relaxed) == 0;
+      if (!unscoped) p.filter = &filter;
       auto ts = Steady::now();
       auto found = index_->Search(vec->data(), vec->size(), p);
       t.search_us += Micros(Steady::now() - ts).count();
@@ -244,14 +269,16 @@ Result<std::vector<Hit>> SemanticCache::Search(const SearchQuery& q, LookupTrace
         float sim = vector::HnswIndex::Similarity(vector::Metric::kCosine, h.distance);
         t.best_similarity = std::max(t.best_similarity, sim);
         if (sim < threshold) break;
-        const Entry& e = entries_.at(by_label_.at(h.label));
+        auto found_entry = entries_.find(h.label);
+        if (found_entry == entries_.end()) continue;  // added to the index, not yet to the maps
+        const Entry& e = found_entry->second;
         if (CheckGuards(*normalized, e.normalized, options_.guards) != GuardVerdict::kPass) {
           ++t.guard_rejections;
           guard_rejections_.fetch_add(1, std::memory_order_relaxed);
           continue;
         }
         Touch(e, now);
-        hits.push_back({e, std::min(sim, 1.0f), Strategy::kSemantic});
+        hits.push_back({e.Id(), e, std::min(sim, 1.0f), Strategy::kSemantic});
         break;
       }
       t.guards_us += Micros(Steady::now() - tg).count();
@@ -266,27 +293,31 @@ Result<std::vector<Hit>> SemanticCache::Search(const SearchQuery& q, LookupTrace
   return hits;
 }
 
-void SemanticCache::EraseLocked(std::unordered_map<std::string, Entry>::iterator it) {
+void SemanticCache::EraseLocked(std::unordered_map<std::uint64_t, Entry>::iterator it) {
   const Entry& e = it->second;
   (void)index_->Remove(e.label);
-  by_label_.erase(e.label);
-  auto key = exact_.find(ExactKey(options_.id, e.normalized, {}));
+  auto key = exact_.find(e.exact_key);
   if (key != exact_.end()) {
-    auto& ids = key->second;
-    ids.erase(std::remove(ids.begin(), ids.end(), e.id), ids.end());
-    if (ids.empty()) exact_.erase(key);
+    auto& labels = key->second;
+    labels.erase(std::remove(labels.begin(), labels.end(), e.label), labels.end());
+    if (labels.empty()) exact_.erase(key);
   }
   bytes_ -= EntryBytes(e);
-  auto pos = id_pos_.find(e.id);
-  if (pos != id_pos_.end()) {
-    std::size_t slot = pos->second;
-    if (slot + 1 != ids_.size()) {
-      ids_[slot] = std::move(ids_.back());
-      id_pos_[ids_[slot]] = slot;
+  if (e.expires_ms != 0) {
+    auto range = expiry_.equal_range(e.expires_ms);
+    for (auto x = range.first; x != range.second; ++x) {
+      if (x->second == e.label) {
+        expiry_.erase(x);
+        break;
+      }
     }
-    ids_.pop_back();
-    id_pos_.erase(pos);
+    next_expiry_.store(expiry_.empty() ? 0 : expiry_.begin()->first, std::memory_order_relaxed);
   }
+  if (e.slot + 1 != labels_.size()) {
+    labels_[e.slot] = labels_.back();
+    entries_.at(labels_[e.slot]).slot = e.slot;
+  }
+  labels_.pop_back();
   entries_.erase(it);
 }
 
@@ -315,19 +346,21 @@ void SemanticCache::EvictLocked(std::int64_t now) {
     return (options_.max_entries > 0 && entries_.size() > options_.max_entries) ||
            (options_.max_bytes > 0 && bytes_ > options_.max_bytes && entries_.size() > 1);
   };
-  while (over() && !ids_.empty()) {
-    std::string victim;
+  while (over() && !labels_.empty()) {
+    std::uint64_t victim = 0;
+    bool chosen = false;
     double worst = 0;
     // A cache no larger than the sample is scanned whole: exact policy when it is cheap.
-    const bool whole = ids_.size() <= options_.eviction_samples;
-    const std::size_t samples = whole ? ids_.size() : options_.eviction_samples;
+    const bool whole = labels_.size() <= options_.eviction_samples;
+    const std::size_t samples = whole ? labels_.size() : options_.eviction_samples;
     for (std::size_t i = 0; i < samples; ++i) {
-      const std::string& id = whole ? ids_[i] : ids_[rng() % ids_.size()];
-      const Entry& e = entries_.at(id);
+      const std::uint64_t label = whole ? labels_[i] : labels_[rng() % labels_.size()];
+      const Entry& e = entries_.at(label);
       double score = EvictionScore(e, now);
-      if (victim.empty() || score < worst) {
-        victim = id;
+      if (!chosen || score < worst) {
+        victim = label;
         worst = score;
+        chosen = true;
       }
     }
     EraseLocked(entries_.find(victim));
@@ -336,9 +369,13 @@ void SemanticCache::EvictLocked(std::int64_t now) {
 }
 
 Status SemanticCache::Delete(const std::string& entry_id) {
+  std::uint64_t label = 0, tag = 0;
+  if (!ParseId(entry_id, &label, &tag)) return NotFound("no entry " + entry_id + " in cache " + options_.id);
   std::unique_lock<std::shared_mutex> lock(mu_);
-  auto it = entries_.find(entry_id);
-  if (it == entries_.end()) return NotFound("no entry " + entry_id + " in cache " + options_.id);
+  auto it = entries_.find(label);
+  if (it == entries_.end() || it->second.tag != tag) {
+    return NotFound("no entry " + entry_id + " in cache " + options_.id);
+  }
   EraseLocked(it);
   deleted_.fetch_add(1, std::memory_order_relaxed);
   return Status::Ok();
@@ -373,16 +410,21 @@ void SemanticCache::Flush() {
 
 std::size_t SemanticCache::Sweep() {
   const std::int64_t now = clock_();
+  // Most sweeps find nothing due: check without any lock.
+  std::int64_t next = next_expiry_.load(std::memory_order_relaxed);
+  if (next == 0 || next > now) return 0;
   std::unique_lock<std::shared_mutex> lock(mu_);
   std::size_t n = 0;
-  for (auto it = entries_.begin(); it != entries_.end();) {
-    auto next = std::next(it);
-    if (it->second.expires_ms != 0 && it->second.expires_ms <= now) {
-      EraseLocked(it);
-      ++n;
+  while (!expiry_.empty() && expiry_.begin()->first <= now) {
+    auto it = entries_.find(expiry_.begin()->second);
+    if (it == entries_.end()) {
+      expiry_.erase(expiry_.begin());
+      continue;
     }
-    it = next;
+    EraseLocked(it);  // also drops the expiry record
+    ++n;
   }
+  next_expiry_.store(expiry_.empty() ? 0 : expiry_.begin()->first, std::memory_order_relaxed);
   expired_.fetch_add(n, std::memory_order_relaxed);
   return n;
 }

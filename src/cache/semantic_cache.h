@@ -59,6 +59,7 @@ struct CacheOptions {
   std::size_t max_prompt_bytes = 64 * 1024;
   std::size_t max_response_bytes = 1024 * 1024;
   std::size_t semantic_candidates = 8;  // nearest neighbours checked against threshold and guards
+  std::string originals_path;           // float32 vectors in this file (RAM holds codes); empty: RAM
   std::size_t search_ef = 64;
   std::size_t max_entries = 0;  // 0: no limit
   std::size_t max_bytes = 0;    // text bytes (prompt, response, attributes); 0: no limit
@@ -73,19 +74,26 @@ struct EntryUse {
   std::atomic<std::uint64_t> hits{0};
 };
 
+// Entry ids are 32 hex digits: the entry's index label and a random tag, so an id leads
+// straight to its entry and a guessed or stale id does not match.
 struct Entry {
-  std::string id;
   std::string prompt;
   std::string response;
   Attributes attributes;
   std::string normalized;
   std::int64_t created_ms = 0;
   std::int64_t expires_ms = 0;  // 0: never
-  std::uint64_t label = 0;      // in the vector index
+  std::uint64_t label = 0;      // in the vector index; the key of every map
+  std::uint64_t tag = 0;        // random half of the id
+  std::uint64_t exact_key = 0;  // ExactKey64 of the normalized prompt
+  std::size_t slot = 0;         // position in the eviction sample vector
   std::shared_ptr<EntryUse> use;
+
+  std::string Id() const;
 };
 
 struct Hit {
+  std::string id;
   Entry entry;
   float similarity = 0;
   Strategy strategy = Strategy::kExact;
@@ -141,7 +149,7 @@ class SemanticCache {
                 std::unique_ptr<vector::HnswIndex> index);
   Status ValidateAttributes(const Attributes& attributes, const char* field) const;
   bool Matches(const Entry& e, const Attributes& scope, std::int64_t now) const;
-  void EraseLocked(std::unordered_map<std::string, Entry>::iterator it);
+  void EraseLocked(std::unordered_map<std::uint64_t, Entry>::iterator it);
   std::size_t EntryBytes(const Entry& e) const;
   void Touch(const Entry& e, std::int64_t now) const;
   double EvictionScore(const Entry& e, std::int64_t now) const;  // lower leaves first
@@ -153,11 +161,11 @@ class SemanticCache {
   std::unique_ptr<vector::HnswIndex> index_;
 
   mutable std::shared_mutex mu_;
-  std::unordered_map<std::string, Entry> entries_;                        // id -> entry
-  std::unordered_map<std::string, std::vector<std::string>> exact_;       // exact key -> ids
-  std::unordered_map<std::uint64_t, std::string> by_label_;               // index label -> id
-  std::vector<std::string> ids_;                                          // for sampling
-  std::unordered_map<std::string, std::size_t> id_pos_;                   // id -> ids_ slot
+  std::unordered_map<std::uint64_t, Entry> entries_;                      // label -> entry
+  std::unordered_map<std::uint64_t, std::vector<std::uint64_t>> exact_;   // exact key -> labels
+  std::multimap<std::int64_t, std::uint64_t> expiry_;                     // expires_ms -> label
+  std::atomic<std::int64_t> next_expiry_{0};                              // 0: none pending
+  std::vector<std::uint64_t> labels_;                                     // for eviction samples
   std::atomic<std::uint64_t> next_label_{1};
   std::size_t bytes_ = 0;
 

@@ -1,6 +1,7 @@
 #include "server/langcache_routes.h"
 
 #include <cstdio>
+#include <map>
 
 #include <nlohmann/json.hpp>
 
@@ -75,71 +76,85 @@ std::string Format(const char* fmt, double v) {
   return buf;
 }
 
-struct CacheMetrics {
-  explicit CacheMetrics(Metrics& m)
-      : lookups(prometheus::BuildCounter()
-                    .Name("semcached_cache_lookups_total")
-                    .Help("Cache searches by cache and result: exact, semantic or miss.")
-                    .Register(m.registry())),
-        guard_rejections(prometheus::BuildCounter()
-                             .Name("semcached_cache_guard_rejections_total")
-                             .Help("Semantic candidates above the threshold refused by a guard.")
-                             .Register(m.registry())),
-        stores(prometheus::BuildCounter()
-                   .Name("semcached_cache_stores_total")
-                   .Help("Entries stored.")
-                   .Register(m.registry())),
-        best_similarity(prometheus::BuildHistogram()
-                            .Name("semcached_cache_best_similarity")
-                            .Help("Similarity of the best semantic candidate of each lookup.")
-                            .Register(m.registry())),
-        stage_seconds(prometheus::BuildHistogram()
-                          .Name("semcached_cache_stage_seconds")
-                          .Help("Time per lookup stage: normalize, embed, search, guards.")
-                          .Register(m.registry())),
-        entries(prometheus::BuildGauge()
-                    .Name("semcached_cache_entries")
-                    .Help("Entries held, per cache.")
-                    .Register(m.registry())),
-        bytes(prometheus::BuildGauge()
-                  .Name("semcached_cache_text_bytes")
-                  .Help("Bytes of prompt, response and attribute text held, per cache.")
-                  .Register(m.registry())) {}
-
-  void Observe(const std::string& cache, const cache::LookupTrace& t) {
-    const char* result = !t.hit_tier ? "miss" : cache::StrategyName(*t.hit_tier);
-    lookups.Add({{"cache", cache}, {"result", result}}).Increment();
-    if (t.guard_rejections > 0) guard_rejections.Add({{"cache", cache}}).Increment(t.guard_rejections);
-    if (t.best_similarity >= 0) {
-      best_similarity
-          .Add({{"cache", cache}}, prometheus::Histogram::BucketBoundaries{0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 0.99, 1.0})
-          .Observe(t.best_similarity);
+// Cache metrics, with every labelled series resolved once per cache at start-up: a lookup
+// then costs a few atomic adds, not a label-hash lookup under the family's lock.
+class CacheMetrics {
+ public:
+  CacheMetrics(Metrics& m, const cache::CacheRegistry& registry) {
+    auto& lookups = prometheus::BuildCounter()
+                        .Name("semcached_cache_lookups_total")
+                        .Help("Cache searches by cache and result: exact, semantic or miss.")
+                        .Register(m.registry());
+    auto& guards = prometheus::BuildCounter()
+                       .Name("semcached_cache_guard_rejections_total")
+                       .Help("Semantic candidates above the threshold refused by a guard.")
+                       .Register(m.registry());
+    auto& stores = prometheus::BuildCounter().Name("semcached_cache_stores_total").Help("Entries stored.").Register(m.registry());
+    auto& best = prometheus::BuildHistogram()
+                     .Name("semcached_cache_best_similarity")
+                     .Help("Similarity of the best semantic candidate of each lookup.")
+                     .Register(m.registry());
+    auto& stage = prometheus::BuildHistogram()
+                      .Name("semcached_cache_stage_seconds")
+                      .Help("Time per lookup stage: normalize, embed, search, guards.")
+                      .Register(m.registry());
+    auto& entries = prometheus::BuildGauge().Name("semcached_cache_entries").Help("Entries held, per cache.").Register(m.registry());
+    auto& bytes = prometheus::BuildGauge()
+                      .Name("semcached_cache_text_bytes")
+                      .Help("Bytes of prompt, response and attribute text held, per cache.")
+                      .Register(m.registry());
+    const prometheus::Histogram::BucketBoundaries sim = {0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 0.99, 1.0};
+    const prometheus::Histogram::BucketBoundaries secs = {1e-6, 5e-6, 1e-5, 5e-5, 1e-4, 5e-4, 1e-3, 5e-3, 1e-2, 0.1};
+    for (auto* c : registry.All()) {
+      const std::string& id = c->options().id;
+      Series& s = by_cache_[id];
+      s.exact = &lookups.Add({{"cache", id}, {"result", "exact"}});
+      s.semantic = &lookups.Add({{"cache", id}, {"result", "semantic"}});
+      s.miss = &lookups.Add({{"cache", id}, {"result", "miss"}});
+      s.guard = &guards.Add({{"cache", id}});
+      s.stores = &stores.Add({{"cache", id}});
+      s.best = &best.Add({{"cache", id}}, sim);
+      s.normalize = &stage.Add({{"cache", id}, {"stage", "normalize"}}, secs);
+      s.embed = &stage.Add({{"cache", id}, {"stage", "embed"}}, secs);
+      s.search = &stage.Add({{"cache", id}, {"stage", "search"}}, secs);
+      s.guards = &stage.Add({{"cache", id}, {"stage", "guards"}}, secs);
+      s.entries = &entries.Add({{"cache", id}});
+      s.bytes = &bytes.Add({{"cache", id}});
+      Sizes(*c);
     }
-    static const prometheus::Histogram::BucketBoundaries kStage = {1e-6, 5e-6, 1e-5, 5e-5, 1e-4, 5e-4, 1e-3, 5e-3, 1e-2, 0.1};
-    stage_seconds.Add({{"cache", cache}, {"stage", "normalize"}}, kStage).Observe(t.normalize_us / 1e6);
-    if (t.embed_us > 0) stage_seconds.Add({{"cache", cache}, {"stage", "embed"}}, kStage).Observe(t.embed_us / 1e6);
-    if (t.search_us > 0) stage_seconds.Add({{"cache", cache}, {"stage", "search"}}, kStage).Observe(t.search_us / 1e6);
-    if (t.guards_us > 0) stage_seconds.Add({{"cache", cache}, {"stage", "guards"}}, kStage).Observe(t.guards_us / 1e6);
-  }
-  void Sizes(cache::SemanticCache& c) {
-    auto st = c.Stats();
-    entries.Add({{"cache", c.options().id}}).Set(static_cast<double>(st.entries));
-    bytes.Add({{"cache", c.options().id}}).Set(static_cast<double>(st.bytes));
   }
 
-  prometheus::Family<prometheus::Counter>& lookups;
-  prometheus::Family<prometheus::Counter>& guard_rejections;
-  prometheus::Family<prometheus::Counter>& stores;
-  prometheus::Family<prometheus::Histogram>& best_similarity;
-  prometheus::Family<prometheus::Histogram>& stage_seconds;
-  prometheus::Family<prometheus::Gauge>& entries;
-  prometheus::Family<prometheus::Gauge>& bytes;
+  void Observe(const cache::SemanticCache& c, const cache::LookupTrace& t) {
+    Series& s = by_cache_.at(c.options().id);
+    (!t.hit_tier ? s.miss : *t.hit_tier == cache::Strategy::kExact ? s.exact : s.semantic)->Increment();
+    if (t.guard_rejections > 0) s.guard->Increment(t.guard_rejections);
+    if (t.best_similarity >= 0) s.best->Observe(t.best_similarity);
+    s.normalize->Observe(t.normalize_us / 1e6);
+    if (t.embed_us > 0) s.embed->Observe(t.embed_us / 1e6);
+    if (t.search_us > 0) s.search->Observe(t.search_us / 1e6);
+    if (t.guards_us > 0) s.guards->Observe(t.guards_us / 1e6);
+  }
+  void Stored(const cache::SemanticCache& c) { by_cache_.at(c.options().id).stores->Increment(); }
+  void Sizes(const cache::SemanticCache& c) {
+    auto st = c.Stats();
+    Series& s = by_cache_.at(c.options().id);
+    s.entries->Set(static_cast<double>(st.entries));
+    s.bytes->Set(static_cast<double>(st.bytes));
+  }
+
+ private:
+  struct Series {
+    prometheus::Counter *exact, *semantic, *miss, *guard, *stores;
+    prometheus::Histogram *best, *normalize, *embed, *search, *guards;
+    prometheus::Gauge *entries, *bytes;
+  };
+  std::map<std::string, Series> by_cache_;  // filled once; read-only afterwards
 };
 
 json EntryJson(const cache::Hit& h) {
   json attrs = json::object();
   for (const auto& [k, v] : h.entry.attributes) attrs[k] = v;
-  return {{"id", h.entry.id},
+  return {{"id", h.id},
           {"prompt", h.entry.prompt},
           {"response", h.entry.response},
           {"attributes", attrs},
@@ -167,8 +182,7 @@ HttpResponse Handle(const HttpRequest& req, cache::CacheRegistry& registry, bool
 }  // namespace
 
 void AddLangCacheRoutes(Router& router, cache::CacheRegistry& registry, Metrics& metrics) {
-  auto cm = std::make_shared<CacheMetrics>(metrics);
-  for (auto* c : registry.All()) cm->Sizes(*c);
+  auto cm = std::make_shared<CacheMetrics>(metrics, registry);
 
   router.Add("POST", "/v1/caches/{cacheId}/entries", [&registry, cm](const HttpRequest& req) {
     return Handle(req, registry, true, [&](cache::SemanticCache& c, const json& body) {
@@ -185,7 +199,7 @@ void AddLangCacheRoutes(Router& router, cache::CacheRegistry& registry, Metrics&
       }
       auto id = c.Store(*prompt, *response, *attrs, ttl);
       if (!id.ok()) return Fail(id.status());
-      cm->stores.Add({{"cache", c.options().id}}).Increment();
+      cm->Stored(c);
       cm->Sizes(c);
       return HttpResponse::Json(201, Dump({{"entryId", *id}}));
     });
@@ -219,7 +233,7 @@ void AddLangCacheRoutes(Router& router, cache::CacheRegistry& registry, Metrics&
       cache::LookupTrace trace;
       auto hits = c.Search(q, &trace);
       if (!hits.ok()) return Fail(hits.status());
-      cm->Observe(c.options().id, trace);
+      cm->Observe(c, trace);
       json data = json::array();
       for (const auto& h : *hits) data.push_back(EntryJson(h));
       HttpResponse res = HttpResponse::Json(200, Dump({{"data", data}}));

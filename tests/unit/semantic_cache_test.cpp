@@ -52,7 +52,7 @@ TEST(SemanticCache, ExactAndParaphraseHitDifferentQuestionMisses) {
 
   Hit exact = One(*c, "what is the capital of france");
   EXPECT_EQ(exact.strategy, Strategy::kExact);
-  EXPECT_EQ(exact.entry.id, *id);
+  EXPECT_EQ(exact.id, *id);
   EXPECT_EQ(exact.entry.response, "Paris.");
   EXPECT_FLOAT_EQ(exact.similarity, 1.0f);
 
@@ -65,7 +65,7 @@ TEST(SemanticCache, ExactAndParaphraseHitDifferentQuestionMisses) {
   ASSERT_TRUE(para.ok());
   ASSERT_EQ(para->size(), 1u);
   EXPECT_EQ((*para)[0].strategy, Strategy::kSemantic);
-  EXPECT_EQ((*para)[0].entry.id, *id);
+  EXPECT_EQ((*para)[0].id, *id);
   EXPECT_GE((*para)[0].similarity, 0.75f);
   EXPECT_LT((*para)[0].similarity, 1.0f);
 
