@@ -138,15 +138,16 @@ Status SemanticCache::ValidateAttributes(const Attributes& attributes, const cha
 bool SemanticCache::Matches(const Entry& e, const Attributes& scope, std::int64_t now) const {
   if (e.expires_ms != 0 && e.expires_ms <= now) return false;
   for (const auto& [k, v] : scope) {
-    auto it = e.attributes.find(k);
-    if (it == e.attributes.end() || it->second != v) return false;
+    auto it = e.text->attributes.find(k);
+    if (it == e.text->attributes.end() || it->second != v) return false;
   }
   return true;
 }
 
 std::size_t SemanticCache::EntryBytes(const Entry& e) const {
-  std::size_t b = e.prompt.size() + e.response.size() + e.normalized.size();
-  for (const auto& [k, v] : e.attributes) b += k.size() + v.size();
+  const EntryText& t = *e.text;
+  std::size_t b = t.prompt.size() + t.response.size() + t.normalized.size();
+  for (const auto& [k, v] : t.attributes) b += k.size() + v.size();
   return b;
 }
 
@@ -174,16 +175,18 @@ Result<std::string> SemanticCache::Store(const std::string& prompt, const std::s
 
   Entry e;
   e.tag = RandomTag();
-  e.prompt = prompt;
-  e.response = response;
-  e.attributes = attributes;
-  e.normalized = std::move(*normalized);
+  auto text = std::make_shared<EntryText>();
+  text->prompt = prompt;
+  text->response = response;
+  text->attributes = attributes;
+  text->normalized = std::move(*normalized);
+  e.text = text;
   e.created_ms = clock_();
   e.use = std::make_shared<EntryUse>();
   e.use->last_access_ms.store(e.created_ms);
   std::int64_t ttl = ttl_ms ? *ttl_ms : options_.default_ttl_ms;
   e.expires_ms = ttl > 0 ? e.created_ms + ttl : 0;
-  e.exact_key = ExactKey64(options_.id, e.normalized, {});
+  e.exact_key = ExactKey64(options_.id, text->normalized, {});
 
   // The index is thread-safe: add outside the cache lock so searches are not held up by a
   // graph insert. Until the maps below know the label, searches skip it.
@@ -237,9 +240,9 @@ Result<std::vector<Hit>> SemanticCache::Search(const SearchQuery& q, LookupTrace
       if (it == exact_.end()) continue;
       for (std::uint64_t label : it->second) {
         auto e = entries_.find(label);
-        if (e != entries_.end() && e->second.normalized == *normalized && Matches(e->second, q.attributes, now)) {
+        if (e != entries_.end() && e->second.text->normalized == *normalized && Matches(e->second, q.attributes, now)) {
           Touch(e->second, now);
-          hits.push_back({e->second.Id(), e->second, 1.0f, Strategy::kExact});
+          hits.push_back({e->second.Id(), e->second.text, 1.0f, Strategy::kExact});
           break;
         }
       }
@@ -272,13 +275,13 @@ Result<std::vector<Hit>> SemanticCache::Search(const SearchQuery& q, LookupTrace
         auto found_entry = entries_.find(h.label);
         if (found_entry == entries_.end()) continue;  // added to the index, not yet to the maps
         const Entry& e = found_entry->second;
-        if (CheckGuards(*normalized, e.normalized, options_.guards) != GuardVerdict::kPass) {
+        if (CheckGuards(*normalized, e.text->normalized, options_.guards) != GuardVerdict::kPass) {
           ++t.guard_rejections;
           guard_rejections_.fetch_add(1, std::memory_order_relaxed);
           continue;
         }
         Touch(e, now);
-        hits.push_back({e.Id(), e, std::min(sim, 1.0f), Strategy::kSemantic});
+        hits.push_back({e.Id(), e.text, std::min(sim, 1.0f), Strategy::kSemantic});
         break;
       }
       t.guards_us += Micros(Steady::now() - tg).count();
@@ -336,7 +339,7 @@ double SemanticCache::EvictionScore(const Entry& e, std::int64_t now) const {
   if (options_.eviction == Eviction::kLfu) return decayed;
   // kValue: what a hit saves grows with the response (the tokens not generated again);
   // what keeping it costs grows with all its bytes.
-  return (1.0 + decayed) * static_cast<double>(e.response.size()) /
+  return (1.0 + decayed) * static_cast<double>(e.text->response.size()) /
          static_cast<double>(std::max<std::size_t>(EntryBytes(e), 1));
 }
 

@@ -74,13 +74,18 @@ struct EntryUse {
   std::atomic<std::uint64_t> hits{0};
 };
 
-// Entry ids are 32 hex digits: the entry's index label and a random tag, so an id leads
-// straight to its entry and a guessed or stale id does not match.
-struct Entry {
+// What an entry says, immutable once stored: hits share it instead of copying the text.
+struct EntryText {
   std::string prompt;
   std::string response;
   Attributes attributes;
   std::string normalized;
+};
+
+// Entry ids are 32 hex digits: the entry's index label and a random tag, so an id leads
+// straight to its entry and a guessed or stale id does not match.
+struct Entry {
+  std::shared_ptr<const EntryText> text;
   std::int64_t created_ms = 0;
   std::int64_t expires_ms = 0;  // 0: never
   std::uint64_t label = 0;      // in the vector index; the key of every map
@@ -94,7 +99,7 @@ struct Entry {
 
 struct Hit {
   std::string id;
-  Entry entry;
+  std::shared_ptr<const EntryText> entry;
   float similarity = 0;
   Strategy strategy = Strategy::kExact;
 };

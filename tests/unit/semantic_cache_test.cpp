@@ -30,7 +30,7 @@ Hit One(SemanticCache& c, const std::string& prompt, Attributes attrs = {}) {
   auto r = c.Search(q);
   EXPECT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->size(), 1u) << prompt;
-  return r->empty() ? Hit{} : r->front();
+  return r->empty() ? Hit{"", std::make_shared<EntryText>(), 0, Strategy::kExact} : r->front();
 }
 
 bool Misses(SemanticCache& c, const std::string& prompt, Attributes attrs = {}) {
@@ -53,7 +53,7 @@ TEST(SemanticCache, ExactAndParaphraseHitDifferentQuestionMisses) {
   Hit exact = One(*c, "what is the capital of france");
   EXPECT_EQ(exact.strategy, Strategy::kExact);
   EXPECT_EQ(exact.id, *id);
-  EXPECT_EQ(exact.entry.response, "Paris.");
+  EXPECT_EQ(exact.entry->response, "Paris.");
   EXPECT_FLOAT_EQ(exact.similarity, 1.0f);
 
   // The built-in embedder is lexical: a rewording scores about 0.79 here and a different
@@ -106,9 +106,9 @@ TEST(SemanticCache, AttributesScopeEveryTier) {
   auto c = Make(&clock);
   ASSERT_TRUE(c->Store("my account balance", "alice: $10", {{"user", "alice"}}, std::nullopt).ok());
   ASSERT_TRUE(c->Store("my account balance", "bob: $99", {{"user", "bob"}, {"tier", "gold"}}, std::nullopt).ok());
-  EXPECT_EQ(One(*c, "my account balance", {{"user", "alice"}}).entry.response, "alice: $10");
-  EXPECT_EQ(One(*c, "my account balance", {{"user", "bob"}}).entry.response, "bob: $99");
-  EXPECT_EQ(One(*c, "My account balance!", {{"user", "bob"}}).entry.response, "bob: $99");
+  EXPECT_EQ(One(*c, "my account balance", {{"user", "alice"}}).entry->response, "alice: $10");
+  EXPECT_EQ(One(*c, "my account balance", {{"user", "bob"}}).entry->response, "bob: $99");
+  EXPECT_EQ(One(*c, "My account balance!", {{"user", "bob"}}).entry->response, "bob: $99");
   EXPECT_TRUE(Misses(*c, "my account balance", {{"user", "carol"}}));
   EXPECT_TRUE(Misses(*c, "my account balance", {{"user", "alice"}, {"tier", "gold"}}));
 
@@ -129,10 +129,10 @@ TEST(SemanticCache, TtlExpiresAndSweeps) {
   auto c = Make(&clock, o);
   ASSERT_TRUE(c->Store("short lived", "x", {}, 1'000).ok());
   ASSERT_TRUE(c->Store("default lived", "y", {}, std::nullopt).ok());
-  EXPECT_EQ(One(*c, "short lived").entry.response, "x");
+  EXPECT_EQ(One(*c, "short lived").entry->response, "x");
   clock.now += 1'001;
   EXPECT_TRUE(Misses(*c, "short lived"));
-  EXPECT_EQ(One(*c, "default lived").entry.response, "y");
+  EXPECT_EQ(One(*c, "default lived").entry->response, "y");
   clock.now += 60'000;
   EXPECT_TRUE(Misses(*c, "default lived"));
   EXPECT_EQ(c->Sweep(), 2u);
@@ -197,7 +197,7 @@ TEST(SemanticCache, ManyEntriesAndConcurrentUse) {
   writer.join();
   reader.join();
   Hit h = One(*c, "Question number 1234 about topic 13", {{"shard", "1"}});
-  EXPECT_EQ(h.entry.response, "answer 1234");
+  EXPECT_EQ(h.entry->response, "answer 1234");
   EXPECT_EQ(h.strategy, Strategy::kExact);
   EXPECT_EQ(c->Stats().entries, 1500u);
 }
