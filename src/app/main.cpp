@@ -18,6 +18,7 @@
 #include "app/config.h"
 #include "cache/registry.h"
 #include "embed/builtin_embedder.h"
+#include "embed/caching_embedder.h"
 #include "server/langcache_routes.h"
 #include "common/logging.h"
 #include "redis/probe.h"
@@ -159,7 +160,9 @@ Result<std::unique_ptr<cache::CacheRegistry>> BuildCaches(const Config& config) 
     cache::ParseEviction(c.eviction, &o.eviction);
     // Float originals (for re-scoring) live in a file: RAM holds codes and graph only.
     o.originals_path = config.data_dir + "/" + c.id + ".vectors.f32";
-    auto made = cache::SemanticCache::Create(o, std::make_unique<embed::BuiltinEmbedder>());
+    // Popular prompts are embedded once (the LRU keeps 10,000 per cache).
+    auto made = cache::SemanticCache::Create(
+        o, std::make_unique<embed::CachingEmbedder>(std::make_unique<embed::BuiltinEmbedder>(), 10000));
     if (!made.ok()) return made.status();
     Status s = registry->Add(std::move(*made), c.api_keys);
     if (!s.ok()) return s;

@@ -80,6 +80,16 @@ void BuiltinEmbedder::Observe(std::string_view text) {
   documents_.fetch_add(1, std::memory_order_relaxed);
 }
 
+std::uint64_t BuiltinEmbedder::generation() const {
+  std::uint64_t n = documents_.load(std::memory_order_relaxed);
+  std::uint64_t bits = 0;
+  while (n > 0) {
+    n >>= 1;
+    ++bits;
+  }
+  return bits;
+}
+
 Result<std::vector<float>> BuiltinEmbedder::Embed(std::string_view text) {
   std::vector<float> v(options_.dim, 0.f);
   auto features = Features(text);

@@ -35,6 +35,8 @@ class BuiltinEmbedder final : public Embedder {
   std::string name() const override { return "builtin-ngram-tfidf"; }
   Result<std::vector<float>> Embed(std::string_view text) override;
   void Observe(std::string_view text) override;
+  // Moves each time the number of documents the weights were learned from doubles.
+  std::uint64_t generation() const override;
   std::uint64_t documents() const { return documents_.load(); }
 
  private:

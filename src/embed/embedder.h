@@ -5,6 +5,7 @@
 // returns a unit-length vector of dim() floats, or a Status naming what failed.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -22,6 +23,9 @@ class Embedder {
   virtual Result<std::vector<float>> Embed(std::string_view text) = 0;
   // Tells the embedder a text was stored; the built-in one learns term weights from it.
   virtual void Observe(std::string_view /*text*/) {}
+  // Changes when the same text would embed differently (learned weights moved enough);
+  // caches of embeddings drop entries of an older generation.
+  virtual std::uint64_t generation() const { return 0; }
 };
 
 }  // namespace semcached::embed

@@ -43,7 +43,10 @@ TEST(ServerE2E, HealthReadyAndMetrics) {
   for (int attempt = 0; attempt < 50; ++attempt) {
     metrics = HttpRequestOnce(server.port(), "GET", "/metrics");
     ASSERT_TRUE(metrics);
-    if (metrics->body.find(R"(route="/readyz",status="200"} 1)") != std::string::npos) break;
+    if (metrics->body.find(R"(route="/readyz",status="200"} 1)") != std::string::npos &&
+        metrics->body.find(R"(route="/healthz",status="200"} 1)") != std::string::npos) {
+      break;
+    }
     std::this_thread::sleep_for(20ms);
   }
   EXPECT_EQ(metrics->status, 200);
