@@ -22,5 +22,8 @@ echo "== Hit quality of the built-in embedder on ../shared/data/semantic-pairs =
 "$BUILD/bench/hit_quality" --qqp "$ROOT/../shared/data/semantic-pairs/meancache/val.csv" \
   --cannot "$ROOT/../shared/data/semantic-pairs/cannot/sem_anto_neg.tsv"
 
+echo "== Cache throughput over HTTP: exact, semantic, miss vs nginx =="
+bash bench/cache_http.sh "$BUILD" $([ "$MODE" = "--quick" ] && echo 10000 || echo 10000 100000)
+
 echo "== HTTP floor: semcached vs nginx =="
 bash bench/http_floor.sh "$BUILD"
