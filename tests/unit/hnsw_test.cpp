@@ -288,13 +288,18 @@ TEST(Hnsw, ConcurrentAddSearchRemove) {
   for (std::size_t i = 0; i < 500; ++i) ASSERT_TRUE(index.Add(i, &data[i * dim], dim).ok());
 
   std::atomic<bool> failed{false};
-  std::atomic<std::size_t> next{500};
-  auto writer = [&] {
-    for (std::size_t i; (i = next.fetch_add(1)) < 4000;) {
-      if (!index.Add(i, &data[i * dim], dim).ok()) failed = true;
-      if (i % 7 == 0 && !index.Remove(i - 300).ok()) failed = true;
-    }
+  // Writer w adds the labels of its parity, and removes only labels it added itself (300
+  // back, same parity), so every Remove follows its Add.
+  auto writer_for = [&](std::size_t w) {
+    return [&, w] {
+      for (std::size_t i = 500 + w; i < 4000; i += 2) {
+        if (!index.Add(i, &data[i * dim], dim).ok()) failed = true;
+        if (i % 7 == 0 && !index.Remove(i - 300).ok()) failed = true;
+      }
+    };
   };
+  auto writer = writer_for(0);
+  auto writer2 = writer_for(1);
   auto reader = [&] {
     SearchParams p;
     p.k = 5;
@@ -303,7 +308,7 @@ TEST(Hnsw, ConcurrentAddSearchRemove) {
       if (!hits.ok()) failed = true;
     }
   };
-  std::thread w1(writer), w2(writer), r1(reader), r2(reader);
+  std::thread w1(writer), w2(writer2), r1(reader), r2(reader);
   std::thread recal([&] {
     if (!index.Recalibrate().ok()) failed = true;
   });
