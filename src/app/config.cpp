@@ -249,6 +249,20 @@ Status ApplyCaches(Config& config, const toml::node& node, const std::string& fi
           return refuse(key, "expected one of: lru, lfu, value");
         }
         c.eviction = *v;
+      } else if (key == "embedder" || key == "embedder_url" || key == "embedder_model" ||
+                 key == "embedder_api_key_env") {
+        auto v = value.value<std::string>();
+        if (!value.is_string() || !v) return refuse(key, "expected a string");
+        if (key == "embedder" && *v != "builtin" && *v != "openai") return refuse(key, "expected one of: builtin, openai");
+        (key == "embedder" ? c.embedder : key == "embedder_url" ? c.embedder_url
+                                          : key == "embedder_model" ? c.embedder_model
+                                                                    : c.embedder_api_key_env) = *v;
+      } else if (key == "embedder_dim" || key == "embedder_timeout_ms") {
+        auto v = value.value<std::int64_t>();
+        if (!value.is_integer() || !v || *v < 1 || *v > 65535 * (key == "embedder_timeout_ms" ? 1000 : 1)) {
+          return refuse(key, "expected a positive integer");
+        }
+        (key == "embedder_dim" ? c.embedder_dim : c.embedder_timeout_ms) = *v;
       } else if (key == "guard_numbers" || key == "guard_negation") {
         auto v = value.value<bool>();
         if (!value.is_boolean() || !v) return refuse(key, "expected true or false");
@@ -258,6 +272,9 @@ Status ApplyCaches(Config& config, const toml::node& node, const std::string& fi
       }
     }
     if (c.id.empty()) return refuse("id", "every cache needs an id");
+    if (c.embedder == "openai" && (c.embedder_dim == 0 || c.embedder_model.empty())) {
+      return refuse("embedder", "an \"openai\" embedder needs embedder_model and embedder_dim");
+    }
     for (const auto& other : config.caches) {
       if (other.id == c.id) return refuse("id", "cache '" + c.id + "' is declared twice");
     }
@@ -445,7 +462,16 @@ std::string RenderToml(const Config& config) {
     out << "]\nguard_numbers = " << (c.guard_numbers ? "true" : "false")
         << "\nguard_negation = " << (c.guard_negation ? "true" : "false")
         << "\nmax_entries = " << c.max_entries << "\nmax_bytes = " << c.max_bytes
-        << "\neviction = " << toml::value<std::string>(c.eviction) << "\n";
+        << "\neviction = " << toml::value<std::string>(c.eviction)
+        << "\nembedder = " << toml::value<std::string>(c.embedder);
+    if (c.embedder == "openai") {
+      out << "\nembedder_url = " << toml::value<std::string>(c.embedder_url)
+          << "\nembedder_model = " << toml::value<std::string>(c.embedder_model)
+          << "\nembedder_dim = " << c.embedder_dim
+          << "\nembedder_api_key_env = " << toml::value<std::string>(c.embedder_api_key_env)
+          << "\nembedder_timeout_ms = " << c.embedder_timeout_ms;
+    }
+    out << "\n";
   }
   return out.str();
 }

@@ -55,6 +55,13 @@ struct CacheConfig {
   std::int64_t max_entries = 0;       // 0: no limit
   std::int64_t max_bytes = 0;         // text bytes; 0: no limit
   std::string eviction = "lru";       // lru | lfu | value
+  // Embedder: "builtin" (default) or "openai" (any OpenAI-compatible /v1/embeddings).
+  std::string embedder = "builtin";
+  std::string embedder_url = "http://127.0.0.1:11434/v1";
+  std::string embedder_model;
+  std::int64_t embedder_dim = 0;      // required for "openai": vectors are truncated to it
+  std::string embedder_api_key_env = "OPENAI_API_KEY";
+  std::int64_t embedder_timeout_ms = 5000;
 };
 
 struct Config {

@@ -19,6 +19,7 @@
 #include "cache/registry.h"
 #include "embed/builtin_embedder.h"
 #include "embed/caching_embedder.h"
+#include "embed/http_embedder.h"
 #include "server/langcache_routes.h"
 #include "common/logging.h"
 #include "redis/probe.h"
@@ -160,9 +161,21 @@ Result<std::unique_ptr<cache::CacheRegistry>> BuildCaches(const Config& config) 
     cache::ParseEviction(c.eviction, &o.eviction);
     // Float originals (for re-scoring) live in a file: RAM holds codes and graph only.
     o.originals_path = config.data_dir + "/" + c.id + ".vectors.f32";
+    std::unique_ptr<embed::Embedder> embedder;
+    if (c.embedder == "openai") {
+      embed::HttpEmbedderOptions eo;
+      eo.base_url = c.embedder_url;
+      eo.model = c.embedder_model;
+      eo.dim = static_cast<std::size_t>(c.embedder_dim);
+      eo.api_key_env = c.embedder_api_key_env;
+      eo.timeout_ms = static_cast<int>(c.embedder_timeout_ms);
+      embedder = std::make_unique<embed::HttpEmbedder>(eo);
+    } else {
+      embedder = std::make_unique<embed::BuiltinEmbedder>();
+    }
     // Popular prompts are embedded once (the LRU keeps 10,000 per cache).
     auto made = cache::SemanticCache::Create(
-        o, std::make_unique<embed::CachingEmbedder>(std::make_unique<embed::BuiltinEmbedder>(), 10000));
+        o, std::make_unique<embed::CachingEmbedder>(std::move(embedder), 10000));
     if (!made.ok()) return made.status();
     Status s = registry->Add(std::move(*made), c.api_keys);
     if (!s.ok()) return s;

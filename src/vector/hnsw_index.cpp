@@ -120,11 +120,19 @@ class HnswIndex::Impl {
         node_locks(new std::mutex[kLockStripes]) {}
 
   ~Impl() {
-    const std::uint32_t n = count.load();
+    const std::uint32_t n = ScanLimit();
     for (std::uint32_t i = 0; i < n; ++i) delete[] Node(i)->upper;
   }
 
   // ---- storage access ----
+  // Ids below this have rows in every store. `count` alone is not enough: an insert takes
+  // its id before it reserves rows, so a scan bounded by `count` could reach a row whose
+  // segment does not exist yet. Rows within capacity but not yet written read as zero
+  // flags (not ready) and are skipped.
+  std::uint32_t ScanLimit() const {
+    std::size_t cap = std::min({nodes.capacity(), floats.capacity(), links0.capacity()});
+    return static_cast<std::uint32_t>(std::min<std::size_t>(count.load(std::memory_order_acquire), cap));
+  }
   NodeRecord* Node(std::uint32_t id) const { return nodes.RowAs<NodeRecord>(id); }
   const float* Float(std::uint32_t id) const { return floats.RowAs<float>(id); }
   std::uint32_t Flags(std::uint32_t id) const {
@@ -492,7 +500,7 @@ class HnswIndex::Impl {
   std::vector<DistId> ExactScan(const float* q, float qnorm2, std::size_t k_wanted,
                                 Accept&& accept) const {
     MaxHeap heap;
-    const std::uint32_t n = count.load(std::memory_order_acquire);
+    const std::uint32_t n = ScanLimit();
     for (std::uint32_t id = 0; id < n; ++id) {
       if (!Live(id) || !accept(id)) continue;
       float d = FloatDistance(q, qnorm2, id);
@@ -627,7 +635,7 @@ bool Ready(const Impl& impl, std::uint32_t id) { return (impl.Flags(id) & kReady
 // Live vectors, evenly sampled up to max_rows, copied row-major.
 std::vector<float> SampleLive(const Impl& impl, std::size_t max_rows, std::size_t* rows) {
   std::vector<std::uint32_t> ids;
-  const std::uint32_t n = impl.count.load();
+  const std::uint32_t n = impl.ScanLimit();
   for (std::uint32_t id = 0; id < n; ++id) {
     if (impl.Live(id)) ids.push_back(id);
   }
@@ -755,7 +763,7 @@ Status CalibrateBuffered(Impl& impl) {
   auto params = Calibrate(sample.data(), rows, impl.dim, 1);
   if (!params.ok()) return params.status();
   auto space = impl.NewSpace(std::move(*params));
-  const std::uint32_t n = impl.count.load();
+  const std::uint32_t n = impl.ScanLimit();
   Status s = space->codes->Reserve(n);
   if (s.ok() && space->bits) s = space->bits->Reserve(n);
   if (!s.ok()) return s;
@@ -781,7 +789,7 @@ Status RecalibrateImpl(Impl& impl) {
     auto params = Calibrate(sample.data(), rows, impl.dim, impl.space->params.version + 1);
     if (!params.ok()) return params.status();
     fresh = impl.NewSpace(std::move(*params));
-    const std::uint32_t n0 = impl.count.load();
+    const std::uint32_t n0 = impl.ScanLimit();
     Status s = fresh->codes->Reserve(n0);
     if (s.ok() && fresh->bits) s = fresh->bits->Reserve(n0);
     if (!s.ok()) return s;
@@ -794,7 +802,7 @@ Status RecalibrateImpl(Impl& impl) {
   }
   // Short exclusive step: code what arrived meanwhile, then swap.
   std::unique_lock<std::shared_mutex> state(impl.state_mu);
-  const std::uint32_t n1 = impl.count.load();
+  const std::uint32_t n1 = impl.ScanLimit();
   Status s = fresh->codes->Reserve(n1);
   if (s.ok() && fresh->bits) s = fresh->bits->Reserve(n1);
   if (!s.ok()) return s;
@@ -942,7 +950,7 @@ Result<std::vector<SearchHit>> HnswIndex::Search(const float* query, std::size_t
     const std::size_t words = BinaryWords(dim);
     const std::size_t first = std::max<std::size_t>(wanted * 8, 256);
     std::priority_queue<std::pair<std::uint32_t, std::uint32_t>> ham;  // farthest on top
-    const std::uint32_t n = impl.count.load(std::memory_order_acquire);
+    const std::uint32_t n = impl.ScanLimit();
     for (std::uint32_t id = 0; id < n; ++id) {
       if (!accept(id)) continue;
       std::uint32_t h = impl.k.hamming(q.bits.data(), space->bits->RowAs<std::uint64_t>(id), words);
@@ -1105,7 +1113,9 @@ IndexStats HnswIndex::Stats() const {
   s.recalibrations = impl.recalibrations.load();
   s.compactions = state_->compactions.load();
   s.graph_bytes += s.nodes * (sizeof(NodeRecord) + impl.links0.row_bytes());
-  for (std::uint32_t id = 0; id < s.nodes; ++id) {
+  const std::uint32_t limit = impl.ScanLimit();
+  for (std::uint32_t id = 0; id < limit; ++id) {
+    if (!Ready(impl, id)) continue;  // a node being inserted is still writing its record
     int level = impl.Node(id)->level;
     if (level > 0) s.graph_bytes += static_cast<std::size_t>(level) * (1 + impl.M) * 4;
   }
@@ -1273,7 +1283,7 @@ Status HnswIndex::Save(const std::string& path) const {
   FILE* f = std::fopen(tmp.c_str(), "wb");
   if (f == nullptr) return Unavailable("cannot write " + tmp + ": " + std::strerror(errno));
   Writer w(f);
-  const std::uint32_t n = impl.count.load();
+  const std::uint32_t n = impl.ScanLimit();
   const std::size_t dim = impl.dim;
 
   w.Raw(kMagic, sizeof(kMagic));

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "server/http_server.h"
+#include "test_support.h"
 
 namespace semcached::embed {
 namespace {
@@ -125,6 +126,45 @@ TEST(HttpEmbedder, GivesUpWithinTheTimeout) {
   auto r = d.Embed("x");
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), ErrorCode::kUnavailable);
+}
+
+}  // namespace
+}  // namespace semcached::embed
+
+namespace semcached::embed {
+namespace {
+
+// A cache declared with embedder = "openai", served by the real binary, embedding through
+// the fake server over HTTP.
+TEST(HttpEmbedder, CacheUsesItThroughConfiguration) {
+  FakeEmbeddingServer fake;
+  semcached::testing::TempDir dir;
+  semcached::testing::WriteFile(dir.File("c.toml"), "[[caches]]\nid = \"remote\"\nembedder = \"openai\"\n"
+                                                    "embedder_url = \"" + fake.url() + "\"\n"
+                                                    "embedder_model = \"fake-8\"\nembedder_dim = 8\n");
+  semcached::testing::SemcachedServer server({"--config", dir.File("c.toml")});
+  auto stored = semcached::testing::HttpRequestOnce(server.port(), "POST", "/v1/caches/remote/entries",
+                                                    R"({"prompt":"hello","response":"world"})");
+  ASSERT_TRUE(stored);
+  ASSERT_EQ(stored->status, 201) << stored->body;
+  // Same length and first letter: the fake gives the same vector, so a semantic hit.
+  auto hit = semcached::testing::HttpRequestOnce(server.port(), "POST", "/v1/caches/remote/entries/search",
+                                                 R"({"prompt":"hxyzw"})");
+  ASSERT_TRUE(hit);
+  ASSERT_EQ(hit->status, 200) << hit->body;
+  auto body = nlohmann::json::parse(hit->body);
+  ASSERT_EQ(body["data"].size(), 1u) << hit->body;
+  EXPECT_EQ(body["data"][0]["response"], "world");
+  EXPECT_EQ(body["data"][0]["searchStrategy"], "semantic");
+  EXPECT_GE(fake.calls(), 2);
+}
+
+TEST(HttpEmbedder, ConfigurationRefusesAnIncompleteRemoteEmbedder) {
+  semcached::testing::TempDir dir;
+  semcached::testing::WriteFile(dir.File("c.toml"), "[[caches]]\nid = \"r\"\nembedder = \"openai\"\n");
+  auto r = semcached::testing::RunCommand({semcached::testing::SemcachedServer::BinaryPath(), "serve", "--config", dir.File("c.toml")});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("embedder_dim"), std::string::npos) << r.output;
 }
 
 }  // namespace
