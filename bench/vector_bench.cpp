@@ -107,6 +107,8 @@ int main(int argc, char** argv) {
   app.add_option("--originals-dir", originals_dir, "keep float32 originals in a file here");
   bool exact_construction = false;
   app.add_flag("--exact-construction", exact_construction, "semcached: choose links by float32 distances");
+  bool wide_query = false;
+  app.add_flag("--wide-query", wide_query, "semcached: walk with a 14-bit query (int16 x int8)");
   CLI11_PARSE(app, argc, argv);
 
   Dataset d = data == "glove" ? Glove(data_dir, n == 10000 ? 0 : n, nq) : Synthetic(n, nq, dim, 42);
@@ -147,6 +149,7 @@ int main(int argc, char** argv) {
     o.drift_window = std::size_t{1} << 40;  // a fixed benchmark: calibrate once
     if (!originals_dir.empty()) o.originals_path = originals_dir + "/bench-originals.f32";
     o.exact_construction = exact_construction;
+    o.wide_query = wide_query;
     auto created = sv::HnswIndex::Create(o);
     if (!created.ok()) {
       std::fprintf(stderr, "%s\n", created.status().ToString().c_str());
@@ -177,7 +180,7 @@ int main(int argc, char** argv) {
         for (const auto& h : *r) out->push_back(static_cast<std::uint32_t>(h.label));
       }));
     }
-    print(exact_construction ? engine + "-exactbuild" : engine);
+    print(engine + (exact_construction ? "-exactbuild" : "") + (wide_query ? "-wide" : ""));
   } else if (engine == "hnswlib") {
     if (!bench::HnswlibBaseline::Supported()) {
       std::fprintf(stderr, "[hnswlib] skipped: the baseline is built for AVX-512, which this CPU lacks\n");

@@ -170,9 +170,14 @@ class HnswIndex::Impl {
     const std::uint8_t* row = s.codes->Row(id);
     const auto* meta = reinterpret_cast<const StoredMeta*>(row);
     const auto* codes = reinterpret_cast<const std::int8_t*>(row + sizeof(StoredMeta));
-    std::int32_t kd = k.dot_u8i8(q.code.biased.data(), codes, dim);
-    float dot = q.code.offset_dot +
-                meta->alpha * q.code.w_scale * static_cast<float>(kd - 128 * meta->sum);
+    float dot;
+    if (opt.wide_query) {
+      std::int32_t kd = k.dot_i16i8(q.code.wide.data(), codes, dim);
+      dot = q.code.offset_dot + meta->alpha * q.code.wide_scale * static_cast<float>(kd);
+    } else {
+      std::int32_t kd = k.dot_u8i8(q.code.biased.data(), codes, dim);
+      dot = q.code.offset_dot + meta->alpha * q.code.w_scale * static_cast<float>(kd - 128 * meta->sum);
+    }
     return ToDistance(dot, q.code.norm2, meta->norm2);
   }
 
@@ -186,11 +191,17 @@ class HnswIndex::Impl {
       for (std::size_t i = 0; i < m; ++i) {
         ptrs[i] = reinterpret_cast<const std::int8_t*>(s.codes->Row(ids[base + i]) + sizeof(StoredMeta));
       }
-      k.dot_u8i8_many(q.code.biased.data(), ptrs, m, dim, dots);
+      if (opt.wide_query) {
+        k.dot_i16i8_many(q.code.wide.data(), ptrs, m, dim, dots);
+      } else {
+        k.dot_u8i8_many(q.code.biased.data(), ptrs, m, dim, dots);
+      }
       for (std::size_t i = 0; i < m; ++i) {
         const auto* meta = reinterpret_cast<const StoredMeta*>(s.codes->Row(ids[base + i]));
-        float dot = q.code.offset_dot +
-                    meta->alpha * q.code.w_scale * static_cast<float>(dots[i] - 128 * meta->sum);
+        float dot = opt.wide_query
+                        ? q.code.offset_dot + meta->alpha * q.code.wide_scale * static_cast<float>(dots[i])
+                        : q.code.offset_dot +
+                              meta->alpha * q.code.w_scale * static_cast<float>(dots[i] - 128 * meta->sum);
         out[base + i] = ToDistance(dot, q.code.norm2, meta->norm2);
       }
     }

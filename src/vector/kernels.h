@@ -37,6 +37,13 @@ struct KernelTable {
   void (*dot_u8i8_many)(const std::uint8_t* q, const std::int8_t* const* rows, std::size_t count,
                         std::size_t n, std::int32_t* out);
 
+  // int16 x int8: sum a[i]*b[i], for a query kept at 14 bits against int8 codes (the query's
+  // rounding error is then 64x smaller than an int8 query's). |a[i]| <= 8191 keeps any
+  // dimension below 2^11 free of int32 overflow.
+  std::int32_t (*dot_i16i8)(const std::int16_t* a, const std::int8_t* b, std::size_t n);
+  void (*dot_i16i8_many)(const std::int16_t* q, const std::int8_t* const* rows, std::size_t count,
+                         std::size_t n, std::int32_t* out);
+
   // Bits that differ between two codes of `words` 64-bit words.
   std::uint32_t (*hamming)(const std::uint64_t* a, const std::uint64_t* b, std::size_t words);
 };

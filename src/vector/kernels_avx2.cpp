@@ -129,6 +129,50 @@ void DotU8I8Many(const std::uint8_t* q, const std::int8_t* const* rows, std::siz
   for (; r < count; ++r) out[r] = DotU8I8(q, rows[r], n);
 }
 
+inline __m256i Load16I16(const std::int16_t* p) {
+  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+}
+
+std::int32_t DotI16I8(const std::int16_t* a, const std::int8_t* b, std::size_t n) {
+  __m256i acc = _mm256_setzero_si256();
+  std::size_t i = 0;
+  for (; i + 16 <= n; i += 16) acc = _mm256_add_epi32(acc, _mm256_madd_epi16(Load16I16(a + i), Load16I8(b + i)));
+  std::int32_t s = HorizontalSum(acc);
+  for (; i < n; ++i) s += std::int32_t{a[i]} * std::int32_t{b[i]};
+  return s;
+}
+
+void DotI16I8Many(const std::int16_t* q, const std::int8_t* const* rows, std::size_t count,
+                  std::size_t n, std::int32_t* out) {
+  std::size_t r = 0;
+  for (; r + 4 <= count; r += 4) {
+    const std::int8_t *r0 = rows[r], *r1 = rows[r + 1], *r2 = rows[r + 2], *r3 = rows[r + 3];
+    __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+    std::size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+      __m256i qv = Load16I16(q + i);
+      a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(qv, Load16I8(r0 + i)));
+      a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(qv, Load16I8(r1 + i)));
+      a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(qv, Load16I8(r2 + i)));
+      a3 = _mm256_add_epi32(a3, _mm256_madd_epi16(qv, Load16I8(r3 + i)));
+    }
+    std::int32_t s0 = HorizontalSum(a0), s1 = HorizontalSum(a1), s2 = HorizontalSum(a2),
+                 s3 = HorizontalSum(a3);
+    for (; i < n; ++i) {
+      std::int32_t qi = q[i];
+      s0 += qi * r0[i];
+      s1 += qi * r1[i];
+      s2 += qi * r2[i];
+      s3 += qi * r3[i];
+    }
+    out[r] = s0;
+    out[r + 1] = s1;
+    out[r + 2] = s2;
+    out[r + 3] = s3;
+  }
+  for (; r < count; ++r) out[r] = DotI16I8(q, rows[r], n);
+}
+
 std::uint32_t Hamming(const std::uint64_t* a, const std::uint64_t* b, std::size_t words) {
   std::uint64_t s = 0;
   for (std::size_t i = 0; i < words; ++i) s += static_cast<std::uint64_t>(_mm_popcnt_u64(a[i] ^ b[i]));
@@ -138,8 +182,8 @@ std::uint32_t Hamming(const std::uint64_t* a, const std::uint64_t* b, std::size_
 }  // namespace
 
 const KernelTable* Avx2Kernels() {
-  static const KernelTable table = {SimdLevel::kAvx2, DotF32, L2sqF32, DotI8, L2sqI8,
-                                    DotU8I8,          DotU8I8Many, Hamming};
+  static const KernelTable table = {SimdLevel::kAvx2, DotF32,   L2sqF32,      DotI8,  L2sqI8, DotU8I8,
+                                    DotU8I8Many,      DotI16I8, DotI16I8Many, Hamming};
   return &table;
 }
 

@@ -128,6 +128,48 @@ void DotU8I8Many(const std::uint8_t* q, const std::int8_t* const* rows, std::siz
   for (; r < count; ++r) out[r] = DotU8I8(q, rows[r], n);
 }
 
+// int16 query x int8 codes: widen 32 codes to int16, then one VPDPWSSD per 32 elements.
+std::int32_t DotI16I8(const std::int16_t* a, const std::int8_t* b, std::size_t n) {
+  __m512i s0 = _mm512_setzero_si512(), s1 = _mm512_setzero_si512();
+  std::size_t i = 0;
+  for (; i + 64 <= n; i += 64) {
+    s0 = _mm512_dpwssd_epi32(s0, _mm512_loadu_si512(a + i),
+                             _mm512_cvtepi8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + i))));
+    s1 = _mm512_dpwssd_epi32(s1, _mm512_loadu_si512(a + i + 32),
+                             _mm512_cvtepi8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + i + 32))));
+  }
+  for (; i < n; i += 32) {
+    __mmask32 m = Mask32(n - i);
+    s0 = _mm512_dpwssd_epi32(s0, _mm512_maskz_loadu_epi16(m, a + i),
+                             _mm512_cvtepi8_epi16(_mm256_maskz_loadu_epi8(m, b + i)));
+  }
+  return _mm512_reduce_add_epi32(_mm512_add_epi32(s0, s1));
+}
+
+void DotI16I8Many(const std::int16_t* q, const std::int8_t* const* rows, std::size_t count,
+                  std::size_t n, std::int32_t* out) {
+  std::size_t r = 0;
+  for (; r + 4 <= count; r += 4) {
+    const std::int8_t *r0 = rows[r], *r1 = rows[r + 1], *r2 = rows[r + 2], *r3 = rows[r + 3];
+    __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
+    for (std::size_t i = 0; i < n; i += 32) {
+      __mmask32 m = Mask32(n - i);
+      __m512i qv = _mm512_maskz_loadu_epi16(m, q + i);
+      a0 = _mm512_dpwssd_epi32(a0, qv, _mm512_cvtepi8_epi16(_mm256_maskz_loadu_epi8(m, r0 + i)));
+      a1 = _mm512_dpwssd_epi32(a1, qv, _mm512_cvtepi8_epi16(_mm256_maskz_loadu_epi8(m, r1 + i)));
+      a2 = _mm512_dpwssd_epi32(a2, qv, _mm512_cvtepi8_epi16(_mm256_maskz_loadu_epi8(m, r2 + i)));
+      a3 = _mm512_dpwssd_epi32(a3, qv, _mm512_cvtepi8_epi16(_mm256_maskz_loadu_epi8(m, r3 + i)));
+    }
+    __m512i t01 = _mm512_add_epi32(_mm512_unpacklo_epi32(a0, a1), _mm512_unpackhi_epi32(a0, a1));
+    __m512i t23 = _mm512_add_epi32(_mm512_unpacklo_epi32(a2, a3), _mm512_unpackhi_epi32(a2, a3));
+    __m512i t = _mm512_add_epi32(_mm512_unpacklo_epi64(t01, t23), _mm512_unpackhi_epi64(t01, t23));
+    __m256i h = _mm256_add_epi32(_mm512_castsi512_si256(t), _mm512_extracti64x4_epi64(t, 1));
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + r), s);
+  }
+  for (; r < count; ++r) out[r] = DotI16I8(q, rows[r], n);
+}
+
 std::uint32_t Hamming(const std::uint64_t* a, const std::uint64_t* b, std::size_t words) {
   std::uint64_t s = 0;
   for (std::size_t i = 0; i < words; ++i) s += static_cast<std::uint64_t>(_mm_popcnt_u64(a[i] ^ b[i]));
@@ -137,8 +179,8 @@ std::uint32_t Hamming(const std::uint64_t* a, const std::uint64_t* b, std::size_
 }  // namespace
 
 const KernelTable* Avx512Kernels() {
-  static const KernelTable table = {SimdLevel::kAvx512Vnni, DotF32, L2sqF32, DotI8, L2sqI8,
-                                    DotU8I8,                DotU8I8Many, Hamming};
+  static const KernelTable table = {SimdLevel::kAvx512Vnni, DotF32,   L2sqF32,      DotI8,  L2sqI8, DotU8I8,
+                                    DotU8I8Many,            DotI16I8, DotI16I8Many, Hamming};
   return &table;
 }
 

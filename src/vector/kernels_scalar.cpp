@@ -45,6 +45,17 @@ void DotU8I8Many(const std::uint8_t* q, const std::int8_t* const* rows, std::siz
   for (std::size_t r = 0; r < count; ++r) out[r] = DotU8I8(q, rows[r], n);
 }
 
+std::int32_t DotI16I8(const std::int16_t* a, const std::int8_t* b, std::size_t n) {
+  std::int32_t s = 0;
+  for (std::size_t i = 0; i < n; ++i) s += std::int32_t{a[i]} * std::int32_t{b[i]};
+  return s;
+}
+
+void DotI16I8Many(const std::int16_t* q, const std::int8_t* const* rows, std::size_t count,
+                  std::size_t n, std::int32_t* out) {
+  for (std::size_t r = 0; r < count; ++r) out[r] = DotI16I8(q, rows[r], n);
+}
+
 std::uint32_t Hamming(const std::uint64_t* a, const std::uint64_t* b, std::size_t words) {
   std::uint32_t s = 0;
   for (std::size_t i = 0; i < words; ++i) {
@@ -60,8 +71,8 @@ std::uint32_t Hamming(const std::uint64_t* a, const std::uint64_t* b, std::size_
 }  // namespace
 
 const KernelTable& ScalarKernels() {
-  static const KernelTable table = {SimdLevel::kScalar, DotF32, L2sqF32, DotI8, L2sqI8,
-                                    DotU8I8,            DotU8I8Many, Hamming};
+  static const KernelTable table = {SimdLevel::kScalar, DotF32,  L2sqF32,      DotI8,  L2sqI8, DotU8I8,
+                                    DotU8I8Many,        DotI16I8, DotI16I8Many, Hamming};
   return table;
 }
 

@@ -232,6 +232,13 @@ void EncodeQuery(const Int8Params& p, const float* q, QueryCode* out) {
     r = std::clamp(r, -127.f, 127.f);
     out->biased[d] = static_cast<std::uint8_t>(static_cast<int>(r) + 128);
   }
+  out->wide.resize(dim);
+  out->wide_scale = maxabs / 8191.f;
+  float winv = maxabs > 0 ? 8191.f / maxabs : 0.f;
+  for (std::size_t d = 0; d < dim; ++d) {
+    float r = std::clamp(std::nearbyint(q[d] * p.scale[d] * winv), -8191.f, 8191.f);
+    out->wide[d] = static_cast<std::int16_t>(r);
+  }
 }
 
 std::size_t BinaryWords(std::size_t dim) { return (dim + 63) / 64; }

@@ -92,12 +92,20 @@ struct QueryCode {
   float offset_dot = 0;              // sum q[d] * offset[d]
   float norm2 = 0;                   // |q|^2
   std::uint32_t version = 0;
+  // The same query at 14 bits for the int16 x int8 kernel: round(w * 8191 / max|w|).
+  std::vector<std::int16_t> wide;
+  float wide_scale = 0;              // max|w| / 8191
 };
 void EncodeQuery(const Int8Params& p, const float* q, QueryCode* out);
 
 // dot(q, decoded x) from the integer kernel's result dot_u8i8(query.biased, codes).
 inline float ApproxDotFromKernel(const QueryCode& q, const CodeMeta& m, std::int32_t kernel_dot) {
   return q.offset_dot + m.alpha * q.w_scale * static_cast<float>(kernel_dot - 128 * m.sum);
+}
+
+// dot(q, decoded x) from dot_i16i8(query.wide, codes).
+inline float ApproxDotFromWideKernel(const QueryCode& q, const CodeMeta& m, std::int32_t kernel_dot) {
+  return q.offset_dot + m.alpha * q.wide_scale * static_cast<float>(kernel_dot);
 }
 
 // Binary sign codes: bit d is set when x[d] > offset[d] (offset all 0 for per-vector).

@@ -90,6 +90,27 @@ TEST_P(KernelLevel, ManyRowsMatchOneByOne) {
   }
 }
 
+TEST_P(KernelLevel, Int16QueryIsExact) {
+  std::uniform_int_distribution<int> s8(-127, 127), s14(-8191, 8191);
+  for (std::size_t n : kDims) {
+    std::vector<std::int16_t> q(n);
+    for (auto& x : q) x = static_cast<std::int16_t>(s14(rng_));
+    std::vector<std::vector<std::int8_t>> rows(5, std::vector<std::int8_t>(n));
+    std::vector<const std::int8_t*> ptrs;
+    for (auto& r : rows) {
+      for (auto& x : r) x = static_cast<std::int8_t>(s8(rng_));
+      ptrs.push_back(r.data());
+    }
+    std::vector<std::int32_t> out(5);
+    table_->dot_i16i8_many(q.data(), ptrs.data(), 5, n, out.data());
+    for (std::size_t r = 0; r < 5; ++r) {
+      std::int32_t ref = ref_.dot_i16i8(q.data(), rows[r].data(), n);
+      EXPECT_EQ(table_->dot_i16i8(q.data(), rows[r].data(), n), ref) << "n=" << n;
+      EXPECT_EQ(out[r], ref) << "n=" << n << " r=" << r;
+    }
+  }
+}
+
 TEST_P(KernelLevel, HammingMatchesScalar) {
   std::uniform_int_distribution<std::uint64_t> bits;
   for (std::size_t words : {1, 2, 3, 8, 12, 24}) {
