@@ -98,15 +98,18 @@ std::int32_t DotU8I8(const std::uint8_t* a, const std::int8_t* b, std::size_t n)
   return s;
 }
 
-void DotU8I8Many(const std::uint8_t* q, const std::int8_t* const* rows, std::size_t count,
-                 std::size_t n, std::int32_t* out) {
+// Four rows per pass sharing each 16-element query load; `Query` widens 16 query elements
+// to int16 and `dot` is the one-row kernel for the leftover rows.
+template <typename Q, typename LoadQuery, typename OneRow>
+void FourRows(const Q* q, const std::int8_t* const* rows, std::size_t count, std::size_t n,
+              std::int32_t* out, LoadQuery load_query, OneRow dot) {
   std::size_t r = 0;
   for (; r + 4 <= count; r += 4) {
     const std::int8_t *r0 = rows[r], *r1 = rows[r + 1], *r2 = rows[r + 2], *r3 = rows[r + 3];
     __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
     std::size_t i = 0;
     for (; i + 16 <= n; i += 16) {
-      __m256i qv = Load16U8(q + i);
+      __m256i qv = load_query(q + i);
       a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(qv, Load16I8(r0 + i)));
       a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(qv, Load16I8(r1 + i)));
       a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(qv, Load16I8(r2 + i)));
@@ -126,7 +129,12 @@ void DotU8I8Many(const std::uint8_t* q, const std::int8_t* const* rows, std::siz
     out[r + 2] = s2;
     out[r + 3] = s3;
   }
-  for (; r < count; ++r) out[r] = DotU8I8(q, rows[r], n);
+  for (; r < count; ++r) out[r] = dot(q, rows[r], n);
+}
+
+void DotU8I8Many(const std::uint8_t* q, const std::int8_t* const* rows, std::size_t count,
+                 std::size_t n, std::int32_t* out) {
+  FourRows(q, rows, count, n, out, Load16U8, DotU8I8);
 }
 
 inline __m256i Load16I16(const std::int16_t* p) {
@@ -144,33 +152,7 @@ std::int32_t DotI16I8(const std::int16_t* a, const std::int8_t* b, std::size_t n
 
 void DotI16I8Many(const std::int16_t* q, const std::int8_t* const* rows, std::size_t count,
                   std::size_t n, std::int32_t* out) {
-  std::size_t r = 0;
-  for (; r + 4 <= count; r += 4) {
-    const std::int8_t *r0 = rows[r], *r1 = rows[r + 1], *r2 = rows[r + 2], *r3 = rows[r + 3];
-    __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
-    std::size_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-      __m256i qv = Load16I16(q + i);
-      a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(qv, Load16I8(r0 + i)));
-      a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(qv, Load16I8(r1 + i)));
-      a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(qv, Load16I8(r2 + i)));
-      a3 = _mm256_add_epi32(a3, _mm256_madd_epi16(qv, Load16I8(r3 + i)));
-    }
-    std::int32_t s0 = HorizontalSum(a0), s1 = HorizontalSum(a1), s2 = HorizontalSum(a2),
-                 s3 = HorizontalSum(a3);
-    for (; i < n; ++i) {
-      std::int32_t qi = q[i];
-      s0 += qi * r0[i];
-      s1 += qi * r1[i];
-      s2 += qi * r2[i];
-      s3 += qi * r3[i];
-    }
-    out[r] = s0;
-    out[r + 1] = s1;
-    out[r + 2] = s2;
-    out[r + 3] = s3;
-  }
-  for (; r < count; ++r) out[r] = DotI16I8(q, rows[r], n);
+  FourRows(q, rows, count, n, out, Load16I16, DotI16I8);
 }
 
 std::uint32_t Hamming(const std::uint64_t* a, const std::uint64_t* b, std::size_t words) {

@@ -15,6 +15,17 @@ inline __mmask32 Mask32(std::size_t rem) {
   return rem >= 32 ? ~__mmask32{0} : static_cast<__mmask32>((std::uint32_t{1} << rem) - 1u);
 }
 
+// Sums four accumulators into out[0..3] together: fewer shuffles than four reductions.
+inline void Reduce4(__m512i a0, __m512i a1, __m512i a2, __m512i a3, std::int32_t* out) {
+  __m512i t01 = _mm512_add_epi32(_mm512_unpacklo_epi32(a0, a1), _mm512_unpackhi_epi32(a0, a1));
+  __m512i t23 = _mm512_add_epi32(_mm512_unpacklo_epi32(a2, a3), _mm512_unpackhi_epi32(a2, a3));
+  __m512i t = _mm512_add_epi32(_mm512_unpacklo_epi64(t01, t23), _mm512_unpackhi_epi64(t01, t23));
+  // t holds, per 128-bit lane, the partial sums [row0, row1, row2, row3].
+  __m256i h = _mm256_add_epi32(_mm512_castsi512_si256(t), _mm512_extracti64x4_epi64(t, 1));
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(out), s);
+}
+
 float DotF32(const float* a, const float* b, std::size_t n) {
   __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
   std::size_t i = 0;
@@ -116,14 +127,7 @@ void DotU8I8Many(const std::uint8_t* q, const std::int8_t* const* rows, std::siz
       a2 = _mm512_dpbusd_epi32(a2, qv, _mm512_maskz_loadu_epi8(m, r2 + i));
       a3 = _mm512_dpbusd_epi32(a3, qv, _mm512_maskz_loadu_epi8(m, r3 + i));
     }
-    // Reduce four accumulators together: fewer shuffles than four separate reductions.
-    __m512i t01 = _mm512_add_epi32(_mm512_unpacklo_epi32(a0, a1), _mm512_unpackhi_epi32(a0, a1));
-    __m512i t23 = _mm512_add_epi32(_mm512_unpacklo_epi32(a2, a3), _mm512_unpackhi_epi32(a2, a3));
-    __m512i t = _mm512_add_epi32(_mm512_unpacklo_epi64(t01, t23), _mm512_unpackhi_epi64(t01, t23));
-    // t holds, per 128-bit lane, the partial sums [row0, row1, row2, row3].
-    __m256i h = _mm256_add_epi32(_mm512_castsi512_si256(t), _mm512_extracti64x4_epi64(t, 1));
-    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + r), s);
+    Reduce4(a0, a1, a2, a3, out + r);
   }
   for (; r < count; ++r) out[r] = DotU8I8(q, rows[r], n);
 }
@@ -160,12 +164,7 @@ void DotI16I8Many(const std::int16_t* q, const std::int8_t* const* rows, std::si
       a2 = _mm512_dpwssd_epi32(a2, qv, _mm512_cvtepi8_epi16(_mm256_maskz_loadu_epi8(m, r2 + i)));
       a3 = _mm512_dpwssd_epi32(a3, qv, _mm512_cvtepi8_epi16(_mm256_maskz_loadu_epi8(m, r3 + i)));
     }
-    __m512i t01 = _mm512_add_epi32(_mm512_unpacklo_epi32(a0, a1), _mm512_unpackhi_epi32(a0, a1));
-    __m512i t23 = _mm512_add_epi32(_mm512_unpacklo_epi32(a2, a3), _mm512_unpackhi_epi32(a2, a3));
-    __m512i t = _mm512_add_epi32(_mm512_unpacklo_epi64(t01, t23), _mm512_unpackhi_epi64(t01, t23));
-    __m256i h = _mm256_add_epi32(_mm512_castsi512_si256(t), _mm512_extracti64x4_epi64(t, 1));
-    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + r), s);
+    Reduce4(a0, a1, a2, a3, out + r);
   }
   for (; r < count; ++r) out[r] = DotI16I8(q, rows[r], n);
 }
