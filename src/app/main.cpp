@@ -16,6 +16,7 @@
 #include <spdlog/spdlog.h>
 
 #include "app/config.h"
+#include "app/import.h"
 #include "cache/registry.h"
 #include "embed/builtin_embedder.h"
 #include "embed/caching_embedder.h"
@@ -330,6 +331,18 @@ int Main(int argc, char** argv) {
   AddConfigOptions(config_cmd, opts);
   config_cmd->add_flag("--keys", keys, "list every configuration key instead");
 
+  ImportOptions import_opts;
+  std::string import_url;
+  bool no_progress = false;
+  auto* import_cmd = cli.add_subcommand("import", "load a JSONL file of entries into a running semcached's cache");
+  AddConfigOptions(import_cmd, opts);
+  import_cmd->add_option("cache", import_opts.cache_id, "cache id")->required();
+  import_cmd->add_option("file", import_opts.file, "JSONL: one {prompt, response, attributes?, ttlMillis?} per line")
+      ->required();
+  import_cmd->add_option("--url", import_url, "server URL (default: http://server.host:server.port)");
+  import_cmd->add_option("--api-key", import_opts.api_key, "Bearer key (default: default_cache_api_key)");
+  import_cmd->add_flag("--no-progress", no_progress, "no progress bar");
+
   try {
     cli.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -343,6 +356,13 @@ int Main(int argc, char** argv) {
   }
   if (version->parsed()) return Version(*config);
   if (config_cmd->parsed()) return ShowConfig(*config, keys);
+  if (import_cmd->parsed()) {
+    import_opts.url = !import_url.empty() ? import_url
+                                          : "http://" + config->server.host + ":" + std::to_string(config->server.port);
+    if (import_opts.api_key.empty()) import_opts.api_key = config->default_cache_api_key;
+    import_opts.progress = !no_progress;
+    return RunImport(import_opts);
+  }
 
   Status s = ConfigureLogging(config->log.level, config->log.format);
   if (!s.ok()) {

@@ -283,3 +283,59 @@ TEST(ServerE2E, VersionNamesTheSimdLevel) {
 
 }  // namespace
 }  // namespace semcached::testing
+
+namespace semcached::testing {
+namespace {
+
+int Entries(int port, const std::string& cache, const std::string& key) {
+  auto r = HttpRequestOnce(port, "GET", "/v1/caches/" + cache + "/stats", "", {{"Authorization", "Bearer " + key}});
+  if (!r || r->status != 200) return -1;
+  return nlohmann::json::parse(r->body)["entries"].get<int>();
+}
+
+TEST(ImportE2E, ImportsWholeFilesOrNothing) {
+  TempDir dir;
+  WriteFile(dir.File("c.toml"), "[[caches]]\nid = \"imp\"\napi_keys = [\"k\"]\n");
+  SemcachedServer server({"--config", dir.File("c.toml")});
+  const std::string url = "http://127.0.0.1:" + std::to_string(server.port());
+  std::string good;
+  for (int i = 0; i < 30; ++i) {
+    good += R"({"prompt":"imported question )" + std::to_string(i) + R"(","response":"answer )" + std::to_string(i) +
+            R"(","attributes":{"src":"file"}})" + "\n";
+  }
+  WriteFile(dir.File("good.jsonl"), good + "\n");
+  auto r = RunCommand({SemcachedServer::BinaryPath(), "import", "imp", dir.File("good.jsonl"), "--url", url,
+                       "--api-key", "k", "--no-progress"});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("30 entries imported"), std::string::npos) << r.output;
+  EXPECT_EQ(Entries(server.port(), "imp", "k"), 30);
+  auto hit = HttpRequestOnce(server.port(), "POST", "/v1/caches/imp/entries/search",
+                             R"({"prompt":"Imported question 17","attributes":{"src":"file"}})",
+                             {{"Authorization", "Bearer k"}});
+  ASSERT_TRUE(hit);
+  EXPECT_NE(hit->body.find("answer 17"), std::string::npos) << hit->body;
+
+  // A bad line: reported by number, nothing imported.
+  WriteFile(dir.File("bad.jsonl"), good.substr(0, good.find('\n') + 1) +
+                                       "{\"prompt\":\"p\",\"response\":\"r\"}\n{\"prompt\":3}\nnot json\n");
+  r = RunCommand({SemcachedServer::BinaryPath(), "import", "imp", dir.File("bad.jsonl"), "--url", url, "--api-key",
+                  "k", "--no-progress"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("line 3"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("line 4"), std::string::npos) << r.output;
+  EXPECT_EQ(Entries(server.port(), "imp", "k"), 30);
+
+  // The server refuses an entry part-way (a prompt over its size limit): rolled back.
+  std::string partial;
+  for (int i = 0; i < 5; ++i) partial += R"({"prompt":"partial )" + std::to_string(i) + R"(","response":"r"})" + "\n";
+  partial += R"({"prompt":")" + std::string(70000, 'x') + R"(","response":"r"})" + "\n";
+  WriteFile(dir.File("partial.jsonl"), partial);
+  r = RunCommand({SemcachedServer::BinaryPath(), "import", "imp", dir.File("partial.jsonl"), "--url", url,
+                  "--api-key", "k", "--no-progress"});
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("rolled back 5 of 5"), std::string::npos) << r.output;
+  EXPECT_EQ(Entries(server.port(), "imp", "k"), 30);
+}
+
+}  // namespace
+}  // namespace semcached::testing

@@ -212,11 +212,19 @@ TEST(Hnsw, DriftTriggersBackgroundRecalibration) {
   index->WaitForMaintenance();
   auto stats = index->Stats();
   EXPECT_GT(stats.recalibrations, before);
+  // The drifted points are findable: each one's nearest neighbour is itself for nearly all
+  // (a few may sit in a poorly linked corner, whatever the thread timing was).
   SearchParams p;
   p.k = 1;
-  auto hit = index->Search(&shifted[123 * dim], dim, p);
-  ASSERT_TRUE(hit.ok());
-  EXPECT_EQ((*hit)[0].label, 10123u);
+  p.ef = 128;
+  int found = 0;
+  for (std::size_t i = 0; i < 600; ++i) {
+    auto hit = index->Search(&shifted[i * dim], dim, p);
+    ASSERT_TRUE(hit.ok());
+    found += !hit->empty() && (*hit)[0].label == 10000 + i;
+  }
+  std::printf("drift: %d of 600 drifted points found as their own nearest neighbour\n", found);
+  EXPECT_GE(found, 540) << "of 600";  // measured 578-595 across thread timings (TSan included)
 }
 
 TEST(Hnsw, CompactionDropsTombstones) {
