@@ -263,10 +263,10 @@ Status ApplyCaches(Config& config, const toml::node& node, const std::string& fi
           return refuse(key, "expected a positive integer");
         }
         (key == "embedder_dim" ? c.embedder_dim : c.embedder_timeout_ms) = *v;
-      } else if (key == "guard_numbers" || key == "guard_negation") {
+      } else if (key == "guard_numbers" || key == "guard_negation" || key == "sliding_ttl") {
         auto v = value.value<bool>();
         if (!value.is_boolean() || !v) return refuse(key, "expected true or false");
-        (key == "guard_numbers" ? c.guard_numbers : c.guard_negation) = *v;
+        (key == "guard_numbers" ? c.guard_numbers : key == "guard_negation" ? c.guard_negation : c.sliding_ttl) = *v;
       } else {
         return InvalidArgument("unknown configuration key '" + where + "." + key + "' (config file " + file + ")");
       }
@@ -455,7 +455,8 @@ std::string RenderToml(const Config& config) {
     out << "\n[[caches]]\nid = " << toml::value<std::string>(c.id) << "\napi_keys = [";
     for (std::size_t i = 0; i < c.api_keys.size(); ++i) out << (i ? ", " : "") << "'***'";
     out << "]  # keys are not printed\nsimilarity_threshold = " << c.similarity_threshold
-        << "\nttl_ms = " << c.ttl_ms << "\nallowed_attributes = [";
+        << "\nttl_ms = " << c.ttl_ms << "\nsliding_ttl = " << (c.sliding_ttl ? "true" : "false")
+        << "\nallowed_attributes = [";
     for (std::size_t i = 0; i < c.allowed_attributes.size(); ++i) {
       out << (i ? ", " : "") << toml::value<std::string>(c.allowed_attributes[i]);
     }

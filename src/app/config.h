@@ -49,6 +49,7 @@ struct CacheConfig {
   std::vector<std::string> api_keys;  // empty: open to any caller (logged at start-up)
   double similarity_threshold = 0.85; // cosine, 0..1; measured default (README)
   std::int64_t ttl_ms = 0;            // 0: entries do not expire unless the request says
+  bool sliding_ttl = false;           // a hit restarts the entry's TTL
   std::vector<std::string> allowed_attributes;  // empty: any
   bool guard_numbers = true;
   bool guard_negation = true;

@@ -154,6 +154,7 @@ Result<std::unique_ptr<cache::CacheRegistry>> BuildCaches(const Config& config) 
     o.id = c.id;
     o.similarity_threshold = static_cast<float>(c.similarity_threshold);
     o.default_ttl_ms = c.ttl_ms;
+    o.sliding_ttl = c.sliding_ttl;
     o.allowed_attributes = c.allowed_attributes;
     o.guards.numbers = c.guard_numbers;
     o.guards.negation = c.guard_negation;

@@ -135,8 +135,15 @@ Status SemanticCache::ValidateAttributes(const Attributes& attributes, const cha
   return Status::Ok();
 }
 
+std::int64_t SemanticCache::ExpiresAt(const Entry& e) const {
+  if (e.expires_ms == 0) return 0;
+  if (!options_.sliding_ttl) return e.expires_ms;
+  return std::max(e.expires_ms, e.use->last_access_ms.load(std::memory_order_relaxed) + e.ttl_ms);
+}
+
 bool SemanticCache::Matches(const Entry& e, const Attributes& scope, std::int64_t now) const {
-  if (e.expires_ms != 0 && e.expires_ms <= now) return false;
+  std::int64_t expires = ExpiresAt(e);
+  if (expires != 0 && expires <= now) return false;
   for (const auto& [k, v] : scope) {
     auto it = e.text->attributes.find(k);
     if (it == e.text->attributes.end() || it->second != v) return false;
@@ -186,6 +193,7 @@ Result<std::string> SemanticCache::Store(const std::string& prompt, const std::s
   e.use->last_access_ms.store(e.created_ms);
   std::int64_t ttl = ttl_ms ? *ttl_ms : options_.default_ttl_ms;
   e.expires_ms = ttl > 0 ? e.created_ms + ttl : 0;
+  e.ttl_ms = ttl > 0 ? ttl : 0;
   e.exact_key = ExactKey64(options_.id, text->normalized, {});
 
   // The index is thread-safe: add outside the cache lock so searches are not held up by a
@@ -422,6 +430,14 @@ std::size_t SemanticCache::Sweep() {
     auto it = entries_.find(expiry_.begin()->second);
     if (it == entries_.end()) {
       expiry_.erase(expiry_.begin());
+      continue;
+    }
+    std::int64_t due = ExpiresAt(it->second);
+    if (due > now) {
+      // A hit slid this entry's TTL: file it under its new time.
+      expiry_.erase(expiry_.begin());
+      it->second.expires_ms = due;
+      expiry_.emplace(due, it->first);
       continue;
     }
     EraseLocked(it);  // also drops the expiry record

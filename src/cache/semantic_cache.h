@@ -52,6 +52,7 @@ struct CacheOptions {
   std::string id;
   float similarity_threshold = 0.85f;   // cosine similarity, 0..1
   std::int64_t default_ttl_ms = 0;      // 0: entries do not expire
+  bool sliding_ttl = false;             // a hit restarts the entry's TTL
   NormalizeOptions normalize;
   GuardOptions guards;
   std::vector<Strategy> strategies = {Strategy::kExact, Strategy::kSemantic};
@@ -87,7 +88,8 @@ struct EntryText {
 struct Entry {
   std::shared_ptr<const EntryText> text;
   std::int64_t created_ms = 0;
-  std::int64_t expires_ms = 0;  // 0: never
+  std::int64_t expires_ms = 0;  // 0: never (with sliding TTL: the expiry at store time)
+  std::int64_t ttl_ms = 0;
   std::uint64_t label = 0;      // in the vector index; the key of every map
   std::uint64_t tag = 0;        // random half of the id
   std::uint64_t exact_key = 0;  // ExactKey64 of the normalized prompt
@@ -154,6 +156,7 @@ class SemanticCache {
                 std::unique_ptr<vector::HnswIndex> index);
   Status ValidateAttributes(const Attributes& attributes, const char* field) const;
   bool Matches(const Entry& e, const Attributes& scope, std::int64_t now) const;
+  std::int64_t ExpiresAt(const Entry& e) const;  // 0: never
   void EraseLocked(std::unordered_map<std::uint64_t, Entry>::iterator it);
   std::size_t EntryBytes(const Entry& e) const;
   void Touch(const Entry& e, std::int64_t now) const;

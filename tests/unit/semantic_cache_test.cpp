@@ -140,6 +140,25 @@ TEST(SemanticCache, TtlExpiresAndSweeps) {
   EXPECT_FALSE(c->Store("bad ttl", "z", {}, 0).ok());
 }
 
+TEST(SemanticCache, SlidingTtlRestartsOnHit) {
+  FakeClock clock;
+  CacheOptions o;
+  o.sliding_ttl = true;
+  auto c = Make(&clock, o);
+  ASSERT_TRUE(c->Store("sliding entry", "s", {}, 1'000).ok());
+  ASSERT_TRUE(c->Store("idle entry", "i", {}, 1'000).ok());
+  clock.now += 800;
+  EXPECT_EQ(One(*c, "sliding entry").entry->response, "s");  // hit at 800: expires at 1800 now
+  clock.now += 800;                                          // 1600 after store
+  EXPECT_EQ(c->Sweep(), 1u);                                 // the idle one only
+  EXPECT_EQ(One(*c, "sliding entry").entry->response, "s");  // hit at 1600: expires at 2600
+  EXPECT_TRUE(Misses(*c, "idle entry"));
+  clock.now += 1'001;
+  EXPECT_TRUE(Misses(*c, "sliding entry"));
+  EXPECT_EQ(c->Sweep(), 1u);
+  EXPECT_EQ(c->Stats().entries, 0u);
+}
+
 TEST(SemanticCache, DeleteFlushAndBadInput) {
   FakeClock clock;
   auto c = Make(&clock);
