@@ -46,8 +46,8 @@ if [ "$MODE" != "--quick" ]; then
 fi
 
 if [ "$MODE" = "--large" ]; then
-  run --dim 768 --n 1000000 --queries 200 --engine semcached --originals-dir "$ORIG" --ef 32,64,128
-  run --dim 768 --n 1000000 --queries 200 --engine hnswlib --ef 32,64,128
+  run --dim 768 --n 1000000 --queries 1000 --engine semcached --originals-dir "$ORIG" --ef 32,64,128
+  run --dim 768 --n 1000000 --queries 1000 --engine hnswlib --ef 32,64,128
   run --dim 768 --n 1000000 --queries 200 --engine int8scan
   run --dim 768 --n 1000000 --queries 200 --engine brute
 fi
