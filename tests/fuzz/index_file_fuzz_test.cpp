@@ -76,7 +76,9 @@ TEST(IndexFileFuzz, MutatedFilesNeverCrash) {
     }
     if (rng() % 4 != 0) FixChecksums(b);
     WriteFile(dir.File("m.idx"), b);
-    auto r = HnswIndex::Load(dir.File("m.idx"), {false ? "" : "", false});
+    HnswIndex::LoadOptions no_thread;  // no background maintenance for thousands of loads
+    no_thread.background_maintenance = false;
+    auto r = HnswIndex::Load(dir.File("m.idx"), no_thread);
     if (!r.ok()) continue;
     ++loaded;
     // Whatever loaded must serve.
