@@ -45,6 +45,16 @@ bool ReadF32(const std::string& path, std::vector<float>* out, std::size_t* rows
   return ok;
 }
 
+// Normalizes base and queries (dropping zero vectors) and sets the counts.
+Dataset Finish(Dataset d) {
+  std::size_t zeros = 0;
+  Normalize(d.base, d.dim, &zeros);
+  Normalize(d.queries, d.dim, &zeros);
+  d.n = d.base.size() / d.dim;
+  d.nq = d.queries.size() / d.dim;
+  return d;
+}
+
 }  // namespace
 
 std::size_t RssAnonBytes() {
@@ -81,12 +91,7 @@ Dataset Synthetic(std::size_t n, std::size_t nq, std::size_t dim, std::uint64_t 
   };
   gen(n, d.base);
   gen(nq, d.queries);
-  std::size_t zeros = 0;
-  Normalize(d.base, dim, &zeros);
-  Normalize(d.queries, dim, &zeros);
-  d.n = d.base.size() / dim;
-  d.nq = d.queries.size() / dim;
-  return d;
+  return Finish(std::move(d));
 }
 
 Dataset Glove(const std::string& dir, std::size_t n_limit, std::size_t nq_limit) {
@@ -101,12 +106,7 @@ Dataset Glove(const std::string& dir, std::size_t n_limit, std::size_t nq_limit)
   d.dim = dim;
   if (n_limit && n_limit < rows) d.base.resize(n_limit * dim);
   if (nq_limit && nq_limit < qrows) d.queries.resize(nq_limit * dim);
-  std::size_t zeros = 0;
-  Normalize(d.base, dim, &zeros);
-  Normalize(d.queries, dim, &zeros);
-  d.n = d.base.size() / dim;
-  d.nq = d.queries.size() / dim;
-  return d;
+  return Finish(std::move(d));
 }
 
 // Exact top-k by cosine, two threads, cached beside the data.

@@ -9,7 +9,6 @@
 namespace semcached::embed {
 namespace {
 
-std::uint64_t Mix(std::uint64_t x) { return Mix64(x); }
 std::uint64_t Hash(std::string_view s, std::uint64_t seed) { return Mix64(Fnv1a64(s, seed)); }
 
 // UTF-8 aware: n-grams are over code points, not bytes.
@@ -52,7 +51,7 @@ std::vector<BuiltinEmbedder::Feature> BuiltinEmbedder::Features(std::string_view
   for (std::size_t w = 0; w < words.size(); ++w) {
     out.push_back({Hash(words[w], options_.seed ^ 0x77), options_.word_weight});
     if (w + 1 < words.size()) {
-      std::uint64_t h = Mix(Hash(words[w], options_.seed ^ 0x88) * 31 + Hash(words[w + 1], options_.seed ^ 0x99));
+      std::uint64_t h = Mix64(Hash(words[w], options_.seed ^ 0x88) * 31 + Hash(words[w + 1], options_.seed ^ 0x99));
       out.push_back({h, options_.bigram_weight});
     }
   }
@@ -62,7 +61,7 @@ std::vector<BuiltinEmbedder::Feature> BuiltinEmbedder::Features(std::string_view
 float BuiltinEmbedder::Idf(std::uint64_t hash) const {
   const std::size_t w = sketch_.size() / 2;
   std::uint32_t a = sketch_[hash % w].load(std::memory_order_relaxed);
-  std::uint32_t b = sketch_[w + (Mix(hash) % w)].load(std::memory_order_relaxed);
+  std::uint32_t b = sketch_[w + (Mix64(hash) % w)].load(std::memory_order_relaxed);
   double df = std::min(a, b);
   double n = static_cast<double>(documents_.load(std::memory_order_relaxed));
   return static_cast<float>(std::log((1.0 + n) / (1.0 + df)) + 1.0);
@@ -75,7 +74,7 @@ void BuiltinEmbedder::Observe(std::string_view text) {
   for (std::size_t i = 0; i < features.size(); ++i) {
     if (i > 0 && features[i].hash == features[i - 1].hash) continue;  // once per document
     sketch_[features[i].hash % w].fetch_add(1, std::memory_order_relaxed);
-    sketch_[w + (Mix(features[i].hash) % w)].fetch_add(1, std::memory_order_relaxed);
+    sketch_[w + (Mix64(features[i].hash) % w)].fetch_add(1, std::memory_order_relaxed);
   }
   documents_.fetch_add(1, std::memory_order_relaxed);
 }

@@ -11,13 +11,6 @@
 #include "vector/quantizer.h"
 
 namespace semcached::vector {
-namespace {
-
-std::uint64_t Mix(std::uint64_t x) { return Mix64(x); }
-std::uint64_t ShingleHash(std::string_view s) { return Fnv1a64(s); }
-
-}  // namespace
-
 SimHasher::SimHasher(std::size_t dim, std::size_t bits, std::uint64_t seed)
     : dim_(dim), bits_(std::max<std::size_t>(64, bits / 64 * 64)), planes_(bits_ * dim) {
   std::mt19937_64 rng(seed);
@@ -179,9 +172,9 @@ std::vector<std::uint64_t> MinHasher::Signature(std::string_view text) const {
   if (text.empty()) return sig;
   const std::size_t n = text.size() < shingle_ ? 1 : text.size() - shingle_ + 1;
   for (std::size_t i = 0; i < n; ++i) {
-    std::uint64_t base = ShingleHash(text.substr(i, shingle_));
+    std::uint64_t base = Fnv1a64(text.substr(i, shingle_));
     for (std::size_t h = 0; h < seeds_.size(); ++h) {
-      std::uint64_t v = Mix(base ^ seeds_[h]);
+      std::uint64_t v = Mix64(base ^ seeds_[h]);
       if (v < sig[h]) sig[h] = v;
     }
   }
@@ -199,7 +192,7 @@ MinHashLsh::MinHashLsh(std::size_t bands, std::size_t rows) : bands_(bands), row
 
 std::uint64_t MinHashLsh::BandHash(const std::vector<std::uint64_t>& sig, std::size_t band) const {
   std::uint64_t h = 0x9E3779B97F4A7C15ULL * (band + 1);
-  for (std::size_t r = 0; r < rows_; ++r) h = Mix(h ^ sig[band * rows_ + r]);
+  for (std::size_t r = 0; r < rows_; ++r) h = Mix64(h ^ sig[band * rows_ + r]);
   return h;
 }
 
