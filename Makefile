@@ -17,6 +17,7 @@ all: build
 
 deps:
 	@bash scripts/deps.sh
+	@bash scripts/hiredis.sh
 
 redis8: deps
 	@bash scripts/redis8.sh

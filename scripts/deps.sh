@@ -6,7 +6,7 @@ set -euo pipefail
 
 PACKAGES=(
   # toolchain
-  build-essential cmake pkg-config git ca-certificates curl xz-utils
+  build-essential cmake pkg-config git ca-certificates curl xz-utils openssl
   # libraries
   libboost1.81-dev          # Asio + Beast: the HTTP server, later the Redis client sockets
   libspdlog-dev libfmt-dev  # logs
@@ -14,7 +14,6 @@ PACKAGES=(
   libcli11-dev              # command line
   libtomlplusplus-dev       # configuration file
   nlohmann-json3-dev        # JSON bodies
-  libhiredis-dev            # RESP reply reader (Redis tests and the Redis store)
   libssl-dev                # SHA-256, TLS
   libcurl4-openssl-dev      # upstream HTTP (embedders, LLM providers)
   libutf8proc-dev           # prompt normalization

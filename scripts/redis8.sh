@@ -12,7 +12,6 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 PREFIX="${SEMCACHED_REDIS8_PREFIX:-$ROOT/.deps/redis8}"
-APT_DIR="$ROOT/.deps/apt-trixie"
 BIN="$PREFIX/bin"
 
 if [ -x "$BIN/redis-server" ] && "$BIN/redis-server" --version 2>/dev/null | grep -q 'v=8\.'; then
@@ -24,17 +23,12 @@ PKGS=(redis-server redis-tools libc6 libstdc++6 libgcc-s1 libssl3t64 libjemalloc
       libsystemd0 libatomic1 libcap2 zlib1g libzstd1 liblz4-1 liblzma5 libgcrypt20
       libgpg-error0)
 
-mkdir -p "$APT_DIR/lists/partial" "$APT_DIR/debs" "$PREFIX"
-echo 'deb http://deb.debian.org/debian trixie main' > "$APT_DIR/sources.list"
-APT_OPTS=(-o Dir::Etc::sourcelist="$APT_DIR/sources.list" -o Dir::Etc::sourceparts=-
-          -o Dir::State::Lists="$APT_DIR/lists" -o Debug::NoLocking=1 -o APT::Sandbox::User=root)
+# shellcheck source=trixie_apt.sh
+source "$ROOT/scripts/trixie_apt.sh"
+mkdir -p "$PREFIX"
+trixie_download "${PKGS[@]}"
 
-echo "redis8: fetching Debian 13 package lists (private, download only)"
-apt-get "${APT_OPTS[@]}" update -qq
-echo "redis8: downloading ${PKGS[*]}"
-( cd "$APT_DIR/debs" && rm -f ./*.deb && apt-get "${APT_OPTS[@]}" download -qq "${PKGS[@]}" )
-
-for deb in "$APT_DIR/debs"/*.deb; do
+for deb in "$TRIXIE_DEBS"/*.deb; do
   dpkg-deb -x "$deb" "$PREFIX"
 done
 

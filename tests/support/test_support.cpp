@@ -93,7 +93,7 @@ pid_t Spawn(const std::vector<std::string>& argv, const std::map<std::string, st
     std::vector<char*> args;
     for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
-    execv(args[0], args.data());
+    execvp(args[0], args.data());  // names without a slash are looked up in PATH
     _exit(127);
   }
   return pid;
@@ -146,7 +146,8 @@ std::optional<int> ChildProcess::Wait(std::chrono::milliseconds timeout) {
   return status_;
 }
 
-CommandResult RunCommand(std::vector<std::string> argv, std::map<std::string, std::string> extra_env,
+CommandResult RunCommand(std::vector<std::string> argv,
+                         std::map<std::string, std::string> extra_env,
                          std::chrono::milliseconds timeout) {
   TempDir dir;
   ChildProcess p(std::move(argv), std::move(extra_env), dir.File("out.log"));
@@ -162,38 +163,61 @@ std::string RedisServer::BinaryPath() {
   return env && *env ? env : SEMCACHED_REDIS8_SERVER;
 }
 
-RedisServer::RedisServer() {
+RedisServer::RedisServer(std::vector<std::string> extra_args) : extra_args_(std::move(extra_args)) {
   if (access(BinaryPath().c_str(), X_OK) != 0) {
-    throw std::runtime_error("no Redis 8 at " + BinaryPath() + ": run scripts/redis8.sh (make deps)");
+    throw std::runtime_error("no Redis 8 at " + BinaryPath() +
+                             ": run scripts/redis8.sh (make deps)");
   }
   for (int attempt = 0; attempt < 3; ++attempt) {
     port_ = FreePort();
-    process_ = std::make_unique<ChildProcess>(
-        std::vector<std::string>{BinaryPath(), "--port", std::to_string(port_), "--bind",
-                                 "127.0.0.1", "--save", "", "--appendonly", "no", "--dir",
-                                 dir_.path(), "--daemonize", "no", "--protected-mode", "no"},
-        std::map<std::string, std::string>{}, dir_.File("redis.log"));
-    auto deadline = Clock::now() + 10s;
-    while (Clock::now() < deadline && process_->Running()) {
-      timeval tv{0, 200'000};
-      redisContext* c = redisConnectWithTimeout("127.0.0.1", port_, tv);
-      bool up = false;
-      if (c && !c->err) {
-        auto* r = static_cast<redisReply*>(redisCommand(c, "PING"));
-        up = r && r->type == REDIS_REPLY_STATUS;
-        if (r) freeReplyObject(r);
-      }
-      if (c) redisFree(c);
-      if (up) return;
-      std::this_thread::sleep_for(20ms);
-    }
-    process_.reset();
+    if (TryStart()) return;
   }
   throw std::runtime_error("Redis 8 did not start; see " + dir_.File("redis.log") + ": " +
                            ReadFile(dir_.File("redis.log")));
 }
 
-RedisServer::~RedisServer() { Stop(); }
+bool RedisServer::TryStart() {
+  std::vector<std::string> argv{BinaryPath(), "--port",           std::to_string(port_),
+                                "--bind",     "127.0.0.1",        "--save",
+                                "",           "--appendonly",     "no",
+                                "--dir",      dir_.path(),        "--daemonize",
+                                "no",         "--protected-mode", "no"};
+  argv.insert(argv.end(), extra_args_.begin(), extra_args_.end());
+  process_ = std::make_unique<ChildProcess>(argv, std::map<std::string, std::string>{},
+                                            dir_.File("redis.log"));
+  auto deadline = Clock::now() + 10s;
+  while (Clock::now() < deadline && process_->Running()) {
+    timeval tv{0, 200'000};
+    redisContext* c = redisConnectWithTimeout("127.0.0.1", port_, tv);
+    bool up = false;
+    if (c && !c->err) {
+      // Any reply will do: with requirepass, PING answers NOAUTH, which is still a live server.
+      auto* r = static_cast<redisReply*>(redisCommand(c, "PING"));
+      up = r != nullptr;
+      if (r) freeReplyObject(r);
+    }
+    if (c) redisFree(c);
+    if (up) return true;
+    std::this_thread::sleep_for(20ms);
+  }
+  process_.reset();
+  return false;
+}
+
+void RedisServer::Restart() {
+  Stop();
+  auto deadline = Clock::now() + 10s;
+  while (Clock::now() < deadline) {
+    if (TryStart()) return;
+    std::this_thread::sleep_for(100ms);  // the port may linger a moment after a kill
+  }
+  throw std::runtime_error("Redis 8 did not restart on port " + std::to_string(port_));
+}
+
+RedisServer::~RedisServer() {
+  Resume();
+  Stop();
+}
 
 void RedisServer::Stop() {
   if (!process_) return;
@@ -202,21 +226,30 @@ void RedisServer::Stop() {
   process_.reset();
 }
 
+void RedisServer::Kill() {
+  if (!process_) return;
+  process_->Signal(SIGKILL);
+  process_->Wait(5s);
+  process_.reset();
+}
+
+void RedisServer::Pause() {
+  if (process_) process_->Signal(SIGSTOP);
+}
+
+void RedisServer::Resume() {
+  if (process_) process_->Signal(SIGCONT);
+}
+
 std::string SemcachedServer::BinaryPath() { return SEMCACHED_BINARY; }
 
 SemcachedServer::SemcachedServer(std::vector<std::string> extra_args,
                                  std::map<std::string, std::string> extra_env) {
   std::string port_file = dir_.File("port");
-  std::vector<std::string> argv = {BinaryPath(),
-                                   "serve",
-                                   "--port",
-                                   "0",
-                                   "--data-dir",
-                                   dir_.File("data"),
-                                   "--set",
-                                   "server.port_file=" + port_file,
-                                   "--set",
-                                   "server.threads=2"};
+  std::vector<std::string> argv = {
+      BinaryPath(), "serve",           "--port", "0",
+      "--data-dir", dir_.File("data"), "--set",  "server.port_file=" + port_file,
+      "--set",      "server.threads=2"};
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   process_ = std::make_unique<ChildProcess>(argv, extra_env, dir_.File("semcached.log"));
   auto deadline = Clock::now() + 15s;

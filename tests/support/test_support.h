@@ -67,16 +67,23 @@ CommandResult RunCommand(std::vector<std::string> argv,
 // A real Redis 8 on a free loopback port, private data directory, no persistence.
 class RedisServer {
  public:
-  RedisServer();
+  // extra_args go after the defaults (for example {"--requirepass", "secret"}).
+  explicit RedisServer(std::vector<std::string> extra_args = {});
   ~RedisServer();
   int port() const { return port_; }
   std::string url() const { return "redis://127.0.0.1:" + std::to_string(port_); }
-  void Stop();
+  void Stop();     // SIGTERM, then SIGKILL after 5 s
+  void Kill();     // SIGKILL at once, as a crash would
+  void Restart();  // stops if running, starts again on the same port, empty
+  void Pause();    // SIGSTOP: the server hangs with its sockets open
+  void Resume();   // SIGCONT
   bool running() const { return process_ != nullptr; }
   static std::string BinaryPath();
 
  private:
+  bool TryStart();
   TempDir dir_;
+  std::vector<std::string> extra_args_;
   int port_ = 0;
   std::unique_ptr<ChildProcess> process_;
 };
@@ -112,7 +119,8 @@ class RawHttpConnection {
   bool connected() const { return fd_ >= 0; }
   bool Send(const std::string& bytes);
   // Reads one response; nullopt when the connection closed or the timeout passed first.
-  std::optional<HttpReply> ReadResponse(std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  std::optional<HttpReply> ReadResponse(
+      std::chrono::milliseconds timeout = std::chrono::seconds(10));
   // Waits until the server closes the connection; true if it did within the timeout.
   bool WaitForClose(std::chrono::milliseconds timeout);
 
