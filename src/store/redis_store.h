@@ -1,0 +1,71 @@
+// RedisVectorStore: the VectorStore on one Redis 8 vector set.
+//
+// Why: several semcached instances share a cache by sharing its vectors in Redis. Each
+// collection is one key, `<namespace>:{<collection>}:vectors`; the braces are a hash tag, so
+// every key a collection owns (vectors, entry hashes, metadata) lands in one Cluster slot.
+// The creation flags (quantization, M, EF, REDUCE) are fixed by the first VADD; Redis refuses
+// a later VADD that asks for other ones, so they are kept here and repeated on every write,
+// and Open checks an existing set against them.
+// Must not: convert similarity anywhere but score.h, or block a caller past the client's
+// command timeout (every call goes through redis::Client with its timeouts and breaker).
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "redis/client.h"
+#include "store/vector_store.h"
+
+namespace semcached::store {
+
+struct RedisStoreOptions {
+  std::string key_namespace = "semcached";
+  std::string collection;  // letters, digits, '_', '-', '.'
+  CollectionOptions collection_options;
+  std::size_t batch_size = 500;  // commands per pipelined batch in AddBatch
+};
+
+// Names a collection's keys. Shards (placement.h) append "~N" inside the braces.
+std::string RedisVectorKey(const std::string& key_namespace, const std::string& tag);
+Status ValidateCollectionName(const std::string& name);
+
+class RedisVectorStore final : public VectorStore {
+ public:
+  // Checks an existing set's quantization, M and dimension against the options.
+  static Result<std::unique_ptr<RedisVectorStore>> Open(redis::Client& client,
+                                                        const RedisStoreOptions& options);
+  // The same over an explicit key (a shard of a collection).
+  static Result<std::unique_ptr<RedisVectorStore>> OpenKey(redis::Client& client,
+                                                           const RedisStoreOptions& options,
+                                                           std::string key);
+
+  Status Add(const Element& element) override;
+  std::vector<Status> AddBatch(const std::vector<Element>& elements) override;
+  Result<std::vector<Hit>> Search(std::span<const float> query,
+                                  const SearchRequest& request) const override;
+  Result<bool> Remove(const std::string& id) override;
+  Result<std::optional<std::vector<float>>> Vector(const std::string& id) const override;
+  Result<std::optional<std::string>> Attributes(const std::string& id) const override;
+  Status SetAttributes(const std::string& id, const std::string& attributes) override;
+  Result<StoreInfo> Info() const override;
+  Status Clear() override;
+
+  const std::string& key() const { return key_; }
+  // The VADD arguments for an element (validated): used by batches and by callers that
+  // pipeline a VADD with other commands.
+  redis::Args VaddArgs(const Element& element) const;
+  // The VSIM arguments for a query.
+  redis::Args VsimArgs(std::span<const float> query, const SearchRequest& request) const;
+  // Parses a VSIM WITHSCORES reply (RESP2 flat array or RESP3 map).
+  static Result<std::vector<Hit>> ParseVsim(const redis::Reply& reply);
+
+ private:
+  RedisVectorStore(redis::Client& client, const RedisStoreOptions& options, std::string key);
+  Status CheckExisting();
+
+  redis::Client& client_;
+  RedisStoreOptions options_;
+  std::string key_;
+};
+
+}  // namespace semcached::store
