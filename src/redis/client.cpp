@@ -61,6 +61,9 @@ struct Op {
   bool idempotent = true;
   bool written = false;   // handed to a socket: the server may have executed it
   bool internal = false;  // a connection's own handshake: no retry, no metrics
+  int replies = 1;        // commands in the payload (a group); the last reply completes it
+  int remaining = 1;      // replies still to come in the current attempt
+  std::optional<Reply> first_error;
   Callback done;
 };
 using OpPtr = std::shared_ptr<Op>;
@@ -131,7 +134,7 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl> {
         rng_(std::random_device{}()) {}
 
   Status Start();
-  void Submit(Args args, Callback done, CommandOptions options);
+  void Submit(std::vector<Args> commands, Callback done, CommandOptions options);
   void Shutdown(milliseconds drain);
   ClientStats Stats() const;
 
@@ -228,6 +231,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   void Send(const OpPtr& op) {
     op->written = true;
+    op->remaining = op->replies;
+    op->first_error.reset();
     outbox_ += op->payload;
     in_flight_.push_back(op);
     pool_.AddInFlight(1);
@@ -394,9 +399,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
       if (in_flight_.empty()) {
         return Close(FailureKind::kIo, Unavailable(Where() + ": a reply nobody asked for"));
       }
-      OpPtr op = std::move(in_flight_.front());
+      OpPtr& front = in_flight_.front();
+      if (--front->remaining > 0) {  // a group: keep the first error, wait for the rest
+        if (reply.IsError() && !front->first_error) front->first_error = std::move(reply);
+        continue;
+      }
+      OpPtr op = std::move(front);
       in_flight_.pop_front();
       pool_.AddInFlight(-1);
+      if (op->first_error) reply = std::move(*op->first_error);
       pool_.Complete(op, std::move(reply));
     }
     if (!closed_) Read();
@@ -445,10 +456,11 @@ Status Client::Impl::Start() {
   return Status::Ok();
 }
 
-void Client::Impl::Submit(Args args, Callback done, CommandOptions copts) {
+void Client::Impl::Submit(std::vector<Args> commands, Callback done, CommandOptions copts) {
   auto op = std::make_shared<Op>();
-  op->name = CommandName(args);
-  op->payload = FormatCommand(args);
+  op->name = CommandName(commands.back());
+  for (const auto& args : commands) op->payload += FormatCommand(args);
+  op->replies = static_cast<int>(commands.size());
   op->submitted = Clock::now();
   const int timeout = copts.timeout_ms > 0 ? copts.timeout_ms : options_.command_timeout_ms;
   op->deadline = op->submitted + milliseconds(timeout);
@@ -722,18 +734,26 @@ Client::Client(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Client::~Client() { impl_->Shutdown(milliseconds(500)); }
 
 void Client::ExecuteAsync(Args args, Callback done, CommandOptions options) {
-  impl_->Submit(std::move(args), std::move(done), options);
+  std::vector<Args> one;
+  one.push_back(std::move(args));
+  impl_->Submit(std::move(one), std::move(done), options);
 }
 
-Result<Reply> Client::Execute(Args args, CommandOptions options) {
+void Client::ExecuteGroupAsync(std::vector<Args> commands, Callback done, CommandOptions options) {
+  if (commands.empty()) return done(InvalidArgument("redis: an empty command group"));
+  impl_->Submit(std::move(commands), std::move(done), options);
+}
+
+Result<Reply> Executor::Execute(Args args, CommandOptions options) {
   std::promise<Result<Reply>> promise;
   auto future = promise.get_future();
-  impl_->Submit(
+  ExecuteAsync(
       std::move(args), [&promise](Result<Reply> r) { promise.set_value(std::move(r)); }, options);
   return future.get();
 }
 
-std::vector<Result<Reply>> Client::ExecuteMany(std::vector<Args> commands, CommandOptions options) {
+std::vector<Result<Reply>> Executor::ExecuteMany(std::vector<Args> commands,
+                                                 CommandOptions options) {
   struct Batch {
     std::mutex mu;
     std::condition_variable cv;
@@ -744,7 +764,7 @@ std::vector<Result<Reply>> Client::ExecuteMany(std::vector<Args> commands, Comma
   batch->left = commands.size();
   batch->results.resize(commands.size());
   for (std::size_t i = 0; i < commands.size(); ++i) {
-    impl_->Submit(
+    ExecuteAsync(
         std::move(commands[i]),
         [batch, i](Result<Reply> r) {
           std::lock_guard lock(batch->mu);

@@ -99,7 +99,20 @@ struct CommandOptions {
 using Args = std::vector<std::string>;
 using Callback = std::function<void(Result<Reply>)>;
 
-class Client {
+// What the stores need from Redis: send commands. A single server (Client) and a cluster
+// (ClusterClient, cluster.h) both provide it, so a store runs on either unchanged.
+class Executor {
+ public:
+  virtual ~Executor() = default;
+  // Asynchronous: `done` runs exactly once, on an I/O thread; it must not block.
+  virtual void ExecuteAsync(Args args, Callback done, CommandOptions options = {}) = 0;
+  // Blocking: waits for the reply. Never call from a callback.
+  Result<Reply> Execute(Args args, CommandOptions options = {});
+  // Blocking, pipelined: every command is submitted at once; results in order.
+  std::vector<Result<Reply>> ExecuteMany(std::vector<Args> commands, CommandOptions options = {});
+};
+
+class Client final : public Executor {
  public:
   // Starts the I/O thread and opens pool_min connections in the background. Fails only on
   // invalid options: an unreachable server is a runtime condition the breaker handles.
@@ -109,13 +122,10 @@ class Client {
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
 
-  // Asynchronous: `done` runs exactly once, on the I/O thread.
-  void ExecuteAsync(Args args, Callback done, CommandOptions options = {});
-
-  // Blocking: waits for the reply. Never call from a callback.
-  Result<Reply> Execute(Args args, CommandOptions options = {});
-  // Blocking, pipelined: every command is submitted at once; results in order.
-  std::vector<Result<Reply>> ExecuteMany(std::vector<Args> commands, CommandOptions options = {});
+  void ExecuteAsync(Args args, Callback done, CommandOptions options = {}) override;
+  // Several commands written together on one connection, as one unit (ASKING + a command,
+  // MULTI ... EXEC); `done` gets the last reply, or the first error reply among them.
+  void ExecuteGroupAsync(std::vector<Args> commands, Callback done, CommandOptions options = {});
 
   // PING through the pool; Ok when PONG came back within the timeout.
   Status HealthCheck(int timeout_ms = -1);

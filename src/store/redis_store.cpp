@@ -58,18 +58,18 @@ Status ValidateCollectionName(const std::string& name) {
   return Status::Ok();
 }
 
-RedisVectorStore::RedisVectorStore(redis::Client& client, const RedisStoreOptions& options,
+RedisVectorStore::RedisVectorStore(redis::Executor& client, const RedisStoreOptions& options,
                                    std::string key)
     : client_(client), options_(options), key_(std::move(key)) {}
 
-Result<std::unique_ptr<RedisVectorStore>> RedisVectorStore::Open(redis::Client& client,
+Result<std::unique_ptr<RedisVectorStore>> RedisVectorStore::Open(redis::Executor& client,
                                                                  const RedisStoreOptions& options) {
   if (Status s = ValidateCollectionName(options.collection); !s.ok()) return s;
   return OpenKey(client, options, RedisVectorKey(options.key_namespace, options.collection));
 }
 
 Result<std::unique_ptr<RedisVectorStore>> RedisVectorStore::OpenKey(
-    redis::Client& client, const RedisStoreOptions& options, std::string key) {
+    redis::Executor& client, const RedisStoreOptions& options, std::string key) {
   const auto& c = options.collection_options;
   if (c.dim == 0) return InvalidArgument("a collection needs a dimension");
   if (c.reduce >= c.dim) return InvalidArgument("REDUCE must be smaller than the dimension");

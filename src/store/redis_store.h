@@ -32,10 +32,10 @@ Status ValidateCollectionName(const std::string& name);
 class RedisVectorStore final : public VectorStore {
  public:
   // Checks an existing set's quantization, M and dimension against the options.
-  static Result<std::unique_ptr<RedisVectorStore>> Open(redis::Client& client,
+  static Result<std::unique_ptr<RedisVectorStore>> Open(redis::Executor& client,
                                                         const RedisStoreOptions& options);
   // The same over an explicit key (a shard of a collection).
-  static Result<std::unique_ptr<RedisVectorStore>> OpenKey(redis::Client& client,
+  static Result<std::unique_ptr<RedisVectorStore>> OpenKey(redis::Executor& client,
                                                            const RedisStoreOptions& options,
                                                            std::string key);
 
@@ -60,10 +60,10 @@ class RedisVectorStore final : public VectorStore {
   static Result<std::vector<Hit>> ParseVsim(const redis::Reply& reply);
 
  private:
-  RedisVectorStore(redis::Client& client, const RedisStoreOptions& options, std::string key);
+  RedisVectorStore(redis::Executor& client, const RedisStoreOptions& options, std::string key);
   Status CheckExisting();
 
-  redis::Client& client_;
+  redis::Executor& client_;
   RedisStoreOptions options_;
   std::string key_;
 };

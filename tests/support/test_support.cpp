@@ -241,6 +241,107 @@ void RedisServer::Resume() {
   if (process_) process_->Signal(SIGCONT);
 }
 
+RedisCluster::RedisCluster(int masters) {
+  for (int i = 0; i < masters; ++i) {
+    nodes_.push_back(std::make_unique<RedisServer>(std::vector<std::string>{
+        "--cluster-enabled", "yes", "--cluster-config-file", "nodes-" + std::to_string(i) + ".conf",
+        "--cluster-node-timeout", "2000"}));
+  }
+  std::vector<std::string> args{"--cluster", "create"};
+  for (const auto& seed : Seeds()) args.push_back(seed);
+  args.insert(args.end(), {"--cluster-replicas", "0", "--cluster-yes"});
+  auto created = Cli(0, args);
+  if (created.exit_code != 0)
+    throw std::runtime_error("redis-cli --cluster create failed: " + created.output);
+  auto deadline = Clock::now() + 20s;
+  while (Clock::now() < deadline) {
+    bool ok = true;
+    for (int i = 0; i < masters && ok; ++i) {
+      ok = Cli(i, {"CLUSTER", "INFO"}).output.find("cluster_state:ok") != std::string::npos;
+    }
+    if (ok) return;
+    std::this_thread::sleep_for(100ms);
+  }
+  throw std::runtime_error("the Redis cluster did not reach cluster_state:ok");
+}
+
+std::vector<std::string> RedisCluster::Seeds() const {
+  std::vector<std::string> out;
+  for (const auto& n : nodes_) out.push_back("127.0.0.1:" + std::to_string(n->port()));
+  return out;
+}
+
+CommandResult RedisCluster::Cli(int i, std::vector<std::string> args) {
+  std::string server = RedisServer::BinaryPath();
+  std::string cli = server.substr(0, server.rfind('/') + 1) + "redis-cli";
+  std::vector<std::string> argv{cli, "-p", std::to_string(node(i).port())};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return RunCommand(argv);
+}
+
+std::string RedisCluster::NodeId(int i) {
+  auto r = Cli(i, {"CLUSTER", "MYID"});
+  std::string id = r.output;
+  while (!id.empty() && (id.back() == '\n' || id.back() == '\r')) id.pop_back();
+  return id;
+}
+
+int RedisCluster::OwnerOf(int slot) {
+  auto slots = Cli(0, {"CLUSTER", "SLOTS"}).output;
+  // redis-cli prints one value per line: start, end, host, port, id, ... per range.
+  std::vector<std::string> lines;
+  std::size_t pos = 0;
+  while (pos < slots.size()) {
+    auto nl = slots.find('\n', pos);
+    if (nl == std::string::npos) nl = slots.size();
+    lines.push_back(slots.substr(pos, nl - pos));
+    pos = nl + 1;
+  }
+  for (std::size_t i = 0; i + 3 < lines.size(); ++i) {
+    char* end = nullptr;
+    long start = std::strtol(lines[i].c_str(), &end, 10);
+    if (end == lines[i].c_str() || *end != '\0') continue;
+    long stop = std::strtol(lines[i + 1].c_str(), &end, 10);
+    if (end == lines[i + 1].c_str() || *end != '\0' || lines[i + 2] != "127.0.0.1") continue;
+    int port = std::atoi(lines[i + 3].c_str());
+    if (slot >= start && slot <= stop) {
+      for (int n = 0; n < size(); ++n) {
+        if (node(n).port() == port) return n;
+      }
+    }
+  }
+  return -1;
+}
+
+void RedisCluster::MoveSlot(int slot, int to) {
+  const int from = OwnerOf(slot);
+  if (from < 0) throw std::runtime_error("no owner for slot " + std::to_string(slot));
+  if (from == to) return;
+  const std::string s = std::to_string(slot);
+  const std::string from_id = NodeId(from), to_id = NodeId(to);
+  Cli(to, {"CLUSTER", "SETSLOT", s, "IMPORTING", from_id});
+  Cli(from, {"CLUSTER", "SETSLOT", s, "MIGRATING", to_id});
+  for (;;) {
+    auto keys = Cli(from, {"CLUSTER", "GETKEYSINSLOT", s, "100"}).output;
+    std::vector<std::string> list;
+    std::size_t pos = 0;
+    while (pos < keys.size()) {
+      auto nl = keys.find('\n', pos);
+      if (nl == std::string::npos) nl = keys.size();
+      if (nl > pos) list.push_back(keys.substr(pos, nl - pos));
+      pos = nl + 1;
+    }
+    if (list.empty()) break;
+    std::vector<std::string> migrate{
+        "MIGRATE", "127.0.0.1", std::to_string(node(to).port()), "", "0", "5000", "KEYS"};
+    migrate.insert(migrate.end(), list.begin(), list.end());
+    auto r = Cli(from, migrate);
+    if (r.output.find("OK") == std::string::npos)
+      throw std::runtime_error("MIGRATE failed: " + r.output);
+  }
+  for (int i = 0; i < size(); ++i) Cli(i, {"CLUSTER", "SETSLOT", s, "NODE", to_id});
+}
+
 std::string SemcachedServer::BinaryPath() { return SEMCACHED_BINARY; }
 
 SemcachedServer::SemcachedServer(std::vector<std::string> extra_args,

@@ -88,6 +88,26 @@ class RedisServer {
   std::unique_ptr<ChildProcess> process_;
 };
 
+// A real Redis 8 cluster of `masters` masters (no replicas) on loopback ports, created with
+// redis-cli --cluster create, ready (cluster_state:ok on every node) when constructed.
+class RedisCluster {
+ public:
+  explicit RedisCluster(int masters = 3);
+  std::vector<std::string> Seeds() const;  // "127.0.0.1:port" each
+  RedisServer& node(int i) { return *nodes_[static_cast<std::size_t>(i)]; }
+  int size() const { return static_cast<int>(nodes_.size()); }
+  // Runs redis-cli against node i with the given arguments; its output.
+  CommandResult Cli(int i, std::vector<std::string> args);
+  // Moves `slot` with its keys from the node holding it to node `to`, as an operator would
+  // (SETSLOT IMPORTING/MIGRATING, MIGRATE, SETSLOT NODE on every master).
+  void MoveSlot(int slot, int to);
+  int OwnerOf(int slot);
+
+ private:
+  std::string NodeId(int i);
+  std::vector<std::unique_ptr<RedisServer>> nodes_;
+};
+
 // `semcached serve` on a free port with the given extra flags (--set key=value ...).
 class SemcachedServer {
  public:

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "redis/breaker.h"
+#include "redis/cluster.h"
 #include "redis/reply.h"
 
 namespace semcached::redis {
@@ -72,6 +73,18 @@ TEST(RedisReply, ReadsBothProtocolShapes) {
   EXPECT_TRUE(IsTransientServerError("TRYAGAIN Multiple keys request during rehashing of slot"));
   EXPECT_FALSE(
       IsTransientServerError("WRONGTYPE Operation against a key holding the wrong kind of value"));
+}
+
+TEST(RedisCluster, KeySlotMatchesTheSpecification) {
+  // Values from the Redis Cluster specification and CLUSTER KEYSLOT.
+  EXPECT_EQ(KeySlot("123456789"), 0x31C3 & 16383);  // CRC16/XMODEM check value
+  EXPECT_EQ(KeySlot("foo"), 12182);
+  EXPECT_EQ(KeySlot("somekey"), 11058);
+  EXPECT_EQ(KeySlot("{user1000}.following"), KeySlot("{user1000}.followers"));
+  EXPECT_EQ(KeySlot("{user1000}.following"), KeySlot("user1000"));
+  EXPECT_EQ(KeySlot("foo{}{bar}"), KeySlot("foo{}{bar}"));  // empty tag: the whole key
+  EXPECT_NE(KeySlot("foo{}{bar}"), KeySlot("bar"));
+  EXPECT_EQ(KeySlot("semcached:{docs}:vectors"), KeySlot("semcached:{docs}:entry:42"));
 }
 
 }  // namespace
