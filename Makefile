@@ -46,11 +46,12 @@ unit: build
 bench: redis8 build
 	bash bench/run.sh $(BUILD) $(BENCH_MODE)
 
-# Unit and fuzz tests under AddressSanitizer + UndefinedBehaviorSanitizer.
-asan: deps
+# Unit, fuzz and Redis tests (the client under faults included) under AddressSanitizer +
+# UndefinedBehaviorSanitizer.
+asan: redis8
 	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DSEMCACHED_SANITIZE=address,undefined -DSEMCACHED_BUILD_BENCH=OFF
-	cmake --build build-asan -j$(JOBS) --target unit_tests fuzz_tests
-	ctest --test-dir build-asan --output-on-failure -j2 -L 'unit|fuzz' 
+	cmake --build build-asan -j$(JOBS) --target unit_tests fuzz_tests redis_tests
+	ctest --test-dir build-asan --output-on-failure -j2 -L 'unit|fuzz|redis' 
 
 # Unit tests under ThreadSanitizer. GCC 12's TSan cannot map its shadow memory with the
 # high ASLR entropy of recent kernels, so the tests run with randomization off (setarch -R).

@@ -170,7 +170,26 @@ const std::vector<KeySpec>& Keys() {
                             kMaxMs, "timeout to connect to Redis"));
     k.push_back(IntKey<int>("redis.command_timeout_ms",
                             [](Config& c) -> int& { return c.redis.command_timeout_ms; }, 1,
-                            kMaxMs, "timeout of each Redis command"));
+                            kMaxMs, "timeout of each Redis command, retries included"));
+    k.push_back(IntKey<int>("redis.protocol", [](Config& c) -> int& { return c.redis.protocol; }, 2, 3,
+                            "RESP protocol version: 2, or 3 (HELLO 3)"));
+    k.push_back(IntKey<int>("redis.pool_min", [](Config& c) -> int& { return c.redis.pool_min; }, 0, 1000,
+                            "connections kept open to each Redis server"));
+    k.push_back(IntKey<int>("redis.pool_max", [](Config& c) -> int& { return c.redis.pool_max; }, 1, 1000,
+                            "most connections to each Redis server"));
+    k.push_back(IntKey<int>("redis.max_retries", [](Config& c) -> int& { return c.redis.max_retries; }, 0, 10,
+                            "retries of a command after a transient error (backoff with jitter)"));
+    k.push_back(IntKey<int>("redis.breaker_failures",
+                            [](Config& c) -> int& { return c.redis.breaker_failures; }, 1, 1000,
+                            "consecutive failures that open the circuit breaker"));
+    k.push_back(IntKey<int>("redis.breaker_open_ms",
+                            [](Config& c) -> int& { return c.redis.breaker_open_ms; }, 10, kMaxMs,
+                            "time the breaker stays open before it probes Redis again"));
+    k.push_back(StringKey("redis.cluster_seeds",
+                          [](Config& c) -> std::string& { return c.redis.cluster_seeds; }, {},
+                          "host:port,... of Redis Cluster masters; empty: the single server of redis.url"));
+    k.push_back(StringKey("redis.tls_ca_file", [](Config& c) -> std::string& { return c.redis.tls_ca_file; },
+                          {}, "CA certificates for rediss:// (empty: the system's trust store)"));
     return k;
   }();
   return keys;
@@ -345,6 +364,13 @@ Status CheckWhole(const Config& c) {
       c.redis.url.rfind("rediss://", 0) != 0) {
     return InvalidArgument("configuration key 'redis.url': '" + c.redis.url +
                            "' must start with redis:// or rediss://");
+  }
+  if (c.redis.pool_min > c.redis.pool_max) {
+    return InvalidArgument("configuration key 'redis.pool_min' (" + std::to_string(c.redis.pool_min) +
+                           ") is larger than 'redis.pool_max' (" + std::to_string(c.redis.pool_max) + ")");
+  }
+  if (!c.redis.cluster_seeds.empty() && c.redis.url.empty()) {
+    return InvalidArgument("configuration key 'redis.cluster_seeds' needs 'redis.url' for credentials and TLS");
   }
   if (c.data_dir.empty()) {
     return InvalidArgument("configuration key 'data_dir' must not be empty");

@@ -41,6 +41,14 @@ struct RedisConfig {
   std::string url;              // empty: no Redis (embedded store only)
   int connect_timeout_ms = 1'000;
   int command_timeout_ms = 1'000;
+  int protocol = 2;               // RESP2 or RESP3
+  int pool_min = 5;
+  int pool_max = 50;
+  int max_retries = 3;            // transient errors only
+  int breaker_failures = 5;       // consecutive failures that open the circuit breaker
+  int breaker_open_ms = 1'000;    // how long it stays open before a probe
+  std::string cluster_seeds;      // "host:port,host:port": Redis Cluster; empty: one server
+  std::string tls_ca_file;        // rediss://: trust anchors (empty: the system's)
 };
 
 // One cache, declared as a [[caches]] table in the TOML file.

@@ -23,9 +23,12 @@
 #include "embed/http_embedder.h"
 #include "server/langcache_routes.h"
 #include "common/logging.h"
+#include "redis/client.h"
+#include "redis/cluster.h"
 #include "redis/probe.h"
 #include "server/http_server.h"
 #include "server/metrics.h"
+#include "server/redis_metrics.h"
 #include "server/router.h"
 #include "server/system_routes.h"
 #include "vector/cpu_features.h"
@@ -118,8 +121,73 @@ Status WritePortFile(const std::string& path, int port) {
   return Status::Ok();
 }
 
+// The Redis connection of a serving process: one pooled client, or one per Cluster master.
+// Metrics are declared first so that they outlive the clients reporting to them.
+struct RedisBackend {
+  std::unique_ptr<server::RedisMetrics> metrics;
+  std::unique_ptr<redis::Client> single;
+  std::unique_ptr<redis::ClusterClient> cluster;
+  redis::Executor* executor = nullptr;
+};
+
+Result<RedisBackend> ConnectRedis(const Config& config, server::Metrics& metrics) {
+  auto options = redis::ClientOptionsFromUrl(config.redis.url);
+  if (!options.ok()) return options.status();
+  const auto& r = config.redis;
+  options->connect_timeout_ms = r.connect_timeout_ms;
+  options->command_timeout_ms = r.command_timeout_ms;
+  options->protocol = r.protocol;
+  options->pool_min = static_cast<std::size_t>(r.pool_min);
+  options->pool_max = static_cast<std::size_t>(r.pool_max);
+  options->max_retries = r.max_retries;
+  options->breaker_failures = r.breaker_failures;
+  options->breaker_open_ms = r.breaker_open_ms;
+  options->tls_ca_file = r.tls_ca_file;
+  RedisBackend backend;
+  backend.metrics = std::make_unique<server::RedisMetrics>(metrics);
+  if (r.cluster_seeds.empty()) {
+    auto client = redis::Client::Create(*options, backend.metrics.get());
+    if (!client.ok()) return client.status();
+    backend.single = std::move(*client);
+    backend.executor = backend.single.get();
+    redis::Client* c = backend.single.get();
+    backend.metrics->SetStatsSource([c] { return c->Stats(); });
+    return backend;
+  }
+  std::vector<std::string> seeds;
+  std::string list = r.cluster_seeds;
+  for (std::size_t pos = 0; pos <= list.size();) {
+    auto comma = list.find(',', pos);
+    if (comma == std::string::npos) comma = list.size();
+    if (comma > pos) seeds.push_back(list.substr(pos, comma - pos));
+    pos = comma + 1;
+  }
+  auto cluster = redis::ClusterClient::Create(*options, seeds, backend.metrics.get());
+  if (!cluster.ok()) return cluster.status();
+  backend.cluster = std::move(*cluster);
+  backend.executor = backend.cluster.get();
+  redis::ClusterClient* c = backend.cluster.get();
+  backend.metrics->SetStatsSource([c] {
+    redis::ClientStats sum;
+    for (const auto& [node, s] : c->NodeStats()) {
+      sum.connections += s.connections;
+      sum.connections_busy += s.connections_busy;
+      sum.in_flight += s.in_flight;
+      sum.waiting += s.waiting;
+      sum.breaker = std::max(sum.breaker, s.breaker);
+      sum.commands += s.commands;
+      sum.retries += s.retries;
+      sum.failures += s.failures;
+      sum.breaker_opened += s.breaker_opened;
+      sum.connects += s.connects;
+    }
+    return sum;
+  });
+  return backend;
+}
+
 // Redis checks hit the network; /readyz may be polled often, so a result is kept a second.
-server::ReadinessCheck RedisReadiness(const redis::RedisAddress& address, int timeout_ms) {
+server::ReadinessCheck RedisReadiness(redis::Executor& executor, int timeout_ms) {
   struct Cached {
     std::mutex mu;
     std::chrono::steady_clock::time_point at;
@@ -127,11 +195,16 @@ server::ReadinessCheck RedisReadiness(const redis::RedisAddress& address, int ti
     bool valid = false;
   };
   auto cache = std::make_shared<Cached>();
-  return {"redis", [address, timeout_ms, cache]() {
+  return {"redis", [&executor, timeout_ms, cache]() {
             std::lock_guard<std::mutex> lock(cache->mu);
             auto now = std::chrono::steady_clock::now();
             if (!cache->valid || now - cache->at > std::chrono::seconds(1)) {
-              cache->last = redis::Ping(address, timeout_ms);
+              redis::CommandOptions o;
+              o.timeout_ms = timeout_ms;
+              auto pong = executor.Execute({"PING"}, o);
+              cache->last = !pong.ok()         ? pong.status()
+                            : pong->IsError() ? Unavailable("redis PING: " + pong->str)
+                                              : Status::Ok();
               cache->at = now;
               cache->valid = true;
             }
@@ -240,13 +313,15 @@ int Serve(const Config& config) {
                                  ? Status::Ok()
                                  : Unavailable("data_dir '" + data_dir + "' is not writable");
                     }});
+  RedisBackend redis_backend;
   if (!config.redis.url.empty()) {
-    auto address = redis::ParseRedisUrl(config.redis.url);
-    if (!address.ok()) {
-      spdlog::critical("{}", address.status().message());
+    auto backend = ConnectRedis(config, metrics);
+    if (!backend.ok()) {
+      spdlog::critical("{}", backend.status().message());
       return kExitConfig;
     }
-    checks.push_back(RedisReadiness(*address, config.redis.connect_timeout_ms));
+    redis_backend = std::move(*backend);
+    checks.push_back(RedisReadiness(*redis_backend.executor, config.redis.connect_timeout_ms));
   }
   server::AddSystemRoutes(router, metrics, &http, std::move(checks));
   auto caches = BuildCaches(config);

@@ -18,22 +18,6 @@ const prometheus::Histogram::BucketBoundaries& LatencyBuckets() {
   return b;
 }
 
-prometheus::MetricFamily Single(const std::string& name, const std::string& help,
-                                prometheus::MetricType type, double value) {
-  prometheus::MetricFamily f;
-  f.name = name;
-  f.help = help;
-  f.type = type;
-  prometheus::ClientMetric m;
-  if (type == prometheus::MetricType::Counter) {
-    m.counter.value = value;
-  } else {
-    m.gauge.value = value;
-  }
-  f.metric.push_back(m);
-  return f;
-}
-
 // Reads /proc/self: the standard process_* metrics that client libraries in other languages
 // export, since prometheus-cpp has no process collector.
 std::vector<prometheus::MetricFamily> ProcessFamilies() {
@@ -44,9 +28,9 @@ std::vector<prometheus::MetricFamily> ProcessFamilies() {
   std::ifstream statm("/proc/self/statm");
   double vm_pages = 0, rss_pages = 0;
   if (statm >> vm_pages >> rss_pages) {
-    out.push_back(Single("process_resident_memory_bytes", "Resident memory size in bytes.",
+    out.push_back(SingleValueFamily("process_resident_memory_bytes", "Resident memory size in bytes.",
                          prometheus::MetricType::Gauge, rss_pages * page));
-    out.push_back(Single("process_virtual_memory_bytes", "Virtual memory size in bytes.",
+    out.push_back(SingleValueFamily("process_virtual_memory_bytes", "Virtual memory size in bytes.",
                          prometheus::MetricType::Gauge, vm_pages * page));
   }
 
@@ -63,16 +47,16 @@ std::vector<prometheus::MetricFamily> ProcessFamilies() {
     // starttime 22 -> indexes 11, 12, 17, 19.
     if (f.size() > 19) {
       double cpu = (std::stod(f[11]) + std::stod(f[12])) / ticks;
-      out.push_back(Single("process_cpu_seconds_total",
+      out.push_back(SingleValueFamily("process_cpu_seconds_total",
                            "Total user and system CPU time spent in seconds.",
                            prometheus::MetricType::Counter, cpu));
-      out.push_back(Single("process_threads", "Number of OS threads in the process.",
+      out.push_back(SingleValueFamily("process_threads", "Number of OS threads in the process.",
                            prometheus::MetricType::Gauge, std::stod(f[17])));
       std::ifstream uptime_file("/proc/uptime");
       double uptime = 0;
       if (uptime_file >> uptime) {
         double boot = static_cast<double>(time(nullptr)) - uptime;
-        out.push_back(Single("process_start_time_seconds",
+        out.push_back(SingleValueFamily("process_start_time_seconds",
                              "Start time of the process since unix epoch in seconds.",
                              prometheus::MetricType::Gauge, boot + std::stod(f[19]) / ticks));
       }
@@ -83,13 +67,30 @@ std::vector<prometheus::MetricFamily> ProcessFamilies() {
     double fds = 0;
     while (readdir(d) != nullptr) ++fds;
     closedir(d);
-    out.push_back(Single("process_open_fds", "Number of open file descriptors.",
+    out.push_back(SingleValueFamily("process_open_fds", "Number of open file descriptors.",
                          prometheus::MetricType::Gauge, fds - 3));  // ., .. and the DIR itself
   }
   return out;
 }
 
 }  // namespace
+
+prometheus::MetricFamily SingleValueFamily(const std::string& name, const std::string& help,
+                                          prometheus::MetricType type, double value) {
+  prometheus::MetricFamily f;
+  f.name = name;
+  f.help = help;
+  f.type = type;
+  prometheus::ClientMetric m;
+  if (type == prometheus::MetricType::Counter) {
+    m.counter.value = value;
+  } else {
+    m.gauge.value = value;
+  }
+  f.metric.push_back(m);
+  return f;
+}
+
 
 Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
   requests_ = &prometheus::BuildCounter()
@@ -155,6 +156,10 @@ std::string Metrics::Render() const {
   auto families = registry_->Collect();
   auto process = ProcessFamilies();
   families.insert(families.end(), process.begin(), process.end());
+  for (const auto& collect : collectors_) {
+    auto more = collect();
+    families.insert(families.end(), more.begin(), more.end());
+  }
   return prometheus::TextSerializer().Serialize(families);
 }
 

@@ -5,8 +5,10 @@
 // from /proc when scraped, so they cost nothing between scrapes.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <mutex>
+#include <vector>
 #include <string>
 #include <unordered_map>
 
@@ -14,9 +16,14 @@
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
+#include <prometheus/metric_family.h>
 #include <prometheus/registry.h>
 
 namespace semcached::server {
+
+// A family with one unlabelled counter or gauge, for scrape-time collectors.
+prometheus::MetricFamily SingleValueFamily(const std::string& name, const std::string& help,
+                                          prometheus::MetricType type, double value);
 
 class Metrics {
  public:
@@ -33,6 +40,10 @@ class Metrics {
 
   // Static labels for semcached_build_info (version, git, simd level).
   void SetBuildInfo(const std::string& version, const std::string& git, const std::string& simd);
+
+  // Families computed at scrape time (pool sizes, breaker states); add at start-up only.
+  using Collector = std::function<std::vector<prometheus::MetricFamily>()>;
+  void AddCollector(Collector collector) { collectors_.push_back(std::move(collector)); }
 
   // Everything, in the Prometheus text exposition format.
   std::string Render() const;
@@ -53,6 +64,7 @@ class Metrics {
 
   // Family::Add hashes the labels under a lock; the common (route, method, status) triples
   // are cached here after their first use.
+  std::vector<Collector> collectors_;
   std::mutex cache_mu_;
   std::unordered_map<std::string, PerRoute> cache_;
 };

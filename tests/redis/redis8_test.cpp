@@ -104,6 +104,29 @@ TEST(Redis8, ReadyzFollowsRedis) {
   EXPECT_EQ(health->status, 200);
 }
 
+TEST(Redis8, ClientMetricsOnTheMetricsPage) {
+  auto redis = std::make_unique<RedisServer>();
+  SemcachedServer server({"--redis-url", redis->url(), "--set", "redis.pool_min=2", "--set",
+                          "redis.breaker_open_ms=60000", "--set", "redis.command_timeout_ms=300"});
+  ASSERT_EQ(HttpRequestOnce(server.port(), "GET", "/readyz")->status, 200);
+  auto page = HttpRequestOnce(server.port(), "GET", "/metrics")->body;
+  EXPECT_NE(page.find(R"(semcached_redis_command_duration_seconds_count{command="PING"} 1)"), std::string::npos)
+      << page;
+  EXPECT_NE(page.find("semcached_redis_pool_connections 2"), std::string::npos);
+  EXPECT_NE(page.find("semcached_redis_breaker_state 0"), std::string::npos);
+  EXPECT_NE(page.find("semcached_redis_retries_total 0"), std::string::npos);
+
+  redis->Kill();
+  for (int i = 0; i < 8; ++i) {
+    std::this_thread::sleep_for(1100ms / 8 + 1100ms * (i == 0));
+    HttpRequestOnce(server.port(), "GET", "/readyz");
+  }
+  page = HttpRequestOnce(server.port(), "GET", "/metrics")->body;
+  EXPECT_NE(page.find("semcached_redis_breaker_state 1"), std::string::npos) << page;
+  EXPECT_NE(page.find("semcached_redis_breaker_opened_total 1"), std::string::npos);
+  EXPECT_NE(page.find(R"(semcached_redis_command_errors_total{kind=")"), std::string::npos);
+}
+
 TEST(ParseRedisUrl, Forms) {
   auto a = redis::ParseRedisUrl("redis://user:pw@example:6380/2");
   ASSERT_TRUE(a.ok());
