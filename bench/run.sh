@@ -15,6 +15,9 @@ echo "== Distance kernels per instruction set (one thread, data in cache) =="
 echo "== Vector index: semcached vs hnswlib vs brute force =="
 bash bench/vector.sh "$BUILD" $MODE
 
+echo "== Redis 8 vector sets: semcached's client vs raw hiredis, pipelined vs sequential =="
+bash bench/redis.sh "$BUILD" $([ "$MODE" = "--quick" ] && echo --quick)
+
 echo "== LSH vs HNSW =="
 "$BUILD/bench/lsh_bench" --n "$([ "$MODE" = "--quick" ] && echo 20000 || echo 100000)"
 

@@ -78,14 +78,12 @@ KeySpec IntKey(std::string name, Int& (*field)(Config&), std::int64_t min, std::
     field(c) = static_cast<Int>(parsed);
     return Status::Ok();
   };
-  k.get = [field](const Config& c) {
-    return std::to_string(field(const_cast<Config&>(c)));
-  };
+  k.get = [field](const Config& c) { return std::to_string(field(const_cast<Config&>(c))); };
   return k;
 }
 
-KeySpec StringKey(std::string name, std::string& (*field)(Config&), std::vector<std::string> allowed,
-                  std::string help) {
+KeySpec StringKey(std::string name, std::string& (*field)(Config&),
+                  std::vector<std::string> allowed, std::string help) {
   KeySpec k;
   k.name = name;
   if (allowed.empty()) {
@@ -119,77 +117,90 @@ const std::vector<KeySpec>& Keys() {
   static const std::vector<KeySpec> keys = [] {
     constexpr std::int64_t kMaxMs = 24LL * 3600 * 1000;
     std::vector<KeySpec> k;
-    k.push_back(StringKey("data_dir", [](Config& c) -> std::string& { return c.data_dir; }, {},
-                          "directory for the embedded store's files (created if missing)"));
-    k.push_back(StringKey("store", [](Config& c) -> std::string& { return c.store; },
-                          {"embedded", "redis"}, "default vector store of caches"));
-    k.push_back(StringKey("default_cache_api_key",
-                          [](Config& c) -> std::string& { return c.default_cache_api_key; }, {},
-                          "API key of the cache 'default' (served when no [[caches]] is declared)"));
-    k.push_back(StringKey("server.host", [](Config& c) -> std::string& { return c.server.host; },
-                          {}, "address to listen on"));
-    k.push_back(IntKey<int>("server.port", [](Config& c) -> int& { return c.server.port; }, 0,
-                            65535, "TCP port; 0 picks a free one (see server.port_file)"));
-    k.push_back(IntKey<int>("server.threads", [](Config& c) -> int& { return c.server.threads; },
-                            0, 256, "I/O threads; 0 means one per core"));
+    k.push_back(StringKey(
+        "data_dir", [](Config& c) -> std::string& { return c.data_dir; }, {},
+        "directory for the embedded store's files (created if missing)"));
+    k.push_back(StringKey(
+        "store", [](Config& c) -> std::string& { return c.store; }, {"embedded", "redis"},
+        "default vector store of caches"));
+    k.push_back(StringKey(
+        "default_cache_api_key", [](Config& c) -> std::string& { return c.default_cache_api_key; },
+        {}, "API key of the cache 'default' (served when no [[caches]] is declared)"));
+    k.push_back(StringKey(
+        "server.host", [](Config& c) -> std::string& { return c.server.host; }, {},
+        "address to listen on"));
+    k.push_back(IntKey<int>(
+        "server.port", [](Config& c) -> int& { return c.server.port; }, 0, 65535,
+        "TCP port; 0 picks a free one (see server.port_file)"));
+    k.push_back(IntKey<int>(
+        "server.threads", [](Config& c) -> int& { return c.server.threads; }, 0, 256,
+        "I/O threads; 0 means one per core"));
     k.push_back(IntKey<std::int64_t>(
         "server.max_header_bytes",
         [](Config& c) -> std::int64_t& { return c.server.max_header_bytes; }, 1024, 1 << 20,
         "largest request head accepted (431 beyond)"));
     k.push_back(IntKey<std::int64_t>(
-        "server.max_body_bytes",
-        [](Config& c) -> std::int64_t& { return c.server.max_body_bytes; }, 1024, 1LL << 30,
-        "largest request body accepted (413 beyond)"));
-    k.push_back(IntKey<int>("server.read_timeout_ms",
-                            [](Config& c) -> int& { return c.server.read_timeout_ms; }, 10, kMaxMs,
-                            "time allowed to receive a whole request once it has started"));
-    k.push_back(IntKey<int>("server.idle_timeout_ms",
-                            [](Config& c) -> int& { return c.server.idle_timeout_ms; }, 10, kMaxMs,
-                            "time a connection may stay open with no request"));
-    k.push_back(IntKey<int>("server.write_timeout_ms",
-                            [](Config& c) -> int& { return c.server.write_timeout_ms; }, 10,
-                            kMaxMs, "time allowed to send a response"));
-    k.push_back(IntKey<int>("server.shutdown_timeout_ms",
-                            [](Config& c) -> int& { return c.server.shutdown_timeout_ms; }, 0,
-                            kMaxMs, "on SIGTERM/SIGINT, how long requests in flight may finish"));
-    k.push_back(IntKey<int>("server.max_connections",
-                            [](Config& c) -> int& { return c.server.max_connections; }, 1,
-                            1'000'000, "open connections beyond this are closed at accept"));
-    k.push_back(StringKey("server.port_file",
-                          [](Config& c) -> std::string& { return c.server.port_file; }, {},
-                          "file the bound port is written to once listening (empty: none)"));
-    k.push_back(StringKey("log.level", [](Config& c) -> std::string& { return c.log.level; },
-                          {"trace", "debug", "info", "warn", "error", "critical", "off"},
-                          "log level; debug logs one line per request"));
-    k.push_back(StringKey("log.format", [](Config& c) -> std::string& { return c.log.format; },
-                          {"text", "json"}, "text lines or JSON lines"));
-    k.push_back(StringKey("redis.url", [](Config& c) -> std::string& { return c.redis.url; }, {},
-                          "redis://[user:password@]host:port[/db]; empty means no Redis"));
-    k.push_back(IntKey<int>("redis.connect_timeout_ms",
-                            [](Config& c) -> int& { return c.redis.connect_timeout_ms; }, 1,
-                            kMaxMs, "timeout to connect to Redis"));
-    k.push_back(IntKey<int>("redis.command_timeout_ms",
-                            [](Config& c) -> int& { return c.redis.command_timeout_ms; }, 1,
-                            kMaxMs, "timeout of each Redis command, retries included"));
-    k.push_back(IntKey<int>("redis.protocol", [](Config& c) -> int& { return c.redis.protocol; }, 2, 3,
-                            "RESP protocol version: 2, or 3 (HELLO 3)"));
-    k.push_back(IntKey<int>("redis.pool_min", [](Config& c) -> int& { return c.redis.pool_min; }, 0, 1000,
-                            "connections kept open to each Redis server"));
-    k.push_back(IntKey<int>("redis.pool_max", [](Config& c) -> int& { return c.redis.pool_max; }, 1, 1000,
-                            "most connections to each Redis server"));
-    k.push_back(IntKey<int>("redis.max_retries", [](Config& c) -> int& { return c.redis.max_retries; }, 0, 10,
-                            "retries of a command after a transient error (backoff with jitter)"));
-    k.push_back(IntKey<int>("redis.breaker_failures",
-                            [](Config& c) -> int& { return c.redis.breaker_failures; }, 1, 1000,
-                            "consecutive failures that open the circuit breaker"));
-    k.push_back(IntKey<int>("redis.breaker_open_ms",
-                            [](Config& c) -> int& { return c.redis.breaker_open_ms; }, 10, kMaxMs,
-                            "time the breaker stays open before it probes Redis again"));
-    k.push_back(StringKey("redis.cluster_seeds",
-                          [](Config& c) -> std::string& { return c.redis.cluster_seeds; }, {},
-                          "host:port,... of Redis Cluster masters; empty: the single server of redis.url"));
-    k.push_back(StringKey("redis.tls_ca_file", [](Config& c) -> std::string& { return c.redis.tls_ca_file; },
-                          {}, "CA certificates for rediss:// (empty: the system's trust store)"));
+        "server.max_body_bytes", [](Config& c) -> std::int64_t& { return c.server.max_body_bytes; },
+        1024, 1LL << 30, "largest request body accepted (413 beyond)"));
+    k.push_back(IntKey<int>(
+        "server.read_timeout_ms", [](Config& c) -> int& { return c.server.read_timeout_ms; }, 10,
+        kMaxMs, "time allowed to receive a whole request once it has started"));
+    k.push_back(IntKey<int>(
+        "server.idle_timeout_ms", [](Config& c) -> int& { return c.server.idle_timeout_ms; }, 10,
+        kMaxMs, "time a connection may stay open with no request"));
+    k.push_back(IntKey<int>(
+        "server.write_timeout_ms", [](Config& c) -> int& { return c.server.write_timeout_ms; }, 10,
+        kMaxMs, "time allowed to send a response"));
+    k.push_back(IntKey<int>(
+        "server.shutdown_timeout_ms",
+        [](Config& c) -> int& { return c.server.shutdown_timeout_ms; }, 0, kMaxMs,
+        "on SIGTERM/SIGINT, how long requests in flight may finish"));
+    k.push_back(IntKey<int>(
+        "server.max_connections", [](Config& c) -> int& { return c.server.max_connections; }, 1,
+        1'000'000, "open connections beyond this are closed at accept"));
+    k.push_back(StringKey(
+        "server.port_file", [](Config& c) -> std::string& { return c.server.port_file; }, {},
+        "file the bound port is written to once listening (empty: none)"));
+    k.push_back(StringKey(
+        "log.level", [](Config& c) -> std::string& { return c.log.level; },
+        {"trace", "debug", "info", "warn", "error", "critical", "off"},
+        "log level; debug logs one line per request"));
+    k.push_back(StringKey(
+        "log.format", [](Config& c) -> std::string& { return c.log.format; }, {"text", "json"},
+        "text lines or JSON lines"));
+    k.push_back(StringKey(
+        "redis.url", [](Config& c) -> std::string& { return c.redis.url; }, {},
+        "redis://[user:password@]host:port[/db]; empty means no Redis"));
+    k.push_back(IntKey<int>(
+        "redis.connect_timeout_ms", [](Config& c) -> int& { return c.redis.connect_timeout_ms; }, 1,
+        kMaxMs, "timeout to connect to Redis"));
+    k.push_back(IntKey<int>(
+        "redis.command_timeout_ms", [](Config& c) -> int& { return c.redis.command_timeout_ms; }, 1,
+        kMaxMs, "timeout of each Redis command, retries included"));
+    k.push_back(IntKey<int>(
+        "redis.protocol", [](Config& c) -> int& { return c.redis.protocol; }, 2, 3,
+        "RESP protocol version: 2, or 3 (HELLO 3)"));
+    k.push_back(IntKey<int>(
+        "redis.pool_min", [](Config& c) -> int& { return c.redis.pool_min; }, 0, 1000,
+        "connections kept open to each Redis server"));
+    k.push_back(IntKey<int>(
+        "redis.pool_max", [](Config& c) -> int& { return c.redis.pool_max; }, 1, 1000,
+        "most connections to each Redis server"));
+    k.push_back(IntKey<int>(
+        "redis.max_retries", [](Config& c) -> int& { return c.redis.max_retries; }, 0, 10,
+        "retries of a command after a transient error (backoff with jitter)"));
+    k.push_back(IntKey<int>(
+        "redis.breaker_failures", [](Config& c) -> int& { return c.redis.breaker_failures; }, 1,
+        1000, "consecutive failures that open the circuit breaker"));
+    k.push_back(IntKey<int>(
+        "redis.breaker_open_ms", [](Config& c) -> int& { return c.redis.breaker_open_ms; }, 10,
+        kMaxMs, "time the breaker stays open before it probes Redis again"));
+    k.push_back(StringKey(
+        "redis.cluster_seeds", [](Config& c) -> std::string& { return c.redis.cluster_seeds; }, {},
+        "host:port,... of Redis Cluster masters; empty: the single server of redis.url"));
+    k.push_back(StringKey(
+        "redis.tls_ca_file", [](Config& c) -> std::string& { return c.redis.tls_ca_file; }, {},
+        "CA certificates for rediss:// (empty: the system's trust store)"));
     return k;
   }();
   return keys;
@@ -213,12 +224,14 @@ Result<std::vector<std::string>> StringArray(const toml::node& node, const std::
   std::vector<std::string> out;
   const auto* arr = node.as_array();
   if (arr == nullptr) {
-    return InvalidArgument("configuration key '" + key + "' (config file " + file + "): expected an array of strings");
+    return InvalidArgument("configuration key '" + key + "' (config file " + file +
+                           "): expected an array of strings");
   }
   for (const auto& item : *arr) {
     auto v = item.value<std::string>();
     if (!item.is_string() || !v) {
-      return InvalidArgument("configuration key '" + key + "' (config file " + file + "): expected an array of strings");
+      return InvalidArgument("configuration key '" + key + "' (config file " + file +
+                             "): expected an array of strings");
     }
     out.push_back(*v);
   }
@@ -229,20 +242,23 @@ Result<std::vector<std::string>> StringArray(const toml::node& node, const std::
 Status ApplyCaches(Config& config, const toml::node& node, const std::string& file) {
   const auto* arr = node.as_array();
   if (arr == nullptr || !arr->is_array_of_tables()) {
-    return InvalidArgument("configuration key 'caches' (config file " + file + "): expected [[caches]] tables");
+    return InvalidArgument("configuration key 'caches' (config file " + file +
+                           "): expected [[caches]] tables");
   }
   for (std::size_t i = 0; i < arr->size(); ++i) {
     const auto& table = *(*arr)[i].as_table();
     CacheConfig c;
     const std::string where = "caches[" + std::to_string(i) + "]";
     auto refuse = [&](const std::string& key, const std::string& why) {
-      return InvalidArgument("configuration key '" + where + "." + key + "' (config file " + file + "): " + why);
+      return InvalidArgument("configuration key '" + where + "." + key + "' (config file " + file +
+                             "): " + why);
     };
     for (const auto& [raw, value] : table) {
       std::string key(raw.str());
       if (key == "id") {
         auto v = value.value<std::string>();
-        if (!value.is_string() || !v || v->empty()) return refuse(key, "expected a non-empty string");
+        if (!value.is_string() || !v || v->empty())
+          return refuse(key, "expected a non-empty string");
         c.id = *v;
       } else if (key == "api_keys" || key == "allowed_attributes") {
         auto v = StringArray(value, where + "." + key, file);
@@ -256,11 +272,13 @@ Status ApplyCaches(Config& config, const toml::node& node, const std::string& fi
         c.similarity_threshold = *v;
       } else if (key == "ttl_ms") {
         auto v = value.value<std::int64_t>();
-        if (!value.is_integer() || !v || *v < 0) return refuse(key, "expected a non-negative integer");
+        if (!value.is_integer() || !v || *v < 0)
+          return refuse(key, "expected a non-negative integer");
         c.ttl_ms = *v;
       } else if (key == "max_entries" || key == "max_bytes") {
         auto v = value.value<std::int64_t>();
-        if (!value.is_integer() || !v || *v < 0) return refuse(key, "expected a non-negative integer");
+        if (!value.is_integer() || !v || *v < 0)
+          return refuse(key, "expected a non-negative integer");
         (key == "max_entries" ? c.max_entries : c.max_bytes) = *v;
       } else if (key == "eviction") {
         auto v = value.value<std::string>();
@@ -272,22 +290,28 @@ Status ApplyCaches(Config& config, const toml::node& node, const std::string& fi
                  key == "embedder_api_key_env") {
         auto v = value.value<std::string>();
         if (!value.is_string() || !v) return refuse(key, "expected a string");
-        if (key == "embedder" && *v != "builtin" && *v != "openai") return refuse(key, "expected one of: builtin, openai");
-        (key == "embedder" ? c.embedder : key == "embedder_url" ? c.embedder_url
-                                          : key == "embedder_model" ? c.embedder_model
-                                                                    : c.embedder_api_key_env) = *v;
+        if (key == "embedder" && *v != "builtin" && *v != "openai")
+          return refuse(key, "expected one of: builtin, openai");
+        (key == "embedder"         ? c.embedder
+         : key == "embedder_url"   ? c.embedder_url
+         : key == "embedder_model" ? c.embedder_model
+                                   : c.embedder_api_key_env) = *v;
       } else if (key == "embedder_dim" || key == "embedder_timeout_ms") {
         auto v = value.value<std::int64_t>();
-        if (!value.is_integer() || !v || *v < 1 || *v > 65535 * (key == "embedder_timeout_ms" ? 1000 : 1)) {
+        if (!value.is_integer() || !v || *v < 1 ||
+            *v > 65535 * (key == "embedder_timeout_ms" ? 1000 : 1)) {
           return refuse(key, "expected a positive integer");
         }
         (key == "embedder_dim" ? c.embedder_dim : c.embedder_timeout_ms) = *v;
       } else if (key == "guard_numbers" || key == "guard_negation" || key == "sliding_ttl") {
         auto v = value.value<bool>();
         if (!value.is_boolean() || !v) return refuse(key, "expected true or false");
-        (key == "guard_numbers" ? c.guard_numbers : key == "guard_negation" ? c.guard_negation : c.sliding_ttl) = *v;
+        (key == "guard_numbers"    ? c.guard_numbers
+         : key == "guard_negation" ? c.guard_negation
+                                   : c.sliding_ttl) = *v;
       } else {
-        return InvalidArgument("unknown configuration key '" + where + "." + key + "' (config file " + file + ")");
+        return InvalidArgument("unknown configuration key '" + where + "." + key +
+                               "' (config file " + file + ")");
       }
     }
     if (c.id.empty()) return refuse("id", "every cache needs an id");
@@ -305,8 +329,8 @@ Status ApplyCaches(Config& config, const toml::node& node, const std::string& fi
 Status ApplyToml(Config& config, const toml::table& table, const std::string& prefix,
                  const std::string& file) {
   for (const auto& [raw_key, node] : table) {
-    std::string key = prefix.empty() ? std::string(raw_key.str())
-                                     : prefix + "." + std::string(raw_key.str());
+    std::string key =
+        prefix.empty() ? std::string(raw_key.str()) : prefix + "." + std::string(raw_key.str());
     if (key == "caches") {
       Status s = ApplyCaches(config, node, file);
       if (!s.ok()) return s;
@@ -366,11 +390,13 @@ Status CheckWhole(const Config& c) {
                            "' must start with redis:// or rediss://");
   }
   if (c.redis.pool_min > c.redis.pool_max) {
-    return InvalidArgument("configuration key 'redis.pool_min' (" + std::to_string(c.redis.pool_min) +
-                           ") is larger than 'redis.pool_max' (" + std::to_string(c.redis.pool_max) + ")");
+    return InvalidArgument(
+        "configuration key 'redis.pool_min' (" + std::to_string(c.redis.pool_min) +
+        ") is larger than 'redis.pool_max' (" + std::to_string(c.redis.pool_max) + ")");
   }
   if (!c.redis.cluster_seeds.empty() && c.redis.url.empty()) {
-    return InvalidArgument("configuration key 'redis.cluster_seeds' needs 'redis.url' for credentials and TLS");
+    return InvalidArgument(
+        "configuration key 'redis.cluster_seeds' needs 'redis.url' for credentials and TLS");
   }
   if (c.data_dir.empty()) {
     return InvalidArgument("configuration key 'data_dir' must not be empty");

@@ -20,16 +20,16 @@ namespace semcached::app {
 
 struct ServerConfig {
   std::string host = "127.0.0.1";
-  int port = 8080;                          // 0 picks a free port (see port_file)
-  int threads = 0;                          // I/O threads; 0 = one per core
+  int port = 8080;  // 0 picks a free port (see port_file)
+  int threads = 0;  // I/O threads; 0 = one per core
   std::int64_t max_header_bytes = 16 * 1024;
   std::int64_t max_body_bytes = 4 * 1024 * 1024;
-  int read_timeout_ms = 10'000;             // a started request must arrive within this
-  int idle_timeout_ms = 60'000;             // a keep-alive connection may wait this long
+  int read_timeout_ms = 10'000;  // a started request must arrive within this
+  int idle_timeout_ms = 60'000;  // a keep-alive connection may wait this long
   int write_timeout_ms = 10'000;
-  int shutdown_timeout_ms = 15'000;         // requests in flight get this long on SIGTERM
+  int shutdown_timeout_ms = 15'000;  // requests in flight get this long on SIGTERM
   int max_connections = 10'000;
-  std::string port_file;                    // if set, the bound port is written here
+  std::string port_file;  // if set, the bound port is written here
 };
 
 struct LogConfig {
@@ -38,37 +38,37 @@ struct LogConfig {
 };
 
 struct RedisConfig {
-  std::string url;              // empty: no Redis (embedded store only)
+  std::string url;  // empty: no Redis (embedded store only)
   int connect_timeout_ms = 1'000;
   int command_timeout_ms = 1'000;
-  int protocol = 2;               // RESP2 or RESP3
+  int protocol = 2;  // RESP2 or RESP3
   int pool_min = 5;
   int pool_max = 50;
-  int max_retries = 3;            // transient errors only
-  int breaker_failures = 5;       // consecutive failures that open the circuit breaker
-  int breaker_open_ms = 1'000;    // how long it stays open before a probe
-  std::string cluster_seeds;      // "host:port,host:port": Redis Cluster; empty: one server
-  std::string tls_ca_file;        // rediss://: trust anchors (empty: the system's)
+  int max_retries = 3;          // transient errors only
+  int breaker_failures = 5;     // consecutive failures that open the circuit breaker
+  int breaker_open_ms = 1'000;  // how long it stays open before a probe
+  std::string cluster_seeds;    // "host:port,host:port": Redis Cluster; empty: one server
+  std::string tls_ca_file;      // rediss://: trust anchors (empty: the system's)
 };
 
 // One cache, declared as a [[caches]] table in the TOML file.
 struct CacheConfig {
   std::string id;
-  std::vector<std::string> api_keys;  // empty: open to any caller (logged at start-up)
-  double similarity_threshold = 0.85; // cosine, 0..1; measured default (README)
-  std::int64_t ttl_ms = 0;            // 0: entries do not expire unless the request says
-  bool sliding_ttl = false;           // a hit restarts the entry's TTL
+  std::vector<std::string> api_keys;            // empty: open to any caller (logged at start-up)
+  double similarity_threshold = 0.85;           // cosine, 0..1; measured default (README)
+  std::int64_t ttl_ms = 0;                      // 0: entries do not expire unless the request says
+  bool sliding_ttl = false;                     // a hit restarts the entry's TTL
   std::vector<std::string> allowed_attributes;  // empty: any
   bool guard_numbers = true;
   bool guard_negation = true;
-  std::int64_t max_entries = 0;       // 0: no limit
-  std::int64_t max_bytes = 0;         // text bytes; 0: no limit
-  std::string eviction = "lru";       // lru | lfu | value
+  std::int64_t max_entries = 0;  // 0: no limit
+  std::int64_t max_bytes = 0;    // text bytes; 0: no limit
+  std::string eviction = "lru";  // lru | lfu | value
   // Embedder: "builtin" (default) or "openai" (any OpenAI-compatible /v1/embeddings).
   std::string embedder = "builtin";
   std::string embedder_url = "http://127.0.0.1:11434/v1";
   std::string embedder_model;
-  std::int64_t embedder_dim = 0;      // required for "openai": vectors are truncated to it
+  std::int64_t embedder_dim = 0;  // required for "openai": vectors are truncated to it
   std::string embedder_api_key_env = "OPENAI_API_KEY";
   std::int64_t embedder_timeout_ms = 5000;
 };
@@ -87,9 +87,9 @@ struct Config {
 
 // Where configuration comes from, lowest precedence first.
 struct ConfigSources {
-  std::optional<std::string> file;                            // a TOML file path
-  std::map<std::string, std::string> env;                     // SEMCACHED_* variables only
-  std::vector<std::pair<std::string, std::string>> flags;     // key -> value, in order
+  std::optional<std::string> file;                         // a TOML file path
+  std::map<std::string, std::string> env;                  // SEMCACHED_* variables only
+  std::vector<std::pair<std::string, std::string>> flags;  // key -> value, in order
 };
 
 // Merges the sources over the defaults. The error names the key, the source and the reason.

@@ -5,28 +5,28 @@
 
 #include <chrono>
 #include <condition_variable>
-#include <thread>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <mutex>
+#include <thread>
 
-#include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
 
 #include "app/config.h"
 #include "app/import.h"
 #include "cache/registry.h"
+#include "common/logging.h"
 #include "embed/builtin_embedder.h"
 #include "embed/caching_embedder.h"
 #include "embed/http_embedder.h"
-#include "server/langcache_routes.h"
-#include "common/logging.h"
 #include "redis/client.h"
 #include "redis/cluster.h"
 #include "redis/probe.h"
 #include "server/http_server.h"
+#include "server/langcache_routes.h"
 #include "server/metrics.h"
 #include "server/redis_metrics.h"
 #include "server/router.h"
@@ -73,7 +73,8 @@ Result<Config> Load(const ConfigOptions& o) {
   src.env = SemcachedEnvironment();
   if (!o.config_file.empty()) {
     src.file = o.config_file;
-  } else if (auto it = src.env.find("SEMCACHED_CONFIG"); it != src.env.end() && !it->second.empty()) {
+  } else if (auto it = src.env.find("SEMCACHED_CONFIG");
+             it != src.env.end() && !it->second.empty()) {
     src.file = it->second;
   }
   for (const auto& kv : o.sets) {
@@ -202,7 +203,7 @@ server::ReadinessCheck RedisReadiness(redis::Executor& executor, int timeout_ms)
               redis::CommandOptions o;
               o.timeout_ms = timeout_ms;
               auto pong = executor.Execute({"PING"}, o);
-              cache->last = !pong.ok()         ? pong.status()
+              cache->last = !pong.ok()        ? pong.status()
                             : pong->IsError() ? Unavailable("redis PING: " + pong->str)
                                               : Status::Ok();
               cache->at = now;
@@ -373,8 +374,7 @@ int Version(const Config& config) {
               << version.status().message() << ")\n";
     return kExitRuntime;
   }
-  std::cout << "redis: " << address->host << ":" << address->port << " server " << *version
-            << "\n";
+  std::cout << "redis: " << address->host << ":" << address->port << " server " << *version << "\n";
   return 0;
 }
 
@@ -410,13 +410,18 @@ int Main(int argc, char** argv) {
   ImportOptions import_opts;
   std::string import_url;
   bool no_progress = false;
-  auto* import_cmd = cli.add_subcommand("import", "load a JSONL file of entries into a running semcached's cache");
+  auto* import_cmd =
+      cli.add_subcommand("import", "load a JSONL file of entries into a running semcached's cache");
   AddConfigOptions(import_cmd, opts);
   import_cmd->add_option("cache", import_opts.cache_id, "cache id")->required();
-  import_cmd->add_option("file", import_opts.file, "JSONL: one {prompt, response, attributes?, ttlMillis?} per line")
+  import_cmd
+      ->add_option("file", import_opts.file,
+                   "JSONL: one {prompt, response, attributes?, ttlMillis?} per line")
       ->required();
-  import_cmd->add_option("--url", import_url, "server URL (default: http://server.host:server.port)");
-  import_cmd->add_option("--api-key", import_opts.api_key, "Bearer key (default: default_cache_api_key)");
+  import_cmd->add_option("--url", import_url,
+                         "server URL (default: http://server.host:server.port)");
+  import_cmd->add_option("--api-key", import_opts.api_key,
+                         "Bearer key (default: default_cache_api_key)");
   import_cmd->add_flag("--no-progress", no_progress, "no progress bar");
 
   try {
@@ -434,7 +439,8 @@ int Main(int argc, char** argv) {
   if (config_cmd->parsed()) return ShowConfig(*config, keys);
   if (import_cmd->parsed()) {
     import_opts.url = !import_url.empty() ? import_url
-                                          : "http://" + config->server.host + ":" + std::to_string(config->server.port);
+                                          : "http://" + config->server.host + ":" +
+                                                std::to_string(config->server.port);
     if (import_opts.api_key.empty()) import_opts.api_key = config->default_cache_api_key;
     import_opts.progress = !no_progress;
     return RunImport(import_opts);

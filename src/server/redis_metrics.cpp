@@ -5,9 +5,8 @@ namespace semcached::server {
 namespace {
 
 const prometheus::Histogram::BucketBoundaries& Buckets() {
-  static const prometheus::Histogram::BucketBoundaries b = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
-                                                            0.01,   0.025,   0.05,   0.1,   0.25,   0.5,
-                                                            1,      2.5};
+  static const prometheus::Histogram::BucketBoundaries b = {
+      0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5};
   return b;
 }
 
@@ -18,11 +17,13 @@ RedisMetrics::RedisMetrics(Metrics& metrics) {
                   .Name("semcached_redis_command_duration_seconds")
                   .Help("Redis command latency seen by semcached, retries included, by command.")
                   .Register(metrics.registry());
-  errors_ = &prometheus::BuildCounter()
-                 .Name("semcached_redis_command_errors_total")
-                 .Help("Redis commands that failed, by kind: connect, io, timeout, circuit_open, shutdown, "
-                       "server (an error reply).")
-                 .Register(metrics.registry());
+  errors_ =
+      &prometheus::BuildCounter()
+           .Name("semcached_redis_command_errors_total")
+           .Help(
+               "Redis commands that failed, by kind: connect, io, timeout, circuit_open, shutdown, "
+               "server (an error reply).")
+           .Register(metrics.registry());
   retries_ = &prometheus::BuildCounter()
                   .Name("semcached_redis_retries_total")
                   .Help("Redis commands sent again after a transient error.")
@@ -38,24 +39,27 @@ RedisMetrics::RedisMetrics(Metrics& metrics) {
     if (!source) return out;
     const redis::ClientStats s = source();
     using T = prometheus::MetricType;
-    out.push_back(SingleValueFamily("semcached_redis_pool_connections", "Open, ready Redis connections.", T::Gauge,
+    out.push_back(SingleValueFamily("semcached_redis_pool_connections",
+                                    "Open, ready Redis connections.", T::Gauge,
                                     static_cast<double>(s.connections)));
     out.push_back(SingleValueFamily("semcached_redis_pool_busy_connections",
-                                    "Redis connections with at least one command in flight.", T::Gauge,
-                                    static_cast<double>(s.connections_busy)));
-    out.push_back(SingleValueFamily("semcached_redis_commands_in_flight", "Redis commands awaiting a reply.",
-                                    T::Gauge, static_cast<double>(s.in_flight)));
+                                    "Redis connections with at least one command in flight.",
+                                    T::Gauge, static_cast<double>(s.connections_busy)));
+    out.push_back(SingleValueFamily("semcached_redis_commands_in_flight",
+                                    "Redis commands awaiting a reply.", T::Gauge,
+                                    static_cast<double>(s.in_flight)));
     out.push_back(SingleValueFamily("semcached_redis_commands_waiting",
                                     "Redis commands waiting for a connection.", T::Gauge,
                                     static_cast<double>(s.waiting)));
-    out.push_back(SingleValueFamily("semcached_redis_breaker_state",
-                                    "Circuit breaker: 0 closed, 1 open, 2 half-open (worst over nodes).",
-                                    T::Gauge, static_cast<double>(static_cast<int>(s.breaker))));
+    out.push_back(
+        SingleValueFamily("semcached_redis_breaker_state",
+                          "Circuit breaker: 0 closed, 1 open, 2 half-open (worst over nodes).",
+                          T::Gauge, static_cast<double>(static_cast<int>(s.breaker))));
     out.push_back(SingleValueFamily("semcached_redis_breaker_opened_total",
                                     "Times the Redis circuit breaker opened.", T::Counter,
                                     static_cast<double>(s.breaker_opened)));
-    out.push_back(SingleValueFamily("semcached_redis_connects_total", "Redis connections opened.", T::Counter,
-                                    static_cast<double>(s.connects)));
+    out.push_back(SingleValueFamily("semcached_redis_connects_total", "Redis connections opened.",
+                                    T::Counter, static_cast<double>(s.connects)));
     return out;
   });
 }

@@ -108,9 +108,10 @@ redis::Args RedisVectorStore::VaddArgs(const Element& e) const {
   const auto& c = options_.collection_options;
   redis::Args args{"VADD", key_};
   if (c.reduce != 0) args.insert(args.end(), {"REDUCE", std::to_string(c.reduce)});
-  args.insert(args.end(), {"FP32", Blob(e.vector), e.id, QuantFlag(c.quantization), "EF",
-                           std::to_string(c.ef_construction), "M", std::to_string(c.M), "SETATTR",
-                           e.attributes});
+  args.insert(args.end(), {"FP32", Blob(e.vector), e.id});
+  if (options_.threaded_insert) args.emplace_back("CAS");
+  args.insert(args.end(), {QuantFlag(c.quantization), "EF", std::to_string(c.ef_construction), "M",
+                           std::to_string(c.M), "SETATTR", e.attributes});
   return args;
 }
 

@@ -23,6 +23,9 @@ struct RedisStoreOptions {
   std::string collection;  // letters, digits, '_', '-', '.'
   CollectionOptions collection_options;
   std::size_t batch_size = 500;  // commands per pipelined batch in AddBatch
+  // VADD ... CAS: Redis collects the new node's neighbour candidates on a worker thread, so
+  // pipelined or concurrent inserts use more than the server's main thread.
+  bool threaded_insert = true;
 };
 
 // Names a collection's keys. Shards (placement.h) append "~N" inside the braces.

@@ -110,7 +110,8 @@ TEST(Redis8, ClientMetricsOnTheMetricsPage) {
                           "redis.breaker_open_ms=60000", "--set", "redis.command_timeout_ms=300"});
   ASSERT_EQ(HttpRequestOnce(server.port(), "GET", "/readyz")->status, 200);
   auto page = HttpRequestOnce(server.port(), "GET", "/metrics")->body;
-  EXPECT_NE(page.find(R"(semcached_redis_command_duration_seconds_count{command="PING"} 1)"), std::string::npos)
+  EXPECT_NE(page.find(R"(semcached_redis_command_duration_seconds_count{command="PING"} 1)"),
+            std::string::npos)
       << page;
   EXPECT_NE(page.find("semcached_redis_pool_connections 2"), std::string::npos);
   EXPECT_NE(page.find("semcached_redis_breaker_state 0"), std::string::npos);

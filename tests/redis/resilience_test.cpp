@@ -58,7 +58,8 @@ TEST(RedisResilience, KillAndRestartUnderLoad) {
       std::mt19937 rng(w);
       for (int seq = 0; !stop.load(); ++seq) {
         std::string id = "w" + std::to_string(w) + "-" + std::to_string(seq);
-        std::string attrs = R"({"writer":)" + std::to_string(w) + R"(,"seq":)" + std::to_string(seq) + "}";
+        std::string attrs =
+            R"({"writer":)" + std::to_string(w) + R"(,"seq":)" + std::to_string(seq) + "}";
         auto start = Clock::now();
         Status s = store->Add({id, RandomUnit(rng, 16), attrs});
         record(start, s.ok());
@@ -107,10 +108,13 @@ TEST(RedisResilience, KillAndRestartUnderLoad) {
   EXPECT_GT(before, 10u);
   EXPECT_GT(during_failed, 10u);
   EXPECT_GT(after_ok, 100u);
-  const auto recovery = std::chrono::duration_cast<std::chrono::milliseconds>(last_failure - restarted).count();
-  const auto startup = std::chrono::duration_cast<std::chrono::milliseconds>(restarted - restart_begun).count();
+  const auto recovery =
+      std::chrono::duration_cast<std::chrono::milliseconds>(last_failure - restarted).count();
+  const auto startup =
+      std::chrono::duration_cast<std::chrono::milliseconds>(restarted - restart_begun).count();
   std::cout << "[ resilience ] calls: " << outcomes.size() << ", Redis restart took " << startup
-            << " ms; last failure " << recovery << " ms after it answered; slowest call: " << slowest_ms.load()
+            << " ms; last failure " << recovery
+            << " ms after it answered; slowest call: " << slowest_ms.load()
             << " ms, breaker opened " << client->Stats().breaker_opened << " time(s)\n";
   EXPECT_LT(recovery, 5000) << "success rate not back to 100% within 5 s of the restart";
   EXPECT_GE(client->Stats().breaker_opened, 1u);
