@@ -138,5 +138,28 @@ TEST(RedisCluster, FollowsMovedAfterASlotMigration) {
   EXPECT_EQ((*s)->Info()->size, 2u);
 }
 
+TEST(RedisCluster, FollowsAskDuringASlotMigration) {
+  auto& shared = Shared();
+  store::RedisStoreOptions o;
+  o.collection = "asking";
+  o.collection_options.dim = 8;
+  auto s = store::RedisVectorStore::Open(*shared.client, o);
+  ASSERT_TRUE(s.ok());
+  std::mt19937 rng(4);
+  std::vector<float> v = RandomUnit(rng, 8);
+  ASSERT_TRUE((*s)->Add({"x", v, ""}).ok());
+  const int slot = redis::KeySlot((*s)->key());
+  const int to = (shared.cluster.OwnerOf(slot) + 1) % shared.cluster.size();
+  shared.cluster.BeginMove(slot, to);  // the key now lives on `to`; the slot is still the source's
+  const auto ask_before = shared.client->Stats().ask;
+  auto hits = (*s)->Search(v, {.k = 1});
+  ASSERT_TRUE(hits.ok()) << hits.status().ToString();
+  ASSERT_EQ(hits->size(), 1u);
+  EXPECT_EQ((*hits)[0].id, "x");
+  EXPECT_GT(shared.client->Stats().ask, ask_before);
+  shared.cluster.FinishMove(slot, to);
+  EXPECT_TRUE((*s)->Search(v, {.k = 1}).ok());
+}
+
 }  // namespace
 }  // namespace semcached::testing

@@ -53,6 +53,16 @@ TEST(RedisResilience, KillAndRestartUnderLoad) {
   };
 
   std::vector<std::thread> workers;
+  struct JoinOnExit {  // a failed assertion or a throw must not leave threads running
+    std::atomic<bool>& stop;
+    std::vector<std::thread>& threads;
+    ~JoinOnExit() {
+      stop.store(true);
+      for (auto& t : threads) {
+        if (t.joinable()) t.join();
+      }
+    }
+  } join_on_exit{stop, workers};
   for (int w = 0; w < 2; ++w) {
     workers.emplace_back([&, w] {
       std::mt19937 rng(w);
@@ -93,6 +103,7 @@ TEST(RedisResilience, KillAndRestartUnderLoad) {
   std::this_thread::sleep_for(6s);
   stop.store(true);
   for (auto& t : workers) t.join();
+  workers.clear();
 
   // No call outlived its timeout by more than scheduling slack.
   EXPECT_LE(slowest_ms.load(), 400 + 300) << "a call took " << slowest_ms.load() << " ms";

@@ -211,7 +211,8 @@ void RedisServer::Restart() {
     if (TryStart()) return;
     std::this_thread::sleep_for(100ms);  // the port may linger a moment after a kill
   }
-  throw std::runtime_error("Redis 8 did not restart on port " + std::to_string(port_));
+  throw std::runtime_error("Redis 8 did not restart on port " + std::to_string(port_) +
+                           "; its log: " + ReadFile(dir_.File("redis.log")));
 }
 
 RedisServer::~RedisServer() {
@@ -317,6 +318,20 @@ void RedisCluster::MoveSlot(int slot, int to) {
   const int from = OwnerOf(slot);
   if (from < 0) throw std::runtime_error("no owner for slot " + std::to_string(slot));
   if (from == to) return;
+  BeginMove(slot, to);
+  FinishMove(slot, to);
+}
+
+void RedisCluster::FinishMove(int slot, int to) {
+  const std::string to_id = NodeId(to);
+  for (int i = 0; i < size(); ++i)
+    Cli(i, {"CLUSTER", "SETSLOT", std::to_string(slot), "NODE", to_id});
+}
+
+void RedisCluster::BeginMove(int slot, int to) {
+  const int from = OwnerOf(slot);
+  if (from < 0 || from == to)
+    throw std::runtime_error("slot " + std::to_string(slot) + ": nothing to move");
   const std::string s = std::to_string(slot);
   const std::string from_id = NodeId(from), to_id = NodeId(to);
   Cli(to, {"CLUSTER", "SETSLOT", s, "IMPORTING", from_id});
@@ -339,7 +354,6 @@ void RedisCluster::MoveSlot(int slot, int to) {
     if (r.output.find("OK") == std::string::npos)
       throw std::runtime_error("MIGRATE failed: " + r.output);
   }
-  for (int i = 0; i < size(); ++i) Cli(i, {"CLUSTER", "SETSLOT", s, "NODE", to_id});
 }
 
 std::string SemcachedServer::BinaryPath() { return SEMCACHED_BINARY; }

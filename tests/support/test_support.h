@@ -101,6 +101,10 @@ class RedisCluster {
   // Moves `slot` with its keys from the node holding it to node `to`, as an operator would
   // (SETSLOT IMPORTING/MIGRATING, MIGRATE, SETSLOT NODE on every master).
   void MoveSlot(int slot, int to);
+  // The first half of MoveSlot: keys moved, slot marked MIGRATING/IMPORTING, ownership not yet
+  // handed over, so the source answers ASK for the moved keys. FinishMove hands it over.
+  void BeginMove(int slot, int to);
+  void FinishMove(int slot, int to);
   int OwnerOf(int slot);
 
  private:
