@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -168,8 +169,11 @@ RedisServer::RedisServer(std::vector<std::string> extra_args) : extra_args_(std:
     throw std::runtime_error("no Redis 8 at " + BinaryPath() +
                              ": run scripts/redis8.sh (make deps)");
   }
-  for (int attempt = 0; attempt < 3; ++attempt) {
+  // A cluster node also listens on port + 10000 (its bus), so its port must stay below 55536.
+  const bool cluster = std::find(extra_args_.begin(), extra_args_.end(), "--cluster-enabled") != extra_args_.end();
+  for (int attempt = 0; attempt < 5; ++attempt) {
     port_ = FreePort();
+    while (cluster && port_ > 55535) port_ = FreePort();
     if (TryStart()) return;
   }
   throw std::runtime_error("Redis 8 did not start; see " + dir_.File("redis.log") + ": " +

@@ -1,0 +1,352 @@
+#include "cache/persistence.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include <spdlog/spdlog.h>
+
+namespace semcached::cache {
+
+namespace {
+
+constexpr char kEntriesMagic[8] = {'S', 'C', 'E', 'N', 'T', 'R', 'Y', '1'};
+constexpr std::size_t kMaxRecord = 256u << 20;
+
+std::uint32_t Crc(const std::string& bytes) {
+  return static_cast<std::uint32_t>(
+      crc32(0L, reinterpret_cast<const Bytef*>(bytes.data()), static_cast<uInt>(bytes.size())));
+}
+
+// Little-endian fields, as the vector engine's files (x86-64 only).
+class Writer {
+ public:
+  template <typename T>
+  void Put(T v) {
+    out_.append(reinterpret_cast<const char*>(&v), sizeof v);
+  }
+  void Str(const std::string& s) {
+    Put<std::uint32_t>(static_cast<std::uint32_t>(s.size()));
+    out_ += s;
+  }
+  void Entry(const StoredEntry& e, bool with_vector) {
+    Put(e.label);
+    Put(e.tag);
+    Put(e.created_ms);
+    Put(e.expires_ms);
+    Put(e.ttl_ms);
+    Str(e.prompt);
+    Str(e.response);
+    Put<std::uint32_t>(static_cast<std::uint32_t>(e.attributes.size()));
+    for (const auto& [k, v] : e.attributes) {
+      Str(k);
+      Str(v);
+    }
+    if (with_vector) {
+      Put<std::uint32_t>(static_cast<std::uint32_t>(e.vector.size()));
+      out_.append(reinterpret_cast<const char*>(e.vector.data()), e.vector.size() * sizeof(float));
+    }
+  }
+  std::string& bytes() { return out_; }
+
+ private:
+  std::string out_;
+};
+
+class Reader {
+ public:
+  Reader(const char* data, std::size_t size) : p_(data), end_(data + size) {}
+  template <typename T>
+  bool Get(T* v) {
+    if (static_cast<std::size_t>(end_ - p_) < sizeof(T)) return false;
+    std::memcpy(v, p_, sizeof(T));
+    p_ += sizeof(T);
+    return true;
+  }
+  bool Str(std::string* s) {
+    std::uint32_t n;
+    if (!Get(&n) || static_cast<std::size_t>(end_ - p_) < n) return false;
+    s->assign(p_, n);
+    p_ += n;
+    return true;
+  }
+  bool Entry(StoredEntry* e, bool with_vector) {
+    std::uint32_t attrs;
+    if (!Get(&e->label) || !Get(&e->tag) || !Get(&e->created_ms) || !Get(&e->expires_ms) || !Get(&e->ttl_ms) ||
+        !Str(&e->prompt) || !Str(&e->response) || !Get(&attrs)) {
+      return false;
+    }
+    for (std::uint32_t i = 0; i < attrs; ++i) {
+      std::string k, v;
+      if (!Str(&k) || !Str(&v)) return false;
+      e->attributes.emplace(std::move(k), std::move(v));
+    }
+    if (!with_vector) return true;
+    std::uint32_t dim;
+    if (!Get(&dim) || static_cast<std::size_t>(end_ - p_) < dim * sizeof(float)) return false;
+    e->vector.resize(dim);
+    std::memcpy(e->vector.data(), p_, dim * sizeof(float));
+    p_ += dim * sizeof(float);
+    return true;
+  }
+  bool done() const { return p_ == end_; }
+
+ private:
+  const char* p_;
+  const char* end_;
+};
+
+Result<std::string> ReadWhole(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return NotFound("cannot open " + path);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+Status SyncDir(const std::string& dir) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+  if (fd < 0) return Unavailable("cannot open " + dir + ": " + std::strerror(errno));
+  int rc = ::fsync(fd);
+  ::close(fd);
+  return rc == 0 ? Status::Ok() : Unavailable("fsync " + dir + ": " + std::strerror(errno));
+}
+
+// Writes `bytes` to `path` durably: a temporary file, fsync, rename, fsync of the directory.
+Status WriteDurably(const std::string& dir, const std::string& path, const std::string& bytes) {
+  const std::string tmp = path + ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return Unavailable("cannot write " + tmp + ": " + std::strerror(errno));
+  std::size_t off = 0;
+  while (off < bytes.size()) {
+    ssize_t n = ::write(fd, bytes.data() + off, bytes.size() - off);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      ::close(fd);
+      return Unavailable("cannot write " + tmp + ": " + std::strerror(errno));
+    }
+    off += static_cast<std::size_t>(n);
+  }
+  if (::fsync(fd) != 0) {
+    ::close(fd);
+    return Unavailable("fsync " + tmp + ": " + std::strerror(errno));
+  }
+  ::close(fd);
+  if (::rename(tmp.c_str(), path.c_str()) != 0) return Unavailable("rename " + tmp + ": " + std::strerror(errno));
+  return SyncDir(dir);
+}
+
+Status FsyncFile(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Unavailable("cannot open " + path + ": " + std::strerror(errno));
+  int rc = ::fsync(fd);
+  ::close(fd);
+  return rc == 0 ? Status::Ok() : Unavailable("fsync " + path + ": " + std::strerror(errno));
+}
+
+}  // namespace
+
+const char* FsyncPolicyName(FsyncPolicy p) {
+  switch (p) {
+    case FsyncPolicy::kAlways: return "always";
+    case FsyncPolicy::kEverySecond: return "everysec";
+    case FsyncPolicy::kNo: return "no";
+  }
+  return "unknown";
+}
+
+bool ParseFsyncPolicy(std::string_view text, FsyncPolicy* out) {
+  if (text == "always") *out = FsyncPolicy::kAlways;
+  else if (text == "everysec") *out = FsyncPolicy::kEverySecond;
+  else if (text == "no") *out = FsyncPolicy::kNo;
+  else return false;
+  return true;
+}
+
+CachePersistence::CachePersistence(std::string dir, std::string id, FsyncPolicy fsync)
+    : dir_(std::move(dir)), id_(std::move(id)), fsync_(fsync) {}
+
+CachePersistence::~CachePersistence() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (syncer_.joinable()) syncer_.join();
+  if (fd_ >= 0) {
+    if (fsync_ != FsyncPolicy::kNo) ::fdatasync(fd_);
+    ::close(fd_);
+  }
+}
+
+std::string CachePersistence::Path(std::uint64_t generation, const char* kind) const {
+  return dir_ + "/" + id_ + "." + std::to_string(generation) + "." + kind;
+}
+
+Result<std::unique_ptr<CachePersistence>> CachePersistence::Open(const std::string& dir, const std::string& id,
+                                                                 FsyncPolicy fsync, LoadedState* loaded,
+                                                                 const vector::HnswIndex::LoadOptions& index_options) {
+  std::unique_ptr<CachePersistence> p(new CachePersistence(dir, id, fsync));
+  const std::string current = dir + "/" + id + ".current";
+  auto text = ReadWhole(current);
+  if (text.ok()) {
+    try {
+      p->generation_ = std::stoull(*text);
+    } catch (...) {
+      return DataLoss(current + " does not hold a generation number");
+    }
+  }
+  if (p->generation_ > 0) {
+    // The snapshot: entries, then the index.
+    auto bytes = ReadWhole(p->Path(p->generation_, "entries"));
+    if (!bytes.ok()) return DataLoss("snapshot " + p->Path(p->generation_, "entries") + " is missing");
+    const std::string& b = *bytes;
+    if (b.size() < sizeof kEntriesMagic + 4 || std::memcmp(b.data(), kEntriesMagic, sizeof kEntriesMagic) != 0) {
+      return DataLoss(p->Path(p->generation_, "entries") + " is not a semcached entries file");
+    }
+    std::uint32_t crc;
+    std::memcpy(&crc, b.data() + b.size() - 4, 4);
+    std::string body = b.substr(sizeof kEntriesMagic, b.size() - sizeof kEntriesMagic - 4);
+    if (Crc(body) != crc) return DataLoss(p->Path(p->generation_, "entries") + " fails its checksum");
+    Reader r(body.data(), body.size());
+    std::uint64_t count;
+    if (!r.Get(&loaded->next_label) || !r.Get(&count)) return DataLoss("entries file header is truncated");
+    loaded->entries.reserve(count);
+    for (std::uint64_t i = 0; i < count; ++i) {
+      StoredEntry e;
+      if (!r.Entry(&e, false)) return DataLoss("entries file is truncated at entry " + std::to_string(i));
+      loaded->entries.push_back(std::move(e));
+    }
+    auto index = vector::HnswIndex::Load(p->Path(p->generation_, "index"), index_options);
+    if (!index.ok()) return index.status();
+    loaded->index = std::move(*index);
+  }
+  // The journal: records up to the first torn or corrupt one.
+  std::size_t valid = 0;
+  auto journal = ReadWhole(p->Path(p->generation_, "journal"));
+  if (journal.ok()) {
+    const std::string& j = *journal;
+    while (valid + 8 <= j.size()) {
+      std::uint32_t len, crc;
+      std::memcpy(&len, j.data() + valid, 4);
+      std::memcpy(&crc, j.data() + valid + 4, 4);
+      if (len > kMaxRecord || valid + 8 + len > j.size()) break;
+      std::string payload = j.substr(valid + 8, len);
+      if (Crc(payload) != crc) break;
+      Reader r(payload.data(), payload.size());
+      JournalRecord rec;
+      std::uint8_t type;
+      if (!r.Get(&type)) break;
+      rec.type = static_cast<JournalRecord::Type>(type);
+      bool ok = false;
+      if (rec.type == JournalRecord::Type::kStore) ok = r.Entry(&rec.entry, true);
+      if (rec.type == JournalRecord::Type::kDelete) ok = r.Get(&rec.label);
+      if (rec.type == JournalRecord::Type::kFlush) ok = true;
+      if (!ok || !r.done()) break;
+      loaded->journal.push_back(std::move(rec));
+      valid += 8 + len;
+    }
+    loaded->torn_bytes = j.size() - valid;
+    if (loaded->torn_bytes > 0) {
+      spdlog::warn("cache {}: journal ends with {} bytes of a write that did not complete; dropped", id,
+                   loaded->torn_bytes);
+    }
+  }
+  if (Status s = p->OpenJournal(p->generation_, valid); !s.ok()) return s;
+  if (fsync == FsyncPolicy::kEverySecond) p->syncer_ = std::thread([raw = p.get()] { raw->SyncLoop(); });
+  return p;
+}
+
+Status CachePersistence::OpenJournal(std::uint64_t generation, std::size_t keep_bytes) {
+  const std::string path = Path(generation, "journal");
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return Unavailable("cannot open " + path + ": " + std::strerror(errno));
+  if (::ftruncate(fd, static_cast<off_t>(keep_bytes)) != 0 || ::lseek(fd, 0, SEEK_END) < 0) {
+    ::close(fd);
+    return Unavailable("cannot prepare " + path + ": " + std::strerror(errno));
+  }
+  std::lock_guard lock(mu_);
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = fd;
+  journal_bytes_ = keep_bytes;
+  return Status::Ok();
+}
+
+Status CachePersistence::Append(const JournalRecord& record) {
+  Writer w;
+  w.Put(static_cast<std::uint8_t>(record.type));
+  if (record.type == JournalRecord::Type::kStore) w.Entry(record.entry, true);
+  if (record.type == JournalRecord::Type::kDelete) w.Put(record.label);
+  std::string payload = std::move(w.bytes());
+  Writer frame;
+  frame.Put(static_cast<std::uint32_t>(payload.size()));
+  frame.Put(Crc(payload));
+  frame.bytes() += payload;
+  const std::string& bytes = frame.bytes();
+  std::lock_guard lock(mu_);
+  std::size_t off = 0;
+  while (off < bytes.size()) {
+    ssize_t n = ::write(fd_, bytes.data() + off, bytes.size() - off);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      // Cut what was written of this record, so the journal stays a sequence of whole ones.
+      if (::ftruncate(fd_, static_cast<off_t>(journal_bytes_)) == 0) ::lseek(fd_, 0, SEEK_END);
+      return Unavailable("cache " + id_ + ": cannot write the journal: " + std::strerror(errno));
+    }
+    off += static_cast<std::size_t>(n);
+  }
+  journal_bytes_ += bytes.size();
+  if (fsync_ == FsyncPolicy::kAlways) {
+    if (::fdatasync(fd_) != 0) return Unavailable("cache " + id_ + ": fdatasync: " + std::strerror(errno));
+  } else {
+    dirty_ = true;
+  }
+  return Status::Ok();
+}
+
+void CachePersistence::SyncLoop() {
+  std::unique_lock lock(mu_);
+  while (!stop_) {
+    cv_.wait_for(lock, std::chrono::seconds(1), [this] { return stop_; });
+    if (dirty_ && fd_ >= 0) {
+      dirty_ = false;
+      ::fdatasync(fd_);
+    }
+  }
+}
+
+Status CachePersistence::Snapshot(const std::vector<StoredEntry>& entries, const vector::HnswIndex& index,
+                                  std::uint64_t next_label) {
+  const std::uint64_t next = generation_ + 1;
+  Writer body;
+  body.Put(next_label);
+  body.Put(static_cast<std::uint64_t>(entries.size()));
+  for (const auto& e : entries) body.Entry(e, false);
+  std::string file(kEntriesMagic, sizeof kEntriesMagic);
+  file += body.bytes();
+  const std::uint32_t crc = Crc(body.bytes());
+  file.append(reinterpret_cast<const char*>(&crc), 4);
+  if (Status s = WriteDurably(dir_, Path(next, "entries"), file); !s.ok()) return s;
+  if (Status s = index.Save(Path(next, "index")); !s.ok()) return s;
+  if (Status s = FsyncFile(Path(next, "index")); !s.ok()) return s;
+  if (Status s = WriteDurably(dir_, Path(next, "journal"), ""); !s.ok()) return s;
+  // The switch: until `current` names the new generation, the old one is whole and in use.
+  if (Status s = WriteDurably(dir_, dir_ + "/" + id_ + ".current", std::to_string(next) + "\n"); !s.ok()) return s;
+  if (Status s = OpenJournal(next, 0); !s.ok()) return s;
+  const std::uint64_t old = generation_;
+  generation_ = next;
+  std::error_code ec;
+  for (const char* kind : {"entries", "index", "journal"}) std::filesystem::remove(Path(old, kind), ec);
+  return Status::Ok();
+}
+
+std::size_t CachePersistence::journal_bytes() const {
+  std::lock_guard lock(mu_);
+  return journal_bytes_;
+}
+
+}  // namespace semcached::cache
