@@ -169,6 +169,15 @@ const std::vector<KeySpec>& Keys() {
         "log.format", [](Config& c) -> std::string& { return c.log.format; }, {"text", "json"},
         "text lines or JSON lines"));
     k.push_back(StringKey(
+        "persist.fsync", [](Config& c) -> std::string& { return c.persist.fsync; },
+        {"always", "everysec", "no", "off"},
+        "embedded caches: always (no acknowledged write lost), everysec (at most ~1 s), "
+        "no (the OS decides), off (memory only)"));
+    k.push_back(IntKey<int>(
+        "persist.snapshot_journal_mb",
+        [](Config& c) -> int& { return c.persist.snapshot_journal_mb; }, 1, 1 << 20,
+        "a cache writes a snapshot and starts a new journal past this many MB"));
+    k.push_back(StringKey(
         "redis.url", [](Config& c) -> std::string& { return c.redis.url; }, {},
         "redis://[user:password@]host:port[/db]; empty means no Redis"));
     k.push_back(IntKey<int>(

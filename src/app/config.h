@@ -73,12 +73,19 @@ struct CacheConfig {
   std::int64_t embedder_timeout_ms = 5000;
 };
 
+// Durability of the embedded caches (entries and index in data_dir).
+struct PersistConfig {
+  std::string fsync = "everysec";  // always | everysec | no | off (memory only)
+  int snapshot_journal_mb = 64;    // a snapshot replaces the journal past this size
+};
+
 struct Config {
   std::string data_dir = "data";
   std::string store = "embedded";  // embedded | redis
   ServerConfig server;
   LogConfig log;
   RedisConfig redis;
+  PersistConfig persist;
   // [[caches]] from the file; when none is declared, one cache "default" is served, guarded
   // by default_cache_api_key when that is set.
   std::vector<CacheConfig> caches;

@@ -1,6 +1,8 @@
 // semcached: the command-line entry point. Parses the command line, loads configuration,
 // and starts what was asked for. Exceptions are allowed here (start-up only); request paths
 // never throw.
+#include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -237,6 +239,11 @@ Result<std::unique_ptr<cache::CacheRegistry>> BuildCaches(const Config& config) 
     cache::ParseEviction(c.eviction, &o.eviction);
     // Float originals (for re-scoring) live in a file: RAM holds codes and graph only.
     o.originals_path = config.data_dir + "/" + c.id + ".vectors.f32";
+    if (config.persist.fsync != "off") {
+      o.persist_dir = config.data_dir;
+      cache::ParseFsyncPolicy(config.persist.fsync, &o.fsync);
+      o.snapshot_journal_bytes = static_cast<std::size_t>(config.persist.snapshot_journal_mb) << 20;
+    }
     std::unique_ptr<embed::Embedder> embedder;
     if (c.embedder == "openai") {
       embed::HttpEmbedderOptions eo;
@@ -253,6 +260,10 @@ Result<std::unique_ptr<cache::CacheRegistry>> BuildCaches(const Config& config) 
     auto made = cache::SemanticCache::Create(
         o, std::make_unique<embed::CachingEmbedder>(std::move(embedder), 10000));
     if (!made.ok()) return made.status();
+    if ((*made)->restored_entries() > 0) {
+      spdlog::info("cache '{}': {} entries restored from {}", c.id, (*made)->restored_entries(),
+                   config.data_dir);
+    }
     Status s = registry->Add(std::move(*made), c.api_keys);
     if (!s.ok()) return s;
     if (c.api_keys.empty()) {
@@ -262,7 +273,8 @@ Result<std::unique_ptr<cache::CacheRegistry>> BuildCaches(const Config& config) 
   return registry;
 }
 
-// Removes expired entries from every cache once a second until stopped.
+// Removes expired entries from every cache once a second until stopped, and writes a
+// snapshot of a cache whose journal has grown past its limit.
 class Sweeper {
  public:
   explicit Sweeper(cache::CacheRegistry& registry)
@@ -273,6 +285,9 @@ class Sweeper {
             for (auto* c : registry.All()) {
               std::size_t n = c->Sweep();
               if (n > 0) spdlog::debug("cache {}: {} expired entries removed", c->options().id, n);
+              if (Status s = c->MaybeSnapshot(); !s.ok()) {
+                spdlog::error("cache {}: snapshot: {}", c->options().id, s.message());
+              }
             }
             lock.lock();
           }
@@ -298,6 +313,15 @@ int Serve(const Config& config) {
   std::filesystem::create_directories(config.data_dir, ec);
   if (ec) {
     spdlog::critical("cannot create data_dir '{}': {}", config.data_dir, ec.message());
+    return kExitConfig;
+  }
+
+  // One process per data directory: two would write the same journals.
+  const std::string lock_path = config.data_dir + "/semcached.lock";
+  int lock_fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (lock_fd < 0 || ::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    spdlog::critical("data_dir '{}' is in use by another semcached process (lock {})",
+                     config.data_dir, lock_path);
     return kExitConfig;
   }
 
@@ -349,6 +373,12 @@ int Serve(const Config& config) {
                SEMCACHED_VERSION, config.server.host, http.port(), config.store, config.data_dir,
                vector::SimdLevelName(vector::ActiveSimdLevel()));
   http.Run(/*handle_signals=*/true);
+  // A snapshot at a clean stop makes the next start read files instead of a long journal.
+  for (auto* c : (*caches)->All()) {
+    if (Status st = c->Snapshot(); !st.ok()) {
+      spdlog::error("cache {}: snapshot at shutdown: {}", c->options().id, st.message());
+    }
+  }
   spdlog::info("semcached stopped");
   spdlog::default_logger()->flush();
   return 0;

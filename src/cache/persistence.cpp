@@ -78,8 +78,8 @@ class Reader {
   }
   bool Entry(StoredEntry* e, bool with_vector) {
     std::uint32_t attrs;
-    if (!Get(&e->label) || !Get(&e->tag) || !Get(&e->created_ms) || !Get(&e->expires_ms) || !Get(&e->ttl_ms) ||
-        !Str(&e->prompt) || !Str(&e->response) || !Get(&attrs)) {
+    if (!Get(&e->label) || !Get(&e->tag) || !Get(&e->created_ms) || !Get(&e->expires_ms) ||
+        !Get(&e->ttl_ms) || !Str(&e->prompt) || !Str(&e->response) || !Get(&attrs)) {
       return false;
     }
     for (std::uint32_t i = 0; i < attrs; ++i) {
@@ -136,7 +136,8 @@ Status WriteDurably(const std::string& dir, const std::string& path, const std::
     return Unavailable("fsync " + tmp + ": " + std::strerror(errno));
   }
   ::close(fd);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) return Unavailable("rename " + tmp + ": " + std::strerror(errno));
+  if (::rename(tmp.c_str(), path.c_str()) != 0)
+    return Unavailable("rename " + tmp + ": " + std::strerror(errno));
   return SyncDir(dir);
 }
 
@@ -160,10 +161,14 @@ const char* FsyncPolicyName(FsyncPolicy p) {
 }
 
 bool ParseFsyncPolicy(std::string_view text, FsyncPolicy* out) {
-  if (text == "always") *out = FsyncPolicy::kAlways;
-  else if (text == "everysec") *out = FsyncPolicy::kEverySecond;
-  else if (text == "no") *out = FsyncPolicy::kNo;
-  else return false;
+  if (text == "always")
+    *out = FsyncPolicy::kAlways;
+  else if (text == "everysec")
+    *out = FsyncPolicy::kEverySecond;
+  else if (text == "no")
+    *out = FsyncPolicy::kNo;
+  else
+    return false;
   return true;
 }
 
@@ -187,9 +192,9 @@ std::string CachePersistence::Path(std::uint64_t generation, const char* kind) c
   return dir_ + "/" + id_ + "." + std::to_string(generation) + "." + kind;
 }
 
-Result<std::unique_ptr<CachePersistence>> CachePersistence::Open(const std::string& dir, const std::string& id,
-                                                                 FsyncPolicy fsync, LoadedState* loaded,
-                                                                 const vector::HnswIndex::LoadOptions& index_options) {
+Result<std::unique_ptr<CachePersistence>> CachePersistence::Open(
+    const std::string& dir, const std::string& id, FsyncPolicy fsync, LoadedState* loaded,
+    const vector::HnswIndex::LoadOptions& index_options) {
   std::unique_ptr<CachePersistence> p(new CachePersistence(dir, id, fsync));
   const std::string current = dir + "/" + id + ".current";
   auto text = ReadWhole(current);
@@ -203,22 +208,27 @@ Result<std::unique_ptr<CachePersistence>> CachePersistence::Open(const std::stri
   if (p->generation_ > 0) {
     // The snapshot: entries, then the index.
     auto bytes = ReadWhole(p->Path(p->generation_, "entries"));
-    if (!bytes.ok()) return DataLoss("snapshot " + p->Path(p->generation_, "entries") + " is missing");
+    if (!bytes.ok())
+      return DataLoss("snapshot " + p->Path(p->generation_, "entries") + " is missing");
     const std::string& b = *bytes;
-    if (b.size() < sizeof kEntriesMagic + 4 || std::memcmp(b.data(), kEntriesMagic, sizeof kEntriesMagic) != 0) {
+    if (b.size() < sizeof kEntriesMagic + 4 ||
+        std::memcmp(b.data(), kEntriesMagic, sizeof kEntriesMagic) != 0) {
       return DataLoss(p->Path(p->generation_, "entries") + " is not a semcached entries file");
     }
     std::uint32_t crc;
     std::memcpy(&crc, b.data() + b.size() - 4, 4);
     std::string body = b.substr(sizeof kEntriesMagic, b.size() - sizeof kEntriesMagic - 4);
-    if (Crc(body) != crc) return DataLoss(p->Path(p->generation_, "entries") + " fails its checksum");
+    if (Crc(body) != crc)
+      return DataLoss(p->Path(p->generation_, "entries") + " fails its checksum");
     Reader r(body.data(), body.size());
     std::uint64_t count;
-    if (!r.Get(&loaded->next_label) || !r.Get(&count)) return DataLoss("entries file header is truncated");
+    if (!r.Get(&loaded->next_label) || !r.Get(&count))
+      return DataLoss("entries file header is truncated");
     loaded->entries.reserve(count);
     for (std::uint64_t i = 0; i < count; ++i) {
       StoredEntry e;
-      if (!r.Entry(&e, false)) return DataLoss("entries file is truncated at entry " + std::to_string(i));
+      if (!r.Entry(&e, false))
+        return DataLoss("entries file is truncated at entry " + std::to_string(i));
       loaded->entries.push_back(std::move(e));
     }
     auto index = vector::HnswIndex::Load(p->Path(p->generation_, "index"), index_options);
@@ -252,12 +262,13 @@ Result<std::unique_ptr<CachePersistence>> CachePersistence::Open(const std::stri
     }
     loaded->torn_bytes = j.size() - valid;
     if (loaded->torn_bytes > 0) {
-      spdlog::warn("cache {}: journal ends with {} bytes of a write that did not complete; dropped", id,
-                   loaded->torn_bytes);
+      spdlog::warn("cache {}: journal ends with {} bytes of a write that did not complete; dropped",
+                   id, loaded->torn_bytes);
     }
   }
   if (Status s = p->OpenJournal(p->generation_, valid); !s.ok()) return s;
-  if (fsync == FsyncPolicy::kEverySecond) p->syncer_ = std::thread([raw = p.get()] { raw->SyncLoop(); });
+  if (fsync == FsyncPolicy::kEverySecond)
+    p->syncer_ = std::thread([raw = p.get()] { raw->SyncLoop(); });
   return p;
 }
 
@@ -301,7 +312,8 @@ Status CachePersistence::Append(const JournalRecord& record) {
   }
   journal_bytes_ += bytes.size();
   if (fsync_ == FsyncPolicy::kAlways) {
-    if (::fdatasync(fd_) != 0) return Unavailable("cache " + id_ + ": fdatasync: " + std::strerror(errno));
+    if (::fdatasync(fd_) != 0)
+      return Unavailable("cache " + id_ + ": fdatasync: " + std::strerror(errno));
   } else {
     dirty_ = true;
   }
@@ -319,8 +331,8 @@ void CachePersistence::SyncLoop() {
   }
 }
 
-Status CachePersistence::Snapshot(const std::vector<StoredEntry>& entries, const vector::HnswIndex& index,
-                                  std::uint64_t next_label) {
+Status CachePersistence::Snapshot(const std::vector<StoredEntry>& entries,
+                                  const vector::HnswIndex& index, std::uint64_t next_label) {
   const std::uint64_t next = generation_ + 1;
   Writer body;
   body.Put(next_label);
@@ -335,12 +347,15 @@ Status CachePersistence::Snapshot(const std::vector<StoredEntry>& entries, const
   if (Status s = FsyncFile(Path(next, "index")); !s.ok()) return s;
   if (Status s = WriteDurably(dir_, Path(next, "journal"), ""); !s.ok()) return s;
   // The switch: until `current` names the new generation, the old one is whole and in use.
-  if (Status s = WriteDurably(dir_, dir_ + "/" + id_ + ".current", std::to_string(next) + "\n"); !s.ok()) return s;
+  if (Status s = WriteDurably(dir_, dir_ + "/" + id_ + ".current", std::to_string(next) + "\n");
+      !s.ok())
+    return s;
   if (Status s = OpenJournal(next, 0); !s.ok()) return s;
   const std::uint64_t old = generation_;
   generation_ = next;
   std::error_code ec;
-  for (const char* kind : {"entries", "index", "journal"}) std::filesystem::remove(Path(old, kind), ec);
+  for (const char* kind : {"entries", "index", "journal"})
+    std::filesystem::remove(Path(old, kind), ec);
   return Status::Ok();
 }
 

@@ -54,19 +54,19 @@ struct JournalRecord {
 
 // What Load found.
 struct LoadedState {
-  std::vector<StoredEntry> entries;                 // the snapshot's
-  std::unique_ptr<vector::HnswIndex> index;         // null: no snapshot yet
+  std::vector<StoredEntry> entries;          // the snapshot's
+  std::unique_ptr<vector::HnswIndex> index;  // null: no snapshot yet
   std::uint64_t next_label = 1;
-  std::vector<JournalRecord> journal;               // to replay, in order
-  std::size_t torn_bytes = 0;                       // cut from the journal's end
+  std::vector<JournalRecord> journal;  // to replay, in order
+  std::size_t torn_bytes = 0;          // cut from the journal's end
 };
 
 class CachePersistence {
  public:
   // Opens (creating the directory's files when absent) and reads what is there.
-  static Result<std::unique_ptr<CachePersistence>> Open(const std::string& dir, const std::string& id,
-                                                        FsyncPolicy fsync, LoadedState* loaded,
-                                                        const vector::HnswIndex::LoadOptions& index_options);
+  static Result<std::unique_ptr<CachePersistence>> Open(
+      const std::string& dir, const std::string& id, FsyncPolicy fsync, LoadedState* loaded,
+      const vector::HnswIndex::LoadOptions& index_options);
   ~CachePersistence();
 
   // Appends and, under kAlways, syncs before returning: Ok means durable.

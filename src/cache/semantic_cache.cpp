@@ -5,6 +5,8 @@
 #include <cmath>
 #include <random>
 
+#include <spdlog/spdlog.h>
+
 #include "cache/fingerprint.h"
 
 namespace semcached::cache {
@@ -20,8 +22,9 @@ std::int64_t SystemNowMs() {
 }
 
 std::uint64_t RandomTag() {
-  thread_local std::mt19937_64 rng(std::random_device{}() ^
-                                   static_cast<std::uint64_t>(Steady::now().time_since_epoch().count()));
+  thread_local std::mt19937_64 rng(
+      std::random_device{}() ^
+      static_cast<std::uint64_t>(Steady::now().time_since_epoch().count()));
   return rng();
 }
 
@@ -91,23 +94,151 @@ bool ParseStrategy(std::string_view text, Strategy* out) {
   return false;
 }
 
-Result<std::unique_ptr<SemanticCache>> SemanticCache::Create(CacheOptions options,
-                                                             std::unique_ptr<embed::Embedder> embedder,
-                                                             Clock clock) {
+Result<std::unique_ptr<SemanticCache>> SemanticCache::Create(
+    CacheOptions options, std::unique_ptr<embed::Embedder> embedder, Clock clock) {
   if (options.id.empty()) return InvalidArgument("a cache needs an id");
   if (!embedder) return InvalidArgument("a cache needs an embedder");
   if (!(options.similarity_threshold >= 0 && options.similarity_threshold <= 1)) {
     return InvalidArgument("similarity threshold must be within 0..1");
   }
-  vector::HnswOptions io;
-  io.dim = embedder->dim();
-  io.metric = vector::Metric::kCosine;
-  io.originals_path = options.originals_path;
-  auto index = vector::HnswIndex::Create(io);
-  if (!index.ok()) return index.status();
+  LoadedState loaded;
+  std::unique_ptr<CachePersistence> persistence;
+  if (!options.persist_dir.empty()) {
+    vector::HnswIndex::LoadOptions lo;
+    lo.originals_path = options.originals_path;
+    auto p = CachePersistence::Open(options.persist_dir, options.id, options.fsync, &loaded, lo);
+    if (!p.ok()) return p.status();
+    persistence = std::move(*p);
+  }
+  std::unique_ptr<vector::HnswIndex> index = std::move(loaded.index);
+  if (index && index->options().dim != embedder->dim()) {
+    return InvalidArgument("cache " + options.id + ": its saved index has " +
+                           std::to_string(index->options().dim) +
+                           " dimensions but the embedder gives " + std::to_string(embedder->dim()) +
+                           "; flush the cache's files or keep the embedder");
+  }
+  if (!index) {
+    vector::HnswOptions io;
+    io.dim = embedder->dim();
+    io.metric = vector::Metric::kCosine;
+    io.originals_path = options.originals_path;
+    auto created = vector::HnswIndex::Create(io);
+    if (!created.ok()) return created.status();
+    index = std::move(*created);
+  }
   if (!clock) clock = SystemNowMs;
-  return std::unique_ptr<SemanticCache>(
-      new SemanticCache(std::move(options), std::move(embedder), std::move(clock), std::move(*index)));
+  std::unique_ptr<SemanticCache> cache(new SemanticCache(std::move(options), std::move(embedder),
+                                                         std::move(clock), std::move(index)));
+  if (persistence) {
+    if (Status st = cache->Restore(loaded); !st.ok()) return st;
+    cache->persistence_ = std::move(persistence);
+  }
+  return cache;
+}
+
+Result<Entry> SemanticCache::MakeEntry(const StoredEntry& stored) {
+  auto normalized = NormalizePrompt(stored.prompt, options_.normalize);
+  if (!normalized.ok())
+    return DataLoss("cache " + options_.id + ": a stored prompt no longer normalizes");
+  Entry e;
+  e.label = stored.label;
+  e.tag = stored.tag;
+  e.created_ms = stored.created_ms;
+  e.expires_ms = stored.expires_ms;
+  e.ttl_ms = stored.ttl_ms;
+  auto text = std::make_shared<EntryText>();
+  text->prompt = stored.prompt;
+  text->response = stored.response;
+  text->attributes = stored.attributes;
+  text->normalized = std::move(*normalized);
+  e.exact_key = ExactKey64(options_.id, text->normalized, {});
+  embedder_->Observe(text->normalized);  // the built-in embedder relearns its weights
+  e.text = std::move(text);
+  e.use = std::make_shared<EntryUse>();
+  e.use->last_access_ms.store(e.created_ms);
+  return e;
+}
+
+// Snapshot entries (their vectors are in the loaded index), then the journal in order.
+Status SemanticCache::Restore(LoadedState& loaded) {
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  std::uint64_t next = std::max<std::uint64_t>(loaded.next_label, 1);
+  for (const auto& stored : loaded.entries) {
+    auto e = MakeEntry(stored);
+    if (!e.ok()) return e.status();
+    next = std::max(next, stored.label + 1);
+    InsertLocked(std::move(*e));
+  }
+  for (auto& rec : loaded.journal) {
+    switch (rec.type) {
+      case JournalRecord::Type::kStore: {
+        auto e = MakeEntry(rec.entry);
+        if (!e.ok()) return e.status();
+        next = std::max(next, rec.entry.label + 1);
+        if (auto old = entries_.find(rec.entry.label); old != entries_.end()) EraseLocked(old);
+        if (Status st =
+                index_->Add(rec.entry.label, rec.entry.vector.data(), rec.entry.vector.size());
+            !st.ok()) {
+          return DataLoss("cache " + options_.id +
+                          ": journal vector refused by the index: " + st.message());
+        }
+        InsertLocked(std::move(*e));
+        break;
+      }
+      case JournalRecord::Type::kDelete:
+        if (auto it = entries_.find(rec.label); it != entries_.end()) EraseLocked(it);
+        break;
+      case JournalRecord::Type::kFlush:
+        while (!entries_.empty()) EraseLocked(entries_.begin());
+        break;
+    }
+  }
+  next_label_.store(next);
+  restored_entries_ = entries_.size();
+  return Status::Ok();
+}
+
+Status SemanticCache::LogLocked(const JournalRecord& record) {
+  return persistence_ ? persistence_->Append(record) : Status::Ok();
+}
+
+void SemanticCache::InsertLocked(Entry e) {
+  exact_[e.exact_key].push_back(e.label);
+  bytes_ += EntryBytes(e);
+  e.slot = labels_.size();
+  labels_.push_back(e.label);
+  if (e.expires_ms != 0) {
+    expiry_.emplace(e.expires_ms, e.label);
+    next_expiry_.store(expiry_.begin()->first, std::memory_order_relaxed);
+  }
+  const std::uint64_t label = e.label;
+  entries_.emplace(label, std::move(e));
+}
+
+Status SemanticCache::Snapshot() {
+  if (!persistence_) return Status::Ok();
+  std::unique_lock<std::shared_mutex> lock(mu_);  // writes wait; the cut is consistent
+  std::vector<StoredEntry> out;
+  out.reserve(entries_.size());
+  for (const auto& [label, e] : entries_) {
+    StoredEntry se;
+    se.label = label;
+    se.tag = e.tag;
+    se.created_ms = e.created_ms;
+    se.expires_ms = ExpiresAt(e);
+    se.ttl_ms = e.ttl_ms;
+    se.prompt = e.text->prompt;
+    se.response = e.text->response;
+    se.attributes = e.text->attributes;
+    out.push_back(std::move(se));
+  }
+  return persistence_->Snapshot(out, *index_, next_label_.load());
+}
+
+Status SemanticCache::MaybeSnapshot() {
+  if (!persistence_ || persistence_->journal_bytes() < options_.snapshot_journal_bytes)
+    return Status::Ok();
+  return Snapshot();
 }
 
 SemanticCache::SemanticCache(CacheOptions options, std::unique_ptr<embed::Embedder> embedder,
@@ -162,16 +293,22 @@ Result<std::string> SemanticCache::Store(const std::string& prompt, const std::s
                                          const Attributes& attributes,
                                          std::optional<std::int64_t> ttl_ms) {
   if (prompt.size() > options_.max_prompt_bytes) {
-    return FieldError("prompt", "size", "prompt is longer than " + std::to_string(options_.max_prompt_bytes) + " bytes");
+    return FieldError(
+        "prompt", "size",
+        "prompt is longer than " + std::to_string(options_.max_prompt_bytes) + " bytes");
   }
   if (response.size() > options_.max_response_bytes) {
-    return FieldError("response", "size", "response is longer than " + std::to_string(options_.max_response_bytes) + " bytes");
+    return FieldError(
+        "response", "size",
+        "response is longer than " + std::to_string(options_.max_response_bytes) + " bytes");
   }
   if (!IsValidUtf8(response)) return FieldError("response", "utf8", "response is not valid UTF-8");
   if (response.empty()) return FieldError("response", "required", "response must not be empty");
   Status s = ValidateAttributes(attributes, "attributes");
   if (!s.ok()) return s;
-  if (ttl_ms && *ttl_ms <= 0) return FieldError("ttlMillis", "positive", "ttlMillis must be a positive number of milliseconds");
+  if (ttl_ms && *ttl_ms <= 0)
+    return FieldError("ttlMillis", "positive",
+                      "ttlMillis must be a positive number of milliseconds");
   auto normalized = NormalizePrompt(prompt, options_.normalize);
   if (!normalized.ok()) return FieldError("prompt", "utf8", normalized.status().message());
   if (normalized->empty()) return FieldError("prompt", "required", "prompt must contain text");
@@ -202,17 +339,20 @@ Result<std::string> SemanticCache::Store(const std::string& prompt, const std::s
   s = index_->Add(e.label, vec->data(), vec->size());
   if (!s.ok()) return s;
   std::unique_lock<std::shared_mutex> lock(mu_);
-  exact_[e.exact_key].push_back(e.label);
-  bytes_ += EntryBytes(e);
-  e.slot = labels_.size();
-  labels_.push_back(e.label);
-  if (e.expires_ms != 0) {
-    expiry_.emplace(e.expires_ms, e.label);
-    next_expiry_.store(expiry_.begin()->first, std::memory_order_relaxed);
+  if (persistence_) {
+    // Durable before acknowledged: under fsync "always" the record is on disk when this returns.
+    JournalRecord rec;
+    rec.type = JournalRecord::Type::kStore;
+    rec.entry = {e.label, e.tag,    e.created_ms, e.expires_ms, e.ttl_ms,
+                 prompt,  response, attributes,   *vec};
+    if (Status logged = LogLocked(rec); !logged.ok()) {
+      (void)index_->Remove(e.label);
+      return logged;
+    }
   }
   std::string id = e.Id();
   std::int64_t now = e.created_ms;
-  entries_.emplace(e.label, std::move(e));
+  InsertLocked(std::move(e));
   stores_.fetch_add(1, std::memory_order_relaxed);
   EvictLocked(now);
   return id;
@@ -222,7 +362,9 @@ Result<std::vector<Hit>> SemanticCache::Search(const SearchQuery& q, LookupTrace
   LookupTrace local;
   LookupTrace& t = trace ? *trace : local;
   if (q.prompt.size() > options_.max_prompt_bytes) {
-    return FieldError("prompt", "size", "prompt is longer than " + std::to_string(options_.max_prompt_bytes) + " bytes");
+    return FieldError(
+        "prompt", "size",
+        "prompt is longer than " + std::to_string(options_.max_prompt_bytes) + " bytes");
   }
   float threshold = q.threshold.value_or(options_.similarity_threshold);
   if (!(threshold >= 0 && threshold <= 1)) {
@@ -248,7 +390,8 @@ Result<std::vector<Hit>> SemanticCache::Search(const SearchQuery& q, LookupTrace
       if (it == exact_.end()) continue;
       for (std::uint64_t label : it->second) {
         auto e = entries_.find(label);
-        if (e != entries_.end() && e->second.text->normalized == *normalized && Matches(e->second, q.attributes, now)) {
+        if (e != entries_.end() && e->second.text->normalized == *normalized &&
+            Matches(e->second, q.attributes, now)) {
           Touch(e->second, now);
           hits.push_back({e->second.Id(), e->second.text, 1.0f, Strategy::kExact});
           break;
@@ -269,7 +412,8 @@ Result<std::vector<Hit>> SemanticCache::Search(const SearchQuery& q, LookupTrace
       p.ef = std::max(options_.search_ef, p.k);
       // With no scope and nothing that can expire, every live node of the index is a valid
       // entry: the walk needs no per-node predicate (deletions are tombstones there).
-      const bool unscoped = q.attributes.empty() && next_expiry_.load(std::memory_order_relaxed) == 0;
+      const bool unscoped =
+          q.attributes.empty() && next_expiry_.load(std::memory_order_relaxed) == 0;
       if (!unscoped) p.filter = &filter;
       auto ts = Steady::now();
       auto found = index_->Search(vec->data(), vec->size(), p);
@@ -296,7 +440,8 @@ Result<std::vector<Hit>> SemanticCache::Search(const SearchQuery& q, LookupTrace
     }
     if (!hits.empty()) {
       t.hit_tier = hits.front().strategy;
-      (hits.front().strategy == Strategy::kExact ? exact_hits_ : semantic_hits_).fetch_add(1, std::memory_order_relaxed);
+      (hits.front().strategy == Strategy::kExact ? exact_hits_ : semantic_hits_)
+          .fetch_add(1, std::memory_order_relaxed);
       return hits;
     }
   }
@@ -342,8 +487,9 @@ double SemanticCache::EvictionScore(const Entry& e, std::int64_t now) const {
   const double last = static_cast<double>(e.use->last_access_ms.load(std::memory_order_relaxed));
   if (options_.eviction == Eviction::kLru) return last;
   const double idle = std::max(0.0, static_cast<double>(now) - last);
-  const double decayed = static_cast<double>(e.use->hits.load(std::memory_order_relaxed)) *
-                         std::exp2(-idle / static_cast<double>(std::max<std::int64_t>(options_.lfu_half_life_ms, 1)));
+  const double decayed =
+      static_cast<double>(e.use->hits.load(std::memory_order_relaxed)) *
+      std::exp2(-idle / static_cast<double>(std::max<std::int64_t>(options_.lfu_half_life_ms, 1)));
   if (options_.eviction == Eviction::kLfu) return decayed;
   // kValue: what a hit saves grows with the response (the tokens not generated again);
   // what keeping it costs grows with all its bytes.
@@ -374,6 +520,10 @@ void SemanticCache::EvictLocked(std::int64_t now) {
         chosen = true;
       }
     }
+    JournalRecord rec;
+    rec.type = JournalRecord::Type::kDelete;
+    rec.label = victim;
+    if (Status logged = LogLocked(rec); !logged.ok()) spdlog::error("{}", logged.message());
     EraseLocked(entries_.find(victim));
     evicted_.fetch_add(1, std::memory_order_relaxed);
   }
@@ -381,12 +531,17 @@ void SemanticCache::EvictLocked(std::int64_t now) {
 
 Status SemanticCache::Delete(const std::string& entry_id) {
   std::uint64_t label = 0, tag = 0;
-  if (!ParseId(entry_id, &label, &tag)) return NotFound("no entry " + entry_id + " in cache " + options_.id);
+  if (!ParseId(entry_id, &label, &tag))
+    return NotFound("no entry " + entry_id + " in cache " + options_.id);
   std::unique_lock<std::shared_mutex> lock(mu_);
   auto it = entries_.find(label);
   if (it == entries_.end() || it->second.tag != tag) {
     return NotFound("no entry " + entry_id + " in cache " + options_.id);
   }
+  JournalRecord rec;
+  rec.type = JournalRecord::Type::kDelete;
+  rec.label = label;
+  if (Status logged = LogLocked(rec); !logged.ok()) return logged;
   EraseLocked(it);
   deleted_.fetch_add(1, std::memory_order_relaxed);
   return Status::Ok();
@@ -401,6 +556,13 @@ Result<std::size_t> SemanticCache::DeleteByAttributes(const Attributes& attribut
   for (auto it = entries_.begin(); it != entries_.end();) {
     auto next = std::next(it);
     if (Matches(it->second, attributes, 0)) {
+      JournalRecord rec;
+      rec.type = JournalRecord::Type::kDelete;
+      rec.label = it->first;
+      if (Status logged = LogLocked(rec); !logged.ok()) {
+        deleted_.fetch_add(n, std::memory_order_relaxed);
+        return logged;
+      }
       EraseLocked(it);
       ++n;
     }
@@ -412,6 +574,9 @@ Result<std::size_t> SemanticCache::DeleteByAttributes(const Attributes& attribut
 
 void SemanticCache::Flush() {
   std::unique_lock<std::shared_mutex> lock(mu_);
+  JournalRecord rec;
+  rec.type = JournalRecord::Type::kFlush;
+  if (Status logged = LogLocked(rec); !logged.ok()) spdlog::error("{}", logged.message());
   for (auto it = entries_.begin(); it != entries_.end();) {
     auto next = std::next(it);
     EraseLocked(it);

@@ -26,6 +26,7 @@
 
 #include "cache/guards.h"
 #include "cache/normalize.h"
+#include "cache/persistence.h"
 #include "common/status.h"
 #include "embed/embedder.h"
 #include "vector/hnsw_index.h"
@@ -50,9 +51,9 @@ using Attributes = std::map<std::string, std::string>;
 
 struct CacheOptions {
   std::string id;
-  float similarity_threshold = 0.85f;   // cosine similarity, 0..1
-  std::int64_t default_ttl_ms = 0;      // 0: entries do not expire
-  bool sliding_ttl = false;             // a hit restarts the entry's TTL
+  float similarity_threshold = 0.85f;  // cosine similarity, 0..1
+  std::int64_t default_ttl_ms = 0;     // 0: entries do not expire
+  bool sliding_ttl = false;            // a hit restarts the entry's TTL
   NormalizeOptions normalize;
   GuardOptions guards;
   std::vector<Strategy> strategies = {Strategy::kExact, Strategy::kSemantic};
@@ -60,13 +61,17 @@ struct CacheOptions {
   std::size_t max_prompt_bytes = 64 * 1024;
   std::size_t max_response_bytes = 1024 * 1024;
   std::size_t semantic_candidates = 4;  // nearest neighbours checked against threshold and guards
-  std::string originals_path;           // float32 vectors in this file (RAM holds codes); empty: RAM
-  std::size_t search_ef = 32;           // a cache wants the best candidate, not a ranked list
+  std::string originals_path;   // float32 vectors in this file (RAM holds codes); empty: RAM
+  std::size_t search_ef = 32;   // a cache wants the best candidate, not a ranked list
   std::size_t max_entries = 0;  // 0: no limit
   std::size_t max_bytes = 0;    // text bytes (prompt, response, attributes); 0: no limit
   Eviction eviction = Eviction::kLru;
   std::size_t eviction_samples = 16;
   std::int64_t lfu_half_life_ms = 10 * 60 * 1000;
+  // Durability (persistence.h): entries and index in this directory; empty: memory only.
+  std::string persist_dir;
+  FsyncPolicy fsync = FsyncPolicy::kEverySecond;
+  std::size_t snapshot_journal_bytes = 64u << 20;  // MaybeSnapshot writes one past this
 };
 
 // Use of an entry, updated by searches under a shared lock.
@@ -147,6 +152,12 @@ class SemanticCache {
   void Flush();
   // Removes expired entries; how many.
   std::size_t Sweep();
+  // Writes a snapshot (persisted caches only; Ok otherwise); MaybeSnapshot only when the
+  // journal has grown past options().snapshot_journal_bytes.
+  Status Snapshot();
+  Status MaybeSnapshot();
+  // What was recovered at start-up (for the log).
+  std::size_t restored_entries() const { return restored_entries_; }
 
   CacheStats Stats() const;
   const CacheOptions& options() const { return options_; }
@@ -158,6 +169,10 @@ class SemanticCache {
   bool Matches(const Entry& e, const Attributes& scope, std::int64_t now) const;
   std::int64_t ExpiresAt(const Entry& e) const;  // 0: never
   void EraseLocked(std::unordered_map<std::uint64_t, Entry>::iterator it);
+  void InsertLocked(Entry e);
+  Status LogLocked(const JournalRecord& record);  // Ok when not persisted
+  Status Restore(LoadedState& loaded);
+  Result<Entry> MakeEntry(const StoredEntry& stored);
   std::size_t EntryBytes(const Entry& e) const;
   void Touch(const Entry& e, std::int64_t now) const;
   double EvictionScore(const Entry& e, std::int64_t now) const;  // lower leaves first
@@ -167,13 +182,15 @@ class SemanticCache {
   std::unique_ptr<embed::Embedder> embedder_;
   Clock clock_;
   std::unique_ptr<vector::HnswIndex> index_;
+  std::unique_ptr<CachePersistence> persistence_;
+  std::size_t restored_entries_ = 0;
 
   mutable std::shared_mutex mu_;
-  std::unordered_map<std::uint64_t, Entry> entries_;                      // label -> entry
-  std::unordered_map<std::uint64_t, std::vector<std::uint64_t>> exact_;   // exact key -> labels
-  std::multimap<std::int64_t, std::uint64_t> expiry_;                     // expires_ms -> label
-  std::atomic<std::int64_t> next_expiry_{0};                              // 0: none pending
-  std::vector<std::uint64_t> labels_;                                     // for eviction samples
+  std::unordered_map<std::uint64_t, Entry> entries_;                     // label -> entry
+  std::unordered_map<std::uint64_t, std::vector<std::uint64_t>> exact_;  // exact key -> labels
+  std::multimap<std::int64_t, std::uint64_t> expiry_;                    // expires_ms -> label
+  std::atomic<std::int64_t> next_expiry_{0};                             // 0: none pending
+  std::vector<std::uint64_t> labels_;                                    // for eviction samples
   std::atomic<std::uint64_t> next_label_{1};
   std::size_t bytes_ = 0;
 

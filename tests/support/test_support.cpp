@@ -170,7 +170,8 @@ RedisServer::RedisServer(std::vector<std::string> extra_args) : extra_args_(std:
                              ": run scripts/redis8.sh (make deps)");
   }
   // A cluster node also listens on port + 10000 (its bus), so its port must stay below 55536.
-  const bool cluster = std::find(extra_args_.begin(), extra_args_.end(), "--cluster-enabled") != extra_args_.end();
+  const bool cluster =
+      std::find(extra_args_.begin(), extra_args_.end(), "--cluster-enabled") != extra_args_.end();
   for (int attempt = 0; attempt < 5; ++attempt) {
     port_ = FreePort();
     while (cluster && port_ > 55535) port_ = FreePort();
@@ -363,11 +364,13 @@ void RedisCluster::BeginMove(int slot, int to) {
 std::string SemcachedServer::BinaryPath() { return SEMCACHED_BINARY; }
 
 SemcachedServer::SemcachedServer(std::vector<std::string> extra_args,
-                                 std::map<std::string, std::string> extra_env) {
+                                 std::map<std::string, std::string> extra_env,
+                                 std::string data_dir) {
+  if (data_dir.empty()) data_dir = dir_.File("data");
   std::string port_file = dir_.File("port");
   std::vector<std::string> argv = {
       BinaryPath(), "serve",           "--port", "0",
-      "--data-dir", dir_.File("data"), "--set",  "server.port_file=" + port_file,
+      "--data-dir", data_dir,          "--set",  "server.port_file=" + port_file,
       "--set",      "server.threads=2"};
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   process_ = std::make_unique<ChildProcess>(argv, extra_env, dir_.File("semcached.log"));

@@ -115,8 +115,10 @@ class RedisCluster {
 // `semcached serve` on a free port with the given extra flags (--set key=value ...).
 class SemcachedServer {
  public:
+  // data_dir empty: a fresh directory of the server's own; given: kept across servers (restarts).
   explicit SemcachedServer(std::vector<std::string> extra_args = {},
-                           std::map<std::string, std::string> extra_env = {});
+                           std::map<std::string, std::string> extra_env = {},
+                           std::string data_dir = "");
   ~SemcachedServer();
   int port() const { return port_; }
   ChildProcess& process() { return *process_; }

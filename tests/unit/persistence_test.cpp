@@ -1,0 +1,186 @@
+// Persistence of embedded caches: snapshot + journal survive a restart, a torn journal tail
+// is dropped, a corrupt snapshot is refused, and the index comes back without a rebuild.
+#include <filesystem>
+#include <fstream>
+
+#include <gtest/gtest.h>
+
+#include "cache/semantic_cache.h"
+#include "embed/builtin_embedder.h"
+#include "test_support.h"
+
+namespace semcached::cache {
+namespace {
+
+using testing::TempDir;
+
+std::unique_ptr<SemanticCache> Open(const TempDir& dir, FsyncPolicy fsync = FsyncPolicy::kAlways,
+                                    std::int64_t* now = nullptr) {
+  CacheOptions o;
+  o.id = "p1";
+  o.persist_dir = dir.path();
+  o.fsync = fsync;
+  o.originals_path = dir.File("p1.vectors.f32");
+  SemanticCache::Clock clock;
+  if (now != nullptr) clock = [now] { return *now; };
+  auto c = SemanticCache::Create(o, std::make_unique<embed::BuiltinEmbedder>(), clock);
+  if (!c.ok()) throw std::runtime_error(c.status().ToString());
+  return std::move(*c);
+}
+
+std::optional<Hit> Find(SemanticCache& c, const std::string& prompt, Attributes attrs = {},
+                        Strategy only = Strategy::kExact) {
+  SearchQuery q;
+  q.prompt = prompt;
+  q.attributes = std::move(attrs);
+  q.strategies = {only};
+  auto r = c.Search(q);
+  if (!r.ok() || r->empty()) return std::nullopt;
+  return r->front();
+}
+
+std::string Prompt(int i) {
+  return "question number " + std::to_string(i) + " about topic " + std::to_string(i * 7);
+}
+
+TEST(CachePersistence, EntriesSurviveARestartFromTheJournal) {
+  TempDir dir;
+  std::vector<std::string> ids;
+  {
+    auto c = Open(dir);
+    for (int i = 0; i < 50; ++i) {
+      auto id = c->Store(Prompt(i), "answer " + std::to_string(i), {{"user", i % 2 ? "a" : "b"}},
+                         std::nullopt);
+      ASSERT_TRUE(id.ok());
+      ids.push_back(*id);
+    }
+    ASSERT_TRUE(c->Delete(ids[4]).ok());
+    ASSERT_EQ(*c->DeleteByAttributes({{"user", "a"}}), 25u);
+  }  // no snapshot: everything comes back from the journal
+  auto c = Open(dir);
+  EXPECT_EQ(c->restored_entries(), 24u);
+  EXPECT_EQ(c->Stats().entries, 24u);
+  for (int i = 0; i < 50; ++i) {
+    auto hit = Find(*c, Prompt(i), {{"user", i % 2 ? "a" : "b"}});
+    if (i % 2 == 1 || i == 4) {
+      EXPECT_FALSE(hit) << i;
+    } else {
+      ASSERT_TRUE(hit) << i;
+      EXPECT_EQ(hit->id, ids[i]);  // the same id after a restart
+      EXPECT_EQ(hit->entry->response, "answer " + std::to_string(i));
+    }
+  }
+  // The semantic tier works on the restored index, and new entries get fresh labels.
+  // The semantic tier answers from the restored index (snapshot or journal vectors).
+  auto semantic = Find(*c, Prompt(10), {{"user", "b"}}, Strategy::kSemantic);
+  ASSERT_TRUE(semantic);
+  EXPECT_EQ(semantic->id, ids[10]);
+  EXPECT_GT(semantic->similarity,
+            0.95f);  // not 1: term weights are relearned from the entries that remain
+  auto fresh = c->Store("a new question after the restart", "new", {}, std::nullopt);
+  ASSERT_TRUE(fresh.ok());
+  for (const auto& old : ids) EXPECT_NE(*fresh, old);
+}
+
+TEST(CachePersistence, SnapshotThenJournalThenRestart) {
+  TempDir dir;
+  std::string kept;
+  {
+    auto c = Open(dir, FsyncPolicy::kEverySecond);
+    for (int i = 0; i < 30; ++i) ASSERT_TRUE(c->Store(Prompt(i), "a", {}, std::nullopt).ok());
+    ASSERT_TRUE(c->Snapshot().ok());
+    EXPECT_TRUE(std::filesystem::exists(dir.File("p1.current")));
+    EXPECT_TRUE(std::filesystem::exists(dir.File("p1.1.index")));
+    // After the snapshot: more writes, a flush, and a few more.
+    for (int i = 30; i < 40; ++i) ASSERT_TRUE(c->Store(Prompt(i), "b", {}, std::nullopt).ok());
+    c->Flush();
+    auto id = c->Store(Prompt(99), "kept", {}, std::nullopt);
+    ASSERT_TRUE(id.ok());
+    kept = *id;
+    ASSERT_TRUE(c->Snapshot().ok());
+    EXPECT_FALSE(std::filesystem::exists(dir.File("p1.1.index")));  // the old generation is gone
+    ASSERT_TRUE(c->Store(Prompt(100), "after", {}, std::nullopt).ok());
+  }
+  auto c = Open(dir);
+  EXPECT_EQ(c->Stats().entries, 2u);
+  auto hit = Find(*c, Prompt(99));
+  ASSERT_TRUE(hit);
+  EXPECT_EQ(hit->id, kept);
+  auto semantic =
+      Find(*c, Prompt(99), {}, Strategy::kSemantic);  // its vector came from the snapshot's index
+  ASSERT_TRUE(semantic);
+  EXPECT_EQ(semantic->id, kept);
+  EXPECT_TRUE(Find(*c, Prompt(100)));
+  EXPECT_FALSE(Find(*c, Prompt(5)));
+}
+
+TEST(CachePersistence, TornJournalTailIsDroppedAndTheRestKept) {
+  TempDir dir;
+  {
+    auto c = Open(dir);
+    for (int i = 0; i < 10; ++i) ASSERT_TRUE(c->Store(Prompt(i), "a", {}, std::nullopt).ok());
+  }
+  const std::string journal = dir.File("p1.0.journal");
+  const auto size = std::filesystem::file_size(journal);
+  // A record cut short, as a kill -9 in the middle of a write leaves it.
+  std::filesystem::resize_file(journal, size - 7);
+  {
+    auto c = Open(dir);
+    EXPECT_EQ(c->Stats().entries, 9u);
+    EXPECT_FALSE(Find(*c, Prompt(9)));
+    EXPECT_TRUE(Find(*c, Prompt(8)));
+    ASSERT_TRUE(c->Store(Prompt(50), "after the tear", {}, std::nullopt).ok());
+  }
+  // The torn bytes were cut before appending: the new record is readable.
+  auto c = Open(dir);
+  EXPECT_EQ(c->Stats().entries, 10u);
+  EXPECT_TRUE(Find(*c, Prompt(50)));
+  // Garbage after whole records: the same.
+  {
+    std::ofstream out(journal, std::ios::app | std::ios::binary);
+    out << "\x10\x00\x00\x00garbage-bytes";
+  }
+  EXPECT_EQ(Open(dir)->Stats().entries, 10u);
+}
+
+TEST(CachePersistence, CorruptSnapshotIsRefusedAndLeftForTheOperator) {
+  TempDir dir;
+  {
+    auto c = Open(dir);
+    for (int i = 0; i < 5; ++i) ASSERT_TRUE(c->Store(Prompt(i), "a", {}, std::nullopt).ok());
+    ASSERT_TRUE(c->Snapshot().ok());
+  }
+  const std::string entries = dir.File("p1.1.entries");
+  std::string bytes = testing::ReadFile(entries);
+  bytes[bytes.size() / 2] ^= 0x40;
+  testing::WriteFile(entries, bytes);
+  CacheOptions o;
+  o.id = "p1";
+  o.persist_dir = dir.path();
+  auto c = SemanticCache::Create(o, std::make_unique<embed::BuiltinEmbedder>());
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().code(), ErrorCode::kDataLoss);
+  EXPECT_NE(c.status().message().find("checksum"), std::string::npos) << c.status().message();
+  EXPECT_TRUE(std::filesystem::exists(entries));  // nothing deleted
+}
+
+TEST(CachePersistence, TtlsAndExpiryComeBack) {
+  TempDir dir;
+  std::int64_t now = 1'000'000;
+  {
+    auto c = Open(dir, FsyncPolicy::kAlways, &now);
+    ASSERT_TRUE(c->Store(Prompt(1), "short", {}, 1000).ok());
+    ASSERT_TRUE(c->Store(Prompt(2), "long", {}, 60'000).ok());
+    ASSERT_TRUE(c->Snapshot().ok());
+    ASSERT_TRUE(c->Store(Prompt(3), "journal", {}, 1000).ok());
+  }
+  now += 2000;
+  auto c = Open(dir, FsyncPolicy::kAlways, &now);
+  EXPECT_FALSE(Find(*c, Prompt(1)));  // expired while down: never returned
+  EXPECT_FALSE(Find(*c, Prompt(3)));
+  EXPECT_TRUE(Find(*c, Prompt(2)));
+  EXPECT_EQ(c->Sweep(), 2u);
+}
+
+}  // namespace
+}  // namespace semcached::cache
