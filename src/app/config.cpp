@@ -7,12 +7,17 @@
 #include <sstream>
 
 #include <toml++/toml.h>
+#include <nlohmann/json.hpp>
 
 #include "vector/cpu_features.h"
 
 extern char** environ;
 
 namespace semcached::app {
+// One [[caches]] table (or an admin API body turned into one); defined below.
+Result<CacheConfig> ParseCacheTable(const toml::table& table, const std::string& where,
+                                    const std::string& source);
+
 namespace {
 
 // A value as a source gave it: text (environment, flags) is parsed by the key's type; a TOML
@@ -126,6 +131,9 @@ const std::vector<KeySpec>& Keys() {
     k.push_back(StringKey(
         "default_cache_api_key", [](Config& c) -> std::string& { return c.default_cache_api_key; },
         {}, "API key of the cache 'default' (served when no [[caches]] is declared)"));
+    k.push_back(StringKey(
+        "admin_api_key", [](Config& c) -> std::string& { return c.admin_api_key; }, {},
+        "Bearer key of the admin API (POST/GET/DELETE /v1/caches); empty: disabled"));
     k.push_back(StringKey(
         "server.host", [](Config& c) -> std::string& { return c.server.host; }, {},
         "address to listen on"));
@@ -255,82 +263,16 @@ Status ApplyCaches(Config& config, const toml::node& node, const std::string& fi
                            "): expected [[caches]] tables");
   }
   for (std::size_t i = 0; i < arr->size(); ++i) {
-    const auto& table = *(*arr)[i].as_table();
-    CacheConfig c;
-    const std::string where = "caches[" + std::to_string(i) + "]";
-    auto refuse = [&](const std::string& key, const std::string& why) {
-      return InvalidArgument("configuration key '" + where + "." + key + "' (config file " + file +
-                             "): " + why);
-    };
-    for (const auto& [raw, value] : table) {
-      std::string key(raw.str());
-      if (key == "id") {
-        auto v = value.value<std::string>();
-        if (!value.is_string() || !v || v->empty())
-          return refuse(key, "expected a non-empty string");
-        c.id = *v;
-      } else if (key == "api_keys" || key == "allowed_attributes") {
-        auto v = StringArray(value, where + "." + key, file);
-        if (!v.ok()) return v.status();
-        (key == "api_keys" ? c.api_keys : c.allowed_attributes) = *v;
-      } else if (key == "similarity_threshold") {
-        auto v = value.value<double>();
-        if (!(value.is_floating_point() || value.is_integer()) || !v || *v < 0 || *v > 1) {
-          return refuse(key, "expected a number within 0..1");
-        }
-        c.similarity_threshold = *v;
-      } else if (key == "ttl_ms") {
-        auto v = value.value<std::int64_t>();
-        if (!value.is_integer() || !v || *v < 0)
-          return refuse(key, "expected a non-negative integer");
-        c.ttl_ms = *v;
-      } else if (key == "max_entries" || key == "max_bytes") {
-        auto v = value.value<std::int64_t>();
-        if (!value.is_integer() || !v || *v < 0)
-          return refuse(key, "expected a non-negative integer");
-        (key == "max_entries" ? c.max_entries : c.max_bytes) = *v;
-      } else if (key == "eviction") {
-        auto v = value.value<std::string>();
-        if (!value.is_string() || !v || (*v != "lru" && *v != "lfu" && *v != "value")) {
-          return refuse(key, "expected one of: lru, lfu, value");
-        }
-        c.eviction = *v;
-      } else if (key == "embedder" || key == "embedder_url" || key == "embedder_model" ||
-                 key == "embedder_api_key_env") {
-        auto v = value.value<std::string>();
-        if (!value.is_string() || !v) return refuse(key, "expected a string");
-        if (key == "embedder" && *v != "builtin" && *v != "openai")
-          return refuse(key, "expected one of: builtin, openai");
-        (key == "embedder"         ? c.embedder
-         : key == "embedder_url"   ? c.embedder_url
-         : key == "embedder_model" ? c.embedder_model
-                                   : c.embedder_api_key_env) = *v;
-      } else if (key == "embedder_dim" || key == "embedder_timeout_ms") {
-        auto v = value.value<std::int64_t>();
-        if (!value.is_integer() || !v || *v < 1 ||
-            *v > 65535 * (key == "embedder_timeout_ms" ? 1000 : 1)) {
-          return refuse(key, "expected a positive integer");
-        }
-        (key == "embedder_dim" ? c.embedder_dim : c.embedder_timeout_ms) = *v;
-      } else if (key == "guard_numbers" || key == "guard_negation" || key == "sliding_ttl") {
-        auto v = value.value<bool>();
-        if (!value.is_boolean() || !v) return refuse(key, "expected true or false");
-        (key == "guard_numbers"    ? c.guard_numbers
-         : key == "guard_negation" ? c.guard_negation
-                                   : c.sliding_ttl) = *v;
-      } else {
-        return InvalidArgument("unknown configuration key '" + where + "." + key +
-                               "' (config file " + file + ")");
+    const std::string where = "caches[" + std::to_string(i) + "].";
+    auto c = ParseCacheTable(*(*arr)[i].as_table(), where, "config file " + file);
+    if (!c.ok()) return c.status();
+    for (const auto& other : config.caches) {
+      if (other.id == c->id) {
+        return InvalidArgument("configuration key '" + where + "id' (config file " + file +
+                               "): cache '" + c->id + "' is declared twice");
       }
     }
-    if (c.id.empty()) return refuse("id", "every cache needs an id");
-    if (c.embedder == "openai" && (c.embedder_dim == 0 || c.embedder_model.empty())) {
-      return refuse("embedder", "an \"openai\" embedder needs embedder_model and embedder_dim");
-    }
-    for (const auto& other : config.caches) {
-      if (other.id == c.id) return refuse("id", "cache '" + c.id + "' is declared twice");
-    }
-    config.caches.push_back(std::move(c));
+    config.caches.push_back(std::move(*c));
   }
   return Status::Ok();
 }
@@ -503,7 +445,8 @@ std::string RenderToml(const Config& config) {
     }
     bool numeric = k.type.rfind("integer", 0) == 0;
     std::string value = k.get(config);
-    if (k.name == "default_cache_api_key" && !value.empty()) value = "***";
+    if ((k.name == "default_cache_api_key" || k.name == "admin_api_key") && !value.empty())
+      value = "***";
     out << leaf << " = ";
     if (numeric) {
       out << value;
@@ -536,6 +479,123 @@ std::string RenderToml(const Config& config) {
     out << "\n";
   }
   return out.str();
+}
+
+Status ValidateCacheId(const std::string& id) {
+  if (id.empty() || id.size() > 64) return InvalidArgument("a cache id has 1 to 64 characters");
+  for (char ch : id) {
+    if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '_' && ch != '-') {
+      return InvalidArgument("cache id '" + id + "' may hold only letters, digits, '_' and '-'");
+    }
+  }
+  return Status::Ok();
+}
+
+Result<CacheConfig> ParseCacheTable(const toml::table& table, const std::string& where,
+                                    const std::string& source) {
+  CacheConfig c;
+  auto refuse = [&](const std::string& key, const std::string& why) {
+    return InvalidArgument("configuration key '" + where + key + "' (" + source + "): " + why)
+        .WithField(key, "valid", why);
+  };
+  for (const auto& [raw, value] : table) {
+    std::string key(raw.str());
+    if (key == "id") {
+      auto v = value.value<std::string>();
+      if (!value.is_string() || !v || !ValidateCacheId(*v).ok()) {
+        return refuse(key, "expected 1 to 64 letters, digits, '_' or '-'");
+      }
+      c.id = *v;
+    } else if (key == "api_keys" || key == "allowed_attributes") {
+      auto v = StringArray(value, where + key, source);
+      if (!v.ok()) return v.status();
+      (key == "api_keys" ? c.api_keys : c.allowed_attributes) = *v;
+    } else if (key == "similarity_threshold") {
+      auto v = value.value<double>();
+      if (!(value.is_floating_point() || value.is_integer()) || !v || *v < 0 || *v > 1) {
+        return refuse(key, "expected a number within 0..1");
+      }
+      c.similarity_threshold = *v;
+    } else if (key == "ttl_ms") {
+      auto v = value.value<std::int64_t>();
+      if (!value.is_integer() || !v || *v < 0)
+        return refuse(key, "expected a non-negative integer");
+      c.ttl_ms = *v;
+    } else if (key == "max_entries" || key == "max_bytes") {
+      auto v = value.value<std::int64_t>();
+      if (!value.is_integer() || !v || *v < 0)
+        return refuse(key, "expected a non-negative integer");
+      (key == "max_entries" ? c.max_entries : c.max_bytes) = *v;
+    } else if (key == "eviction") {
+      auto v = value.value<std::string>();
+      if (!value.is_string() || !v || (*v != "lru" && *v != "lfu" && *v != "value")) {
+        return refuse(key, "expected one of: lru, lfu, value");
+      }
+      c.eviction = *v;
+    } else if (key == "embedder" || key == "embedder_url" || key == "embedder_model" ||
+               key == "embedder_api_key_env") {
+      auto v = value.value<std::string>();
+      if (!value.is_string() || !v) return refuse(key, "expected a string");
+      if (key == "embedder" && *v != "builtin" && *v != "openai")
+        return refuse(key, "expected one of: builtin, openai");
+      (key == "embedder"         ? c.embedder
+       : key == "embedder_url"   ? c.embedder_url
+       : key == "embedder_model" ? c.embedder_model
+                                 : c.embedder_api_key_env) = *v;
+    } else if (key == "embedder_dim" || key == "embedder_timeout_ms") {
+      auto v = value.value<std::int64_t>();
+      if (!value.is_integer() || !v || *v < 1 ||
+          *v > 65535 * (key == "embedder_timeout_ms" ? 1000 : 1)) {
+        return refuse(key, "expected a positive integer");
+      }
+      (key == "embedder_dim" ? c.embedder_dim : c.embedder_timeout_ms) = *v;
+    } else if (key == "guard_numbers" || key == "guard_negation" || key == "sliding_ttl") {
+      auto v = value.value<bool>();
+      if (!value.is_boolean() || !v) return refuse(key, "expected true or false");
+      (key == "guard_numbers"    ? c.guard_numbers
+       : key == "guard_negation" ? c.guard_negation
+                                 : c.sliding_ttl) = *v;
+    } else {
+      return InvalidArgument("unknown configuration key '" + where + key + "' (" + source + ")")
+          .WithField(key, "known", "not a cache setting");
+    }
+  }
+  if (c.id.empty()) return refuse("id", "every cache needs an id");
+  if (c.embedder == "openai" && (c.embedder_dim == 0 || c.embedder_model.empty())) {
+    return refuse("embedder", "an \"openai\" embedder needs embedder_model and embedder_dim");
+  }
+  return c;
+}
+
+// JSON objects (the admin API's bodies) become TOML tables and go through the same checks.
+Result<CacheConfig> CacheConfigFromJson(const nlohmann::json& body) {
+  if (!body.is_object()) return InvalidArgument("the body must be a JSON object of cache settings");
+  toml::table table;
+  for (const auto& [key, value] : body.items()) {
+    if (value.is_string()) {
+      table.insert(key, value.get<std::string>());
+    } else if (value.is_boolean()) {
+      table.insert(key, value.get<bool>());
+    } else if (value.is_number_integer()) {
+      table.insert(key, value.get<std::int64_t>());
+    } else if (value.is_number()) {
+      table.insert(key, value.get<double>());
+    } else if (value.is_array()) {
+      toml::array arr;
+      for (const auto& item : value) {
+        if (!item.is_string()) {
+          return InvalidArgument("'" + key + "' must be an array of strings")
+              .WithField(key, "strings", "expected strings");
+        }
+        arr.push_back(item.get<std::string>());
+      }
+      table.insert(key, std::move(arr));
+    } else {
+      return InvalidArgument("'" + key + "' has a value of the wrong type")
+          .WithField(key, "type", "wrong type");
+    }
+  }
+  return ParseCacheTable(table, "", "request body");
 }
 
 }  // namespace semcached::app

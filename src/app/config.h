@@ -14,6 +14,8 @@
 #include <utility>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "common/status.h"
 
 namespace semcached::app {
@@ -90,6 +92,7 @@ struct Config {
   // by default_cache_api_key when that is set.
   std::vector<CacheConfig> caches;
   std::string default_cache_api_key;
+  std::string admin_api_key;  // Bearer key of the admin API (/v1/caches); empty: API disabled
 };
 
 // Where configuration comes from, lowest precedence first.
@@ -119,5 +122,11 @@ std::vector<KeyInfo> ListKeys();
 
 // The effective configuration as TOML text, for `semcached config`.
 std::string RenderToml(const Config& config);
+
+// Cache ids name files in data_dir: 1 to 64 letters, digits, '_' or '-'.
+Status ValidateCacheId(const std::string& id);
+// The settings of one cache from a JSON object with the keys of a [[caches]] table (the admin
+// API), checked exactly as the configuration file's are.
+Result<CacheConfig> CacheConfigFromJson(const nlohmann::json& body);
 
 }  // namespace semcached::app

@@ -84,7 +84,8 @@ std::string CheckLine(const json& j) {
     }
   }
   for (const char* f : {"ttlMillis", "ttl"}) {
-    if (j.contains(f) && !j[f].is_null() && (!j[f].is_number_integer() || j[f].get<long long>() <= 0)) {
+    if (j.contains(f) && !j[f].is_null() &&
+        (!j[f].is_number_integer() || j[f].get<long long>() <= 0)) {
       return std::string("\"") + f + "\" must be a positive integer (milliseconds)";
     }
   }
@@ -123,13 +124,15 @@ int RunImport(const ImportOptions& o) {
       continue;
     }
     json entry = {{"prompt", j["prompt"]}, {"response", j["response"]}};
-    if (j.contains("attributes") && !j["attributes"].is_null()) entry["attributes"] = j["attributes"];
+    if (j.contains("attributes") && !j["attributes"].is_null())
+      entry["attributes"] = j["attributes"];
     if (j.contains("ttlMillis") && !j["ttlMillis"].is_null()) entry["ttlMillis"] = j["ttlMillis"];
     if (j.contains("ttl") && !j["ttl"].is_null()) entry["ttlMillis"] = j["ttl"];
     entries.push_back(std::move(entry));
   }
   if (!problems.empty()) {
-    for (const auto& p : problems) std::fprintf(stderr, "semcached import: %s: %s\n", o.file.c_str(), p.c_str());
+    for (const auto& p : problems)
+      std::fprintf(stderr, "semcached import: %s: %s\n", o.file.c_str(), p.c_str());
     std::fprintf(stderr, "semcached import: %zu bad line(s); nothing imported\n", problems.size());
     return 2;
   }
@@ -140,7 +143,9 @@ int RunImport(const ImportOptions& o) {
   const bool tty = o.progress && isatty(2);
   std::vector<std::string> stored;
   auto start = std::chrono::steady_clock::now();
-  auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
+  auto elapsed = [&] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  };
   for (std::size_t i = 0; i < entries.size(); ++i) {
     HttpResult r = client.Send("POST", base + "/entries", entries[i].dump());
     std::string id;
@@ -149,13 +154,17 @@ int RunImport(const ImportOptions& o) {
       if (!j.is_discarded() && j.contains("entryId") && j["entryId"].is_string()) id = j["entryId"];
     }
     if (id.empty()) {
-      std::string why = !r.error.empty() ? r.error : "HTTP " + std::to_string(r.status) + " " + r.body;
+      std::string why =
+          !r.error.empty() ? r.error : "HTTP " + std::to_string(r.status) + " " + r.body;
       if (tty) std::fputc('\n', stderr);
-      std::fprintf(stderr, "semcached import: entry %zu of %zu failed: %s\n", i + 1, entries.size(), why.c_str());
+      std::fprintf(stderr, "semcached import: entry %zu of %zu failed: %s\n", i + 1, entries.size(),
+                   why.c_str());
       std::size_t undone = 0;
-      for (const auto& sid : stored) undone += client.Send("DELETE", base + "/entries/" + sid, "").status == 204;
-      std::fprintf(stderr, "semcached import: rolled back %zu of %zu stored entries; nothing imported\n", undone,
-                   stored.size());
+      for (const auto& sid : stored)
+        undone += client.Send("DELETE", base + "/entries/" + sid, "").status == 204;
+      std::fprintf(stderr,
+                   "semcached import: rolled back %zu of %zu stored entries; nothing imported\n",
+                   undone, stored.size());
       return 1;
     }
     stored.push_back(id);
@@ -164,8 +173,9 @@ int RunImport(const ImportOptions& o) {
     }
   }
   if (tty) std::fputc('\n', stderr);
-  std::fprintf(stderr, "semcached import: %zu entries imported into cache %s in %.1f s (%.0f/s)\n", stored.size(),
-               o.cache_id.c_str(), elapsed(), stored.empty() ? 0.0 : static_cast<double>(stored.size()) / elapsed());
+  std::fprintf(stderr, "semcached import: %zu entries imported into cache %s in %.1f s (%.0f/s)\n",
+               stored.size(), o.cache_id.c_str(), elapsed(),
+               stored.empty() ? 0.0 : static_cast<double>(stored.size()) / elapsed());
   return 0;
 }
 

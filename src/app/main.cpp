@@ -17,6 +17,7 @@
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 
+#include "app/cache_admin.h"
 #include "app/config.h"
 #include "app/import.h"
 #include "cache/registry.h"
@@ -27,6 +28,7 @@
 #include "redis/client.h"
 #include "redis/cluster.h"
 #include "redis/probe.h"
+#include "server/admin_routes.h"
 #include "server/http_server.h"
 #include "server/langcache_routes.h"
 #include "server/metrics.h"
@@ -226,44 +228,8 @@ Result<std::unique_ptr<cache::CacheRegistry>> BuildCaches(const Config& config) 
     declared.push_back(d);
   }
   for (const auto& c : declared) {
-    cache::CacheOptions o;
-    o.id = c.id;
-    o.similarity_threshold = static_cast<float>(c.similarity_threshold);
-    o.default_ttl_ms = c.ttl_ms;
-    o.sliding_ttl = c.sliding_ttl;
-    o.allowed_attributes = c.allowed_attributes;
-    o.guards.numbers = c.guard_numbers;
-    o.guards.negation = c.guard_negation;
-    o.max_entries = static_cast<std::size_t>(c.max_entries);
-    o.max_bytes = static_cast<std::size_t>(c.max_bytes);
-    cache::ParseEviction(c.eviction, &o.eviction);
-    // Float originals (for re-scoring) live in a file: RAM holds codes and graph only.
-    o.originals_path = config.data_dir + "/" + c.id + ".vectors.f32";
-    if (config.persist.fsync != "off") {
-      o.persist_dir = config.data_dir;
-      cache::ParseFsyncPolicy(config.persist.fsync, &o.fsync);
-      o.snapshot_journal_bytes = static_cast<std::size_t>(config.persist.snapshot_journal_mb) << 20;
-    }
-    std::unique_ptr<embed::Embedder> embedder;
-    if (c.embedder == "openai") {
-      embed::HttpEmbedderOptions eo;
-      eo.base_url = c.embedder_url;
-      eo.model = c.embedder_model;
-      eo.dim = static_cast<std::size_t>(c.embedder_dim);
-      eo.api_key_env = c.embedder_api_key_env;
-      eo.timeout_ms = static_cast<int>(c.embedder_timeout_ms);
-      embedder = std::make_unique<embed::HttpEmbedder>(eo);
-    } else {
-      embedder = std::make_unique<embed::BuiltinEmbedder>();
-    }
-    // Popular prompts are embedded once (the LRU keeps 10,000 per cache).
-    auto made = cache::SemanticCache::Create(
-        o, std::make_unique<embed::CachingEmbedder>(std::move(embedder), 10000));
+    auto made = MakeCache(config, c);
     if (!made.ok()) return made.status();
-    if ((*made)->restored_entries() > 0) {
-      spdlog::info("cache '{}': {} entries restored from {}", c.id, (*made)->restored_entries(),
-                   config.data_dir);
-    }
     Status s = registry->Add(std::move(*made), c.api_keys);
     if (!s.ok()) return s;
     if (c.api_keys.empty()) {
@@ -282,7 +248,7 @@ class Sweeper {
           std::unique_lock<std::mutex> lock(mu_);
           while (!cv_.wait_for(lock, std::chrono::seconds(1), [this] { return stop_; })) {
             lock.unlock();
-            for (auto* c : registry.All()) {
+            for (const auto& c : registry.All()) {
               std::size_t n = c->Sweep();
               if (n > 0) spdlog::debug("cache {}: {} expired entries removed", c->options().id, n);
               if (Status s = c->MaybeSnapshot(); !s.ok()) {
@@ -355,6 +321,16 @@ int Serve(const Config& config) {
     return kExitConfig;
   }
   server::AddLangCacheRoutes(router, **caches, metrics);
+  CacheAdmin admin(config, **caches);
+  if (Status st = admin.LoadSaved(); !st.ok()) {
+    spdlog::critical("{}", st.message());
+    return kExitConfig;
+  }
+  server::AddAdminRoutes(router, config.admin_api_key,
+                         {[&admin](const nlohmann::json& body) { return admin.Create(body); },
+                          [&admin] { return admin.List(); },
+                          [&admin](const std::string& id) { return admin.Describe(id); },
+                          [&admin](const std::string& id) { return admin.Delete(id); }});
   Sweeper sweeper(**caches);
 
   Status s = http.Listen();
@@ -374,7 +350,7 @@ int Serve(const Config& config) {
                vector::SimdLevelName(vector::ActiveSimdLevel()));
   http.Run(/*handle_signals=*/true);
   // A snapshot at a clean stop makes the next start read files instead of a long journal.
-  for (auto* c : (*caches)->All()) {
+  for (const auto& c : (*caches)->All()) {
     if (Status st = c->Snapshot(); !st.ok()) {
       spdlog::error("cache {}: snapshot at shutdown: {}", c->options().id, st.message());
     }

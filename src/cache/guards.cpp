@@ -34,9 +34,9 @@ std::string CanonicalNumber(std::string s) {
 }
 
 constexpr std::array<std::string_view, 21> kNumberWords = {
-    "zero",    "one",     "two",       "three",    "four",     "five",    "six",
-    "seven",   "eight",   "nine",      "ten",      "eleven",   "twelve",  "thirteen",
-    "fourteen", "fifteen", "sixteen",  "seventeen", "eighteen", "nineteen", "twenty"};
+    "zero",     "one",     "two",     "three",     "four",     "five",     "six",
+    "seven",    "eight",   "nine",    "ten",       "eleven",   "twelve",   "thirteen",
+    "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty"};
 
 }  // namespace
 
@@ -47,10 +47,9 @@ std::vector<std::string> ExtractNumbers(std::string_view text) {
     unsigned char c = static_cast<unsigned char>(text[i]);
     if (std::isdigit(c)) {
       std::size_t j = i;
-      while (j < text.size() &&
-             (std::isdigit(static_cast<unsigned char>(text[j])) ||
-              ((text[j] == ',' || text[j] == '.') && j + 1 < text.size() &&
-               std::isdigit(static_cast<unsigned char>(text[j + 1]))))) {
+      while (j < text.size() && (std::isdigit(static_cast<unsigned char>(text[j])) ||
+                                 ((text[j] == ',' || text[j] == '.') && j + 1 < text.size() &&
+                                  std::isdigit(static_cast<unsigned char>(text[j + 1]))))) {
         ++j;
       }
       out.push_back(CanonicalNumber(std::string(text.substr(i, j - i))));
@@ -74,8 +73,8 @@ std::vector<std::string> ExtractNumbers(std::string_view text) {
 
 int CountNegations(std::string_view text) {
   static constexpr std::array<std::string_view, 14> kMarkers = {
-      "not", "no", "never", "without", "cannot", "none", "nobody", "nothing",
-      "neither", "nor", "nowhere", "isnt", "dont", "doesnt"};
+      "not",     "no",      "never", "without", "cannot", "none", "nobody",
+      "nothing", "neither", "nor",   "nowhere", "isnt",   "dont", "doesnt"};
   int count = 0;
   for (std::string_view w : Words(text)) {
     if (w.size() > 3 && w.substr(w.size() - 3) == "n't") {
@@ -101,7 +100,8 @@ const char* GuardVerdictName(GuardVerdict v) {
   return "unknown";
 }
 
-GuardVerdict CheckGuards(std::string_view query, std::string_view candidate, const GuardOptions& o) {
+GuardVerdict CheckGuards(std::string_view query, std::string_view candidate,
+                         const GuardOptions& o) {
   if (o.numbers) {
     auto a = ExtractNumbers(query), b = ExtractNumbers(candidate);
     std::sort(a.begin(), a.end());

@@ -52,7 +52,8 @@ Result<std::string> NormalizePrompt(std::string_view text, const NormalizeOption
     utf8proc_ssize_t n = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(text.data()),
                                       static_cast<utf8proc_ssize_t>(text.size()), &dst,
                                       static_cast<utf8proc_option_t>(flags));
-    if (n < 0) return InvalidArgument(std::string("prompt cannot be normalized: ") + utf8proc_errmsg(n));
+    if (n < 0)
+      return InvalidArgument(std::string("prompt cannot be normalized: ") + utf8proc_errmsg(n));
     std::unique_ptr<utf8proc_uint8_t, decltype(&std::free)> owned(dst, &std::free);
     mapped.assign(reinterpret_cast<const char*>(dst), static_cast<std::size_t>(n));
   } else {

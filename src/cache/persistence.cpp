@@ -359,6 +359,21 @@ Status CachePersistence::Snapshot(const std::vector<StoredEntry>& entries,
   return Status::Ok();
 }
 
+Status RemoveCacheFiles(const std::string& dir, const std::string& id) {
+  std::error_code ec;
+  const std::string prefix = id + ".";
+  std::vector<std::filesystem::path> doomed;
+  for (const auto& f : std::filesystem::directory_iterator(dir, ec)) {
+    if (f.path().filename().string().rfind(prefix, 0) == 0) doomed.push_back(f.path());
+  }
+  if (ec) return Unavailable("cannot list " + dir + ": " + ec.message());
+  for (const auto& p : doomed) {
+    std::filesystem::remove(p, ec);
+    if (ec) return Unavailable("cannot delete " + p.string() + ": " + ec.message());
+  }
+  return Status::Ok();
+}
+
 std::size_t CachePersistence::journal_bytes() const {
   std::lock_guard lock(mu_);
   return journal_bytes_;

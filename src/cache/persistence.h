@@ -61,6 +61,10 @@ struct LoadedState {
   std::size_t torn_bytes = 0;          // cut from the journal's end
 };
 
+// Deletes every file of cache `id` in `dir` (snapshots, journals, vector files): the names
+// that start with "<id>." (cache ids hold no dots, so no other cache's files match).
+Status RemoveCacheFiles(const std::string& dir, const std::string& id);
+
 class CachePersistence {
  public:
   // Opens (creating the directory's files when absent) and reads what is there.

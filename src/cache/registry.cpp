@@ -12,25 +12,31 @@ bool SameKey(const std::string& a, const std::string& b) {
 
 }  // namespace
 
-Status CacheRegistry::Add(std::unique_ptr<SemanticCache> cache, std::vector<std::string> api_keys) {
+Status CacheRegistry::Add(std::shared_ptr<SemanticCache> cache, std::vector<std::string> api_keys,
+                          bool removable) {
   std::string id = cache->options().id;
-  if (caches_.count(id)) return InvalidArgument("cache '" + id + "' is declared twice");
-  caches_[id] = Slot{std::move(cache), std::move(api_keys)};
+  std::unique_lock lock(mu_);
+  if (caches_.count(id))
+    return Status(ErrorCode::kAlreadyExists, "cache '" + id + "' already exists");
+  caches_[id] = Slot{std::move(cache), std::move(api_keys), removable};
   return Status::Ok();
 }
 
-Result<SemanticCache*> CacheRegistry::Find(const std::string& id) const {
+Result<std::shared_ptr<SemanticCache>> CacheRegistry::Find(const std::string& id) const {
+  std::shared_lock lock(mu_);
   auto it = caches_.find(id);
   if (it == caches_.end()) return NotFound("cache '" + id + "' does not exist");
-  return it->second.cache.get();
+  return it->second.cache;
 }
 
 bool CacheRegistry::Open(const std::string& id) const {
+  std::shared_lock lock(mu_);
   auto it = caches_.find(id);
   return it != caches_.end() && it->second.keys.empty();
 }
 
 Status CacheRegistry::Authorize(const std::string& id, const std::string& key) const {
+  std::shared_lock lock(mu_);
   auto it = caches_.find(id);
   if (it == caches_.end()) return NotFound("cache '" + id + "' does not exist");
   if (it->second.keys.empty()) return Status::Ok();
@@ -40,17 +46,45 @@ Status CacheRegistry::Authorize(const std::string& id, const std::string& key) c
   for (const auto& [other, slot] : caches_) {
     for (const auto& k : slot.keys) {
       if (SameKey(k, key)) {
-        return Status(ErrorCode::kPermissionDenied, "this API key is not allowed to use cache '" + id + "'");
+        return Status(ErrorCode::kPermissionDenied,
+                      "this API key is not allowed to use cache '" + id + "'");
       }
     }
   }
   return Status(ErrorCode::kUnauthenticated, "the API key is not valid");
 }
 
-std::vector<SemanticCache*> CacheRegistry::All() const {
-  std::vector<SemanticCache*> out;
-  for (const auto& [id, slot] : caches_) out.push_back(slot.cache.get());
+std::vector<std::shared_ptr<SemanticCache>> CacheRegistry::All() const {
+  std::shared_lock lock(mu_);
+  std::vector<std::shared_ptr<SemanticCache>> out;
+  for (const auto& [id, slot] : caches_) out.push_back(slot.cache);
   return out;
+}
+
+Result<std::shared_ptr<SemanticCache>> CacheRegistry::Remove(const std::string& id) {
+  std::unique_lock lock(mu_);
+  auto it = caches_.find(id);
+  if (it == caches_.end()) return NotFound("cache '" + id + "' does not exist");
+  if (!it->second.removable) {
+    return Status(
+        ErrorCode::kAlreadyExists,
+        "cache '" + id + "' is declared in the configuration file; remove it there and restart");
+  }
+  auto cache = std::move(it->second.cache);
+  caches_.erase(it);
+  return cache;
+}
+
+bool CacheRegistry::Removable(const std::string& id) const {
+  std::shared_lock lock(mu_);
+  auto it = caches_.find(id);
+  return it != caches_.end() && it->second.removable;
+}
+
+std::vector<std::string> CacheRegistry::KeysOf(const std::string& id) const {
+  std::shared_lock lock(mu_);
+  auto it = caches_.find(id);
+  return it == caches_.end() ? std::vector<std::string>() : it->second.keys;
 }
 
 }  // namespace semcached::cache

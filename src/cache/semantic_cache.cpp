@@ -216,8 +216,8 @@ void SemanticCache::InsertLocked(Entry e) {
 }
 
 Status SemanticCache::Snapshot() {
-  if (!persistence_) return Status::Ok();
   std::unique_lock<std::shared_mutex> lock(mu_);  // writes wait; the cut is consistent
+  if (!persistence_) return Status::Ok();
   std::vector<StoredEntry> out;
   out.reserve(entries_.size());
   for (const auto& [label, e] : entries_) {
@@ -235,9 +235,17 @@ Status SemanticCache::Snapshot() {
   return persistence_->Snapshot(out, *index_, next_label_.load());
 }
 
+void SemanticCache::DropPersistence() {
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  persistence_.reset();
+}
+
 Status SemanticCache::MaybeSnapshot() {
-  if (!persistence_ || persistence_->journal_bytes() < options_.snapshot_journal_bytes)
-    return Status::Ok();
+  {
+    std::shared_lock<std::shared_mutex> lock(mu_);
+    if (!persistence_ || persistence_->journal_bytes() < options_.snapshot_journal_bytes)
+      return Status::Ok();
+  }
   return Snapshot();
 }
 

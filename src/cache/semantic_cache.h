@@ -156,6 +156,9 @@ class SemanticCache {
   // journal has grown past options().snapshot_journal_bytes.
   Status Snapshot();
   Status MaybeSnapshot();
+  // Stops writing files (the cache is being deleted; requests still holding it carry on in
+  // memory), so its files can be removed.
+  void DropPersistence();
   // What was recovered at start-up (for the log).
   std::size_t restored_entries() const { return restored_entries_; }
 

@@ -14,6 +14,7 @@ const char* ErrorCodeName(ErrorCode code) {
     case ErrorCode::kUnavailable: return "unavailable";
     case ErrorCode::kDeadlineExceeded: return "deadline_exceeded";
     case ErrorCode::kDataLoss: return "data_loss";
+    case ErrorCode::kAlreadyExists: return "already_exists";
     case ErrorCode::kInternal: return "internal";
   }
   return "unknown";

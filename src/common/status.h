@@ -25,6 +25,7 @@ enum class ErrorCode {
   kUnavailable,        // a backend (Redis, upstream) cannot be reached; may be retried
   kDeadlineExceeded,   // a timeout expired
   kDataLoss,           // stored data is corrupt or truncated
+  kAlreadyExists,      // the named thing exists and may not be replaced
   kInternal,           // a bug
 };
 

@@ -22,6 +22,7 @@ Mapping MapCode(ErrorCode code) {
     case ErrorCode::kUnavailable: return {424, error_type::kDatabaseUnavailable};
     case ErrorCode::kDeadlineExceeded: return {424, error_type::kDatabaseUnavailable};
     case ErrorCode::kDataLoss: return {500, error_type::kUnexpected};
+    case ErrorCode::kAlreadyExists: return {409, error_type::kConflict};
     case ErrorCode::kInternal: return {500, error_type::kUnexpected};
   }
   return {500, error_type::kUnexpected};
@@ -39,6 +40,7 @@ std::string ReasonPhrase(int status) {
     case 403: return "Forbidden";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
+    case 409: return "Conflict";
     case 408: return "Request Timeout";
     case 413: return "Payload Too Large";
     case 424: return "Failed Dependency";
@@ -55,7 +57,8 @@ std::string ReasonPhrase(int status) {
 HttpResponse ErrorResponse(int status, const std::string& type, const std::string& detail) {
   nlohmann::json body = {
       {"title", ReasonPhrase(status)}, {"status", status}, {"detail", detail}, {"type", type}};
-  return HttpResponse::Json(status, body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  return HttpResponse::Json(status,
+                            body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
 HttpResponse ErrorResponse(const Status& status, const std::string& type_override) {
@@ -71,8 +74,8 @@ HttpResponse ErrorResponse(const Status& status, const std::string& type_overrid
     }
     body["fields"] = std::move(fields);
   }
-  return HttpResponse::Json(
-      m.status, body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  return HttpResponse::Json(m.status,
+                            body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
 }  // namespace semcached::server

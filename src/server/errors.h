@@ -21,8 +21,10 @@ inline constexpr const char* kInsufficientPermissions = "/errors/insufficient-pe
 inline constexpr const char* kResourceNotFound = "/errors/resource/not-found";
 inline constexpr const char* kPayloadTooLarge = "/errors/payload-too-large";
 inline constexpr const char* kTooManyRequests = "/errors/too-many-requests";
-inline constexpr const char* kDatabaseUnavailable = "/errors/database/resource-database-unavailable";
+inline constexpr const char* kDatabaseUnavailable =
+    "/errors/database/resource-database-unavailable";
 inline constexpr const char* kUnexpected = "/errors/unexpected-error";
+inline constexpr const char* kConflict = "/errors/resource/conflict";  // admin API only
 inline constexpr const char* kMethodNotAllowed = "/errors/method-not-allowed";
 inline constexpr const char* kHeaderTooLarge = "/errors/header-too-large";
 inline constexpr const char* kServiceUnavailable = "/errors/service-unavailable";

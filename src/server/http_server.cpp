@@ -9,10 +9,10 @@
 #include <unordered_map>
 #include <vector>
 
+#include <spdlog/spdlog.h>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <spdlog/spdlog.h>
 
 #include "server/errors.h"
 
@@ -140,7 +140,8 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     // A new connection must start its request within the read timeout; between keep-alive
     // requests the idle timeout applies.
-    stream_.expires_after(Ms(served_ == 0 ? server_.opt.read_timeout_ms : server_.opt.idle_timeout_ms));
+    stream_.expires_after(
+        Ms(served_ == 0 ? server_.opt.read_timeout_ms : server_.opt.idle_timeout_ms));
     stream_.async_read_some(buffer_.prepare(kFirstRead),
                             [self = shared_from_this()](beast::error_code ec, std::size_t n) {
                               self->OnFirstBytes(ec, n);
@@ -159,10 +160,9 @@ class Session : public std::enable_shared_from_this<Session> {
   void ReadRequest() {
     phase_ = Phase::kReading;
     stream_.expires_after(Ms(server_.opt.read_timeout_ms));
-    http::async_read_header(stream_, buffer_, *parser_,
-                            [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                              self->OnHeader(ec);
-                            });
+    http::async_read_header(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->OnHeader(ec); });
   }
 
   void OnHeader(beast::error_code ec) {
@@ -222,7 +222,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void RespondError(int status, const char* type, const std::string& detail) {
     route_ = "invalid_request";
     method_ = parser_ && parser_->is_header_done() ? std::string(parser_->get().method_string())
-                                                    : "UNKNOWN";
+                                                   : "UNKNOWN";
     target_.clear();
     handled_at_ = Clock::now();
     Write(ErrorResponse(status, type, detail), /*keep_alive=*/false);

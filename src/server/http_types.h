@@ -21,7 +21,7 @@ struct HttpRequest {
   std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased
   std::string body;
   std::unordered_map<std::string, std::string> path_params;  // from {name} route segments
-  std::string remote;  // peer address, for logs
+  std::string remote;                                        // peer address, for logs
 
   // First header with that (lower-case) name, or empty.
   std::string_view Header(std::string_view lower_name) const;

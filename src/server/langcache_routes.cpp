@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <map>
+#include <shared_mutex>
 
 #include <nlohmann/json.hpp>
 
@@ -32,7 +33,8 @@ Result<json> ParseBody(const HttpRequest& req) {
 
 Result<std::string> RequiredString(const json& body, const char* name) {
   auto it = body.find(name);
-  if (it == body.end() || it->is_null()) return Field(name, "required", std::string(name) + " is required");
+  if (it == body.end() || it->is_null())
+    return Field(name, "required", std::string(name) + " is required");
   if (!it->is_string()) return Field(name, "string", std::string(name) + " must be a string");
   return it->get<std::string>();
 }
@@ -41,16 +43,19 @@ Result<cache::Attributes> OptionalAttributes(const json& body) {
   cache::Attributes out;
   auto it = body.find("attributes");
   if (it == body.end() || it->is_null()) return out;
-  if (!it->is_object()) return Field("attributes", "object", "attributes must be an object of strings");
+  if (!it->is_object())
+    return Field("attributes", "object", "attributes must be an object of strings");
   for (const auto& [k, v] : it->items()) {
-    if (!v.is_string()) return Field("attributes." + k, "string", "attribute values must be strings");
+    if (!v.is_string())
+      return Field("attributes." + k, "string", "attribute values must be strings");
     out[k] = v.get<std::string>();
   }
   return out;
 }
 
 // Bearer key, then cache, then the key's right to the cache.
-Result<cache::SemanticCache*> Authorize(const HttpRequest& req, cache::CacheRegistry& registry) {
+Result<std::shared_ptr<cache::SemanticCache>> Authorize(const HttpRequest& req,
+                                                        cache::CacheRegistry& registry) {
   std::string_view auth = req.Header("authorization");
   std::string key;
   if (auth.size() > 7 && (auth.substr(0, 7) == "Bearer " || auth.substr(0, 7) == "bearer ")) {
@@ -59,7 +64,8 @@ Result<cache::SemanticCache*> Authorize(const HttpRequest& req, cache::CacheRegi
   const std::string& id = req.path_params.at("cacheId");
   auto cache = registry.Find(id);
   if (key.empty() && !(cache.ok() && registry.Open(id))) {
-    return Status(ErrorCode::kUnauthenticated, "an Authorization: Bearer <apiKey> header is required");
+    return Status(ErrorCode::kUnauthenticated,
+                  "an Authorization: Bearer <apiKey> header is required");
   }
   if (!cache.ok()) return cache.status();
   Status s = registry.Authorize(id, key);
@@ -77,57 +83,62 @@ std::string Format(const char* fmt, double v) {
   return buf;
 }
 
-// Cache metrics, with every labelled series resolved once per cache at start-up: a lookup
-// then costs a few atomic adds, not a label-hash lookup under the family's lock.
+// Cache metrics, with every labelled series resolved once per cache (at start-up, or at the
+// first use of a cache the admin API created): a lookup then costs a few atomic adds, not a
+// label-hash lookup under the family's lock. Entries and bytes are read at scrape time, so
+// a removed cache leaves no stale gauge.
 class CacheMetrics {
  public:
   CacheMetrics(Metrics& m, const cache::CacheRegistry& registry) {
-    auto& lookups = prometheus::BuildCounter()
-                        .Name("semcached_cache_lookups_total")
-                        .Help("Cache searches by cache and result: exact, semantic or miss.")
-                        .Register(m.registry());
-    auto& guards = prometheus::BuildCounter()
-                       .Name("semcached_cache_guard_rejections_total")
-                       .Help("Semantic candidates above the threshold refused by a guard.")
-                       .Register(m.registry());
-    auto& stores = prometheus::BuildCounter().Name("semcached_cache_stores_total").Help("Entries stored.").Register(m.registry());
-    auto& best = prometheus::BuildHistogram()
-                     .Name("semcached_cache_best_similarity")
-                     .Help("Similarity of the best semantic candidate of each lookup.")
-                     .Register(m.registry());
-    auto& stage = prometheus::BuildHistogram()
-                      .Name("semcached_cache_stage_seconds")
-                      .Help("Time per lookup stage: normalize, embed, search, guards.")
-                      .Register(m.registry());
-    auto& entries = prometheus::BuildGauge().Name("semcached_cache_entries").Help("Entries held, per cache.").Register(m.registry());
-    auto& bytes = prometheus::BuildGauge()
-                      .Name("semcached_cache_text_bytes")
-                      .Help("Bytes of prompt, response and attribute text held, per cache.")
-                      .Register(m.registry());
-    const prometheus::Histogram::BucketBoundaries sim = {0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 0.99, 1.0};
-    const prometheus::Histogram::BucketBoundaries secs = {1e-6, 5e-6, 1e-5, 5e-5, 1e-4, 5e-4, 1e-3, 5e-3, 1e-2, 0.1};
-    for (auto* c : registry.All()) {
-      const std::string& id = c->options().id;
-      Series& s = by_cache_[id];
-      s.exact = &lookups.Add({{"cache", id}, {"result", "exact"}});
-      s.semantic = &lookups.Add({{"cache", id}, {"result", "semantic"}});
-      s.miss = &lookups.Add({{"cache", id}, {"result", "miss"}});
-      s.guard = &guards.Add({{"cache", id}});
-      s.stores = &stores.Add({{"cache", id}});
-      s.best = &best.Add({{"cache", id}}, sim);
-      s.normalize = &stage.Add({{"cache", id}, {"stage", "normalize"}}, secs);
-      s.embed = &stage.Add({{"cache", id}, {"stage", "embed"}}, secs);
-      s.search = &stage.Add({{"cache", id}, {"stage", "search"}}, secs);
-      s.guards = &stage.Add({{"cache", id}, {"stage", "guards"}}, secs);
-      s.entries = &entries.Add({{"cache", id}});
-      s.bytes = &bytes.Add({{"cache", id}});
-      Sizes(*c);
-    }
+    lookups_ = &prometheus::BuildCounter()
+                    .Name("semcached_cache_lookups_total")
+                    .Help("Cache searches by cache and result: exact, semantic or miss.")
+                    .Register(m.registry());
+    guards_ = &prometheus::BuildCounter()
+                   .Name("semcached_cache_guard_rejections_total")
+                   .Help("Semantic candidates above the threshold refused by a guard.")
+                   .Register(m.registry());
+    stores_ = &prometheus::BuildCounter()
+                   .Name("semcached_cache_stores_total")
+                   .Help("Entries stored.")
+                   .Register(m.registry());
+    best_ = &prometheus::BuildHistogram()
+                 .Name("semcached_cache_best_similarity")
+                 .Help("Similarity of the best semantic candidate of each lookup.")
+                 .Register(m.registry());
+    stage_ = &prometheus::BuildHistogram()
+                  .Name("semcached_cache_stage_seconds")
+                  .Help("Time per lookup stage: normalize, embed, search, guards.")
+                  .Register(m.registry());
+    for (const auto& c : registry.All()) For(*c);
+    m.AddCollector([&registry] {
+      prometheus::MetricFamily entries{
+          "semcached_cache_entries", "Entries held, per cache.", prometheus::MetricType::Gauge, {}};
+      prometheus::MetricFamily bytes{
+          "semcached_cache_text_bytes",
+          "Bytes of prompt, response and attribute text held, per cache.",
+          prometheus::MetricType::Gauge,
+          {}};
+      for (const auto& c : registry.All()) {
+        auto st = c->Stats();
+        prometheus::ClientMetric e, b;
+        e.label = {{"cache", c->options().id}};
+        b.label = e.label;
+        e.gauge.value = static_cast<double>(st.entries);
+        b.gauge.value = static_cast<double>(st.bytes);
+        entries.metric.push_back(e);
+        bytes.metric.push_back(b);
+      }
+      return std::vector<prometheus::MetricFamily>{entries, bytes};
+    });
   }
 
   void Observe(const cache::SemanticCache& c, const cache::LookupTrace& t) {
-    Series& s = by_cache_.at(c.options().id);
-    (!t.hit_tier ? s.miss : *t.hit_tier == cache::Strategy::kExact ? s.exact : s.semantic)->Increment();
+    Series& s = For(c);
+    (!t.hit_tier                              ? s.miss
+     : *t.hit_tier == cache::Strategy::kExact ? s.exact
+                                              : s.semantic)
+        ->Increment();
     if (t.guard_rejections > 0) s.guard->Increment(t.guard_rejections);
     if (t.best_similarity >= 0) s.best->Observe(t.best_similarity);
     s.normalize->Observe(t.normalize_us / 1e6);
@@ -135,21 +146,46 @@ class CacheMetrics {
     if (t.search_us > 0) s.search->Observe(t.search_us / 1e6);
     if (t.guards_us > 0) s.guards->Observe(t.guards_us / 1e6);
   }
-  void Stored(const cache::SemanticCache& c) { by_cache_.at(c.options().id).stores->Increment(); }
-  void Sizes(const cache::SemanticCache& c) {
-    auto st = c.Stats();
-    Series& s = by_cache_.at(c.options().id);
-    s.entries->Set(static_cast<double>(st.entries));
-    s.bytes->Set(static_cast<double>(st.bytes));
-  }
+  void Stored(const cache::SemanticCache& c) { For(c).stores->Increment(); }
 
  private:
   struct Series {
     prometheus::Counter *exact, *semantic, *miss, *guard, *stores;
     prometheus::Histogram *best, *normalize, *embed, *search, *guards;
-    prometheus::Gauge *entries, *bytes;
   };
-  std::map<std::string, Series> by_cache_;  // filled once; read-only afterwards
+
+  Series& For(const cache::SemanticCache& c) {
+    const std::string& id = c.options().id;
+    {
+      std::shared_lock lock(mu_);
+      auto it = by_cache_.find(id);
+      if (it != by_cache_.end()) return it->second;
+    }
+    std::unique_lock lock(mu_);
+    auto [it, fresh] = by_cache_.try_emplace(id);
+    if (!fresh) return it->second;
+    static const prometheus::Histogram::BucketBoundaries sim = {0.5,  0.6, 0.7,  0.75, 0.8,
+                                                                0.85, 0.9, 0.95, 0.99, 1.0};
+    static const prometheus::Histogram::BucketBoundaries secs = {1e-6, 5e-6, 1e-5, 5e-5, 1e-4,
+                                                                 5e-4, 1e-3, 5e-3, 1e-2, 0.1};
+    Series& s = it->second;
+    s.exact = &lookups_->Add({{"cache", id}, {"result", "exact"}});
+    s.semantic = &lookups_->Add({{"cache", id}, {"result", "semantic"}});
+    s.miss = &lookups_->Add({{"cache", id}, {"result", "miss"}});
+    s.guard = &guards_->Add({{"cache", id}});
+    s.stores = &stores_->Add({{"cache", id}});
+    s.best = &best_->Add({{"cache", id}}, sim);
+    s.normalize = &stage_->Add({{"cache", id}, {"stage", "normalize"}}, secs);
+    s.embed = &stage_->Add({{"cache", id}, {"stage", "embed"}}, secs);
+    s.search = &stage_->Add({{"cache", id}, {"stage", "search"}}, secs);
+    s.guards = &stage_->Add({{"cache", id}, {"stage", "guards"}}, secs);
+    return s;
+  }
+
+  prometheus::Family<prometheus::Counter>*lookups_, *guards_, *stores_;
+  prometheus::Family<prometheus::Histogram>*best_, *stage_;
+  std::shared_mutex mu_;
+  std::map<std::string, Series> by_cache_;  // std::map: references stay valid as it grows
 };
 
 // A search response, written directly: the hot path of a cache hit, where building a
@@ -197,7 +233,8 @@ std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_hand
 // Every route: authorize and find the cache, parse the JSON body when the route has one,
 // then run `fn(cache, body)`.
 template <typename Fn>
-HttpResponse Handle(const HttpRequest& req, cache::CacheRegistry& registry, bool with_body, Fn&& fn) {
+HttpResponse Handle(const HttpRequest& req, cache::CacheRegistry& registry, bool with_body,
+                    Fn&& fn) {
   auto cache = Authorize(req, registry);
   if (!cache.ok()) return Fail(cache.status());
   json body = json::object();
@@ -224,55 +261,66 @@ void AddLangCacheRoutes(Router& router, cache::CacheRegistry& registry, Metrics&
       if (!attrs.ok()) return Fail(attrs.status());
       std::optional<std::int64_t> ttl;
       if (auto it = body.find("ttlMillis"); it != body.end() && !it->is_null()) {
-        if (!it->is_number_integer()) return Fail(Field("ttlMillis", "integer", "ttlMillis must be an integer"));
+        if (!it->is_number_integer())
+          return Fail(Field("ttlMillis", "integer", "ttlMillis must be an integer"));
         ttl = it->get<std::int64_t>();
       }
       auto id = c.Store(*prompt, *response, *attrs, ttl);
       if (!id.ok()) return Fail(id.status());
       cm->Stored(c);
-      cm->Sizes(c);
       return HttpResponse::Json(201, Dump({{"entryId", *id}}));
     });
   });
 
-  router.Add("POST", "/v1/caches/{cacheId}/entries/search", [&registry, cm](const HttpRequest& req) {
-    return Handle(req, registry, true, [&](cache::SemanticCache& c, const json& body) {
-      auto prompt = RequiredString(body, "prompt");
-      if (!prompt.ok()) return Fail(prompt.status());
-      auto attrs = OptionalAttributes(body);
-      if (!attrs.ok()) return Fail(attrs.status());
-      cache::SearchQuery q;
-      q.prompt = std::move(*prompt);
-      q.attributes = std::move(*attrs);
-      if (auto it = body.find("similarityThreshold"); it != body.end() && !it->is_null()) {
-        if (!it->is_number()) return Fail(Field("similarityThreshold", "number", "similarityThreshold must be a number"));
-        q.threshold = it->get<float>();
-      }
-      if (auto it = body.find("searchStrategies"); it != body.end() && !it->is_null()) {
-        if (!it->is_array() || it->empty()) {
-          return Fail(Field("searchStrategies", "array", "searchStrategies must be a non-empty array of \"exact\" and \"semantic\""));
-        }
-        for (const auto& s : *it) {
-          cache::Strategy st;
-          if (!s.is_string() || !cache::ParseStrategy(s.get<std::string>(), &st)) {
-            return Fail(Field("searchStrategies", "enum", "searchStrategies may hold only \"exact\" and \"semantic\""));
+  router.Add(
+      "POST", "/v1/caches/{cacheId}/entries/search", [&registry, cm](const HttpRequest& req) {
+        return Handle(req, registry, true, [&](cache::SemanticCache& c, const json& body) {
+          auto prompt = RequiredString(body, "prompt");
+          if (!prompt.ok()) return Fail(prompt.status());
+          auto attrs = OptionalAttributes(body);
+          if (!attrs.ok()) return Fail(attrs.status());
+          cache::SearchQuery q;
+          q.prompt = std::move(*prompt);
+          q.attributes = std::move(*attrs);
+          if (auto it = body.find("similarityThreshold"); it != body.end() && !it->is_null()) {
+            if (!it->is_number())
+              return Fail(
+                  Field("similarityThreshold", "number", "similarityThreshold must be a number"));
+            q.threshold = it->get<float>();
           }
-          q.strategies.push_back(st);
-        }
-      }
-      cache::LookupTrace trace;
-      auto hits = c.Search(q, &trace);
-      if (!hits.ok()) return Fail(hits.status());
-      cm->Observe(c, trace);
-      HttpResponse res = HttpResponse::Json(200, SearchBody(*hits));
-      res.headers.emplace_back("X-Semcached-Tier", trace.hit_tier ? cache::StrategyName(*trace.hit_tier) : "miss");
-      if (!hits->empty()) res.headers.emplace_back("X-Semcached-Similarity", Format("%.4f", hits->front().similarity));
-      res.headers.emplace_back("X-Semcached-Timings",
-                               "normalize=" + Format("%.0f", trace.normalize_us) + "us, embed=" + Format("%.0f", trace.embed_us) +
-                                   "us, search=" + Format("%.0f", trace.search_us) + "us, guards=" + Format("%.0f", trace.guards_us) + "us");
-      return res;
-    });
-  });
+          if (auto it = body.find("searchStrategies"); it != body.end() && !it->is_null()) {
+            if (!it->is_array() || it->empty()) {
+              return Fail(Field(
+                  "searchStrategies", "array",
+                  "searchStrategies must be a non-empty array of \"exact\" and \"semantic\""));
+            }
+            for (const auto& s : *it) {
+              cache::Strategy st;
+              if (!s.is_string() || !cache::ParseStrategy(s.get<std::string>(), &st)) {
+                return Fail(Field("searchStrategies", "enum",
+                                  "searchStrategies may hold only \"exact\" and \"semantic\""));
+              }
+              q.strategies.push_back(st);
+            }
+          }
+          cache::LookupTrace trace;
+          auto hits = c.Search(q, &trace);
+          if (!hits.ok()) return Fail(hits.status());
+          cm->Observe(c, trace);
+          HttpResponse res = HttpResponse::Json(200, SearchBody(*hits));
+          res.headers.emplace_back("X-Semcached-Tier",
+                                   trace.hit_tier ? cache::StrategyName(*trace.hit_tier) : "miss");
+          if (!hits->empty())
+            res.headers.emplace_back("X-Semcached-Similarity",
+                                     Format("%.4f", hits->front().similarity));
+          res.headers.emplace_back("X-Semcached-Timings",
+                                   "normalize=" + Format("%.0f", trace.normalize_us) +
+                                       "us, embed=" + Format("%.0f", trace.embed_us) +
+                                       "us, search=" + Format("%.0f", trace.search_us) +
+                                       "us, guards=" + Format("%.0f", trace.guards_us) + "us");
+          return res;
+        });
+      });
 
   router.Add("DELETE", "/v1/caches/{cacheId}/entries", [&registry, cm](const HttpRequest& req) {
     return Handle(req, registry, true, [&](cache::SemanticCache& c, const json& body) {
@@ -280,24 +328,22 @@ void AddLangCacheRoutes(Router& router, cache::CacheRegistry& registry, Metrics&
       if (!attrs.ok()) return Fail(attrs.status());
       auto n = c.DeleteByAttributes(*attrs);
       if (!n.ok()) return Fail(n.status());
-      cm->Sizes(c);
       return HttpResponse::Json(200, Dump({{"deletedEntriesCount", *n}}));
     });
   });
 
-  router.Add("DELETE", "/v1/caches/{cacheId}/entries/{entryId}", [&registry, cm](const HttpRequest& req) {
-    return Handle(req, registry, false, [&](cache::SemanticCache& c, const json&) {
-      Status s = c.Delete(req.path_params.at("entryId"));
-      if (!s.ok()) return Fail(s, kEntryNotFound);
-      cm->Sizes(c);
-      return HttpResponse::Json(204, "");
-    });
-  });
+  router.Add("DELETE", "/v1/caches/{cacheId}/entries/{entryId}",
+             [&registry, cm](const HttpRequest& req) {
+               return Handle(req, registry, false, [&](cache::SemanticCache& c, const json&) {
+                 Status s = c.Delete(req.path_params.at("entryId"));
+                 if (!s.ok()) return Fail(s, kEntryNotFound);
+                 return HttpResponse::Json(204, "");
+               });
+             });
 
   router.Add("POST", "/v1/caches/{cacheId}/flush", [&registry, cm](const HttpRequest& req) {
     return Handle(req, registry, false, [&](cache::SemanticCache& c, const json&) {
       c.Flush();
-      cm->Sizes(c);
       return HttpResponse::Json(204, "");
     });
   });
@@ -305,10 +351,18 @@ void AddLangCacheRoutes(Router& router, cache::CacheRegistry& registry, Metrics&
   router.Add("GET", "/v1/caches/{cacheId}/stats", [&registry](const HttpRequest& req) {
     return Handle(req, registry, false, [&](cache::SemanticCache& c, const json&) {
       auto s = c.Stats();
-      json j = {{"cacheId", c.options().id}, {"entries", s.entries}, {"textBytes", s.bytes},
-                {"lookups", s.lookups}, {"exactHits", s.exact_hits}, {"semanticHits", s.semantic_hits},
-                {"misses", s.misses}, {"guardRejections", s.guard_rejections}, {"stores", s.stores},
-                {"expired", s.expired}, {"deleted", s.deleted}, {"evicted", s.evicted},
+      json j = {{"cacheId", c.options().id},
+                {"entries", s.entries},
+                {"textBytes", s.bytes},
+                {"lookups", s.lookups},
+                {"exactHits", s.exact_hits},
+                {"semanticHits", s.semantic_hits},
+                {"misses", s.misses},
+                {"guardRejections", s.guard_rejections},
+                {"stores", s.stores},
+                {"expired", s.expired},
+                {"deleted", s.deleted},
+                {"evicted", s.evicted},
                 {"similarityThreshold", c.options().similarity_threshold}};
       return HttpResponse::Json(200, Dump(j));
     });

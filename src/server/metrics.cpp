@@ -14,7 +14,7 @@ namespace {
 const prometheus::Histogram::BucketBoundaries& LatencyBuckets() {
   static const prometheus::Histogram::BucketBoundaries b = {
       0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-      0.05,   0.1,     0.25,   0.5,   1.0,    2.5,   5.0,   10.0};
+      0.05,   0.1,     0.25,   0.5,   1.0,    2.5,   5.0,  10.0};
   return b;
 }
 
@@ -28,10 +28,11 @@ std::vector<prometheus::MetricFamily> ProcessFamilies() {
   std::ifstream statm("/proc/self/statm");
   double vm_pages = 0, rss_pages = 0;
   if (statm >> vm_pages >> rss_pages) {
-    out.push_back(SingleValueFamily("process_resident_memory_bytes", "Resident memory size in bytes.",
-                         prometheus::MetricType::Gauge, rss_pages * page));
+    out.push_back(SingleValueFamily("process_resident_memory_bytes",
+                                    "Resident memory size in bytes.", prometheus::MetricType::Gauge,
+                                    rss_pages * page));
     out.push_back(SingleValueFamily("process_virtual_memory_bytes", "Virtual memory size in bytes.",
-                         prometheus::MetricType::Gauge, vm_pages * page));
+                                    prometheus::MetricType::Gauge, vm_pages * page));
   }
 
   std::ifstream stat_file("/proc/self/stat");
@@ -48,17 +49,17 @@ std::vector<prometheus::MetricFamily> ProcessFamilies() {
     if (f.size() > 19) {
       double cpu = (std::stod(f[11]) + std::stod(f[12])) / ticks;
       out.push_back(SingleValueFamily("process_cpu_seconds_total",
-                           "Total user and system CPU time spent in seconds.",
-                           prometheus::MetricType::Counter, cpu));
+                                      "Total user and system CPU time spent in seconds.",
+                                      prometheus::MetricType::Counter, cpu));
       out.push_back(SingleValueFamily("process_threads", "Number of OS threads in the process.",
-                           prometheus::MetricType::Gauge, std::stod(f[17])));
+                                      prometheus::MetricType::Gauge, std::stod(f[17])));
       std::ifstream uptime_file("/proc/uptime");
       double uptime = 0;
       if (uptime_file >> uptime) {
         double boot = static_cast<double>(time(nullptr)) - uptime;
-        out.push_back(SingleValueFamily("process_start_time_seconds",
-                             "Start time of the process since unix epoch in seconds.",
-                             prometheus::MetricType::Gauge, boot + std::stod(f[19]) / ticks));
+        out.push_back(SingleValueFamily(
+            "process_start_time_seconds", "Start time of the process since unix epoch in seconds.",
+            prometheus::MetricType::Gauge, boot + std::stod(f[19]) / ticks));
       }
     }
   }
@@ -68,7 +69,8 @@ std::vector<prometheus::MetricFamily> ProcessFamilies() {
     while (readdir(d) != nullptr) ++fds;
     closedir(d);
     out.push_back(SingleValueFamily("process_open_fds", "Number of open file descriptors.",
-                         prometheus::MetricType::Gauge, fds - 3));  // ., .. and the DIR itself
+                                    prometheus::MetricType::Gauge,
+                                    fds - 3));  // ., .. and the DIR itself
   }
   return out;
 }
@@ -76,7 +78,7 @@ std::vector<prometheus::MetricFamily> ProcessFamilies() {
 }  // namespace
 
 prometheus::MetricFamily SingleValueFamily(const std::string& name, const std::string& help,
-                                          prometheus::MetricType type, double value) {
+                                           prometheus::MetricType type, double value) {
   prometheus::MetricFamily f;
   f.name = name;
   f.help = help;
@@ -90,7 +92,6 @@ prometheus::MetricFamily SingleValueFamily(const std::string& name, const std::s
   f.metric.push_back(m);
   return f;
 }
-
 
 Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
   requests_ = &prometheus::BuildCounter()
@@ -141,8 +142,8 @@ void Metrics::ObserveRequest(const std::string& route, const std::string& method
     if (it == cache_.end()) {
       std::string code = std::to_string(status);
       per.count = &requests_->Add({{"route", route}, {"method", method}, {"status", code}});
-      per.latency =
-          &latency_->Add({{"route", route}, {"method", method}, {"status", code}}, LatencyBuckets());
+      per.latency = &latency_->Add({{"route", route}, {"method", method}, {"status", code}},
+                                   LatencyBuckets());
       cache_.emplace(std::move(key), per);
     } else {
       per = it->second;

@@ -8,9 +8,9 @@
 #include <functional>
 #include <memory>
 #include <mutex>
-#include <vector>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
@@ -23,7 +23,7 @@ namespace semcached::server {
 
 // A family with one unlabelled counter or gauge, for scrape-time collectors.
 prometheus::MetricFamily SingleValueFamily(const std::string& name, const std::string& help,
-                                          prometheus::MetricType type, double value);
+                                           prometheus::MetricType type, double value);
 
 class Metrics {
  public:

@@ -8,9 +8,8 @@ namespace semcached::server {
 
 void AddSystemRoutes(Router& router, Metrics& metrics, const HttpServer* server,
                      std::vector<ReadinessCheck> checks) {
-  router.Add("GET", "/healthz", [](const HttpRequest&) {
-    return HttpResponse::Json(200, R"({"status":"ok"})");
-  });
+  router.Add("GET", "/healthz",
+             [](const HttpRequest&) { return HttpResponse::Json(200, R"({"status":"ok"})"); });
 
   router.Add("GET", "/readyz", [server, checks = std::move(checks)](const HttpRequest&) {
     nlohmann::json results = nlohmann::json::object();

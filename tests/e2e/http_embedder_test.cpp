@@ -25,7 +25,8 @@ class FakeEmbeddingServer {
       calls_.fetch_add(1);
       last_auth_ = std::string(req.Header("authorization"));
       if (delay_ms_ > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms_));
-      if (fail_left_.fetch_sub(1) > 0) return server::HttpResponse::Json(503, R"({"error":"busy"})");
+      if (fail_left_.fetch_sub(1) > 0)
+        return server::HttpResponse::Json(503, R"({"error":"busy"})");
       auto body = nlohmann::json::parse(req.body);
       nlohmann::json data = nlohmann::json::array();
       int i = 0;
@@ -37,7 +38,9 @@ class FakeEmbeddingServer {
         v[1] = t.empty() ? 0.f : static_cast<float>(static_cast<unsigned char>(t[0]));
         data.push_back({{"object", "embedding"}, {"index", i++}, {"embedding", v}});
       }
-      return server::HttpResponse::Json(200, nlohmann::json({{"object", "list"}, {"data", data}, {"model", body["model"]}}).dump());
+      return server::HttpResponse::Json(
+          200,
+          nlohmann::json({{"object", "list"}, {"data", data}, {"model", body["model"]}}).dump());
     });
     server::ServerOptions o;
     o.port = 0;
@@ -139,17 +142,21 @@ namespace {
 TEST(HttpEmbedder, CacheUsesItThroughConfiguration) {
   FakeEmbeddingServer fake;
   semcached::testing::TempDir dir;
-  semcached::testing::WriteFile(dir.File("c.toml"), "[[caches]]\nid = \"remote\"\nembedder = \"openai\"\n"
-                                                    "embedder_url = \"" + fake.url() + "\"\n"
-                                                    "embedder_model = \"fake-8\"\nembedder_dim = 8\n");
+  semcached::testing::WriteFile(dir.File("c.toml"),
+                                "[[caches]]\nid = \"remote\"\nembedder = \"openai\"\n"
+                                "embedder_url = \"" +
+                                    fake.url() +
+                                    "\"\n"
+                                    "embedder_model = \"fake-8\"\nembedder_dim = 8\n");
   semcached::testing::SemcachedServer server({"--config", dir.File("c.toml")});
-  auto stored = semcached::testing::HttpRequestOnce(server.port(), "POST", "/v1/caches/remote/entries",
-                                                    R"({"prompt":"hello","response":"world"})");
+  auto stored =
+      semcached::testing::HttpRequestOnce(server.port(), "POST", "/v1/caches/remote/entries",
+                                          R"({"prompt":"hello","response":"world"})");
   ASSERT_TRUE(stored);
   ASSERT_EQ(stored->status, 201) << stored->body;
   // Same length and first letter: the fake gives the same vector, so a semantic hit.
-  auto hit = semcached::testing::HttpRequestOnce(server.port(), "POST", "/v1/caches/remote/entries/search",
-                                                 R"({"prompt":"hxyzw"})");
+  auto hit = semcached::testing::HttpRequestOnce(
+      server.port(), "POST", "/v1/caches/remote/entries/search", R"({"prompt":"hxyzw"})");
   ASSERT_TRUE(hit);
   ASSERT_EQ(hit->status, 200) << hit->body;
   auto body = nlohmann::json::parse(hit->body);
@@ -161,8 +168,10 @@ TEST(HttpEmbedder, CacheUsesItThroughConfiguration) {
 
 TEST(HttpEmbedder, ConfigurationRefusesAnIncompleteRemoteEmbedder) {
   semcached::testing::TempDir dir;
-  semcached::testing::WriteFile(dir.File("c.toml"), "[[caches]]\nid = \"r\"\nembedder = \"openai\"\n");
-  auto r = semcached::testing::RunCommand({semcached::testing::SemcachedServer::BinaryPath(), "serve", "--config", dir.File("c.toml")});
+  semcached::testing::WriteFile(dir.File("c.toml"),
+                                "[[caches]]\nid = \"r\"\nembedder = \"openai\"\n");
+  auto r = semcached::testing::RunCommand(
+      {semcached::testing::SemcachedServer::BinaryPath(), "serve", "--config", dir.File("c.toml")});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.output.find("embedder_dim"), std::string::npos) << r.output;
 }

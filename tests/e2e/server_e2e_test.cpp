@@ -52,11 +52,14 @@ TEST(ServerE2E, HealthReadyAndMetrics) {
   EXPECT_EQ(metrics->status, 200);
   EXPECT_NE(metrics->headers["content-type"].find("text/plain"), std::string::npos);
   const std::string& m = metrics->body;
-  EXPECT_NE(m.find(R"(semcached_http_requests_total{method="GET",route="/healthz",status="200"} 1)"),
-            std::string::npos)
+  EXPECT_NE(
+      m.find(R"(semcached_http_requests_total{method="GET",route="/healthz",status="200"} 1)"),
+      std::string::npos)
       << m;
-  EXPECT_NE(m.find(R"(semcached_http_request_duration_seconds_count{method="GET",route="/readyz",status="200"} 1)"),
-            std::string::npos);
+  EXPECT_NE(
+      m.find(
+          R"(semcached_http_request_duration_seconds_count{method="GET",route="/readyz",status="200"} 1)"),
+      std::string::npos);
   EXPECT_NE(m.find("process_resident_memory_bytes"), std::string::npos);
   EXPECT_NE(m.find("process_cpu_seconds_total"), std::string::npos);
   // This scrape's own connection is open; earlier ones may still be closing.
@@ -77,7 +80,8 @@ TEST(ServerE2E, KeepAliveServesSeveralRequestsOnOneConnection) {
     EXPECT_EQ(r->status, 200);
   }
   // Two pipelined requests in one write.
-  ASSERT_TRUE(c.Send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /readyz HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ASSERT_TRUE(
+      c.Send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /readyz HTTP/1.1\r\nHost: x\r\n\r\n"));
   auto a = c.ReadResponse();
   auto b = c.ReadResponse();
   ASSERT_TRUE(a && b);
@@ -115,18 +119,18 @@ TEST(ServerE2E, OversizedBodyGets413WithJsonError) {
 
 TEST(ServerE2E, OversizedHeadGets431) {
   SemcachedServer server({"--set", "server.max_header_bytes=2048"});
-  auto r = HttpRequestOnce(server.port(), "GET", "/healthz", "",
-                           {{"X-Big", std::string(4096, 'h')}});
+  auto r =
+      HttpRequestOnce(server.port(), "GET", "/healthz", "", {{"X-Big", std::string(4096, 'h')}});
   ASSERT_TRUE(r);
   EXPECT_TRUE(IsJsonProblem(*r, 431, "/errors/header-too-large")) << r->body;
 }
 
 TEST(ServerE2E, MalformedRequestGets400) {
   SemcachedServer server;
-  for (const std::string& raw : {std::string("GARBAGE\r\n\r\n"),
-                                std::string("GET /healthz HTTP/9.9\r\n\r\n"),
-                                std::string("GET /healthz HTTP/1.1\r\nBad Header Line\r\n\r\n"),
-                                std::string("POST /healthz HTTP/1.1\r\nContent-Length: zz\r\n\r\n")}) {
+  for (const std::string& raw :
+       {std::string("GARBAGE\r\n\r\n"), std::string("GET /healthz HTTP/9.9\r\n\r\n"),
+        std::string("GET /healthz HTTP/1.1\r\nBad Header Line\r\n\r\n"),
+        std::string("POST /healthz HTTP/1.1\r\nContent-Length: zz\r\n\r\n")}) {
     RawHttpConnection c(server.port());
     ASSERT_TRUE(c.Send(raw));
     auto r = c.ReadResponse();
@@ -256,9 +260,9 @@ TEST(ServerE2E, BadConfigurationIsRefusedAtStartup) {
 TEST(ServerE2E, FlagsBeatEnvironmentBeatFile) {
   TempDir dir;
   WriteFile(dir.File("c.toml"), "[server]\nport = 1111\nthreads = 3\n[log]\nlevel = \"warn\"\n");
-  auto r = RunCommand({SemcachedServer::BinaryPath(), "config", "--config", dir.File("c.toml"),
-                       "--port", "3333"},
-                      {{"SEMCACHED_SERVER_PORT", "2222"}, {"SEMCACHED_LOG_LEVEL", "error"}});
+  auto r = RunCommand(
+      {SemcachedServer::BinaryPath(), "config", "--config", dir.File("c.toml"), "--port", "3333"},
+      {{"SEMCACHED_SERVER_PORT", "2222"}, {"SEMCACHED_LOG_LEVEL", "error"}});
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("port = 3333"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("level = 'error'"), std::string::npos) << r.output;
@@ -288,7 +292,8 @@ namespace semcached::testing {
 namespace {
 
 int Entries(int port, const std::string& cache, const std::string& key) {
-  auto r = HttpRequestOnce(port, "GET", "/v1/caches/" + cache + "/stats", "", {{"Authorization", "Bearer " + key}});
+  auto r = HttpRequestOnce(port, "GET", "/v1/caches/" + cache + "/stats", "",
+                           {{"Authorization", "Bearer " + key}});
   if (!r || r->status != 200) return -1;
   return nlohmann::json::parse(r->body)["entries"].get<int>();
 }
@@ -300,12 +305,12 @@ TEST(ImportE2E, ImportsWholeFilesOrNothing) {
   const std::string url = "http://127.0.0.1:" + std::to_string(server.port());
   std::string good;
   for (int i = 0; i < 30; ++i) {
-    good += R"({"prompt":"imported question )" + std::to_string(i) + R"(","response":"answer )" + std::to_string(i) +
-            R"(","attributes":{"src":"file"}})" + "\n";
+    good += R"({"prompt":"imported question )" + std::to_string(i) + R"(","response":"answer )" +
+            std::to_string(i) + R"(","attributes":{"src":"file"}})" + "\n";
   }
   WriteFile(dir.File("good.jsonl"), good + "\n");
-  auto r = RunCommand({SemcachedServer::BinaryPath(), "import", "imp", dir.File("good.jsonl"), "--url", url,
-                       "--api-key", "k", "--no-progress"});
+  auto r = RunCommand({SemcachedServer::BinaryPath(), "import", "imp", dir.File("good.jsonl"),
+                       "--url", url, "--api-key", "k", "--no-progress"});
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("30 entries imported"), std::string::npos) << r.output;
   EXPECT_EQ(Entries(server.port(), "imp", "k"), 30);
@@ -316,10 +321,11 @@ TEST(ImportE2E, ImportsWholeFilesOrNothing) {
   EXPECT_NE(hit->body.find("answer 17"), std::string::npos) << hit->body;
 
   // A bad line: reported by number, nothing imported.
-  WriteFile(dir.File("bad.jsonl"), good.substr(0, good.find('\n') + 1) +
-                                       "{\"prompt\":\"p\",\"response\":\"r\"}\n{\"prompt\":3}\nnot json\n");
-  r = RunCommand({SemcachedServer::BinaryPath(), "import", "imp", dir.File("bad.jsonl"), "--url", url, "--api-key",
-                  "k", "--no-progress"});
+  WriteFile(dir.File("bad.jsonl"),
+            good.substr(0, good.find('\n') + 1) +
+                "{\"prompt\":\"p\",\"response\":\"r\"}\n{\"prompt\":3}\nnot json\n");
+  r = RunCommand({SemcachedServer::BinaryPath(), "import", "imp", dir.File("bad.jsonl"), "--url",
+                  url, "--api-key", "k", "--no-progress"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.output.find("line 3"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("line 4"), std::string::npos) << r.output;
@@ -327,11 +333,12 @@ TEST(ImportE2E, ImportsWholeFilesOrNothing) {
 
   // The server refuses an entry part-way (a prompt over its size limit): rolled back.
   std::string partial;
-  for (int i = 0; i < 5; ++i) partial += R"({"prompt":"partial )" + std::to_string(i) + R"(","response":"r"})" + "\n";
+  for (int i = 0; i < 5; ++i)
+    partial += R"({"prompt":"partial )" + std::to_string(i) + R"(","response":"r"})" + "\n";
   partial += R"({"prompt":")" + std::string(70000, 'x') + R"(","response":"r"})" + "\n";
   WriteFile(dir.File("partial.jsonl"), partial);
-  r = RunCommand({SemcachedServer::BinaryPath(), "import", "imp", dir.File("partial.jsonl"), "--url", url,
-                  "--api-key", "k", "--no-progress"});
+  r = RunCommand({SemcachedServer::BinaryPath(), "import", "imp", dir.File("partial.jsonl"),
+                  "--url", url, "--api-key", "k", "--no-progress"});
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_NE(r.output.find("rolled back 5 of 5"), std::string::npos) << r.output;
   EXPECT_EQ(Entries(server.port(), "imp", "k"), 30);

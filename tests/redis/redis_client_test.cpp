@@ -250,7 +250,11 @@ TEST(RedisClient, UnreachableServerFailsWithinTheTimeout) {
   auto start = Clock::now();
   auto r = client->Execute({"PING"});
   EXPECT_FALSE(r.ok());
-  EXPECT_EQ(r.status().code(), ErrorCode::kUnavailable) << r.status().ToString();
+  // Refused connects end as kUnavailable; if the retries use up the time first, the call
+  // ends as kDeadlineExceeded. Either way, within the timeout.
+  EXPECT_TRUE(r.status().code() == ErrorCode::kUnavailable ||
+              r.status().code() == ErrorCode::kDeadlineExceeded)
+      << r.status().ToString();
   EXPECT_LT(Clock::now() - start, 1s);
 }
 

@@ -1,0 +1,185 @@
+#include "app/cache_admin.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+
+#include <spdlog/spdlog.h>
+
+#include "cache/persistence.h"
+#include "embed/builtin_embedder.h"
+#include "embed/caching_embedder.h"
+#include "embed/http_embedder.h"
+
+namespace semcached::app {
+
+using nlohmann::json;
+
+Result<std::unique_ptr<cache::SemanticCache>> MakeCache(const Config& config,
+                                                        const CacheConfig& c) {
+  cache::CacheOptions o;
+  o.id = c.id;
+  o.similarity_threshold = static_cast<float>(c.similarity_threshold);
+  o.default_ttl_ms = c.ttl_ms;
+  o.sliding_ttl = c.sliding_ttl;
+  o.allowed_attributes = c.allowed_attributes;
+  o.guards.numbers = c.guard_numbers;
+  o.guards.negation = c.guard_negation;
+  o.max_entries = static_cast<std::size_t>(c.max_entries);
+  o.max_bytes = static_cast<std::size_t>(c.max_bytes);
+  cache::ParseEviction(c.eviction, &o.eviction);
+  // Float originals (for re-scoring) live in a file: RAM holds codes and graph only.
+  o.originals_path = config.data_dir + "/" + c.id + ".vectors.f32";
+  if (config.persist.fsync != "off") {
+    o.persist_dir = config.data_dir;
+    cache::ParseFsyncPolicy(config.persist.fsync, &o.fsync);
+    o.snapshot_journal_bytes = static_cast<std::size_t>(config.persist.snapshot_journal_mb) << 20;
+  }
+  std::unique_ptr<embed::Embedder> embedder;
+  if (c.embedder == "openai") {
+    embed::HttpEmbedderOptions eo;
+    eo.base_url = c.embedder_url;
+    eo.model = c.embedder_model;
+    eo.dim = static_cast<std::size_t>(c.embedder_dim);
+    eo.api_key_env = c.embedder_api_key_env;
+    eo.timeout_ms = static_cast<int>(c.embedder_timeout_ms);
+    embedder = std::make_unique<embed::HttpEmbedder>(eo);
+  } else {
+    embedder = std::make_unique<embed::BuiltinEmbedder>();
+  }
+  // Popular prompts are embedded once (the LRU keeps 10,000 per cache).
+  auto made = cache::SemanticCache::Create(
+      o, std::make_unique<embed::CachingEmbedder>(std::move(embedder), 10000));
+  if (!made.ok()) return made.status();
+  if ((*made)->restored_entries() > 0) {
+    spdlog::info("cache '{}': {} entries restored from {}", c.id, (*made)->restored_entries(),
+                 config.data_dir);
+  }
+  return made;
+}
+
+CacheAdmin::CacheAdmin(const Config& config, cache::CacheRegistry& registry)
+    : config_(config), registry_(registry) {}
+
+Status CacheAdmin::LoadSaved() {
+  const std::string path = config_.data_dir + "/caches.json";
+  std::ifstream in(path);
+  if (!in) return Status::Ok();  // none created yet
+  json all = json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (all.is_discarded() || !all.is_object())
+    return DataLoss(path + " is not a JSON object of cache definitions");
+  std::lock_guard lock(mu_);
+  for (auto& [id, body] : all.items()) {
+    auto c = CacheConfigFromJson(body);
+    if (!c.ok()) return DataLoss(path + ": cache '" + id + "': " + c.status().message());
+    if (registry_.Find(c->id).ok()) {
+      spdlog::warn(
+          "cache '{}' from {} is also declared in the configuration; the configuration wins", id,
+          path);
+      continue;
+    }
+    auto made = MakeCache(config_, *c);
+    if (!made.ok()) return made.status();
+    if (Status s = registry_.Add(std::move(*made), c->api_keys, /*removable=*/true); !s.ok())
+      return s;
+    saved_[c->id] = body;
+  }
+  return Status::Ok();
+}
+
+Status CacheAdmin::SaveLocked() const {
+  json all = json::object();
+  for (const auto& [id, body] : saved_) all[id] = body;
+  const std::string path = config_.data_dir + "/caches.json";
+  const std::string tmp = path + ".tmp";
+  const std::string text = all.dump(2) + "\n";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);  // holds API keys
+  if (fd < 0) return Unavailable("cannot write " + tmp + ": " + std::strerror(errno));
+  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
+            ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0)
+    return Unavailable("cannot write " + path + ": " + std::strerror(errno));
+  return Status::Ok();
+}
+
+json CacheAdmin::DescribeCache(const cache::SemanticCache& c) const {
+  const auto& o = c.options();
+  auto st = c.Stats();
+  json j = {{"id", o.id},
+            {"source", registry_.Removable(o.id) ? "api" : "config"},
+            {"similarity_threshold", o.similarity_threshold},
+            {"ttl_ms", o.default_ttl_ms},
+            {"sliding_ttl", o.sliding_ttl},
+            {"allowed_attributes", o.allowed_attributes},
+            {"guard_numbers", o.guards.numbers},
+            {"guard_negation", o.guards.negation},
+            {"max_entries", o.max_entries},
+            {"max_bytes", o.max_bytes},
+            {"eviction", cache::EvictionName(o.eviction)},
+            {"store", "embedded"},
+            {"persist", o.persist_dir.empty() ? "off" : cache::FsyncPolicyName(o.fsync)},
+            {"api_keys", registry_.KeysOf(o.id).size()},  // how many, never which
+            {"entries", st.entries},
+            {"text_bytes", st.bytes}};
+  json strategies = json::array();
+  for (auto s : o.strategies) strategies.push_back(cache::StrategyName(s));
+  j["search_strategies"] = strategies;
+  return j;
+}
+
+Result<json> CacheAdmin::Create(const json& body) {
+  auto c = CacheConfigFromJson(body);
+  if (!c.ok()) return c.status();
+  if (c->id.empty()) {
+    Status s = InvalidArgument("a cache needs an id");
+    s.WithField("id", "required", "id is required");
+    return s;
+  }
+  std::lock_guard lock(mu_);
+  if (registry_.Find(c->id).ok())
+    return Status(ErrorCode::kAlreadyExists, "cache '" + c->id + "' already exists");
+  // Leftovers of an earlier cache of this name must not be loaded into the new one.
+  if (Status s = cache::RemoveCacheFiles(config_.data_dir, c->id); !s.ok()) return s;
+  auto made = MakeCache(config_, *c);
+  if (!made.ok()) return made.status();
+  std::shared_ptr<cache::SemanticCache> cache = std::move(*made);
+  if (Status s = registry_.Add(cache, c->api_keys, /*removable=*/true); !s.ok()) return s;
+  saved_[c->id] = body;
+  if (Status s = SaveLocked(); !s.ok()) {
+    saved_.erase(c->id);
+    (void)registry_.Remove(c->id);
+    return s;
+  }
+  spdlog::info("cache '{}' created through the admin API", c->id);
+  return DescribeCache(*cache);
+}
+
+Result<json> CacheAdmin::Describe(const std::string& id) const {
+  auto c = registry_.Find(id);
+  if (!c.ok()) return c.status();
+  return DescribeCache(**c);
+}
+
+json CacheAdmin::List() const {
+  json out = json::array();
+  for (const auto& c : registry_.All()) out.push_back(DescribeCache(*c));
+  return out;
+}
+
+Status CacheAdmin::Delete(const std::string& id) {
+  std::lock_guard lock(mu_);
+  auto removed = registry_.Remove(id);
+  if (!removed.ok()) return removed.status();
+  saved_.erase(id);
+  if (Status s = SaveLocked(); !s.ok()) return s;
+  (*removed)->DropPersistence();
+  if (Status s = cache::RemoveCacheFiles(config_.data_dir, id); !s.ok()) return s;
+  spdlog::info("cache '{}' deleted through the admin API", id);
+  return Status::Ok();
+}
+
+}  // namespace semcached::app

@@ -1,0 +1,45 @@
+// Caches as the configuration and the admin API define them.
+//
+// MakeCache turns one cache's settings into a SemanticCache (embedder, persistence, limits):
+// start-up and the admin API use the same function. CacheAdmin creates and deletes caches
+// while the server runs, and keeps the definitions of those it created in
+// data_dir/caches.json (written durably), so they come back at the next start. Caches of the
+// configuration file cannot be deleted through it. API keys are never returned.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "app/config.h"
+#include "cache/registry.h"
+
+namespace semcached::app {
+
+Result<std::unique_ptr<cache::SemanticCache>> MakeCache(const Config& config, const CacheConfig& c);
+
+class CacheAdmin {
+ public:
+  CacheAdmin(const Config& config, cache::CacheRegistry& registry);
+
+  // Re-creates the caches the API created before the last stop.
+  Status LoadSaved();
+  Result<nlohmann::json> Create(const nlohmann::json& body);
+  Result<nlohmann::json> Describe(const std::string& id) const;
+  nlohmann::json List() const;
+  Status Delete(const std::string& id);
+
+ private:
+  Status SaveLocked() const;
+  nlohmann::json DescribeCache(const cache::SemanticCache& c) const;
+
+  const Config& config_;
+  cache::CacheRegistry& registry_;
+  mutable std::mutex mu_;                        // one admin change at a time
+  std::map<std::string, nlohmann::json> saved_;  // API-created definitions, as posted
+};
+
+}  // namespace semcached::app

@@ -1,0 +1,31 @@
+// The admin API: create, list, describe and delete caches at run time.
+//
+//   POST   /v1/caches             {id, ...the keys of a [[caches]] table}   201 the cache
+//   GET    /v1/caches                                                       200 {caches: [...]}
+//   GET    /v1/caches/{cacheId}                                             200 the cache
+//   DELETE /v1/caches/{cacheId}                                             204
+// Authorization: Bearer <admin_api_key>. Without a configured admin key the API answers 403.
+// This file is HTTP only: what a cache is, and where its definition is kept, is the app's
+// (app/cache_admin.h), passed in as handlers.
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "common/status.h"
+#include "server/router.h"
+
+namespace semcached::server {
+
+struct AdminHandlers {
+  std::function<Result<nlohmann::json>(const nlohmann::json& body)> create;
+  std::function<nlohmann::json()> list;
+  std::function<Result<nlohmann::json>(const std::string& id)> describe;
+  std::function<Status(const std::string& id)> remove;
+};
+
+void AddAdminRoutes(Router& router, std::string admin_key, AdminHandlers handlers);
+
+}  // namespace semcached::server
