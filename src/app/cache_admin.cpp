@@ -31,6 +31,8 @@ Result<std::unique_ptr<cache::SemanticCache>> MakeCache(const Config& config,
   o.max_entries = static_cast<std::size_t>(c.max_entries);
   o.max_bytes = static_cast<std::size_t>(c.max_bytes);
   cache::ParseEviction(c.eviction, &o.eviction);
+  o.input_usd_per_mtok = c.input_usd_per_mtok;
+  o.output_usd_per_mtok = c.output_usd_per_mtok;
   // Float originals (for re-scoring) live in a file: RAM holds codes and graph only.
   o.originals_path = config.data_dir + "/" + c.id + ".vectors.f32";
   if (config.persist.fsync != "off") {
@@ -124,7 +126,11 @@ json CacheAdmin::DescribeCache(const cache::SemanticCache& c) const {
             {"persist", o.persist_dir.empty() ? "off" : cache::FsyncPolicyName(o.fsync)},
             {"api_keys", registry_.KeysOf(o.id).size()},  // how many, never which
             {"entries", st.entries},
-            {"text_bytes", st.bytes}};
+            {"text_bytes", st.bytes},
+            {"input_usd_per_mtok", o.input_usd_per_mtok},
+            {"output_usd_per_mtok", o.output_usd_per_mtok},
+            {"tokens_saved", st.tokens_saved},
+            {"cost_saved_usd", st.cost_saved_usd}};
   json strategies = json::array();
   for (auto s : o.strategies) strategies.push_back(cache::StrategyName(s));
   j["search_strategies"] = strategies;

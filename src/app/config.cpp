@@ -468,6 +468,8 @@ std::string RenderToml(const Config& config) {
         << "\nguard_negation = " << (c.guard_negation ? "true" : "false")
         << "\nmax_entries = " << c.max_entries << "\nmax_bytes = " << c.max_bytes
         << "\neviction = " << toml::value<std::string>(c.eviction)
+        << "\ninput_usd_per_mtok = " << c.input_usd_per_mtok
+        << "\noutput_usd_per_mtok = " << c.output_usd_per_mtok
         << "\nembedder = " << toml::value<std::string>(c.embedder);
     if (c.embedder == "openai") {
       out << "\nembedder_url = " << toml::value<std::string>(c.embedder_url)
@@ -516,6 +518,12 @@ Result<CacheConfig> ParseCacheTable(const toml::table& table, const std::string&
         return refuse(key, "expected a number within 0..1");
       }
       c.similarity_threshold = *v;
+    } else if (key == "input_usd_per_mtok" || key == "output_usd_per_mtok") {
+      auto v = value.value<double>();
+      if (!(value.is_floating_point() || value.is_integer()) || !v || *v < 0 || *v > 1e6) {
+        return refuse(key, "expected a non-negative number of USD per million tokens");
+      }
+      (key == "input_usd_per_mtok" ? c.input_usd_per_mtok : c.output_usd_per_mtok) = *v;
     } else if (key == "ttl_ms") {
       auto v = value.value<std::int64_t>();
       if (!value.is_integer() || !v || *v < 0)

@@ -73,6 +73,9 @@ struct CacheConfig {
   std::int64_t embedder_dim = 0;  // required for "openai": vectors are truncated to it
   std::string embedder_api_key_env = "OPENAI_API_KEY";
   std::int64_t embedder_timeout_ms = 5000;
+  // Prices of the model calls a hit replaces (USD per million tokens), for cost-saved figures.
+  double input_usd_per_mtok = 0.15;
+  double output_usd_per_mtok = 0.60;
 };
 
 // Durability of the embedded caches (entries and index in data_dir).

@@ -68,6 +68,10 @@ struct CacheOptions {
   Eviction eviction = Eviction::kLru;
   std::size_t eviction_samples = 16;
   std::int64_t lfu_half_life_ms = 10 * 60 * 1000;
+  // What a hit saves, estimated: the model call it replaces, at these prices (USD per million
+  // tokens; defaults are a small current model's list prices), tokens estimated from text.
+  double input_usd_per_mtok = 0.15;
+  double output_usd_per_mtok = 0.60;
   // Durability (persistence.h): entries and index in this directory; empty: memory only.
   std::string persist_dir;
   FsyncPolicy fsync = FsyncPolicy::kEverySecond;
@@ -131,7 +135,13 @@ struct CacheStats {
   std::size_t bytes = 0;  // prompt, response and attribute text
   std::uint64_t lookups = 0, exact_hits = 0, semantic_hits = 0, misses = 0, guard_rejections = 0;
   std::uint64_t stores = 0, expired = 0, deleted = 0, evicted = 0;
+  std::uint64_t tokens_saved = 0;  // estimated prompt + response tokens of every hit
+  double cost_saved_usd = 0;       // estimated, at the cache's prices
 };
+
+// Tokens in a text, estimated without a tokenizer: about 4 bytes per token for English
+// (the rule of thumb OpenAI and Anthropic publish), at least 1.
+std::uint64_t EstimateTokens(std::string_view text);
 
 class SemanticCache {
  public:
@@ -198,7 +208,8 @@ class SemanticCache {
   std::size_t bytes_ = 0;
 
   mutable std::atomic<std::uint64_t> lookups_{0}, exact_hits_{0}, semantic_hits_{0}, misses_{0},
-      guard_rejections_{0}, stores_{0}, expired_{0}, deleted_{0}, evicted_{0};
+      guard_rejections_{0}, stores_{0}, expired_{0}, deleted_{0}, evicted_{0}, tokens_saved_{0},
+      cost_saved_nano_usd_{0};
 };
 
 }  // namespace semcached::cache

@@ -119,8 +119,25 @@ class CacheMetrics {
           "Bytes of prompt, response and attribute text held, per cache.",
           prometheus::MetricType::Gauge,
           {}};
+      prometheus::MetricFamily tokens{
+          "semcached_cache_tokens_saved_total",
+          "Estimated prompt and response tokens of the model calls that hits replaced.",
+          prometheus::MetricType::Counter,
+          {}};
+      prometheus::MetricFamily cost{
+          "semcached_cache_cost_saved_usd_total",
+          "Estimated USD of the model calls that hits replaced, at the cache's prices.",
+          prometheus::MetricType::Counter,
+          {}};
       for (const auto& c : registry.All()) {
         auto st = c->Stats();
+        prometheus::ClientMetric t, d;
+        t.label = {{"cache", c->options().id}};
+        d.label = t.label;
+        t.counter.value = static_cast<double>(st.tokens_saved);
+        d.counter.value = st.cost_saved_usd;
+        tokens.metric.push_back(t);
+        cost.metric.push_back(d);
         prometheus::ClientMetric e, b;
         e.label = {{"cache", c->options().id}};
         b.label = e.label;
@@ -129,7 +146,7 @@ class CacheMetrics {
         entries.metric.push_back(e);
         bytes.metric.push_back(b);
       }
-      return std::vector<prometheus::MetricFamily>{entries, bytes};
+      return std::vector<prometheus::MetricFamily>{entries, bytes, tokens, cost};
     });
   }
 
@@ -363,6 +380,8 @@ void AddLangCacheRoutes(Router& router, cache::CacheRegistry& registry, Metrics&
                 {"expired", s.expired},
                 {"deleted", s.deleted},
                 {"evicted", s.evicted},
+                {"estimatedTokensSaved", s.tokens_saved},
+                {"estimatedCostSavedUsd", s.cost_saved_usd},
                 {"similarityThreshold", c.options().similarity_threshold}};
       return HttpResponse::Json(200, Dump(j));
     });

@@ -47,8 +47,12 @@ TEST(SemanticCache, ExactAndParaphraseHitDifferentQuestionMisses) {
   auto c = Make(&clock);
   auto id = c->Store("What is the capital of France?", "Paris.", {}, std::nullopt);
   ASSERT_TRUE(id.ok());
-  ASSERT_TRUE(c->Store("How do I reset my router password?", "Hold the reset button.", {}, std::nullopt).ok());
-  ASSERT_TRUE(c->Store("Best way to learn Python quickly", "Write small programs daily.", {}, std::nullopt).ok());
+  ASSERT_TRUE(
+      c->Store("How do I reset my router password?", "Hold the reset button.", {}, std::nullopt)
+          .ok());
+  ASSERT_TRUE(
+      c->Store("Best way to learn Python quickly", "Write small programs daily.", {}, std::nullopt)
+          .ok());
 
   Hit exact = One(*c, "what is the capital of france");
   EXPECT_EQ(exact.strategy, Strategy::kExact);
@@ -105,7 +109,9 @@ TEST(SemanticCache, AttributesScopeEveryTier) {
   FakeClock clock;
   auto c = Make(&clock);
   ASSERT_TRUE(c->Store("my account balance", "alice: $10", {{"user", "alice"}}, std::nullopt).ok());
-  ASSERT_TRUE(c->Store("my account balance", "bob: $99", {{"user", "bob"}, {"tier", "gold"}}, std::nullopt).ok());
+  ASSERT_TRUE(
+      c->Store("my account balance", "bob: $99", {{"user", "bob"}, {"tier", "gold"}}, std::nullopt)
+          .ok());
   EXPECT_EQ(One(*c, "my account balance", {{"user", "alice"}}).entry->response, "alice: $10");
   EXPECT_EQ(One(*c, "my account balance", {{"user", "bob"}}).entry->response, "bob: $99");
   EXPECT_EQ(One(*c, "My account balance!", {{"user", "bob"}}).entry->response, "bob: $99");
@@ -167,7 +173,8 @@ TEST(SemanticCache, DeleteFlushAndBadInput) {
   ASSERT_TRUE(c->Delete(*id).ok());
   EXPECT_EQ(c->Delete(*id).code(), ErrorCode::kNotFound);
   EXPECT_TRUE(Misses(*c, "delete me"));
-  for (int i = 0; i < 20; ++i) ASSERT_TRUE(c->Store("q" + std::to_string(i), "a", {}, std::nullopt).ok());
+  for (int i = 0; i < 20; ++i)
+    ASSERT_TRUE(c->Store("q" + std::to_string(i), "a", {}, std::nullopt).ok());
   c->Flush();
   EXPECT_EQ(c->Stats().entries, 0u);
   EXPECT_TRUE(Misses(*c, "q3"));
@@ -201,8 +208,10 @@ TEST(SemanticCache, ManyEntriesAndConcurrentUse) {
   // Past the index's calibration threshold, with readers running alongside.
   std::thread writer([&] {
     for (int i = 0; i < 1500; ++i) {
-      ASSERT_TRUE(c->Store("question number " + std::to_string(i) + " about topic " + std::to_string(i % 37),
-                           "answer " + std::to_string(i), {{"shard", std::to_string(i % 3)}}, std::nullopt)
+      ASSERT_TRUE(c->Store("question number " + std::to_string(i) + " about topic " +
+                               std::to_string(i % 37),
+                           "answer " + std::to_string(i), {{"shard", std::to_string(i % 3)}},
+                           std::nullopt)
                       .ok());
     }
   });
@@ -257,11 +266,13 @@ TEST(Eviction, LfuAndValuePoliciesAndByteLimit) {
   o.eviction = Eviction::kLfu;
   o.eviction_samples = 20;
   auto c = Make(&clock, o);
-  for (int i = 0; i < 20; ++i) ASSERT_TRUE(c->Store("lfu " + std::to_string(i), "r", {}, std::nullopt).ok());
+  for (int i = 0; i < 20; ++i)
+    ASSERT_TRUE(c->Store("lfu " + std::to_string(i), "r", {}, std::nullopt).ok());
   for (int rep = 0; rep < 3; ++rep) {
     for (int i = 0; i < 5; ++i) One(*c, "lfu " + std::to_string(i));
   }
-  for (int i = 20; i < 30; ++i) ASSERT_TRUE(c->Store("lfu " + std::to_string(i), "r", {}, std::nullopt).ok());
+  for (int i = 20; i < 30; ++i)
+    ASSERT_TRUE(c->Store("lfu " + std::to_string(i), "r", {}, std::nullopt).ok());
   for (int i = 0; i < 5; ++i) EXPECT_FALSE(Misses(*c, "lfu " + std::to_string(i))) << i;
 
   CacheOptions v;
@@ -270,17 +281,50 @@ TEST(Eviction, LfuAndValuePoliciesAndByteLimit) {
   v.eviction_samples = 10;
   auto d = Make(&clock, v);
   for (int i = 0; i < 10; ++i) {
-    ASSERT_TRUE(d->Store("value " + std::to_string(i), i < 3 ? std::string(2000, 'x') : "tiny", {}, std::nullopt).ok());
+    ASSERT_TRUE(d->Store("value " + std::to_string(i), i < 3 ? std::string(2000, 'x') : "tiny", {},
+                         std::nullopt)
+                    .ok());
   }
-  for (int i = 10; i < 17; ++i) ASSERT_TRUE(d->Store("value " + std::to_string(i), "tiny", {}, std::nullopt).ok());
-  for (int i = 0; i < 3; ++i) EXPECT_FALSE(Misses(*d, "value " + std::to_string(i))) << i;  // big answers stay
+  for (int i = 10; i < 17; ++i)
+    ASSERT_TRUE(d->Store("value " + std::to_string(i), "tiny", {}, std::nullopt).ok());
+  for (int i = 0; i < 3; ++i)
+    EXPECT_FALSE(Misses(*d, "value " + std::to_string(i))) << i;  // big answers stay
 
   CacheOptions b;
   b.max_bytes = 1000;
   auto e = Make(&clock, b);
-  for (int i = 0; i < 40; ++i) ASSERT_TRUE(e->Store("bytes " + std::to_string(i), std::string(100, 'y'), {}, std::nullopt).ok());
+  for (int i = 0; i < 40; ++i)
+    ASSERT_TRUE(
+        e->Store("bytes " + std::to_string(i), std::string(100, 'y'), {}, std::nullopt).ok());
   EXPECT_LE(e->Stats().bytes, 1000u);
   EXPECT_GT(e->Stats().evicted, 0u);
+}
+
+}  // namespace
+}  // namespace semcached::cache
+
+namespace semcached::cache {
+namespace {
+
+TEST(SemanticCacheAnalytics, HitsCountEstimatedTokensAndCostSaved) {
+  FakeClock clock;
+  CacheOptions o;
+  o.input_usd_per_mtok = 2.5;
+  o.output_usd_per_mtok = 10;
+  auto c = Make(&clock, o);
+  const std::string prompt(40, 'p');     // 10 tokens at 4 bytes each
+  const std::string response(400, 'r');  // 100 tokens
+  ASSERT_TRUE(c->Store(prompt, response, {}, std::nullopt).ok());
+  EXPECT_EQ(c->Stats().tokens_saved, 0u);
+  One(*c, prompt);
+  One(*c, prompt);
+  auto s = c->Stats();
+  EXPECT_EQ(s.tokens_saved, 220u);
+  EXPECT_NEAR(s.cost_saved_usd, 2 * (10 * 2.5 + 100 * 10) / 1e6, 1e-9);
+  EXPECT_TRUE(Misses(*c, "something else entirely, nothing like it"));
+  EXPECT_EQ(c->Stats().tokens_saved, 220u);  // a miss saves nothing
+  EXPECT_EQ(EstimateTokens(""), 1u);
+  EXPECT_EQ(EstimateTokens("abcde"), 2u);
 }
 
 }  // namespace
