@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cache/persistence.h"
+#include "cache/semantic_cache.h"
 #include "embed/builtin_embedder.h"
 #include "embed/caching_embedder.h"
 #include "embed/http_embedder.h"
@@ -18,8 +19,7 @@ namespace semcached::app {
 
 using nlohmann::json;
 
-Result<std::unique_ptr<cache::SemanticCache>> MakeCache(const Config& config,
-                                                        const CacheConfig& c) {
+Result<std::unique_ptr<cache::Cache>> MakeCache(const Config& config, const CacheConfig& c) {
   cache::CacheOptions o;
   o.id = c.id;
   o.similarity_threshold = static_cast<float>(c.similarity_threshold);
@@ -60,7 +60,7 @@ Result<std::unique_ptr<cache::SemanticCache>> MakeCache(const Config& config,
     spdlog::info("cache '{}': {} entries restored from {}", c.id, (*made)->restored_entries(),
                  config.data_dir);
   }
-  return made;
+  return std::unique_ptr<cache::Cache>(std::move(*made));
 }
 
 CacheAdmin::CacheAdmin(const Config& config, cache::CacheRegistry& registry)
@@ -108,7 +108,7 @@ Status CacheAdmin::SaveLocked() const {
   return Status::Ok();
 }
 
-json CacheAdmin::DescribeCache(const cache::SemanticCache& c) const {
+json CacheAdmin::DescribeCache(const cache::Cache& c) const {
   const auto& o = c.options();
   auto st = c.Stats();
   json j = {{"id", o.id},
@@ -152,7 +152,7 @@ Result<json> CacheAdmin::Create(const json& body) {
   if (Status s = cache::RemoveCacheFiles(config_.data_dir, c->id); !s.ok()) return s;
   auto made = MakeCache(config_, *c);
   if (!made.ok()) return made.status();
-  std::shared_ptr<cache::SemanticCache> cache = std::move(*made);
+  std::shared_ptr<cache::Cache> cache = std::move(*made);
   if (Status s = registry_.Add(cache, c->api_keys, /*removable=*/true); !s.ok()) return s;
   saved_[c->id] = body;
   if (Status s = SaveLocked(); !s.ok()) {

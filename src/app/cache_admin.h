@@ -19,7 +19,7 @@
 
 namespace semcached::app {
 
-Result<std::unique_ptr<cache::SemanticCache>> MakeCache(const Config& config, const CacheConfig& c);
+Result<std::unique_ptr<cache::Cache>> MakeCache(const Config& config, const CacheConfig& c);
 
 class CacheAdmin {
  public:
@@ -34,7 +34,7 @@ class CacheAdmin {
 
  private:
   Status SaveLocked() const;
-  nlohmann::json DescribeCache(const cache::SemanticCache& c) const;
+  nlohmann::json DescribeCache(const cache::Cache& c) const;
 
   const Config& config_;
   cache::CacheRegistry& registry_;

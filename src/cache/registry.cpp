@@ -12,7 +12,7 @@ bool SameKey(const std::string& a, const std::string& b) {
 
 }  // namespace
 
-Status CacheRegistry::Add(std::shared_ptr<SemanticCache> cache, std::vector<std::string> api_keys,
+Status CacheRegistry::Add(std::shared_ptr<Cache> cache, std::vector<std::string> api_keys,
                           bool removable) {
   std::string id = cache->options().id;
   std::unique_lock lock(mu_);
@@ -22,7 +22,7 @@ Status CacheRegistry::Add(std::shared_ptr<SemanticCache> cache, std::vector<std:
   return Status::Ok();
 }
 
-Result<std::shared_ptr<SemanticCache>> CacheRegistry::Find(const std::string& id) const {
+Result<std::shared_ptr<Cache>> CacheRegistry::Find(const std::string& id) const {
   std::shared_lock lock(mu_);
   auto it = caches_.find(id);
   if (it == caches_.end()) return NotFound("cache '" + id + "' does not exist");
@@ -54,14 +54,14 @@ Status CacheRegistry::Authorize(const std::string& id, const std::string& key) c
   return Status(ErrorCode::kUnauthenticated, "the API key is not valid");
 }
 
-std::vector<std::shared_ptr<SemanticCache>> CacheRegistry::All() const {
+std::vector<std::shared_ptr<Cache>> CacheRegistry::All() const {
   std::shared_lock lock(mu_);
-  std::vector<std::shared_ptr<SemanticCache>> out;
+  std::vector<std::shared_ptr<Cache>> out;
   for (const auto& [id, slot] : caches_) out.push_back(slot.cache);
   return out;
 }
 
-Result<std::shared_ptr<SemanticCache>> CacheRegistry::Remove(const std::string& id) {
+Result<std::shared_ptr<Cache>> CacheRegistry::Remove(const std::string& id) {
   std::unique_lock lock(mu_);
   auto it = caches_.find(id);
   if (it == caches_.end()) return NotFound("cache '" + id + "' does not exist");

@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "cache/semantic_cache.h"
+#include "cache/cache.h"
 #include "common/status.h"
 
 namespace semcached::cache {
@@ -22,23 +22,23 @@ class CacheRegistry {
  public:
   // `removable`: created through the admin API (a cache from the configuration file would
   // come back at the next start, so deleting it is refused).
-  Status Add(std::shared_ptr<SemanticCache> cache, std::vector<std::string> api_keys,
+  Status Add(std::shared_ptr<Cache> cache, std::vector<std::string> api_keys,
              bool removable = false);
   // The cache, or NotFound. Requests hold the pointer, so a cache removed meanwhile stays
   // valid until they finish.
-  Result<std::shared_ptr<SemanticCache>> Find(const std::string& id) const;
+  Result<std::shared_ptr<Cache>> Find(const std::string& id) const;
   // Ok when `key` may use cache `id` (which must exist).
   Status Authorize(const std::string& id, const std::string& key) const;
-  std::vector<std::shared_ptr<SemanticCache>> All() const;
+  std::vector<std::shared_ptr<Cache>> All() const;
   bool Open(const std::string& id) const;
   // Takes the cache out: NotFound, or kAlreadyExists (a conflict) when it is not removable.
-  Result<std::shared_ptr<SemanticCache>> Remove(const std::string& id);
+  Result<std::shared_ptr<Cache>> Remove(const std::string& id);
   bool Removable(const std::string& id) const;
   std::vector<std::string> KeysOf(const std::string& id) const;
 
  private:
   struct Slot {
-    std::shared_ptr<SemanticCache> cache;
+    std::shared_ptr<Cache> cache;
     std::vector<std::string> keys;
     bool removable = false;
   };

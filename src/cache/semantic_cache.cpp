@@ -43,12 +43,6 @@ bool ParseId(const std::string& id, std::uint64_t* label, std::uint64_t* tag) {
   return true;
 }
 
-Status FieldError(const std::string& field, const std::string& rule, const std::string& message) {
-  Status s = InvalidArgument(message);
-  s.WithField(field, rule, message);
-  return s;
-}
-
 }  // namespace
 
 std::string Entry::Id() const {
@@ -256,24 +250,6 @@ SemanticCache::SemanticCache(CacheOptions options, std::unique_ptr<embed::Embedd
       clock_(std::move(clock)),
       index_(std::move(index)) {}
 
-Status SemanticCache::ValidateAttributes(const Attributes& attributes, const char* field) const {
-  for (const auto& [k, v] : attributes) {
-    if (k.empty()) return FieldError(field, "key", "attribute names must not be empty");
-    if (!IsValidUtf8(k) || !IsValidUtf8(v)) {
-      return FieldError(std::string(field) + "." + k, "utf8", "attributes must be valid UTF-8");
-    }
-    if (!options_.allowed_attributes.empty()) {
-      bool ok = false;
-      for (const auto& a : options_.allowed_attributes) ok = ok || a == k;
-      if (!ok) {
-        return FieldError(std::string(field) + "." + k, "allowed",
-                          "attribute '" + k + "' is not configured for cache " + options_.id);
-      }
-    }
-  }
-  return Status::Ok();
-}
-
 std::int64_t SemanticCache::ExpiresAt(const Entry& e) const {
   if (e.expires_ms == 0) return 0;
   if (!options_.sliding_ttl) return e.expires_ms;
@@ -300,26 +276,8 @@ std::size_t SemanticCache::EntryBytes(const Entry& e) const {
 Result<std::string> SemanticCache::Store(const std::string& prompt, const std::string& response,
                                          const Attributes& attributes,
                                          std::optional<std::int64_t> ttl_ms) {
-  if (prompt.size() > options_.max_prompt_bytes) {
-    return FieldError(
-        "prompt", "size",
-        "prompt is longer than " + std::to_string(options_.max_prompt_bytes) + " bytes");
-  }
-  if (response.size() > options_.max_response_bytes) {
-    return FieldError(
-        "response", "size",
-        "response is longer than " + std::to_string(options_.max_response_bytes) + " bytes");
-  }
-  if (!IsValidUtf8(response)) return FieldError("response", "utf8", "response is not valid UTF-8");
-  if (response.empty()) return FieldError("response", "required", "response must not be empty");
-  Status s = ValidateAttributes(attributes, "attributes");
-  if (!s.ok()) return s;
-  if (ttl_ms && *ttl_ms <= 0)
-    return FieldError("ttlMillis", "positive",
-                      "ttlMillis must be a positive number of milliseconds");
-  auto normalized = NormalizePrompt(prompt, options_.normalize);
-  if (!normalized.ok()) return FieldError("prompt", "utf8", normalized.status().message());
-  if (normalized->empty()) return FieldError("prompt", "required", "prompt must contain text");
+  auto normalized = CheckStore(options_, prompt, response, attributes, ttl_ms);
+  if (!normalized.ok()) return normalized.status();
 
   embedder_->Observe(*normalized);
   auto vec = embedder_->Embed(*normalized);
@@ -344,7 +302,7 @@ Result<std::string> SemanticCache::Store(const std::string& prompt, const std::s
   // The index is thread-safe: add outside the cache lock so searches are not held up by a
   // graph insert. Until the maps below know the label, searches skip it.
   e.label = next_label_.fetch_add(1, std::memory_order_relaxed);
-  s = index_->Add(e.label, vec->data(), vec->size());
+  Status s = index_->Add(e.label, vec->data(), vec->size());
   if (!s.ok()) return s;
   std::unique_lock<std::shared_mutex> lock(mu_);
   if (persistence_) {
@@ -369,21 +327,11 @@ Result<std::string> SemanticCache::Store(const std::string& prompt, const std::s
 Result<std::vector<Hit>> SemanticCache::Search(const SearchQuery& q, LookupTrace* trace) {
   LookupTrace local;
   LookupTrace& t = trace ? *trace : local;
-  if (q.prompt.size() > options_.max_prompt_bytes) {
-    return FieldError(
-        "prompt", "size",
-        "prompt is longer than " + std::to_string(options_.max_prompt_bytes) + " bytes");
-  }
-  float threshold = q.threshold.value_or(options_.similarity_threshold);
-  if (!(threshold >= 0 && threshold <= 1)) {
-    return FieldError("similarityThreshold", "range", "similarityThreshold must be within 0 and 1");
-  }
-  Status s = ValidateAttributes(q.attributes, "attributes");
-  if (!s.ok()) return s;
   auto t0 = Steady::now();
-  auto normalized = NormalizePrompt(q.prompt, options_.normalize);
-  if (!normalized.ok()) return FieldError("prompt", "utf8", normalized.status().message());
-  if (normalized->empty()) return FieldError("prompt", "required", "prompt must contain text");
+  auto checked = CheckSearch(options_, q);
+  if (!checked.ok()) return checked.status();
+  const std::string* normalized = &checked->first;
+  const float threshold = checked->second;
   t.normalize_us = Micros(Steady::now() - t0).count();
   lookups_.fetch_add(1, std::memory_order_relaxed);
 
@@ -564,7 +512,7 @@ Status SemanticCache::Delete(const std::string& entry_id) {
 
 Result<std::size_t> SemanticCache::DeleteByAttributes(const Attributes& attributes) {
   // As the LangCache API defines it: no attributes match every entry.
-  Status s = ValidateAttributes(attributes, "attributes");
+  Status s = CheckAttributes(options_, attributes, "attributes");
   if (!s.ok()) return s;
   std::unique_lock<std::shared_mutex> lock(mu_);
   std::size_t n = 0;
@@ -587,16 +535,18 @@ Result<std::size_t> SemanticCache::DeleteByAttributes(const Attributes& attribut
   return n;
 }
 
-void SemanticCache::Flush() {
+Status SemanticCache::Flush() {
   std::unique_lock<std::shared_mutex> lock(mu_);
   JournalRecord rec;
   rec.type = JournalRecord::Type::kFlush;
-  if (Status logged = LogLocked(rec); !logged.ok()) spdlog::error("{}", logged.message());
+  if (Status logged = LogLocked(rec); !logged.ok())
+    return logged;  // nothing erased: still consistent
   for (auto it = entries_.begin(); it != entries_.end();) {
     auto next = std::next(it);
     EraseLocked(it);
     it = next;
   }
+  return Status::Ok();
 }
 
 std::size_t SemanticCache::Sweep() {
@@ -647,10 +597,6 @@ CacheStats SemanticCache::Stats() const {
   s.tokens_saved = tokens_saved_.load();
   s.cost_saved_usd = static_cast<double>(cost_saved_nano_usd_.load()) / 1e9;
   return s;
-}
-
-std::uint64_t EstimateTokens(std::string_view text) {
-  return std::max<std::uint64_t>(1, (text.size() + 3) / 4);
 }
 
 }  // namespace semcached::cache

@@ -54,8 +54,8 @@ Result<cache::Attributes> OptionalAttributes(const json& body) {
 }
 
 // Bearer key, then cache, then the key's right to the cache.
-Result<std::shared_ptr<cache::SemanticCache>> Authorize(const HttpRequest& req,
-                                                        cache::CacheRegistry& registry) {
+Result<std::shared_ptr<cache::Cache>> Authorize(const HttpRequest& req,
+                                                cache::CacheRegistry& registry) {
   std::string_view auth = req.Header("authorization");
   std::string key;
   if (auth.size() > 7 && (auth.substr(0, 7) == "Bearer " || auth.substr(0, 7) == "bearer ")) {
@@ -150,7 +150,7 @@ class CacheMetrics {
     });
   }
 
-  void Observe(const cache::SemanticCache& c, const cache::LookupTrace& t) {
+  void Observe(const cache::Cache& c, const cache::LookupTrace& t) {
     Series& s = For(c);
     (!t.hit_tier                              ? s.miss
      : *t.hit_tier == cache::Strategy::kExact ? s.exact
@@ -163,7 +163,7 @@ class CacheMetrics {
     if (t.search_us > 0) s.search->Observe(t.search_us / 1e6);
     if (t.guards_us > 0) s.guards->Observe(t.guards_us / 1e6);
   }
-  void Stored(const cache::SemanticCache& c) { For(c).stores->Increment(); }
+  void Stored(const cache::Cache& c) { For(c).stores->Increment(); }
 
  private:
   struct Series {
@@ -171,7 +171,7 @@ class CacheMetrics {
     prometheus::Histogram *best, *normalize, *embed, *search, *guards;
   };
 
-  Series& For(const cache::SemanticCache& c) {
+  Series& For(const cache::Cache& c) {
     const std::string& id = c.options().id;
     {
       std::shared_lock lock(mu_);
@@ -269,7 +269,7 @@ void AddLangCacheRoutes(Router& router, cache::CacheRegistry& registry, Metrics&
   auto cm = std::make_shared<CacheMetrics>(metrics, registry);
 
   router.Add("POST", "/v1/caches/{cacheId}/entries", [&registry, cm](const HttpRequest& req) {
-    return Handle(req, registry, true, [&](cache::SemanticCache& c, const json& body) {
+    return Handle(req, registry, true, [&](cache::Cache& c, const json& body) {
       auto prompt = RequiredString(body, "prompt");
       if (!prompt.ok()) return Fail(prompt.status());
       auto response = RequiredString(body, "response");
@@ -291,7 +291,7 @@ void AddLangCacheRoutes(Router& router, cache::CacheRegistry& registry, Metrics&
 
   router.Add(
       "POST", "/v1/caches/{cacheId}/entries/search", [&registry, cm](const HttpRequest& req) {
-        return Handle(req, registry, true, [&](cache::SemanticCache& c, const json& body) {
+        return Handle(req, registry, true, [&](cache::Cache& c, const json& body) {
           auto prompt = RequiredString(body, "prompt");
           if (!prompt.ok()) return Fail(prompt.status());
           auto attrs = OptionalAttributes(body);
@@ -340,7 +340,7 @@ void AddLangCacheRoutes(Router& router, cache::CacheRegistry& registry, Metrics&
       });
 
   router.Add("DELETE", "/v1/caches/{cacheId}/entries", [&registry, cm](const HttpRequest& req) {
-    return Handle(req, registry, true, [&](cache::SemanticCache& c, const json& body) {
+    return Handle(req, registry, true, [&](cache::Cache& c, const json& body) {
       auto attrs = OptionalAttributes(body);
       if (!attrs.ok()) return Fail(attrs.status());
       auto n = c.DeleteByAttributes(*attrs);
@@ -351,7 +351,7 @@ void AddLangCacheRoutes(Router& router, cache::CacheRegistry& registry, Metrics&
 
   router.Add("DELETE", "/v1/caches/{cacheId}/entries/{entryId}",
              [&registry, cm](const HttpRequest& req) {
-               return Handle(req, registry, false, [&](cache::SemanticCache& c, const json&) {
+               return Handle(req, registry, false, [&](cache::Cache& c, const json&) {
                  Status s = c.Delete(req.path_params.at("entryId"));
                  if (!s.ok()) return Fail(s, kEntryNotFound);
                  return HttpResponse::Json(204, "");
@@ -359,14 +359,14 @@ void AddLangCacheRoutes(Router& router, cache::CacheRegistry& registry, Metrics&
              });
 
   router.Add("POST", "/v1/caches/{cacheId}/flush", [&registry, cm](const HttpRequest& req) {
-    return Handle(req, registry, false, [&](cache::SemanticCache& c, const json&) {
-      c.Flush();
+    return Handle(req, registry, false, [&](cache::Cache& c, const json&) {
+      if (Status s = c.Flush(); !s.ok()) return Fail(s);
       return HttpResponse::Json(204, "");
     });
   });
 
   router.Add("GET", "/v1/caches/{cacheId}/stats", [&registry](const HttpRequest& req) {
-    return Handle(req, registry, false, [&](cache::SemanticCache& c, const json&) {
+    return Handle(req, registry, false, [&](cache::Cache& c, const json&) {
       auto s = c.Stats();
       json j = {{"cacheId", c.options().id},
                 {"entries", s.entries},

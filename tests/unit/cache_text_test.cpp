@@ -18,9 +18,10 @@ std::string N(std::string_view s, NormalizeOptions o = {}) {
 
 TEST(Normalize, FoldsCaseWidthSpaceAndEdges) {
   EXPECT_EQ(N("  What is   the Capital\tof FRANCE?! "), "what is the capital of france");
-  EXPECT_EQ(N("\xEF\xBC\xA8\xEF\xBD\x85\xEF\xBD\x8C\xEF\xBD\x8C\xEF\xBD\x8F"), "hello");  // full-width
-  EXPECT_EQ(N("ﬁle"), "file");                                                            // ligature (NFKC)
-  EXPECT_EQ(N("Straße"), "strasse");                                                      // case folding
+  EXPECT_EQ(N("\xEF\xBC\xA8\xEF\xBD\x85\xEF\xBD\x8C\xEF\xBD\x8C\xEF\xBD\x8F"),
+            "hello");                 // full-width
+  EXPECT_EQ(N("ﬁle"), "file");        // ligature (NFKC)
+  EXPECT_EQ(N("Straße"), "strasse");  // case folding
   EXPECT_EQ(N("\"quoted\""), "quoted");
   EXPECT_EQ(N("e\xCC\x81t\xC3\xA9"), "\xC3\xA9t\xC3\xA9");  // composed: e + combining acute = é
   EXPECT_EQ(N("a  b", {.collapse_whitespace = false}), "a  b");
@@ -53,7 +54,8 @@ TEST(Fingerprint, Sha256AndScopedKeys) {
 }
 
 TEST(Guards, NumbersMustAgree) {
-  EXPECT_EQ(ExtractNumbers("book 3 tickets for 1,250.50 dollars"), (std::vector<std::string>{"3", "1250.5"}));
+  EXPECT_EQ(ExtractNumbers("book 3 tickets for 1,250.50 dollars"),
+            (std::vector<std::string>{"3", "1250.5"}));
   EXPECT_EQ(ExtractNumbers("two apples and 007"), (std::vector<std::string>{"2", "7"}));
   GuardOptions o;
   EXPECT_EQ(CheckGuards("book 3 tickets", "book 4 tickets", o), GuardVerdict::kNumbersDiffer);
@@ -66,10 +68,12 @@ TEST(Guards, NumbersMustAgree) {
 
 TEST(Guards, NegationMustAgree) {
   GuardOptions o;
-  EXPECT_EQ(CheckGuards("is python typed", "is python not typed", o), GuardVerdict::kNegationDiffers);
+  EXPECT_EQ(CheckGuards("is python typed", "is python not typed", o),
+            GuardVerdict::kNegationDiffers);
   EXPECT_EQ(CheckGuards("you're fat", "you're not fat", o), GuardVerdict::kNegationDiffers);
   EXPECT_EQ(CheckGuards("i can't log in", "i cannot log in", o), GuardVerdict::kPass);
-  EXPECT_EQ(CheckGuards("why doesn't it work", "why does it work", o), GuardVerdict::kNegationDiffers);
+  EXPECT_EQ(CheckGuards("why doesn't it work", "why does it work", o),
+            GuardVerdict::kNegationDiffers);
   EXPECT_EQ(CountNegations("no, never without"), 3);
 }
 
@@ -81,8 +85,9 @@ float Cos(const std::vector<float>& a, const std::vector<float>& b) {
 
 TEST(BuiltinEmbedder, ParaphrasesScoreAboveUnrelated) {
   embed::BuiltinEmbedder e;
-  for (const char* t : {"how do i reset my password", "what is the capital of france",
-                        "best way to learn python", "how to cook rice", "weather in london today"}) {
+  for (const char* t :
+       {"how do i reset my password", "what is the capital of france", "best way to learn python",
+        "how to cook rice", "weather in london today"}) {
     e.Observe(t);
   }
   auto a = *e.Embed("how do i reset my password");
@@ -97,8 +102,9 @@ TEST(BuiltinEmbedder, ParaphrasesScoreAboveUnrelated) {
   EXPECT_GT(Cos(a, b), Cos(a, c) + 0.4f);
   // Deterministic.
   embed::BuiltinEmbedder e2;
-  for (const char* t : {"how do i reset my password", "what is the capital of france",
-                        "best way to learn python", "how to cook rice", "weather in london today"}) {
+  for (const char* t :
+       {"how do i reset my password", "what is the capital of france", "best way to learn python",
+        "how to cook rice", "weather in london today"}) {
     e2.Observe(t);
   }
   EXPECT_EQ(*e2.Embed("how do i reset my password"), a);

@@ -31,9 +31,9 @@ TEST(Config, PrecedenceIsFileThenEnvironmentThenFlags) {
   s.flags = {{"server.port", "3333"}};
   auto c = LoadConfig(s);
   ASSERT_TRUE(c.ok()) << c.status().ToString();
-  EXPECT_EQ(c->server.port, 3333);         // flag beats environment and file
-  EXPECT_EQ(c->log.level, "error");        // environment beats file
-  EXPECT_EQ(c->server.host, "0.0.0.0");    // file beats default
+  EXPECT_EQ(c->server.port, 3333);       // flag beats environment and file
+  EXPECT_EQ(c->log.level, "error");      // environment beats file
+  EXPECT_EQ(c->server.host, "0.0.0.0");  // file beats default
   EXPECT_EQ(c->server.threads, 3);
   EXPECT_EQ(c->data_dir, "/from/file");
   EXPECT_EQ(c->server.idle_timeout_ms, 60'000);  // default where nobody spoke
@@ -104,18 +104,17 @@ TEST_P(ConfigBadValue, IsRefusedWithKeyAndReason) {
       << c.status().message();
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Values, ConfigBadValue,
-    ::testing::Values(BadValue{"server.port", "abc", "not an integer"},
-                      BadValue{"server.port", "70000", "out of range"},
-                      BadValue{"server.port", "-1", "out of range"},
-                      BadValue{"server.port", "", "not an integer"},
-                      BadValue{"server.port", "80x", "not an integer"},
-                      BadValue{"server.max_body_bytes", "10", "out of range"},
-                      BadValue{"log.level", "loud", "not one of"},
-                      BadValue{"log.format", "xml", "not one of"},
-                      BadValue{"store", "mongo", "not one of"},
-                      BadValue{"redis.url", "http://x", "redis://"}));
+INSTANTIATE_TEST_SUITE_P(Values, ConfigBadValue,
+                         ::testing::Values(BadValue{"server.port", "abc", "not an integer"},
+                                           BadValue{"server.port", "70000", "out of range"},
+                                           BadValue{"server.port", "-1", "out of range"},
+                                           BadValue{"server.port", "", "not an integer"},
+                                           BadValue{"server.port", "80x", "not an integer"},
+                                           BadValue{"server.max_body_bytes", "10", "out of range"},
+                                           BadValue{"log.level", "loud", "not one of"},
+                                           BadValue{"log.format", "xml", "not one of"},
+                                           BadValue{"store", "mongo", "not one of"},
+                                           BadValue{"redis.url", "http://x", "redis://"}));
 
 TEST(Config, WrongTypeInFileIsRefused) {
   TempDir dir;

@@ -39,9 +39,7 @@ TEST(Errors, InvalidUtf8InDetailStillGivesValidJson) {
   EXPECT_FALSE(nlohmann::json::parse(r.body, nullptr, false).is_discarded());
 }
 
-TEST(Logging, JsonEscape) {
-  EXPECT_EQ(JsonEscape("a\"b\\c\n\x01"), "a\\\"b\\\\c\\n\\u0001");
-}
+TEST(Logging, JsonEscape) { EXPECT_EQ(JsonEscape("a\"b\\c\n\x01"), "a\\\"b\\\\c\\n\\u0001"); }
 
 TEST(Status, ResultCarriesValueOrError) {
   Result<int> good(7);

@@ -208,7 +208,8 @@ TEST(Hnsw, DriftTriggersBackgroundRecalibration) {
   index->WaitForMaintenance();
   std::uint64_t before = index->Stats().recalibrations;
   auto shifted = Clustered(600, dim, 8, 5, 0.3f, 25.f);  // far outside the learned ranges
-  for (std::size_t i = 0; i < 600; ++i) ASSERT_TRUE(index->Add(10000 + i, &shifted[i * dim], dim).ok());
+  for (std::size_t i = 0; i < 600; ++i)
+    ASSERT_TRUE(index->Add(10000 + i, &shifted[i * dim], dim).ok());
   index->WaitForMaintenance();
   auto stats = index->Stats();
   EXPECT_GT(stats.recalibrations, before);

@@ -9,7 +9,7 @@
 namespace semcached::vector {
 namespace {
 
-const std::vector<std::size_t> kDims = {1,  2,  7,  15,  16,  17,  31,  32,  33,  63,   64,
+const std::vector<std::size_t> kDims = {1,  2,   7,   15,  16,  17,  31,  32,  33,  63,  64,
                                         65, 100, 127, 128, 129, 255, 256, 512, 768, 769, 1536};
 
 std::vector<const KernelTable*> AvailableLevels() {

@@ -13,8 +13,9 @@ TEST(Metrics, RendersRequestsAndProcessFigures) {
   m.ObserveRequest("/healthz", "GET", 200, 0.0003);
   m.ObserveRequest("/healthz", "GET", 200, 0.002);
   std::string text = m.Render();
-  EXPECT_NE(text.find(R"(semcached_http_requests_total{method="GET",route="/healthz",status="200"} 2)"),
-            std::string::npos)
+  EXPECT_NE(
+      text.find(R"(semcached_http_requests_total{method="GET",route="/healthz",status="200"} 2)"),
+      std::string::npos)
       << text;
   EXPECT_NE(text.find("semcached_http_request_duration_seconds_bucket"), std::string::npos);
   EXPECT_NE(text.find("process_resident_memory_bytes"), std::string::npos);
@@ -25,8 +26,8 @@ TEST(Metrics, RendersRequestsAndProcessFigures) {
 }
 
 TEST(CpuFeatures, LevelsParseAndName) {
-  for (auto l : {vector::SimdLevel::kScalar, vector::SimdLevel::kAvx2,
-                 vector::SimdLevel::kAvx512Vnni}) {
+  for (auto l :
+       {vector::SimdLevel::kScalar, vector::SimdLevel::kAvx2, vector::SimdLevel::kAvx512Vnni}) {
     vector::SimdLevel parsed;
     ASSERT_TRUE(vector::ParseSimdLevel(vector::SimdLevelName(l), &parsed));
     EXPECT_EQ(parsed, l);

@@ -32,7 +32,8 @@ std::unique_ptr<HnswIndex> BuildIndex(std::size_t n, std::size_t dim, bool binar
   auto created = HnswIndex::Create(o);
   EXPECT_TRUE(created.ok());
   auto data = RandomData(n, dim, 1);
-  for (std::size_t i = 0; i < n; ++i) EXPECT_TRUE((*created)->Add(1000 + i, &data[i * dim], dim).ok());
+  for (std::size_t i = 0; i < n; ++i)
+    EXPECT_TRUE((*created)->Add(1000 + i, &data[i * dim], dim).ok());
   return std::move(*created);
 }
 
@@ -55,7 +56,8 @@ TEST(Persist, RoundTripGivesTheSameAnswers) {
   EXPECT_EQ(a.max_level, b.max_level);
 
   auto queries = RandomData(50, dim, 2);
-  for (Precision prec : {Precision::kInt8, Precision::kInt8Rescore, Precision::kExact, Precision::kCascade}) {
+  for (Precision prec :
+       {Precision::kInt8, Precision::kInt8Rescore, Precision::kExact, Precision::kCascade}) {
     SearchParams p;
     p.k = 10;
     p.precision = prec;

@@ -93,7 +93,7 @@ TEST(CachePersistence, SnapshotThenJournalThenRestart) {
     EXPECT_TRUE(std::filesystem::exists(dir.File("p1.1.index")));
     // After the snapshot: more writes, a flush, and a few more.
     for (int i = 30; i < 40; ++i) ASSERT_TRUE(c->Store(Prompt(i), "b", {}, std::nullopt).ok());
-    c->Flush();
+    ASSERT_TRUE(c->Flush().ok());
     auto id = c->Store(Prompt(99), "kept", {}, std::nullopt);
     ASSERT_TRUE(id.ok());
     kept = *id;

@@ -91,7 +91,8 @@ TEST(Quantizer, CalibrationPicksAsymmetricForOffsetData) {
   for (std::size_t i = 0; i < 100; ++i) {
     CodeMeta m = Encode(*p, &data[i * dim], c.data());
     Decode(*p, c.data(), m, back.data());
-    for (std::size_t d = 0; d < dim; ++d) worst = std::max(worst, std::fabs(double(back[d]) - data[i * dim + d]));
+    for (std::size_t d = 0; d < dim; ++d)
+      worst = std::max(worst, std::fabs(double(back[d]) - data[i * dim + d]));
   }
   EXPECT_LT(worst, 0.05);
 }

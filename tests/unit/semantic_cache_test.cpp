@@ -175,7 +175,7 @@ TEST(SemanticCache, DeleteFlushAndBadInput) {
   EXPECT_TRUE(Misses(*c, "delete me"));
   for (int i = 0; i < 20; ++i)
     ASSERT_TRUE(c->Store("q" + std::to_string(i), "a", {}, std::nullopt).ok());
-  c->Flush();
+  ASSERT_TRUE(c->Flush().ok());
   EXPECT_EQ(c->Stats().entries, 0u);
   EXPECT_TRUE(Misses(*c, "q3"));
 

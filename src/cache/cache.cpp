@@ -1,0 +1,78 @@
+#include "cache/cache.h"
+
+namespace semcached::cache {
+
+Status FieldError(const std::string& field, const std::string& rule, const std::string& message) {
+  Status s = InvalidArgument(message);
+  s.WithField(field, rule, message);
+  return s;
+}
+
+Status CheckAttributes(const CacheOptions& options, const Attributes& attributes,
+                       const char* field) {
+  for (const auto& [k, v] : attributes) {
+    if (k.empty()) return FieldError(field, "key", "attribute names must not be empty");
+    if (!IsValidUtf8(k) || !IsValidUtf8(v)) {
+      return FieldError(std::string(field) + "." + k, "utf8", "attributes must be valid UTF-8");
+    }
+    if (!options.allowed_attributes.empty()) {
+      bool ok = false;
+      for (const auto& a : options.allowed_attributes) ok = ok || a == k;
+      if (!ok) {
+        return FieldError(std::string(field) + "." + k, "allowed",
+                          "attribute '" + k + "' is not configured for cache " + options.id);
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+Result<std::string> CheckStore(const CacheOptions& options, const std::string& prompt,
+                               const std::string& response, const Attributes& attributes,
+                               std::optional<std::int64_t> ttl_ms) {
+  if (prompt.size() > options.max_prompt_bytes) {
+    return FieldError(
+        "prompt", "size",
+        "prompt is longer than " + std::to_string(options.max_prompt_bytes) + " bytes");
+  }
+  if (response.size() > options.max_response_bytes) {
+    return FieldError(
+        "response", "size",
+        "response is longer than " + std::to_string(options.max_response_bytes) + " bytes");
+  }
+  if (!IsValidUtf8(response)) return FieldError("response", "utf8", "response is not valid UTF-8");
+  if (response.empty()) return FieldError("response", "required", "response must not be empty");
+  if (Status s = CheckAttributes(options, attributes, "attributes"); !s.ok()) return s;
+  if (ttl_ms && *ttl_ms <= 0) {
+    return FieldError("ttlMillis", "positive",
+                      "ttlMillis must be a positive number of milliseconds");
+  }
+  auto normalized = NormalizePrompt(prompt, options.normalize);
+  if (!normalized.ok()) return FieldError("prompt", "utf8", normalized.status().message());
+  if (normalized->empty()) return FieldError("prompt", "required", "prompt must contain text");
+  return normalized;
+}
+
+Result<std::pair<std::string, float>> CheckSearch(const CacheOptions& options,
+                                                  const SearchQuery& q) {
+  if (q.prompt.size() > options.max_prompt_bytes) {
+    return FieldError(
+        "prompt", "size",
+        "prompt is longer than " + std::to_string(options.max_prompt_bytes) + " bytes");
+  }
+  const float threshold = q.threshold.value_or(options.similarity_threshold);
+  if (!(threshold >= 0 && threshold <= 1)) {
+    return FieldError("similarityThreshold", "range", "similarityThreshold must be within 0 and 1");
+  }
+  if (Status s = CheckAttributes(options, q.attributes, "attributes"); !s.ok()) return s;
+  auto normalized = NormalizePrompt(q.prompt, options.normalize);
+  if (!normalized.ok()) return FieldError("prompt", "utf8", normalized.status().message());
+  if (normalized->empty()) return FieldError("prompt", "required", "prompt must contain text");
+  return std::make_pair(std::move(*normalized), threshold);
+}
+
+std::uint64_t EstimateTokens(std::string_view text) {
+  return std::max<std::uint64_t>(1, (text.size() + 3) / 4);
+}
+
+}  // namespace semcached::cache

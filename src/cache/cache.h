@@ -1,0 +1,158 @@
+// The semantic cache as the routes see it, whatever holds the entries.
+//
+// A cache answers a prompt from an exact tier (the normalized prompt's SHA-256 within the
+// cache; an entry matches when its attributes include every attribute the search names) and
+// a semantic tier (the normalized prompt embedded and searched among entries in the same
+// attribute scope; the best candidate at or above the similarity threshold, cosine 0..1,
+// that also passes the guards), in the order a request asks for. Expired entries are never
+// returned. Two implementations: SemanticCache (embedded: our HNSW index, files in data_dir)
+// and RedisCache (store/redis_cache.h: entries and vectors in Redis 8, shared by every
+// instance that points at the same Redis). The request checks both apply are here, once.
+// No HTTP, no Redis in this header.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cache/guards.h"
+#include "cache/normalize.h"
+#include "cache/persistence.h"
+#include "common/status.h"
+
+namespace semcached::cache {
+
+enum class Strategy { kExact, kSemantic };
+
+// Which entry leaves first when a cache is full. Victims are chosen by sampling (as Redis
+// does): the worst of `eviction_samples` random entries, so a hit never takes a write lock.
+enum class Eviction {
+  kLru,    // least recently used
+  kLfu,    // fewest hits, hits halving every `lfu_half_life_ms` without use
+  kValue,  // least (1 + decayed hits) x response size / entry size: what saves the least
+};
+const char* EvictionName(Eviction e);
+bool ParseEviction(std::string_view text, Eviction* out);
+const char* StrategyName(Strategy s);
+bool ParseStrategy(std::string_view text, Strategy* out);
+
+using Attributes = std::map<std::string, std::string>;
+
+struct CacheOptions {
+  std::string id;
+  float similarity_threshold = 0.85f;  // cosine similarity, 0..1
+  std::int64_t default_ttl_ms = 0;     // 0: entries do not expire
+  bool sliding_ttl = false;            // a hit restarts the entry's TTL
+  NormalizeOptions normalize;
+  GuardOptions guards;
+  std::vector<Strategy> strategies = {Strategy::kExact, Strategy::kSemantic};
+  std::vector<std::string> allowed_attributes;  // empty: any attribute name
+  std::size_t max_prompt_bytes = 64 * 1024;
+  std::size_t max_response_bytes = 1024 * 1024;
+  std::size_t semantic_candidates = 4;  // nearest neighbours checked against threshold and guards
+  std::string originals_path;   // float32 vectors in this file (RAM holds codes); empty: RAM
+  std::size_t search_ef = 32;   // a cache wants the best candidate, not a ranked list
+  std::size_t max_entries = 0;  // 0: no limit
+  std::size_t max_bytes = 0;    // text bytes (prompt, response, attributes); 0: no limit
+  Eviction eviction = Eviction::kLru;
+  std::size_t eviction_samples = 16;
+  std::int64_t lfu_half_life_ms = 10 * 60 * 1000;
+  // What a hit saves, estimated: the model call it replaces, at these prices (USD per million
+  // tokens; defaults are a small current model's list prices), tokens estimated from text.
+  double input_usd_per_mtok = 0.15;
+  double output_usd_per_mtok = 0.60;
+  // Durability (persistence.h): entries and index in this directory; empty: memory only.
+  std::string persist_dir;
+  FsyncPolicy fsync = FsyncPolicy::kEverySecond;
+  std::size_t snapshot_journal_bytes = 64u << 20;  // MaybeSnapshot writes one past this
+};
+
+// What an entry says, immutable once stored: hits share it instead of copying the text.
+struct EntryText {
+  std::string prompt;
+  std::string response;
+  Attributes attributes;
+  std::string normalized;
+};
+
+struct Hit {
+  std::string id;
+  std::shared_ptr<const EntryText> entry;
+  float similarity = 0;
+  Strategy strategy = Strategy::kExact;
+};
+
+struct SearchQuery {
+  std::string prompt;
+  std::optional<float> threshold;
+  std::vector<Strategy> strategies;  // empty: the cache's default
+  Attributes attributes;
+};
+
+// What a lookup did, for metrics and the X-Semcached-* headers.
+struct LookupTrace {
+  std::optional<Strategy> hit_tier;
+  float best_similarity = -1;  // best semantic candidate seen, hit or not
+  int guard_rejections = 0;
+  double normalize_us = 0, embed_us = 0, search_us = 0, guards_us = 0;
+};
+
+struct CacheStats {
+  std::size_t entries = 0;
+  std::size_t bytes = 0;  // prompt, response and attribute text
+  std::uint64_t lookups = 0, exact_hits = 0, semantic_hits = 0, misses = 0, guard_rejections = 0;
+  std::uint64_t stores = 0, expired = 0, deleted = 0, evicted = 0;
+  std::uint64_t tokens_saved = 0;  // estimated prompt + response tokens of every hit
+  double cost_saved_usd = 0;       // estimated, at the cache's prices
+};
+
+// Tokens in a text, estimated without a tokenizer: about 4 bytes per token for English
+// (the rule of thumb OpenAI and Anthropic publish), at least 1.
+std::uint64_t EstimateTokens(std::string_view text);
+
+// The caching interface every store implements.
+class Cache {
+ public:
+  virtual ~Cache() = default;
+  // Stores an entry; its id. ttl_ms overrides the cache default (0 or less: refused).
+  virtual Result<std::string> Store(const std::string& prompt, const std::string& response,
+                                    const Attributes& attributes,
+                                    std::optional<std::int64_t> ttl_ms) = 0;
+  // The best hit, if any (the LangCache API returns it as a one-element list).
+  virtual Result<std::vector<Hit>> Search(const SearchQuery& query,
+                                          LookupTrace* trace = nullptr) = 0;
+  virtual Status Delete(const std::string& entry_id) = 0;
+  // Deletes every entry whose attributes include all of these (none: every entry); how many.
+  virtual Result<std::size_t> DeleteByAttributes(const Attributes& attributes) = 0;
+  virtual Status Flush() = 0;
+  // Removes expired entries from every structure; how many.
+  virtual std::size_t Sweep() = 0;
+  virtual CacheStats Stats() const = 0;
+  virtual const CacheOptions& options() const = 0;
+  virtual const char* store_name() const = 0;  // "embedded" | "redis"
+  // Durability hooks of stores that keep files (no-ops elsewhere).
+  virtual Status Snapshot() { return Status::Ok(); }
+  virtual Status MaybeSnapshot() { return Status::Ok(); }
+  virtual void DropPersistence() {}
+  virtual std::size_t restored_entries() const { return 0; }
+};
+
+// The checks every store applies, so both refuse the same requests with the same words.
+Status CheckAttributes(const CacheOptions& options, const Attributes& attributes,
+                       const char* field);
+// A store request; the normalized prompt.
+Result<std::string> CheckStore(const CacheOptions& options, const std::string& prompt,
+                               const std::string& response, const Attributes& attributes,
+                               std::optional<std::int64_t> ttl_ms);
+// A search request; the normalized prompt and the threshold to use.
+Result<std::pair<std::string, float>> CheckSearch(const CacheOptions& options,
+                                                  const SearchQuery& query);
+// Field errors of the LangCache shape (400 with `fields`).
+Status FieldError(const std::string& field, const std::string& rule, const std::string& message);
+
+}  // namespace semcached::cache
