@@ -14,12 +14,19 @@
 #include "embed/builtin_embedder.h"
 #include "embed/caching_embedder.h"
 #include "embed/http_embedder.h"
+#include "store/redis_cache.h"
 
 namespace semcached::app {
 
 using nlohmann::json;
 
-Result<std::unique_ptr<cache::Cache>> MakeCache(const Config& config, const CacheConfig& c) {
+Result<std::unique_ptr<cache::Cache>> MakeCache(const Config& config, const CacheConfig& c,
+                                                redis::Executor* redis) {
+  const std::string store = c.store.empty() ? config.store : c.store;
+  if (store == "redis" && redis == nullptr) {
+    return InvalidArgument("cache '" + c.id +
+                           "' keeps its entries in Redis, but redis.url is not set");
+  }
   cache::CacheOptions o;
   o.id = c.id;
   o.similarity_threshold = static_cast<float>(c.similarity_threshold);
@@ -53,6 +60,12 @@ Result<std::unique_ptr<cache::Cache>> MakeCache(const Config& config, const Cach
     embedder = std::make_unique<embed::BuiltinEmbedder>();
   }
   // Popular prompts are embedded once (the LRU keeps 10,000 per cache).
+  if (store == "redis") {
+    auto made = store::RedisCache::Create(
+        o, std::make_unique<embed::CachingEmbedder>(std::move(embedder), 10000), *redis);
+    if (!made.ok()) return made.status();
+    return std::unique_ptr<cache::Cache>(std::move(*made));
+  }
   auto made = cache::SemanticCache::Create(
       o, std::make_unique<embed::CachingEmbedder>(std::move(embedder), 10000));
   if (!made.ok()) return made.status();
@@ -63,8 +76,8 @@ Result<std::unique_ptr<cache::Cache>> MakeCache(const Config& config, const Cach
   return std::unique_ptr<cache::Cache>(std::move(*made));
 }
 
-CacheAdmin::CacheAdmin(const Config& config, cache::CacheRegistry& registry)
-    : config_(config), registry_(registry) {}
+CacheAdmin::CacheAdmin(const Config& config, cache::CacheRegistry& registry, redis::Executor* redis)
+    : config_(config), registry_(registry), redis_(redis) {}
 
 Status CacheAdmin::LoadSaved() {
   const std::string path = config_.data_dir + "/caches.json";
@@ -83,7 +96,7 @@ Status CacheAdmin::LoadSaved() {
           path);
       continue;
     }
-    auto made = MakeCache(config_, *c);
+    auto made = MakeCache(config_, *c, redis_);
     if (!made.ok()) return made.status();
     if (Status s = registry_.Add(std::move(*made), c->api_keys, /*removable=*/true); !s.ok())
       return s;
@@ -122,8 +135,10 @@ json CacheAdmin::DescribeCache(const cache::Cache& c) const {
             {"max_entries", o.max_entries},
             {"max_bytes", o.max_bytes},
             {"eviction", cache::EvictionName(o.eviction)},
-            {"store", "embedded"},
-            {"persist", o.persist_dir.empty() ? "off" : cache::FsyncPolicyName(o.fsync)},
+            {"store", c.store_name()},
+            {"persist", std::string(c.store_name()) == "redis" ? "redis"
+                        : o.persist_dir.empty()                ? "off"
+                                                               : cache::FsyncPolicyName(o.fsync)},
             {"api_keys", registry_.KeysOf(o.id).size()},  // how many, never which
             {"entries", st.entries},
             {"text_bytes", st.bytes},
@@ -150,7 +165,7 @@ Result<json> CacheAdmin::Create(const json& body) {
     return Status(ErrorCode::kAlreadyExists, "cache '" + c->id + "' already exists");
   // Leftovers of an earlier cache of this name must not be loaded into the new one.
   if (Status s = cache::RemoveCacheFiles(config_.data_dir, c->id); !s.ok()) return s;
-  auto made = MakeCache(config_, *c);
+  auto made = MakeCache(config_, *c, redis_);
   if (!made.ok()) return made.status();
   std::shared_ptr<cache::Cache> cache = std::move(*made);
   if (Status s = registry_.Add(cache, c->api_keys, /*removable=*/true); !s.ok()) return s;

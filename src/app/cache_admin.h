@@ -16,14 +16,18 @@
 
 #include "app/config.h"
 #include "cache/registry.h"
+#include "redis/client.h"
 
 namespace semcached::app {
 
-Result<std::unique_ptr<cache::Cache>> MakeCache(const Config& config, const CacheConfig& c);
+// `redis` is the process's Redis connection (null without redis.url): caches whose store is
+// "redis" keep their entries there.
+Result<std::unique_ptr<cache::Cache>> MakeCache(const Config& config, const CacheConfig& c,
+                                                redis::Executor* redis);
 
 class CacheAdmin {
  public:
-  CacheAdmin(const Config& config, cache::CacheRegistry& registry);
+  CacheAdmin(const Config& config, cache::CacheRegistry& registry, redis::Executor* redis);
 
   // Re-creates the caches the API created before the last stop.
   Status LoadSaved();
@@ -38,6 +42,7 @@ class CacheAdmin {
 
   const Config& config_;
   cache::CacheRegistry& registry_;
+  redis::Executor* redis_;
   mutable std::mutex mu_;                        // one admin change at a time
   std::map<std::string, nlohmann::json> saved_;  // API-created definitions, as posted
 };

@@ -468,6 +468,8 @@ std::string RenderToml(const Config& config) {
         << "\nguard_negation = " << (c.guard_negation ? "true" : "false")
         << "\nmax_entries = " << c.max_entries << "\nmax_bytes = " << c.max_bytes
         << "\neviction = " << toml::value<std::string>(c.eviction)
+        << (c.store.empty() ? std::string()
+                            : "\nstore = " + std::string(toml::value<std::string>(c.store).get()))
         << "\ninput_usd_per_mtok = " << c.input_usd_per_mtok
         << "\noutput_usd_per_mtok = " << c.output_usd_per_mtok
         << "\nembedder = " << toml::value<std::string>(c.embedder);
@@ -534,6 +536,12 @@ Result<CacheConfig> ParseCacheTable(const toml::table& table, const std::string&
       if (!value.is_integer() || !v || *v < 0)
         return refuse(key, "expected a non-negative integer");
       (key == "max_entries" ? c.max_entries : c.max_bytes) = *v;
+    } else if (key == "store") {
+      auto v = value.value<std::string>();
+      if (!value.is_string() || !v || (*v != "embedded" && *v != "redis")) {
+        return refuse(key, "expected one of: embedded, redis");
+      }
+      c.store = *v;
     } else if (key == "eviction") {
       auto v = value.value<std::string>();
       if (!value.is_string() || !v || (*v != "lru" && *v != "lfu" && *v != "value")) {

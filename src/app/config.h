@@ -66,6 +66,7 @@ struct CacheConfig {
   std::int64_t max_entries = 0;  // 0: no limit
   std::int64_t max_bytes = 0;    // text bytes; 0: no limit
   std::string eviction = "lru";  // lru | lfu | value
+  std::string store;             // embedded | redis; empty: the top-level `store`
   // Embedder: "builtin" (default) or "openai" (any OpenAI-compatible /v1/embeddings).
   std::string embedder = "builtin";
   std::string embedder_url = "http://127.0.0.1:11434/v1";

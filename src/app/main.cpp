@@ -217,7 +217,8 @@ server::ReadinessCheck RedisReadiness(redis::Executor& executor, int timeout_ms)
           }};
 }
 
-Result<std::unique_ptr<cache::CacheRegistry>> BuildCaches(const Config& config) {
+Result<std::unique_ptr<cache::CacheRegistry>> BuildCaches(const Config& config,
+                                                          redis::Executor* redis) {
   // serve creates data_dir before this runs.
   auto registry = std::make_unique<cache::CacheRegistry>();
   std::vector<CacheConfig> declared = config.caches;
@@ -228,7 +229,7 @@ Result<std::unique_ptr<cache::CacheRegistry>> BuildCaches(const Config& config) 
     declared.push_back(d);
   }
   for (const auto& c : declared) {
-    auto made = MakeCache(config, c);
+    auto made = MakeCache(config, c, redis);
     if (!made.ok()) return made.status();
     Status s = registry->Add(std::move(*made), c.api_keys);
     if (!s.ok()) return s;
@@ -315,13 +316,13 @@ int Serve(const Config& config) {
     checks.push_back(RedisReadiness(*redis_backend.executor, config.redis.connect_timeout_ms));
   }
   server::AddSystemRoutes(router, metrics, &http, std::move(checks));
-  auto caches = BuildCaches(config);
+  auto caches = BuildCaches(config, redis_backend.executor);
   if (!caches.ok()) {
     spdlog::critical("{}", caches.status().message());
     return kExitConfig;
   }
   server::AddLangCacheRoutes(router, **caches, metrics);
-  CacheAdmin admin(config, **caches);
+  CacheAdmin admin(config, **caches, redis_backend.executor);
   if (Status st = admin.LoadSaved(); !st.ok()) {
     spdlog::critical("{}", st.message());
     return kExitConfig;

@@ -781,6 +781,17 @@ std::vector<Result<Reply>> Executor::ExecuteMany(std::vector<Args> commands,
   return out;
 }
 
+Result<Reply> Executor::Transaction(std::vector<Args> commands, CommandOptions options) {
+  commands.insert(commands.begin(), Args{"MULTI"});
+  commands.push_back({"EXEC"});
+  std::promise<Result<Reply>> promise;
+  auto future = promise.get_future();
+  ExecuteGroupAsync(
+      std::move(commands), [&promise](Result<Reply> r) { promise.set_value(std::move(r)); },
+      options);
+  return future.get();
+}
+
 Status Client::HealthCheck(int timeout_ms) {
   CommandOptions o;
   o.timeout_ms = timeout_ms;

@@ -110,6 +110,13 @@ class Executor {
   Result<Reply> Execute(Args args, CommandOptions options = {});
   // Blocking, pipelined: every command is submitted at once; results in order.
   std::vector<Result<Reply>> ExecuteMany(std::vector<Args> commands, CommandOptions options = {});
+  // Several commands written together on one connection, as one unit (ASKING + a command,
+  // MULTI ... EXEC); `done` gets the last reply, or the first error reply among them. On a
+  // cluster, every key of the group must share one slot (one hash tag).
+  virtual void ExecuteGroupAsync(std::vector<Args> commands, Callback done,
+                                 CommandOptions options = {}) = 0;
+  // Blocking MULTI ... EXEC around `commands`: the EXEC reply (one reply per command).
+  Result<Reply> Transaction(std::vector<Args> commands, CommandOptions options = {});
 };
 
 class Client final : public Executor {
@@ -123,9 +130,8 @@ class Client final : public Executor {
   Client& operator=(const Client&) = delete;
 
   void ExecuteAsync(Args args, Callback done, CommandOptions options = {}) override;
-  // Several commands written together on one connection, as one unit (ASKING + a command,
-  // MULTI ... EXEC); `done` gets the last reply, or the first error reply among them.
-  void ExecuteGroupAsync(std::vector<Args> commands, Callback done, CommandOptions options = {});
+  void ExecuteGroupAsync(std::vector<Args> commands, Callback done,
+                         CommandOptions options = {}) override;
 
   // PING through the pool; Ok when PONG came back within the timeout.
   Status HealthCheck(int timeout_ms = -1);

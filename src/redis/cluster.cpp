@@ -204,6 +204,35 @@ void ClusterClient::Send(Args args, Callback done, CommandOptions options, int r
       options);
 }
 
+void ClusterClient::ExecuteGroupAsync(std::vector<Args> commands, Callback done,
+                                      CommandOptions options) {
+  int slot = -1;
+  for (const auto& c : commands) {
+    if (c.size() >= 2 && !IsKeyless(c[0]) && c[0] != "MULTI" && c[0] != "EXEC") {
+      slot = KeySlot(c[1]);
+      break;
+    }
+  }
+  Client* client = ClientForSlot(slot);
+  if (client == nullptr) return done(Unavailable("redis cluster: no node known"));
+  client->ExecuteGroupAsync(
+      std::move(commands),
+      [this, done = std::move(done)](Result<Reply> r) mutable {
+        // A group reports its first error reply: a MOVED there updates the map for next time.
+        int moved_slot = 0, port = 0;
+        std::string host;
+        if (r.ok() && r->IsError() && r->str.rfind("MOVED ", 0) == 0 &&
+            ParseRedirect(r->str, &moved_slot, &host, &port)) {
+          std::lock_guard lock(mu_);
+          if (Client* target = NodeFor(host, port))
+            slots_[static_cast<std::size_t>(moved_slot)] = target;
+          moved_.fetch_add(1, std::memory_order_relaxed);
+        }
+        done(std::move(r));
+      },
+      options);
+}
+
 ClusterStats ClusterClient::Stats() const {
   ClusterStats s;
   {

@@ -41,6 +41,10 @@ class ClusterClient final : public Executor {
   ~ClusterClient() override;
 
   void ExecuteAsync(Args args, Callback done, CommandOptions options = {}) override;
+  // Sent to the master of the first keyed command's slot; no redirection is followed inside
+  // a group (a MOVED there fails the group and updates the slot map for the next call).
+  void ExecuteGroupAsync(std::vector<Args> commands, Callback done,
+                         CommandOptions options = {}) override;
 
   // Reloads the slot map from any known master.
   Status RefreshSlots();

@@ -1,22 +1,44 @@
 // The official LangCache SDK (@redis-ai/langcache, from npm, unchanged) against a real
 // semcached process. Run by CTest (label e2e) with E2E_SEMCACHED_BINARY set (not a
-// SEMCACHED_ name: semcached refuses unknown variables of its own prefix).
+// SEMCACHED_ name: semcached refuses unknown variables of its own prefix). With
+// E2E_REDIS_SERVER naming a Redis 8 server binary, the same tests run with the caches'
+// entries in that Redis (store = "redis"), started here on a free port.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync, existsSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { createServer, connect } from "node:net";
 import { join } from "node:path";
 import { LangCache } from "@redis-ai/langcache";
 import * as errors from "@redis-ai/langcache/models/errors";
 
 const binary = process.env.E2E_SEMCACHED_BINARY;
-let server, url, dir;
+const redisBinary = process.env.E2E_REDIS_SERVER;
+let server, url, dir, redis;
+
+const freePort = () => new Promise((resolve) => {
+  const s = createServer();
+  s.listen(0, "127.0.0.1", () => { const { port } = s.address(); s.close(() => resolve(port)); });
+});
+const reachable = (port) => new Promise((resolve) => {
+  const c = connect(port, "127.0.0.1", () => { c.destroy(); resolve(true); });
+  c.on("error", () => resolve(false));
+});
 
 before(async () => {
   assert.ok(binary, "E2E_SEMCACHED_BINARY must name the semcached executable");
   dir = mkdtempSync(join(tmpdir(), "semcached-sdk-"));
-  writeFileSync(join(dir, "semcached.toml"), `
+  let storeLines = "";
+  if (redisBinary) {
+    const port = await freePort();
+    redis = spawn(redisBinary, ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                                "--dir", dir], { stdio: "ignore" });
+    for (let i = 0; i < 200 && !(await reachable(port)); i++) await new Promise((r) => setTimeout(r, 25));
+    storeLines = `store = "redis"\n[redis]\nurl = "redis://127.0.0.1:${port}"\n`;
+  }
+  writeFileSync(join(dir, "semcached.toml"), `admin_api_key = "adm"
+${storeLines}
 [server]
 port = 0
 port_file = "${join(dir, "port")}"
@@ -43,10 +65,21 @@ after(async () => {
     server.kill("SIGTERM");
     await exited;
   }
+  if (redis) {
+    const exited = new Promise((r) => redis.on("exit", r));
+    redis.kill("SIGTERM");
+    await exited;
+  }
   rmSync(dir, { recursive: true, force: true });
 });
 
 const client = (cacheId = "faq", apiKey = "faq-key") => new LangCache({ serverURL: url, cacheId, apiKey });
+
+test("the caches run on the store this run is for", async () => {
+  const r = await fetch(`${url}/v1/caches/faq`, { headers: { Authorization: "Bearer adm" } });
+  assert.equal(r.status, 200);
+  assert.equal((await r.json()).store, redisBinary ? "redis" : "embedded");
+});
 
 test("store, then exact search returns the entry", async () => {
   const lc = client();

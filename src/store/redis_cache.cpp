@@ -1,0 +1,420 @@
+#include "store/redis_cache.h"
+
+#include <algorithm>
+#include <chrono>
+#include <random>
+
+#include <nlohmann/json.hpp>
+
+#include "cache/fingerprint.h"
+#include "cache/guards.h"
+#include "store/score.h"
+
+namespace semcached::store {
+
+namespace {
+
+using Steady = std::chrono::steady_clock;
+using Micros = std::chrono::duration<double, std::micro>;
+
+std::int64_t SystemNowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string NewId() {
+  thread_local std::mt19937_64 rng(
+      std::random_device{}() ^
+      static_cast<std::uint64_t>(Steady::now().time_since_epoch().count()));
+  static const char* hex = "0123456789abcdef";
+  std::string id(32, '0');
+  for (int half = 0; half < 2; ++half) {
+    std::uint64_t v = rng();
+    for (int i = 0; i < 16; ++i) id[half * 16 + i] = hex[(v >> (60 - 4 * i)) & 15];
+  }
+  return id;
+}
+
+bool IsEntryId(const std::string& id) {
+  return id.size() == 32 && std::all_of(id.begin(), id.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
+}
+
+// A FILTER expression for an attribute scope, when Redis's filter language can say it
+// (plain field names, values without quotes or backslashes); otherwise empty, and the scope
+// is checked on the candidates only.
+std::string ScopeFilter(const cache::Attributes& scope) {
+  std::string out;
+  for (const auto& [k, v] : scope) {
+    const bool plain_key = !k.empty() && std::all_of(k.begin(), k.end(), [](char c) {
+      return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+    });
+    if (!plain_key || v.find_first_of("\"\\") != std::string::npos) return "";
+    if (!out.empty()) out += " and ";
+    out += "." + k + " == \"" + v + "\"";
+  }
+  return out;
+}
+
+const std::string* FieldText(const redis::Reply& hash, std::string_view name) {
+  const redis::Reply* f = hash.Field(name);
+  return f != nullptr && f->IsText() ? &f->str : nullptr;
+}
+
+std::int64_t FieldInt(const redis::Reply& hash, std::string_view name) {
+  const redis::Reply* f = hash.Field(name);
+  if (f == nullptr) return 0;
+  auto v = f->AsInteger();
+  return v.ok() ? *v : 0;
+}
+
+// The EXEC reply of a transaction: nil when aborted, else one reply per command.
+Status CheckExec(const Result<redis::Reply>& r, const char* what) {
+  if (!r.ok()) return r.status();
+  if (r->IsError()) return Internal(std::string("redis ") + what + ": " + r->str);
+  if (r->IsNil()) return Unavailable(std::string("redis ") + what + ": transaction aborted");
+  for (const auto& e : r->elements) {
+    if (e.IsError()) return Internal(std::string("redis ") + what + ": " + e.str);
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+RedisCache::RedisCache(cache::CacheOptions options, std::unique_ptr<embed::Embedder> embedder,
+                       redis::Executor& executor, RedisCacheOptions redis_options, Clock clock,
+                       std::unique_ptr<RedisVectorStore> vectors)
+    : options_(std::move(options)),
+      embedder_(std::move(embedder)),
+      redis_(executor),
+      redis_options_(std::move(redis_options)),
+      clock_(std::move(clock)),
+      vectors_(std::move(vectors)) {}
+
+Result<std::unique_ptr<RedisCache>> RedisCache::Create(cache::CacheOptions options,
+                                                       std::unique_ptr<embed::Embedder> embedder,
+                                                       redis::Executor& executor,
+                                                       RedisCacheOptions redis_options,
+                                                       Clock clock) {
+  if (options.id.empty()) return InvalidArgument("a cache needs an id");
+  if (!embedder) return InvalidArgument("a cache needs an embedder");
+  RedisStoreOptions so;
+  so.key_namespace = redis_options.key_namespace;
+  so.collection = options.id;
+  so.collection_options.dim = embedder->dim();
+  so.collection_options.quantization = redis_options.quantization;
+  so.collection_options.M = redis_options.M;
+  if (Status s = ValidateCollectionName(options.id); !s.ok()) return s;
+  const std::string key = redis_options.key_namespace + ":{" + options.id + "}:vectors";
+  auto vectors = RedisVectorStore::OpenKey(executor, so, key);
+  if (!vectors.ok()) return vectors.status();
+  if (!clock) clock = SystemNowMs;
+  return std::unique_ptr<RedisCache>(new RedisCache(std::move(options), std::move(embedder),
+                                                    executor, std::move(redis_options),
+                                                    std::move(clock), std::move(*vectors)));
+}
+
+std::string RedisCache::Key(const std::string& suffix) const {
+  return redis_options_.key_namespace + ":{" + options_.id + "}:" + suffix;
+}
+
+Result<std::string> RedisCache::Store(const std::string& prompt, const std::string& response,
+                                      const cache::Attributes& attributes,
+                                      std::optional<std::int64_t> ttl_ms) {
+  auto normalized = cache::CheckStore(options_, prompt, response, attributes, ttl_ms);
+  if (!normalized.ok()) return normalized.status();
+  auto vec = embedder_->Embed(*normalized);
+  if (!vec.ok()) return vec.status();
+  const std::string id = NewId();
+  const std::int64_t now = clock_();
+  const std::int64_t ttl = ttl_ms ? *ttl_ms : options_.default_ttl_ms;
+  const std::int64_t expires = ttl > 0 ? now + ttl : 0;
+  const std::string exact = cache::ExactKey(options_.id, *normalized, {});
+  const std::string attrs = nlohmann::json(attributes).dump();
+  std::vector<redis::Args> tx;
+  tx.push_back({"HSET", Key("e:" + id), "p", prompt, "r", response, "a", attrs, "n", *normalized,
+                "c", std::to_string(now), "e", std::to_string(expires), "t",
+                std::to_string(ttl > 0 ? ttl : 0), "x", exact});
+  if (ttl > 0) tx.push_back({"PEXPIRE", Key("e:" + id), std::to_string(ttl)});
+  tx.push_back({"SADD", Key("x:" + exact), id});
+  tx.push_back({"SADD", Key("ids"), id});
+  if (ttl > 0) tx.push_back({"ZADD", Key("expiry"), std::to_string(expires), id});
+  tx.push_back(vectors_->VaddArgs({id, std::move(*vec), attrs}));
+  if (Status s = CheckExec(redis_.Transaction(std::move(tx)), "store"); !s.ok()) {
+    // Commands of a transaction that failed part-way are undone (VADD last, so a failed
+    // VADD leaves only these to remove).
+    (void)redis_.Transaction(DeleteCommands(id, exact));
+    return s;
+  }
+  stores_.fetch_add(1, std::memory_order_relaxed);
+  return id;
+}
+
+std::optional<RedisCache::Loaded> RedisCache::Parse(const std::string& id,
+                                                    const redis::Reply& hash) const {
+  if (!hash.IsAggregate() || hash.elements.empty()) return std::nullopt;
+  const std::string* p = FieldText(hash, "p");
+  const std::string* r = FieldText(hash, "r");
+  const std::string* n = FieldText(hash, "n");
+  if (p == nullptr || r == nullptr || n == nullptr) return std::nullopt;
+  Loaded e;
+  e.id = id;
+  e.text = std::make_shared<cache::EntryText>();
+  e.text->prompt = *p;
+  e.text->response = *r;
+  e.text->normalized = *n;
+  if (const std::string* a = FieldText(hash, "a")) {
+    auto j = nlohmann::json::parse(*a, nullptr, false);
+    if (j.is_object()) {
+      for (const auto& [k, v] : j.items()) {
+        if (v.is_string()) e.text->attributes.emplace(k, v.get<std::string>());
+      }
+    }
+  }
+  e.expires_ms = FieldInt(hash, "e");
+  e.ttl_ms = FieldInt(hash, "t");
+  if (const std::string* x = FieldText(hash, "x")) e.exact = *x;
+  return e;
+}
+
+bool RedisCache::InScope(const Loaded& e, const cache::Attributes& scope, std::int64_t now) const {
+  // Redis expires the hash itself; this also covers the moment between a clock tick and it.
+  if (e.expires_ms != 0 && e.expires_ms <= now && !options_.sliding_ttl) return false;
+  for (const auto& [k, v] : scope) {
+    auto it = e.text->attributes.find(k);
+    if (it == e.text->attributes.end() || it->second != v) return false;
+  }
+  return true;
+}
+
+void RedisCache::CountHit(const cache::Hit& hit) {
+  (hit.strategy == cache::Strategy::kExact ? exact_hits_ : semantic_hits_)
+      .fetch_add(1, std::memory_order_relaxed);
+  const std::uint64_t in = cache::EstimateTokens(hit.entry->prompt),
+                      out = cache::EstimateTokens(hit.entry->response);
+  tokens_saved_.fetch_add(in + out, std::memory_order_relaxed);
+  const double usd = (in * options_.input_usd_per_mtok + out * options_.output_usd_per_mtok) / 1e6;
+  cost_saved_nano_usd_.fetch_add(static_cast<std::uint64_t>(usd * 1e9 + 0.5),
+                                 std::memory_order_relaxed);
+}
+
+void RedisCache::Slide(const Loaded& e, std::int64_t now) {
+  if (!options_.sliding_ttl || e.ttl_ms <= 0) return;
+  // Fire and forget: a lost extension only means the entry expires at its earlier time.
+  redis_.ExecuteAsync({"PEXPIRE", Key("e:" + e.id), std::to_string(e.ttl_ms)},
+                      [](Result<redis::Reply>) {});
+  redis_.ExecuteAsync({"ZADD", Key("expiry"), "XX", std::to_string(now + e.ttl_ms), e.id},
+                      [](Result<redis::Reply>) {});
+}
+
+Result<std::vector<cache::Hit>> RedisCache::Search(const cache::SearchQuery& q,
+                                                   cache::LookupTrace* trace) {
+  cache::LookupTrace local;
+  cache::LookupTrace& t = trace ? *trace : local;
+  auto t0 = Steady::now();
+  auto checked = cache::CheckSearch(options_, q);
+  if (!checked.ok()) return checked.status();
+  const std::string& normalized = checked->first;
+  const float threshold = checked->second;
+  t.normalize_us = Micros(Steady::now() - t0).count();
+  lookups_.fetch_add(1, std::memory_order_relaxed);
+  const auto& strategies = q.strategies.empty() ? options_.strategies : q.strategies;
+  const std::int64_t now = clock_();
+  std::vector<cache::Hit> hits;
+  for (cache::Strategy strategy : strategies) {
+    if (strategy == cache::Strategy::kExact) {
+      const std::string exact = cache::ExactKey(options_.id, normalized, {});
+      auto ts = Steady::now();
+      auto ids = redis_.Execute({"SMEMBERS", Key("x:" + exact)});
+      if (!ids.ok()) return ids.status();
+      std::vector<redis::Args> gets;
+      std::vector<std::string> names;
+      for (const auto& id : ids->elements) {
+        if (!id.IsText()) continue;
+        names.push_back(id.str);
+        gets.push_back({"HGETALL", Key("e:" + id.str)});
+      }
+      auto hashes = redis_.ExecuteMany(std::move(gets));
+      t.search_us += Micros(Steady::now() - ts).count();
+      for (std::size_t i = 0; i < hashes.size(); ++i) {
+        if (!hashes[i].ok()) return hashes[i].status();
+        auto e = Parse(names[i], *hashes[i]);
+        if (!e) {  // expired or deleted: forget it here too
+          redis_.ExecuteAsync({"SREM", Key("x:" + exact), names[i]}, [](Result<redis::Reply>) {});
+          continue;
+        }
+        if (e->text->normalized != normalized || !InScope(*e, q.attributes, now)) continue;
+        Slide(*e, now);
+        hits.push_back({e->id, e->text, 1.0f, cache::Strategy::kExact});
+        break;
+      }
+    } else {
+      auto te = Steady::now();
+      auto vec = embedder_->Embed(normalized);
+      if (!vec.ok()) return vec.status();
+      t.embed_us += Micros(Steady::now() - te).count();
+      auto ts = Steady::now();
+      SearchRequest r;
+      r.filter = ScopeFilter(q.attributes);
+      const bool filtered_here = r.filter.empty() && !q.attributes.empty();
+      r.k = options_.semantic_candidates * (filtered_here ? 8 : 1);
+      r.ef = std::max<std::size_t>(options_.search_ef, r.k);
+      if (!r.filter.empty()) r.filter_ef = std::max<std::size_t>(r.ef * 10, 200);
+      auto found = vectors_->Search(*vec, r);
+      if (!found.ok()) return found.status();
+      std::vector<redis::Args> gets;
+      for (const auto& h : *found) {
+        if (h.similarity >= threshold) gets.push_back({"HGETALL", Key("e:" + h.id)});
+      }
+      if (!found->empty()) t.best_similarity = std::max(t.best_similarity, (*found)[0].similarity);
+      auto hashes = redis_.ExecuteMany(std::move(gets));
+      t.search_us += Micros(Steady::now() - ts).count();
+      auto tg = Steady::now();
+      for (std::size_t i = 0; i < hashes.size(); ++i) {
+        if (!hashes[i].ok()) return hashes[i].status();
+        const auto& candidate = (*found)[i];
+        auto e = Parse(candidate.id, *hashes[i]);
+        if (!e) {
+          redis_.ExecuteAsync({"VREM", vectors_->key(), candidate.id}, [](Result<redis::Reply>) {});
+          continue;
+        }
+        if (!InScope(*e, q.attributes, now)) continue;
+        if (cache::CheckGuards(normalized, e->text->normalized, options_.guards) !=
+            cache::GuardVerdict::kPass) {
+          ++t.guard_rejections;
+          guard_rejections_.fetch_add(1, std::memory_order_relaxed);
+          continue;
+        }
+        Slide(*e, now);
+        hits.push_back(
+            {e->id, e->text, std::min(candidate.similarity, 1.0f), cache::Strategy::kSemantic});
+        break;
+      }
+      t.guards_us += Micros(Steady::now() - tg).count();
+    }
+    if (!hits.empty()) {
+      t.hit_tier = hits.front().strategy;
+      CountHit(hits.front());
+      return hits;
+    }
+  }
+  misses_.fetch_add(1, std::memory_order_relaxed);
+  return hits;
+}
+
+std::vector<redis::Args> RedisCache::DeleteCommands(const std::string& id,
+                                                    const std::string& exact) const {
+  std::vector<redis::Args> out{{"UNLINK", Key("e:" + id)},
+                               {"SREM", Key("ids"), id},
+                               {"ZREM", Key("expiry"), id},
+                               {"VREM", vectors_->key(), id}};
+  if (!exact.empty()) out.push_back({"SREM", Key("x:" + exact), id});
+  return out;
+}
+
+Status RedisCache::Delete(const std::string& entry_id) {
+  auto missing = NotFound("no entry " + entry_id + " in cache " + options_.id);
+  if (!IsEntryId(entry_id)) return missing;
+  auto exact = redis_.Execute({"HGET", Key("e:" + entry_id), "x"});
+  if (!exact.ok()) return exact.status();
+  if (!exact->IsText()) return missing;
+  if (Status s = CheckExec(redis_.Transaction(DeleteCommands(entry_id, exact->str)), "delete");
+      !s.ok())
+    return s;
+  deleted_.fetch_add(1, std::memory_order_relaxed);
+  return Status::Ok();
+}
+
+Result<std::size_t> RedisCache::DeleteByAttributes(const cache::Attributes& attributes) {
+  if (Status s = cache::CheckAttributes(options_, attributes, "attributes"); !s.ok()) return s;
+  auto ids = redis_.Execute({"SMEMBERS", Key("ids")});
+  if (!ids.ok()) return ids.status();
+  std::size_t n = 0;
+  const std::int64_t now = clock_();
+  constexpr std::size_t kBatch = 500;
+  for (std::size_t start = 0; start < ids->elements.size(); start += kBatch) {
+    std::vector<redis::Args> gets;
+    std::vector<std::string> names;
+    for (std::size_t i = start; i < std::min(ids->elements.size(), start + kBatch); ++i) {
+      names.push_back(ids->elements[i].str);
+      gets.push_back({"HGETALL", Key("e:" + names.back())});
+    }
+    auto hashes = redis_.ExecuteMany(std::move(gets));
+    for (std::size_t i = 0; i < hashes.size(); ++i) {
+      if (!hashes[i].ok()) return hashes[i].status();
+      auto e = Parse(names[i], *hashes[i]);
+      if (!e || !InScope(*e, attributes, options_.sliding_ttl ? now : 0)) continue;
+      if (Status s = CheckExec(redis_.Transaction(DeleteCommands(e->id, e->exact)), "delete");
+          !s.ok())
+        return s;
+      ++n;
+    }
+  }
+  deleted_.fetch_add(n, std::memory_order_relaxed);
+  return n;
+}
+
+Status RedisCache::Flush() {
+  auto ids = redis_.Execute({"SMEMBERS", Key("ids")});
+  if (!ids.ok()) return ids.status();
+  std::vector<redis::Args> gets;
+  for (const auto& id : ids->elements) gets.push_back({"HGET", Key("e:" + id.str), "x"});
+  auto exacts = redis_.ExecuteMany(std::move(gets));
+  std::vector<redis::Args> unlinks;
+  for (std::size_t i = 0; i < exacts.size(); ++i) {
+    unlinks.push_back({"UNLINK", Key("e:" + ids->elements[i].str)});
+    if (exacts[i].ok() && exacts[i]->IsText())
+      unlinks.push_back({"UNLINK", Key("x:" + exacts[i]->str)});
+  }
+  unlinks.push_back({"UNLINK", vectors_->key(), Key("ids"), Key("expiry")});
+  for (const auto& r : redis_.ExecuteMany(std::move(unlinks))) {
+    if (!r.ok()) return r.status();
+  }
+  return Status::Ok();
+}
+
+std::size_t RedisCache::Sweep() {
+  // Every instance may sweep: each step is idempotent. Hashes expire in Redis by themselves;
+  // this removes their ids from the vector set and the bookkeeping sets.
+  const std::int64_t now = clock_();
+  auto due = redis_.Execute(
+      {"ZRANGEBYSCORE", Key("expiry"), "-inf", std::to_string(now), "LIMIT", "0", "1000"});
+  if (!due.ok() || !due->IsAggregate() || due->elements.empty()) return 0;
+  std::vector<redis::Args> checks;
+  for (const auto& id : due->elements) checks.push_back({"PTTL", Key("e:" + id.str)});
+  auto ttls = redis_.ExecuteMany(std::move(checks));
+  std::size_t n = 0;
+  for (std::size_t i = 0; i < ttls.size(); ++i) {
+    const std::string& id = due->elements[i].str;
+    // A slid entry is still alive (PTTL > 0): file it under its new time instead.
+    if (ttls[i].ok() && ttls[i]->AsInteger().ok() && *ttls[i]->AsInteger() > 0) {
+      redis_.ExecuteAsync({"ZADD", Key("expiry"), std::to_string(now + *ttls[i]->AsInteger()), id},
+                          [](Result<redis::Reply>) {});
+      continue;
+    }
+    if (CheckExec(redis_.Transaction(DeleteCommands(id, "")), "sweep").ok()) ++n;
+  }
+  expired_.fetch_add(n, std::memory_order_relaxed);
+  return n;
+}
+
+cache::CacheStats RedisCache::Stats() const {
+  cache::CacheStats s;
+  auto n = redis_.Execute({"SCARD", Key("ids")});
+  if (n.ok() && n->AsInteger().ok()) s.entries = static_cast<std::size_t>(*n->AsInteger());
+  s.lookups = lookups_.load();
+  s.exact_hits = exact_hits_.load();
+  s.semantic_hits = semantic_hits_.load();
+  s.misses = misses_.load();
+  s.guard_rejections = guard_rejections_.load();
+  s.stores = stores_.load();
+  s.expired = expired_.load();
+  s.deleted = deleted_.load();
+  s.tokens_saved = tokens_saved_.load();
+  s.cost_saved_usd = static_cast<double>(cost_saved_nano_usd_.load()) / 1e9;
+  return s;
+}
+
+}  // namespace semcached::store

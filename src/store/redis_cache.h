@@ -1,0 +1,88 @@
+// RedisCache: the Cache (cache/cache.h) kept in Redis 8, shared by every semcached instance
+// that points at the same Redis.
+//
+// Keys of cache C, all under one hash tag so they share a Cluster slot and a MULTI:
+//   ns:{C}:vectors      vector set: one element per entry, its attributes as SETATTR JSON
+//   ns:{C}:e:<id>       hash: prompt, response, attributes, normalized prompt, times; PEXPIRE
+//   ns:{C}:x:<sha256>   set: ids of entries with this exact key (normalized prompt)
+//   ns:{C}:ids          set: every id (for delete-by-attributes and flush)
+//   ns:{C}:expiry       sorted set: id by expiry time, for the sweeper
+// A store is one MULTI/EXEC, so no half-written entry is ever visible. An entry whose hash is
+// gone (expired) is never returned: reads check the hash, and the sweeper removes expired ids
+// from the vector set and the other sets.
+// The built-in embedder learns term weights from the texts it sees; instances sharing a Redis
+// see different texts, so here it is never told (no Observe) and every instance embeds alike.
+// Must not: block past the Redis client's timeouts, or throw.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+
+#include "cache/cache.h"
+#include "embed/embedder.h"
+#include "redis/client.h"
+#include "store/redis_store.h"
+
+namespace semcached::store {
+
+struct RedisCacheOptions {
+  std::string key_namespace = "semcached";
+  Quantization quantization = Quantization::kQ8;
+  std::size_t M = 16;
+};
+
+class RedisCache final : public cache::Cache {
+ public:
+  using Clock = std::function<std::int64_t()>;  // ms since the epoch; must agree with Redis's clock
+  static Result<std::unique_ptr<RedisCache>> Create(cache::CacheOptions options,
+                                                    std::unique_ptr<embed::Embedder> embedder,
+                                                    redis::Executor& executor,
+                                                    RedisCacheOptions redis_options = {},
+                                                    Clock clock = {});
+
+  Result<std::string> Store(const std::string& prompt, const std::string& response,
+                            const cache::Attributes& attributes,
+                            std::optional<std::int64_t> ttl_ms) override;
+  Result<std::vector<cache::Hit>> Search(const cache::SearchQuery& query,
+                                         cache::LookupTrace* trace = nullptr) override;
+  Status Delete(const std::string& entry_id) override;
+  Result<std::size_t> DeleteByAttributes(const cache::Attributes& attributes) override;
+  Status Flush() override;
+  std::size_t Sweep() override;
+  cache::CacheStats Stats() const override;
+  const cache::CacheOptions& options() const override { return options_; }
+  const char* store_name() const override { return "redis"; }
+
+  std::string Key(const std::string& suffix) const;
+
+ private:
+  struct Loaded {
+    std::string id;
+    std::shared_ptr<cache::EntryText> text;
+    std::int64_t expires_ms = 0;
+    std::int64_t ttl_ms = 0;
+    std::string exact;
+  };
+  RedisCache(cache::CacheOptions options, std::unique_ptr<embed::Embedder> embedder,
+             redis::Executor& executor, RedisCacheOptions redis_options, Clock clock,
+             std::unique_ptr<RedisVectorStore> vectors);
+  // HGETALL replies into entries; nullopt for a hash that is gone.
+  std::optional<Loaded> Parse(const std::string& id, const redis::Reply& reply) const;
+  bool InScope(const Loaded& e, const cache::Attributes& scope, std::int64_t now) const;
+  std::vector<redis::Args> DeleteCommands(const std::string& id, const std::string& exact) const;
+  void CountHit(const cache::Hit& hit);
+  void Slide(const Loaded& e, std::int64_t now);
+
+  cache::CacheOptions options_;
+  std::unique_ptr<embed::Embedder> embedder_;
+  redis::Executor& redis_;
+  RedisCacheOptions redis_options_;
+  Clock clock_;
+  std::unique_ptr<RedisVectorStore> vectors_;
+  mutable std::atomic<std::uint64_t> lookups_{0}, exact_hits_{0}, semantic_hits_{0}, misses_{0},
+      guard_rejections_{0}, stores_{0}, expired_{0}, deleted_{0}, tokens_saved_{0},
+      cost_saved_nano_usd_{0};
+};
+
+}  // namespace semcached::store

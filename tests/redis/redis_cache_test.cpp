@@ -1,0 +1,166 @@
+// The semantic cache on Redis 8 (store/redis_cache.h) against a real server: two instances
+// share entries; tiers, scoping, TTL and the sweeper, deletes and flush; Redis down gives an
+// error within the timeout, never a hang or a wrong answer.
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "embed/builtin_embedder.h"
+#include "redis/client.h"
+#include "store/redis_cache.h"
+#include "test_support.h"
+
+namespace semcached::testing {
+namespace {
+
+using namespace std::chrono_literals;
+using cache::Attributes;
+using cache::SearchQuery;
+using cache::Strategy;
+
+std::unique_ptr<redis::Client> Connect(const RedisServer& server) {
+  redis::ClientOptions o;
+  o.port = server.port();
+  o.pool_min = 1;
+  o.command_timeout_ms = 500;
+  o.breaker_open_ms = 200;
+  return std::move(*redis::Client::Create(o));
+}
+
+std::unique_ptr<store::RedisCache> Open(redis::Executor& r, cache::CacheOptions o = {}) {
+  if (o.id.empty()) o.id = "shared";
+  auto c = store::RedisCache::Create(o, std::make_unique<embed::BuiltinEmbedder>(), r);
+  if (!c.ok()) throw std::runtime_error(c.status().ToString());
+  return std::move(*c);
+}
+
+std::optional<cache::Hit> Find(cache::Cache& c, const std::string& prompt, Attributes scope = {},
+                               std::vector<Strategy> strategies = {}) {
+  SearchQuery q;
+  q.prompt = prompt;
+  q.attributes = std::move(scope);
+  q.strategies = std::move(strategies);
+  auto r = c.Search(q);
+  if (!r.ok()) throw std::runtime_error(r.status().ToString());
+  if (r->empty()) return std::nullopt;
+  return r->front();
+}
+
+TEST(RedisCache, TwoInstancesShareEntriesAcrossTiers) {
+  RedisServer server;
+  auto ra = Connect(server), rb = Connect(server);
+  cache::CacheOptions o;
+  o.similarity_threshold = 0.7f;
+  auto a = Open(*ra, o), b = Open(*rb, o);  // as two semcached processes would
+  auto id = a->Store("How do I reset my router password?", "Hold the reset button for 10 seconds.",
+                     {}, std::nullopt);
+  ASSERT_TRUE(id.ok()) << id.status().ToString();
+  auto exact = Find(*b, "how do I reset my router password");
+  ASSERT_TRUE(exact);
+  EXPECT_EQ(exact->id, *id);
+  EXPECT_EQ(exact->strategy, Strategy::kExact);
+  EXPECT_EQ(exact->entry->response, "Hold the reset button for 10 seconds.");
+  auto semantic = Find(*b, "how do I reset the router password?", {}, {Strategy::kSemantic});
+  ASSERT_TRUE(semantic);
+  EXPECT_EQ(semantic->id, *id);
+  EXPECT_GT(semantic->similarity, 0.7f);
+  EXPECT_LT(semantic->similarity, 1.0f);
+  EXPECT_FALSE(Find(*b, "What is the capital of France?"));
+  // A question with another number is refused by the guard even though it scores high.
+  EXPECT_FALSE(
+      Find(*b, "How do I reset my router password in 20 seconds?", {}, {Strategy::kSemantic}));
+  EXPECT_EQ(b->Stats().entries, 1u);
+  EXPECT_GE(b->Stats().tokens_saved, 1u);
+}
+
+TEST(RedisCache, AttributeScopeIsNeverCrossed) {
+  RedisServer server;
+  auto r = Connect(server);
+  auto c = Open(*r);
+  ASSERT_TRUE(
+      c->Store("What is my account balance?", "alice: 10 EUR", {{"user", "alice"}}, std::nullopt)
+          .ok());
+  ASSERT_TRUE(
+      c->Store("What is my account balance?", "bob: 99 EUR", {{"user", "bob"}}, std::nullopt).ok());
+  // Values Redis's filter language cannot quote are checked on the candidates instead.
+  ASSERT_TRUE(
+      c->Store("What is my account balance?", "quote: 5 EUR", {{"user", "o\"brien"}}, std::nullopt)
+          .ok());
+  for (auto strategies :
+       {std::vector<Strategy>{Strategy::kExact}, std::vector<Strategy>{Strategy::kSemantic}}) {
+    auto alice = Find(*c, "what is my account balance", {{"user", "alice"}}, strategies);
+    ASSERT_TRUE(alice);
+    EXPECT_EQ(alice->entry->response, "alice: 10 EUR");
+    auto quoted = Find(*c, "what is my account balance", {{"user", "o\"brien"}}, strategies);
+    ASSERT_TRUE(quoted);
+    EXPECT_EQ(quoted->entry->response, "quote: 5 EUR");
+    EXPECT_FALSE(Find(*c, "what is my account balance", {{"user", "carol"}}, strategies));
+  }
+}
+
+TEST(RedisCache, ExpiredEntriesAreNeverReturnedAndTheSweeperClearsTheSet) {
+  RedisServer server;
+  auto r = Connect(server);
+  auto c = Open(*r);
+  ASSERT_TRUE(c->Store("short lived question about caching", "soon gone", {}, 300).ok());
+  ASSERT_TRUE(c->Store("long lived question about caching", "stays", {}, std::nullopt).ok());
+  EXPECT_TRUE(Find(*c, "short lived question about caching"));
+  std::this_thread::sleep_for(450ms);
+  EXPECT_FALSE(Find(*c, "short lived question about caching"));
+  EXPECT_FALSE(Find(*c, "short lived question about caching", {}, {Strategy::kSemantic}));
+  auto card = r->Execute({"VCARD", c->Key("vectors")});
+  EXPECT_LE(*card->AsInteger(), 2);
+  EXPECT_EQ(c->Sweep(), 1u);
+  EXPECT_EQ(*r->Execute({"VCARD", c->Key("vectors")})->AsInteger(), 1);
+  EXPECT_EQ(c->Stats().entries, 1u);
+  EXPECT_TRUE(Find(*c, "long lived question about caching"));
+}
+
+TEST(RedisCache, DeleteByIdByAttributesAndFlush) {
+  RedisServer server;
+  auto r = Connect(server);
+  auto c = Open(*r);
+  std::vector<std::string> ids;
+  for (int i = 0; i < 6; ++i) {
+    auto id = c->Store("question number " + std::to_string(i), "answer",
+                       {{"team", i % 2 ? "red" : "blue"}}, std::nullopt);
+    ASSERT_TRUE(id.ok());
+    ids.push_back(*id);
+  }
+  ASSERT_TRUE(c->Delete(ids[0]).ok());
+  EXPECT_EQ(c->Delete(ids[0]).code(), ErrorCode::kNotFound);
+  EXPECT_EQ(c->Delete("not-an-id").code(), ErrorCode::kNotFound);
+  EXPECT_FALSE(Find(*c, "question number 0", {{"team", "blue"}}));
+  EXPECT_EQ(*c->DeleteByAttributes({{"team", "red"}}), 3u);
+  EXPECT_EQ(c->Stats().entries, 2u);
+  EXPECT_FALSE(Find(*c, "question number 1", {{"team", "red"}}));
+  EXPECT_TRUE(Find(*c, "question number 2", {{"team", "blue"}}));
+  ASSERT_TRUE(c->Flush().ok());
+  EXPECT_EQ(c->Stats().entries, 0u);
+  EXPECT_FALSE(Find(*c, "question number 2", {{"team", "blue"}}));
+  // Only this cache's keys existed, and none is left.
+  auto keys = r->Execute({"KEYS", "semcached:{shared}:*"});
+  EXPECT_TRUE(keys->elements.empty()) << keys->elements.size() << " keys left";
+}
+
+TEST(RedisCache, RedisDownIsAnErrorWithinTheTimeout) {
+  RedisServer server;
+  auto r = Connect(server);
+  auto c = Open(*r);
+  ASSERT_TRUE(c->Store("a question before the outage", "answer", {}, std::nullopt).ok());
+  server.Kill();
+  auto start = std::chrono::steady_clock::now();
+  auto stored = c->Store("a question during the outage", "answer", {}, std::nullopt);
+  SearchQuery q;
+  q.prompt = "a question before the outage";
+  auto searched = c->Search(q);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
+  ASSERT_FALSE(stored.ok());
+  ASSERT_FALSE(searched.ok());
+  EXPECT_TRUE(searched.status().code() == ErrorCode::kUnavailable ||
+              searched.status().code() == ErrorCode::kDeadlineExceeded)
+      << searched.status().ToString();
+}
+
+}  // namespace
+}  // namespace semcached::testing
