@@ -39,6 +39,11 @@ Result<std::unique_ptr<cache::Cache>> MakeCache(const Config& config, const Cach
   o.max_bytes = static_cast<std::size_t>(c.max_bytes);
   cache::ParseEviction(c.eviction, &o.eviction);
   o.input_usd_per_mtok = c.input_usd_per_mtok;
+  o.strategies.clear();
+  for (const auto& name : c.search_strategies) {
+    cache::Strategy st;
+    if (cache::ParseStrategy(name, &st)) o.strategies.push_back(st);
+  }
   o.output_usd_per_mtok = c.output_usd_per_mtok;
   // Float originals (for re-scoring) live in a file: RAM holds codes and graph only.
   o.originals_path = config.data_dir + "/" + c.id + ".vectors.f32";

@@ -470,6 +470,14 @@ std::string RenderToml(const Config& config) {
         << "\neviction = " << toml::value<std::string>(c.eviction)
         << (c.store.empty() ? std::string()
                             : "\nstore = " + std::string(toml::value<std::string>(c.store).get()))
+        << "\nsearch_strategies = [" <<
+        [&] {
+          std::string list;
+          for (const auto& st : c.search_strategies)
+            list += (list.empty() ? "" : ", ") + std::string("\"") + st + "\"";
+          return list;
+        }()
+        << "]"
         << "\ninput_usd_per_mtok = " << c.input_usd_per_mtok
         << "\noutput_usd_per_mtok = " << c.output_usd_per_mtok
         << "\nembedder = " << toml::value<std::string>(c.embedder);
@@ -536,6 +544,18 @@ Result<CacheConfig> ParseCacheTable(const toml::table& table, const std::string&
       if (!value.is_integer() || !v || *v < 0)
         return refuse(key, "expected a non-negative integer");
       (key == "max_entries" ? c.max_entries : c.max_bytes) = *v;
+    } else if (key == "search_strategies") {
+      auto v = StringArray(value, where + key, source);
+      if (!v.ok()) return v.status();
+      if (v->empty()) return refuse(key, "expected at least one of: exact, semantic");
+      for (std::size_t i = 0; i < v->size(); ++i) {
+        if ((*v)[i] != "exact" && (*v)[i] != "semantic")
+          return refuse(key, "expected exact or semantic, not '" + (*v)[i] + "'");
+        for (std::size_t j = 0; j < i; ++j) {
+          if ((*v)[j] == (*v)[i]) return refuse(key, "'" + (*v)[i] + "' is listed twice");
+        }
+      }
+      c.search_strategies = *v;
     } else if (key == "store") {
       auto v = value.value<std::string>();
       if (!value.is_string() || !v || (*v != "embedded" && *v != "redis")) {

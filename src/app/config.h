@@ -67,6 +67,7 @@ struct CacheConfig {
   std::int64_t max_bytes = 0;    // text bytes; 0: no limit
   std::string eviction = "lru";  // lru | lfu | value
   std::string store;             // embedded | redis; empty: the top-level `store`
+  std::vector<std::string> search_strategies = {"exact", "semantic"};  // tiers, in order
   // Embedder: "builtin" (default) or "openai" (any OpenAI-compatible /v1/embeddings).
   std::string embedder = "builtin";
   std::string embedder_url = "http://127.0.0.1:11434/v1";

@@ -89,6 +89,14 @@ TEST(AdminE2E, CreateUseListDescribeDelete) {
   EXPECT_EQ(Admin(port, "POST", "/v1/caches", R"({"id":"../etc"})")->status, 400);
   EXPECT_EQ(Admin(port, "POST", "/v1/caches", R"({"id":"c","colour":"red"})")->status, 400);
   EXPECT_EQ(Admin(port, "POST", "/v1/caches", "not json")->status, 400);
+  EXPECT_EQ(
+      Admin(port, "POST", "/v1/caches", R"({"id":"s","search_strategies":["fuzzy"]})")->status,
+      400);
+  auto exact_only =
+      Admin(port, "POST", "/v1/caches", R"({"id":"exactonly","search_strategies":["exact"]})");
+  ASSERT_EQ(exact_only->status, 201) << exact_only->body;
+  EXPECT_EQ(json::parse(exact_only->body)["search_strategies"], json::array({"exact"}));
+  ASSERT_EQ(Admin(port, "DELETE", "/v1/caches/exactonly")->status, 204);
   EXPECT_EQ(Admin(port, "POST", "/v1/caches", R"({"id":"docs"})")->status, 409);
   EXPECT_EQ(Admin(port, "GET", "/v1/caches", "", "")->status, 401);
   EXPECT_EQ(Admin(port, "GET", "/v1/caches", "", "dk")->status, 403);

@@ -1,0 +1,99 @@
+// Memory per cache entry beyond its text: an embedded cache as `semcached serve` builds it
+// (built-in 512-d embedder behind the 10,000-entry embedding LRU, float originals in a file),
+// filled with N entries of about 1 KB of text each; resident anonymous memory (RssAnon) is
+// read before and after, and the entries' own text bytes are subtracted.
+// Usage: cache_memory [--n 100000] [--text 1024] [--dir /tmp]
+#include <cstdio>
+#include <filesystem>
+#include <random>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "bench_data.h"
+#include "cache/semantic_cache.h"
+#include "embed/builtin_embedder.h"
+#include "embed/caching_embedder.h"
+
+using namespace semcached;
+
+int main(int argc, char** argv) {
+  CLI::App app("memory per cache entry beyond its text");
+  std::size_t n = 100000, text = 1024;
+  std::string dir = std::filesystem::temp_directory_path().string();
+  app.add_option("--n", n, "entries");
+  app.add_option("--text", text, "bytes of prompt + response per entry");
+  app.add_option("--dir", dir, "directory for the float originals file");
+  CLI11_PARSE(app, argc, argv);
+
+  const std::string originals = dir + "/cache_memory_bench.vectors.f32";
+  std::mt19937_64 rng(7);
+  const char* words[] = {"router",  "password", "reset",    "account",  "balance", "invoice",
+                         "refund",  "shipping", "order",    "delivery", "cancel",  "upgrade",
+                         "plan",    "price",    "login",    "error",    "install", "update",
+                         "battery", "screen",   "warranty", "return",   "address", "payment"};
+  auto sentence = [&](std::size_t bytes) {
+    std::string s;
+    while (s.size() < bytes) {
+      s += words[rng() % std::size(words)];
+      s += ' ';
+      s += std::to_string(rng() % 1000);
+      s += ' ';
+    }
+    s.resize(bytes);
+    return s;
+  };
+
+  cache::CacheOptions o;
+  o.id = "memory";
+  o.originals_path = originals;
+  const std::size_t rss0 = bench::RssAnonBytes();
+  auto made = cache::SemanticCache::Create(
+      o,
+      std::make_unique<embed::CachingEmbedder>(std::make_unique<embed::BuiltinEmbedder>(), 10000));
+  if (!made.ok()) {
+    std::fprintf(stderr, "%s\n", made.status().ToString().c_str());
+    return 1;
+  }
+  auto& c = **made;
+  const std::size_t rss_empty = bench::RssAnonBytes();
+  std::size_t text_bytes = 0;
+  const std::size_t prompt_bytes = std::min<std::size_t>(120, text / 4);
+  std::size_t rss_half = 0, text_half = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (i == n / 2) {
+      rss_half = bench::RssAnonBytes();
+      text_half = text_bytes;
+    }
+    std::string prompt = "question " + std::to_string(i) + ": " + sentence(prompt_bytes);
+    std::string response = sentence(text - std::min(text, prompt.size()));
+    text_bytes += prompt.size() + response.size();
+    auto id = c.Store(prompt, response, {}, std::nullopt);
+    if (!id.ok()) {
+      std::fprintf(stderr, "store %zu: %s\n", i, id.status().ToString().c_str());
+      return 1;
+    }
+    if ((i + 1) % 10000 == 0) std::fprintf(stderr, "\r  stored %zu/%zu", i + 1, n);
+  }
+  std::fprintf(stderr, "\n");
+  const std::size_t rss = bench::RssAnonBytes();
+  const double per_entry = static_cast<double>(rss - rss_empty) / n;
+  const double beyond = static_cast<double>(rss - rss_empty - text_bytes) / n;
+  // The second half alone: fixed costs (the embedding LRU fills within the first 10,000)
+  // drop out, leaving what one more entry costs.
+  const std::size_t half = n - n / 2;
+  const double marginal =
+      (static_cast<double>(rss - rss_half) - static_cast<double>(text_bytes - text_half)) / half;
+  std::printf(
+      R"({"bench":"cache_memory","n":%zu,"dim":512,"text_bytes_per_entry":%.0f,"resident_bytes_per_entry":%.0f,)"
+      R"("beyond_text_bytes_per_entry":%.0f,"marginal_beyond_text_bytes":%.0f,"empty_cache_bytes":%zu})"
+      "\n",
+      n, static_cast<double>(text_bytes) / n, per_entry, beyond, marginal, rss_empty - rss0);
+  std::fprintf(
+      stderr,
+      "  %zu entries, %.0f B of text each: %.0f B resident per entry, %.0f B beyond the text "
+      "(%.0f B for each entry of the second half)\n",
+      n, static_cast<double>(text_bytes) / n, per_entry, beyond, marginal);
+  std::filesystem::remove(originals);
+  return 0;
+}
