@@ -53,12 +53,15 @@ asan: redis8
 	cmake --build build-asan -j$(JOBS) --target unit_tests fuzz_tests redis_tests
 	ctest --test-dir build-asan --output-on-failure -j2 -L 'unit|fuzz|redis' 
 
-# Unit tests under ThreadSanitizer. GCC 12's TSan cannot map its shadow memory with the
-# high ASLR entropy of recent kernels, so the tests run with randomization off (setarch -R).
-tsan: deps
+# Unit tests, and the multi-threaded Redis client and caches against a real Redis 8, under
+# ThreadSanitizer. GCC 12's TSan cannot map its shadow memory with the high ASLR entropy of
+# recent kernels, so the tests run with randomization off (setarch -R).
+TSAN_REDIS_TESTS = 'RedisClient|Resp/|RedisCache\.|RedisResilience|Redis/StoreConformance'
+tsan: redis8
 	cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DSEMCACHED_SANITIZE=thread -DSEMCACHED_BUILD_BENCH=OFF
-	cmake --build build-tsan -j$(JOBS) --target unit_tests
+	cmake --build build-tsan -j$(JOBS) --target unit_tests redis_tests
 	setarch $$(uname -m) -R ctest --test-dir build-tsan --output-on-failure -j2 -L unit
+	setarch $$(uname -m) -R ctest --test-dir build-tsan --output-on-failure -j2 -L redis -R $(TSAN_REDIS_TESTS)
 
 format:
 	find src tests bench -name '*.cpp' -o -name '*.h' | xargs clang-format -i
