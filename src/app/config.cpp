@@ -166,6 +166,9 @@ const std::vector<KeySpec>& Keys() {
     k.push_back(IntKey<int>(
         "server.max_connections", [](Config& c) -> int& { return c.server.max_connections; }, 1,
         1'000'000, "open connections beyond this are closed at accept"));
+    k.push_back(IntKey<int>(
+        "server.worker_threads", [](Config& c) -> int& { return c.server.worker_threads; }, 1, 1024,
+        "threads for routes that wait on upstreams (the caching proxy)"));
     k.push_back(StringKey(
         "server.port_file", [](Config& c) -> std::string& { return c.server.port_file; }, {},
         "file the bound port is written to once listening (empty: none)"));
@@ -218,6 +221,18 @@ const std::vector<KeySpec>& Keys() {
     k.push_back(StringKey(
         "redis.tls_ca_file", [](Config& c) -> std::string& { return c.redis.tls_ca_file; }, {},
         "CA certificates for rediss:// (empty: the system's trust store)"));
+    k.push_back(StringKey(
+        "proxy.openai_base_url", [](Config& c) -> std::string& { return c.proxy.openai_base_url; },
+        {}, "where the proxy sends OpenAI requests (the request path is appended)"));
+    k.push_back(StringKey(
+        "proxy.cache", [](Config& c) -> std::string& { return c.proxy.cache; }, {},
+        "the cache the proxy stores in and answers from"));
+    k.push_back(IntKey<int>(
+        "proxy.timeout_ms", [](Config& c) -> int& { return c.proxy.timeout_ms; }, 100, kMaxMs,
+        "timeout of each upstream LLM call"));
+    k.push_back(StringKey(
+        "proxy.outbound_proxy", [](Config& c) -> std::string& { return c.proxy.outbound_proxy; },
+        {}, "HTTP(S) proxy for upstream calls; empty: none"));
     return k;
   }();
   return keys;

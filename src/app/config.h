@@ -31,7 +31,16 @@ struct ServerConfig {
   int write_timeout_ms = 10'000;
   int shutdown_timeout_ms = 15'000;  // requests in flight get this long on SIGTERM
   int max_connections = 10'000;
-  std::string port_file;  // if set, the bound port is written here
+  int worker_threads = 32;  // threads for routes that wait on upstreams (the proxy)
+  std::string port_file;    // if set, the bound port is written here
+};
+
+// The caching proxy in front of LLM providers.
+struct ProxyConfig {
+  std::string openai_base_url = "https://api.openai.com";
+  std::string cache = "default";  // the cache the proxy stores in and answers from
+  int timeout_ms = 120'000;       // per upstream call
+  std::string outbound_proxy;     // HTTP(S) proxy for upstream calls; empty: none
 };
 
 struct LogConfig {
@@ -93,6 +102,7 @@ struct Config {
   LogConfig log;
   RedisConfig redis;
   PersistConfig persist;
+  ProxyConfig proxy;
   // [[caches]] from the file; when none is declared, one cache "default" is served, guarded
   // by default_cache_api_key when that is set.
   std::vector<CacheConfig> caches;

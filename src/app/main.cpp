@@ -32,6 +32,7 @@
 #include "server/http_server.h"
 #include "server/langcache_routes.h"
 #include "server/metrics.h"
+#include "server/proxy_routes.h"
 #include "server/redis_metrics.h"
 #include "server/router.h"
 #include "server/system_routes.h"
@@ -110,6 +111,7 @@ server::ServerOptions ToServerOptions(const ServerConfig& c) {
   o.write_timeout_ms = c.write_timeout_ms;
   o.shutdown_timeout_ms = c.shutdown_timeout_ms;
   o.max_connections = c.max_connections;
+  o.worker_threads = c.worker_threads;
   return o;
 }
 
@@ -322,6 +324,12 @@ int Serve(const Config& config) {
     return kExitConfig;
   }
   server::AddLangCacheRoutes(router, **caches, metrics);
+  server::ProxyOptions proxy;
+  proxy.openai_base_url = config.proxy.openai_base_url;
+  proxy.cache_id = config.proxy.cache;
+  proxy.upstream.timeout_ms = config.proxy.timeout_ms;
+  proxy.upstream.proxy = config.proxy.outbound_proxy;
+  server::AddProxyRoutes(router, **caches, metrics, proxy);
   CacheAdmin admin(config, **caches, redis_backend.executor);
   if (Status st = admin.LoadSaved(); !st.ok()) {
     spdlog::critical("{}", st.message());

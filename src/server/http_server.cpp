@@ -50,7 +50,8 @@ class HttpServer::Impl {
         ioc(std::max(1, ThreadCount(opt))),
         acceptor(net::make_strand(ioc)),
         drain_timer(ioc),
-        retry_timer(ioc) {}
+        retry_timer(ioc),
+        workers(static_cast<std::size_t>(std::max(1, opt.worker_threads))) {}
 
   static int ThreadCount(const ServerOptions& o) {
     if (o.threads > 0) return o.threads;
@@ -87,6 +88,7 @@ class HttpServer::Impl {
   tcp::acceptor acceptor;
   net::steady_timer drain_timer;
   net::steady_timer retry_timer;
+  net::thread_pool workers;  // blocking handlers; joined in ~Impl after the I/O threads
 };
 
 class Session : public std::enable_shared_from_this<Session> {
@@ -248,6 +250,31 @@ class Session : public std::enable_shared_from_this<Session> {
 
     auto match = server_.router.Find(req.method, req.path);
     HttpResponse res;
+    if (match.handler != nullptr && match.blocking) {
+      // Off the I/O thread: the handler may wait seconds on an upstream. The connection has
+      // no deadline meanwhile (the handler's own calls have theirs); the reply comes back
+      // to this connection's executor.
+      req.path_params = std::move(match.params);
+      route_ = match.pattern;
+      method_ = req.method;
+      target_ = req.target;
+      stream_.expires_never();
+      const bool keep_alive = msg.keep_alive();
+      net::post(server_.workers, [self = shared_from_this(), handler = match.handler,
+                                  req = std::move(req), keep_alive]() mutable {
+        HttpResponse out;
+        try {
+          out = (*handler)(req);
+        } catch (const std::exception& e) {
+          spdlog::error("handler for {} {} threw: {}", req.method, self->route_, e.what());
+          out = ErrorResponse(500, error_type::kUnexpected, "internal error");
+        }
+        net::post(self->stream_.get_executor(), [self, out = std::move(out), keep_alive]() mutable {
+          self->Write(std::move(out), keep_alive && !self->server_.draining.load());
+        });
+      });
+      return;
+    }
     if (match.handler != nullptr) {
       req.path_params = std::move(match.params);
       try {

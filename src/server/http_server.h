@@ -34,6 +34,7 @@ struct ServerOptions {
   int write_timeout_ms = 10'000;
   int shutdown_timeout_ms = 15'000;
   int max_connections = 10'000;
+  int worker_threads = 32;  // run blocking routes (upstream LLM calls) off the I/O threads
 };
 
 class HttpServer {

@@ -50,7 +50,7 @@ std::vector<Router::Segment> Router::Parse(const std::string& pattern) {
   return segments;
 }
 
-void Router::Add(std::string method, std::string pattern, Handler handler) {
+void Router::Add(std::string method, std::string pattern, Handler handler, bool blocking) {
   for (const auto& r : routes_) {
     if (r.method == method && r.pattern == pattern) {
       throw std::invalid_argument("duplicate route: " + method + " " + pattern);
@@ -61,6 +61,7 @@ void Router::Add(std::string method, std::string pattern, Handler handler) {
   r.method = std::move(method);
   r.pattern = std::move(pattern);
   r.handler = std::move(handler);
+  r.blocking = blocking;
   routes_.push_back(std::move(r));
 }
 
@@ -92,6 +93,7 @@ Router::Match Router::Find(std::string_view method, std::string_view path) const
     if (!MatchPath(r, parts, &params)) continue;
     if (r.method == method) {
       m.handler = &r.handler;
+      m.blocking = r.blocking;
       m.pattern = r.pattern;
       m.params = std::move(params);
       m.allowed.clear();

@@ -17,11 +17,14 @@ namespace semcached::server {
 class Router {
  public:
   // Adds a route; a duplicate method+pattern throws (a start-up programming error).
-  void Add(std::string method, std::string pattern, Handler handler);
+  // `blocking`: the handler may wait on the network (an upstream LLM call), so the server
+  // runs it on its worker pool instead of an I/O thread.
+  void Add(std::string method, std::string pattern, Handler handler, bool blocking = false);
 
   struct Match {
     const Handler* handler = nullptr;  // null: no route for this method (see allowed)
-    std::string pattern;               // the route's pattern, or "unmatched"
+    bool blocking = false;
+    std::string pattern;  // the route's pattern, or "unmatched"
     std::unordered_map<std::string, std::string> params;
     std::vector<std::string> allowed;  // methods the path accepts when the method did not match
   };
@@ -38,6 +41,7 @@ class Router {
     std::string pattern;
     std::vector<Segment> segments;
     Handler handler;
+    bool blocking = false;
   };
   static std::vector<Segment> Parse(const std::string& pattern);
   static bool MatchPath(const Route& route, const std::vector<std::string_view>& parts,

@@ -1,0 +1,58 @@
+// What makes two chat requests "the same question" for the caching proxy.
+//
+// A provider request is reduced to: the prompt matched semantically (the last user message)
+// and a scope that must match exactly (provider, model, system prompt, the earlier turns, tools
+// and response format, and the sampling settings that change the answer), hashed. A
+// follow-up turn thus never hits an entry made without its context. Also whether the request
+// may be cached at all (policy: n > 1, temperature above a bound, a last message that is not
+// the user's).
+// No HTTP, no cache calls here: server/proxy_routes.cpp uses it.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "common/status.h"
+
+namespace semcached::llm {
+
+struct CachePolicy {
+  int max_n = 1;                 // n above this: not cached
+  double max_temperature = 1.0;  // temperature above this: not cached
+  // Request fields that change the answer and so must match exactly.
+  std::vector<std::string> scope_fields = {"temperature",
+                                           "top_p",
+                                           "seed",
+                                           "n",
+                                           "stop",
+                                           "max_tokens",
+                                           "max_completion_tokens",
+                                           "presence_penalty",
+                                           "frequency_penalty",
+                                           "logit_bias",
+                                           "tools",
+                                           "tool_choice",
+                                           "functions",
+                                           "function_call",
+                                           "response_format",
+                                           "logprobs",
+                                           "top_logprobs",
+                                           "reasoning_effort"};
+};
+
+struct ChatKey {
+  bool cacheable = false;
+  std::string why_not;  // when not cacheable: the reason, for logs and the bypass header
+  std::string prompt;   // the last user message's text
+  std::string model;
+  std::string scope;  // SHA-256 hex of everything else that must match
+  bool stream = false;
+};
+
+// OpenAI chat completions (POST /v1/chat/completions).
+Result<ChatKey> OpenAiChatKey(const nlohmann::json& body, const CachePolicy& policy);
+
+}  // namespace semcached::llm

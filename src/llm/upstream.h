@@ -1,0 +1,32 @@
+// Calls to an LLM provider's HTTP API through libcurl: TLS, HTTP/2 where offered, an outbound
+// proxy, timeouts. The caller's Authorization header is passed through and never logged.
+// Must not: retry (a provider call costs money; the client decides), or keep keys.
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/status.h"
+
+namespace semcached::llm {
+
+struct UpstreamOptions {
+  int timeout_ms = 120000;
+  int connect_timeout_ms = 5000;
+  std::string proxy;  // outbound proxy URL; empty: none (libcurl still honours *_proxy variables)
+};
+
+struct UpstreamResponse {
+  int status = 0;
+  std::string content_type;
+  std::string body;
+  double seconds = 0;
+};
+
+// POSTs `body` to `url` with the given headers ("Name: value").
+Result<UpstreamResponse> PostUpstream(const std::string& url,
+                                      const std::vector<std::string>& headers,
+                                      const std::string& body, const UpstreamOptions& options);
+
+}  // namespace semcached::llm

@@ -1,0 +1,146 @@
+// The official OpenAI SDK (openai, from npm, unchanged) pointed at semcached's caching proxy
+// by base URL. The upstream is a local fake speaking OpenAI's wire protocol (a paid API
+// cannot run here) that counts its calls. Run by CTest (label e2e) with E2E_SEMCACHED_BINARY.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { createServer } from "node:http";
+import { mkdtempSync, readFileSync, writeFileSync, existsSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import OpenAI from "openai";
+
+const binary = process.env.E2E_SEMCACHED_BINARY;
+let server, url, dir, upstream;
+const calls = [];  // {model, last, authorization}
+
+before(async () => {
+  assert.ok(binary, "E2E_SEMCACHED_BINARY must name the semcached executable");
+  upstream = createServer((req, res) => {
+    let body = "";
+    req.on("data", (c) => (body += c));
+    req.on("end", () => {
+      const request = JSON.parse(body);
+      const last = request.messages[request.messages.length - 1].content;
+      calls.push({ model: request.model, last, authorization: req.headers.authorization });
+      if (request.model === "fail-429") {
+        res.writeHead(429, { "Content-Type": "application/json" });
+        res.end(JSON.stringify({ error: { message: "Rate limit reached", type: "requests", param: null,
+                                          code: "rate_limit_exceeded" } }));
+        return;
+      }
+      res.writeHead(200, { "Content-Type": "application/json" });
+      res.end(JSON.stringify({
+        id: `chatcmpl-${calls.length}`, object: "chat.completion", created: 1764300000, model: request.model,
+        choices: [{ index: 0, message: { role: "assistant", content: `answer ${calls.length} to: ${last}`, refusal: null },
+                    finish_reason: "stop", logprobs: null }],
+        usage: { prompt_tokens: 12, completion_tokens: 34, total_tokens: 46 },
+      }));
+    });
+  });
+  await new Promise((r) => upstream.listen(0, "127.0.0.1", r));
+  dir = mkdtempSync(join(tmpdir(), "semcached-proxy-"));
+  writeFileSync(join(dir, "semcached.toml"), `
+[server]
+port = 0
+port_file = "${join(dir, "port")}"
+threads = 2
+
+[proxy]
+openai_base_url = "http://127.0.0.1:${upstream.address().port}"
+cache = "llm"
+
+[[caches]]
+id = "llm"
+similarity_threshold = 0.7
+`);
+  server = spawn(binary, ["serve", "--config", join(dir, "semcached.toml"), "--data-dir", join(dir, "data")],
+                 { stdio: ["ignore", "inherit", "inherit"] });
+  for (let i = 0; i < 300 && !existsSync(join(dir, "port")); i++) await new Promise((r) => setTimeout(r, 20));
+  url = `http://127.0.0.1:${readFileSync(join(dir, "port"), "utf8").trim()}`;
+});
+
+after(async () => {
+  if (server) {
+    const exited = new Promise((r) => server.on("exit", r));
+    server.kill("SIGTERM");
+    await exited;
+  }
+  upstream?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const client = () => new OpenAI({ baseURL: `${url}/v1`, apiKey: "sk-test-key", maxRetries: 0 });
+const ask = (content, extra = {}, options = {}) =>
+  client().chat.completions.create({ model: "gpt-4o-mini", messages: [{ role: "user", content }], ...extra }, options)
+    .withResponse();
+
+test("a repeated request is answered without an upstream call", async () => {
+  const before = calls.length;
+  const first = await ask("What is the capital of France?");
+  assert.equal(first.response.headers.get("x-semcached-cache"), "miss");
+  assert.equal(calls.length, before + 1);
+  assert.equal(calls.at(-1).authorization, "Bearer sk-test-key");  // the client's own key, passed through
+  const again = await ask("What is the capital of France?");
+  assert.equal(calls.length, before + 1);
+  assert.equal(again.response.headers.get("x-semcached-cache"), "hit");
+  assert.equal(again.data.choices[0].message.content, first.data.choices[0].message.content);
+  assert.match(again.response.headers.get("x-semcached-entry-id"), /^[0-9a-f]{32}$/);
+});
+
+test("a paraphrase is answered from the cache", async () => {
+  await ask("How do I reset my router password?");
+  const before = calls.length;
+  const para = await ask("how can I reset my router password");
+  assert.equal(calls.length, before);
+  assert.equal(para.response.headers.get("x-semcached-cache"), "hit");
+  assert.ok(Number(para.response.headers.get("x-semcached-similarity")) >= 0.7);
+});
+
+test("a follow-up turn does not hit an entry made without its context", async () => {
+  await ask("Which port does SSH use?");
+  const before = calls.length;
+  const followUp = await client().chat.completions.create({
+    model: "gpt-4o-mini",
+    messages: [
+      { role: "user", content: "I run a mail server." },
+      { role: "assistant", content: "Good to know." },
+      { role: "user", content: "Which port does SSH use?" },
+    ],
+  }).withResponse();
+  assert.equal(calls.length, before + 1);
+  assert.equal(followUp.response.headers.get("x-semcached-cache"), "miss");
+  // Another model is another scope too.
+  await ask("Which port does SSH use?", { model: "gpt-4o" });
+  assert.equal(calls.length, before + 2);
+});
+
+test("Cache-Control: no-cache skips the lookup, no-store skips the store", async () => {
+  await ask("What is the boiling point of water?");
+  const before = calls.length;
+  const fresh = await ask("What is the boiling point of water?", {}, { headers: { "Cache-Control": "no-cache" } });
+  assert.equal(calls.length, before + 1);
+  assert.equal(fresh.response.headers.get("x-semcached-cache"), "miss");
+  await ask("Name a prime number above 100.", {}, { headers: { "Cache-Control": "no-store" } });
+  await ask("Name a prime number above 100.");
+  assert.equal(calls.length, before + 3);
+});
+
+test("an upstream error reaches the SDK as its own error type and is not stored", async () => {
+  const before = calls.length;
+  await assert.rejects(ask("Will this fail?", { model: "fail-429" }), (e) => {
+    assert.ok(e instanceof OpenAI.RateLimitError, `got ${e?.constructor?.name}`);
+    assert.equal(e.status, 429);
+    return true;
+  });
+  await assert.rejects(ask("Will this fail?", { model: "fail-429" }), OpenAI.RateLimitError);
+  assert.equal(calls.length, before + 2);
+});
+
+test("requests the policy does not cache are passed through", async () => {
+  const before = calls.length;
+  const many = await ask("Give me a random word.", { n: 3 });
+  assert.equal(many.response.headers.get("x-semcached-cache"), "bypass");
+  await ask("Give me a random word.", { n: 3 });
+  assert.equal(calls.length, before + 2);
+});
