@@ -225,6 +225,13 @@ const std::vector<KeySpec>& Keys() {
         "proxy.openai_base_url", [](Config& c) -> std::string& { return c.proxy.openai_base_url; },
         {}, "where the proxy sends OpenAI requests (the request path is appended)"));
     k.push_back(StringKey(
+        "proxy.anthropic_base_url",
+        [](Config& c) -> std::string& { return c.proxy.anthropic_base_url; }, {},
+        "where the proxy sends Anthropic requests"));
+    k.push_back(StringKey(
+        "proxy.gemini_base_url", [](Config& c) -> std::string& { return c.proxy.gemini_base_url; },
+        {}, "where the proxy sends Gemini requests"));
+    k.push_back(StringKey(
         "proxy.cache", [](Config& c) -> std::string& { return c.proxy.cache; }, {},
         "the cache the proxy stores in and answers from"));
     k.push_back(IntKey<int>(

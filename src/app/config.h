@@ -38,6 +38,8 @@ struct ServerConfig {
 // The caching proxy in front of LLM providers.
 struct ProxyConfig {
   std::string openai_base_url = "https://api.openai.com";
+  std::string anthropic_base_url = "https://api.anthropic.com";
+  std::string gemini_base_url = "https://generativelanguage.googleapis.com";
   std::string cache = "default";  // the cache the proxy stores in and answers from
   int timeout_ms = 120'000;       // per upstream call
   std::string outbound_proxy;     // HTTP(S) proxy for upstream calls; empty: none

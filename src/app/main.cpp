@@ -326,6 +326,8 @@ int Serve(const Config& config) {
   server::AddLangCacheRoutes(router, **caches, metrics);
   server::ProxyOptions proxy;
   proxy.openai_base_url = config.proxy.openai_base_url;
+  proxy.anthropic_base_url = config.proxy.anthropic_base_url;
+  proxy.gemini_base_url = config.proxy.gemini_base_url;
   proxy.cache_id = config.proxy.cache;
   proxy.upstream.timeout_ms = config.proxy.timeout_ms;
   proxy.upstream.proxy = config.proxy.outbound_proxy;

@@ -28,6 +28,23 @@ bool MessageText(const json& content, std::string* out) {
   return true;
 }
 
+// The scope of everything but the prompt: provider, model, earlier turns, listed fields.
+std::string ScopeHash(const char* provider, const std::string& model, const json& context,
+                      const json& body, const CachePolicy& policy) {
+  json scope = json::object();
+  scope["provider"] = provider;
+  scope["model"] = model;
+  scope["context"] = context;
+  for (const auto& field : policy.scope_fields) {
+    if (body.contains(field)) scope["params"][field] = body[field];
+  }
+  return cache::Sha256Hex(scope.dump());
+}
+
+bool TooHot(const json& temperature, const CachePolicy& policy) {
+  return temperature.is_number() && temperature.get<double>() > policy.max_temperature;
+}
+
 }  // namespace
 
 Result<ChatKey> OpenAiChatKey(const json& body, const CachePolicy& policy) {
@@ -61,16 +78,123 @@ Result<ChatKey> OpenAiChatKey(const json& body, const CachePolicy& policy) {
     return k;
   }
   // Everything but the last user message, canonically dumped (object keys sorted).
-  json scope = json::object();
-  scope["provider"] = "openai";
-  scope["model"] = k.model;
-  scope["context"] = json(messages->begin(), messages->end() - 1);
-  for (const auto& field : policy.scope_fields) {
-    if (body.contains(field)) scope["params"][field] = body[field];
-  }
-  k.scope = cache::Sha256Hex(scope.dump());
+  k.scope =
+      ScopeHash("openai", k.model, json(messages->begin(), messages->end() - 1), body, policy);
   k.cacheable = true;
   return k;
+}
+
+Result<ChatKey> AnthropicChatKey(const json& body, const CachePolicy& policy) {
+  ChatKey k;
+  if (!body.is_object()) return InvalidArgument("the request body must be a JSON object");
+  auto model = body.find("model");
+  auto messages = body.find("messages");
+  if (model == body.end() || !model->is_string())
+    return InvalidArgument("'model' must be a string");
+  if (messages == body.end() || !messages->is_array() || messages->empty()) {
+    return InvalidArgument("'messages' must be a non-empty array");
+  }
+  k.model = model->get<std::string>();
+  k.stream = body.value("stream", false);
+  const json& last = messages->back();
+  if (!last.is_object() || last.value("role", "") != "user" || !last.contains("content") ||
+      !MessageText(last["content"], &k.prompt) || k.prompt.empty()) {
+    k.why_not = "the last message is not the user's plain text";
+    return k;
+  }
+  if (body.contains("temperature") && TooHot(body["temperature"], policy)) {
+    k.why_not = "temperature above the caching bound";
+    return k;
+  }
+  k.scope =
+      ScopeHash("anthropic", k.model, json(messages->begin(), messages->end() - 1), body, policy);
+  k.cacheable = true;
+  return k;
+}
+
+Result<ChatKey> GeminiChatKey(const json& body, const std::string& model,
+                              const CachePolicy& policy) {
+  ChatKey k;
+  if (!body.is_object()) return InvalidArgument("the request body must be a JSON object");
+  auto contents = body.find("contents");
+  if (contents == body.end() || !contents->is_array() || contents->empty()) {
+    return InvalidArgument("'contents' must be a non-empty array");
+  }
+  k.model = model;
+  const json& last = contents->back();
+  const std::string role = last.is_object() ? last.value("role", "user") : "";
+  if (role != "user" || !last.contains("parts") || !last["parts"].is_array()) {
+    k.why_not = "the last content is not the user's";
+    return k;
+  }
+  for (const auto& part : last["parts"]) {
+    if (!part.is_object() || !part.contains("text") || !part["text"].is_string() ||
+        part.size() != 1) {
+      k.why_not = "the last content is not plain text";
+      return k;
+    }
+    if (!k.prompt.empty()) k.prompt.push_back('\n');
+    k.prompt += part["text"].get<std::string>();
+  }
+  if (k.prompt.empty()) {
+    k.why_not = "the last content has no text";
+    return k;
+  }
+  const json config = body.value("generationConfig", json::object());
+  if (config.contains("candidateCount") && config["candidateCount"].is_number() &&
+      config["candidateCount"].get<double>() > policy.max_n) {
+    k.why_not = "candidateCount > " + std::to_string(policy.max_n);
+    return k;
+  }
+  if (config.contains("temperature") && TooHot(config["temperature"], policy)) {
+    k.why_not = "temperature above the caching bound";
+    return k;
+  }
+  k.scope =
+      ScopeHash("gemini", k.model, json(contents->begin(), contents->end() - 1), body, policy);
+  k.cacheable = true;
+  return k;
+}
+
+bool OpenAiStorable(const json& body) {
+  if (!body.is_object() || !body.contains("choices") || !body["choices"].is_array() ||
+      body["choices"].size() != 1) {
+    return false;
+  }
+  const json& choice = body["choices"][0];
+  if (choice.value("finish_reason", "") != "stop") return false;
+  const json& message = choice.value("message", json::object());
+  if (message.contains("refusal") && !message["refusal"].is_null()) return false;
+  return message.contains("content") && message["content"].is_string();
+}
+
+bool AnthropicStorable(const json& body) {
+  if (!body.is_object() || body.value("type", "") != "message" ||
+      body.value("stop_reason", "") != "end_turn") {
+    return false;
+  }
+  if (!body.contains("content") || !body["content"].is_array() || body["content"].empty())
+    return false;
+  for (const auto& block : body["content"]) {
+    if (!block.is_object() || block.value("type", "") != "text") return false;
+  }
+  return true;
+}
+
+bool GeminiStorable(const json& body) {
+  if (!body.is_object() || !body.contains("candidates") || !body["candidates"].is_array() ||
+      body["candidates"].size() != 1) {
+    return false;
+  }
+  const json& c = body["candidates"][0];
+  if (c.value("finishReason", "") != "STOP") return false;
+  if (!c.contains("content") || !c["content"].contains("parts") ||
+      !c["content"]["parts"].is_array())
+    return false;
+  for (const auto& part : c["content"]["parts"]) {
+    if (!part.is_object() || !part.contains("text")) return false;
+  }
+  return true;
 }
 
 }  // namespace semcached::llm

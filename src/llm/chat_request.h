@@ -23,24 +23,15 @@ struct CachePolicy {
   int max_n = 1;                 // n above this: not cached
   double max_temperature = 1.0;  // temperature above this: not cached
   // Request fields that change the answer and so must match exactly.
-  std::vector<std::string> scope_fields = {"temperature",
-                                           "top_p",
-                                           "seed",
-                                           "n",
-                                           "stop",
-                                           "max_tokens",
-                                           "max_completion_tokens",
-                                           "presence_penalty",
-                                           "frequency_penalty",
-                                           "logit_bias",
-                                           "tools",
-                                           "tool_choice",
-                                           "functions",
-                                           "function_call",
-                                           "response_format",
-                                           "logprobs",
-                                           "top_logprobs",
-                                           "reasoning_effort"};
+  std::vector<std::string> scope_fields = {
+      // OpenAI
+      "temperature", "top_p", "seed", "n", "stop", "max_tokens", "max_completion_tokens",
+      "presence_penalty", "frequency_penalty", "logit_bias", "tools", "tool_choice", "functions",
+      "function_call", "response_format", "logprobs", "top_logprobs", "reasoning_effort",
+      // Anthropic
+      "top_k", "stop_sequences", "thinking", "system",
+      // Gemini
+      "generationConfig", "systemInstruction", "toolConfig", "safetySettings"};
 };
 
 struct ChatKey {
@@ -54,5 +45,15 @@ struct ChatKey {
 
 // OpenAI chat completions (POST /v1/chat/completions).
 Result<ChatKey> OpenAiChatKey(const nlohmann::json& body, const CachePolicy& policy);
+// Anthropic messages (POST /v1/messages).
+Result<ChatKey> AnthropicChatKey(const nlohmann::json& body, const CachePolicy& policy);
+// Gemini generateContent (POST /v1beta/models/{model}:generateContent); the model is in the path.
+Result<ChatKey> GeminiChatKey(const nlohmann::json& body, const std::string& model,
+                              const CachePolicy& policy);
+
+// Whether an upstream answer may be stored: finished normally, text only, no refusal.
+bool OpenAiStorable(const nlohmann::json& answer);
+bool AnthropicStorable(const nlohmann::json& answer);
+bool GeminiStorable(const nlohmann::json& answer);
 
 }  // namespace semcached::llm

@@ -1,7 +1,10 @@
 #include "server/proxy_routes.h"
 
 #include <charconv>
+#include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
@@ -11,47 +14,131 @@ namespace {
 
 using nlohmann::json;
 
-// Errors in OpenAI's own shape, so the SDK raises its usual error types.
-HttpResponse OpenAiError(int status, const std::string& type, const std::string& message) {
-  json body = {
-      {"error", {{"message", message}, {"type", type}, {"param", nullptr}, {"code", nullptr}}}};
-  return HttpResponse::Json(status, body.dump());
-}
-
 bool HasDirective(std::string_view header, std::string_view directive) {
   return header.find(directive) != std::string_view::npos;
 }
 
-// A stored answer must be whole and clean: finished normally, no refusal, no tool call left
-// half-done.
-bool Storable(const json& body) {
-  if (!body.is_object() || !body.contains("choices") || !body["choices"].is_array() ||
-      body["choices"].size() != 1) {
-    return false;
-  }
-  const json& choice = body["choices"][0];
-  if (choice.value("finish_reason", "") != "stop") return false;
-  const json& message = choice.value("message", json::object());
-  if (message.contains("refusal") && !message["refusal"].is_null()) return false;
-  return message.contains("content") && message["content"].is_string();
-}
+// One provider's wire format: how its requests are keyed, where they go, which headers pass
+// through, which answers may be stored, and how its errors look (so SDKs raise their own
+// error types).
+struct ProviderSpec {
+  std::string name;
+  std::string base_url;
+  std::function<Result<llm::ChatKey>(const json& body, const HttpRequest& req)> key;
+  std::function<std::string(const HttpRequest& req)> upstream_path;
+  std::vector<std::string> pass_headers;
+  std::function<bool(const json& answer)> storable;
+  std::function<HttpResponse(int status, const std::string& message)> error;
+};
 
 struct ProxyMetrics {
   prometheus::Family<prometheus::Counter>* requests;
-  prometheus::Histogram* upstream_seconds;
+  prometheus::Family<prometheus::Histogram>* upstream;
   std::map<std::string, prometheus::Counter*> by_result;
+  std::map<std::string, prometheus::Histogram*> by_provider;
   std::mutex mu;
-  void Count(const std::string& result) {
+  void Count(const std::string& provider, const std::string& result) {
     prometheus::Counter* c;
     {
       std::lock_guard lock(mu);
-      auto& slot = by_result[result];
-      if (slot == nullptr) slot = &requests->Add({{"provider", "openai"}, {"result", result}});
+      auto& slot = by_result[provider + "/" + result];
+      if (slot == nullptr) slot = &requests->Add({{"provider", provider}, {"result", result}});
       c = slot;
     }
     c->Increment();
   }
+  void Upstream(const std::string& provider, double seconds) {
+    prometheus::Histogram* h;
+    {
+      std::lock_guard lock(mu);
+      auto& slot = by_provider[provider];
+      if (slot == nullptr) {
+        slot = &upstream->Add(
+            {{"provider", provider}},
+            prometheus::Histogram::BucketBoundaries{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60});
+      }
+      h = slot;
+    }
+    h->Observe(seconds);
+  }
 };
+
+HttpResponse Proxy(const HttpRequest& req, const ProviderSpec& p, cache::CacheRegistry& registry,
+                   const ProxyOptions& opt, ProxyMetrics& pm) {
+  json body = json::parse(req.body, nullptr, /*allow_exceptions=*/false);
+  if (body.is_discarded()) return p.error(400, "the request body is not valid JSON");
+  auto key = p.key(body, req);
+  if (!key.ok()) return p.error(400, key.status().message());
+  const std::string_view cache_control = req.Header("cache-control");
+  const bool no_cache = HasDirective(cache_control, "no-cache");
+  const bool no_store = HasDirective(cache_control, "no-store");
+  std::shared_ptr<cache::Cache> store;
+  if (auto found = registry.Find(opt.cache_id); found.ok()) store = *found;
+  const std::string bypass_reason = !key->cacheable ? key->why_not
+                                    : key->stream   ? "streaming responses are not cached yet"
+                                    : !store        ? "the proxy's cache does not exist"
+                                                    : "";
+  cache::Attributes scope = {{"provider", p.name}, {"model", key->model}, {"scope", key->scope}};
+  if (auto ns = req.Header("x-semcached-namespace"); !ns.empty())
+    scope["namespace"] = std::string(ns);
+
+  if (bypass_reason.empty() && !no_cache) {
+    cache::SearchQuery q;
+    q.prompt = key->prompt;
+    q.attributes = scope;
+    if (auto t = req.Header("x-semcached-threshold"); !t.empty()) {
+      float v = 0;
+      if (std::from_chars(t.data(), t.data() + t.size(), v).ec == std::errc()) q.threshold = v;
+    }
+    auto hits = store->Search(q);
+    if (!hits.ok()) {
+      spdlog::warn("proxy: cache lookup failed, going upstream: {}",
+                   hits.status().message());  // fail-open
+    } else if (!hits->empty()) {
+      const cache::Hit& hit = hits->front();
+      pm.Count(p.name, "hit");
+      HttpResponse r = HttpResponse::Json(200, hit.entry->response);
+      r.headers.emplace_back("x-semcached-cache", "hit");
+      r.headers.emplace_back("x-semcached-similarity", std::to_string(hit.similarity));
+      r.headers.emplace_back("x-semcached-entry-id", hit.id);
+      return r;
+    }
+  }
+
+  std::vector<std::string> headers{"Content-Type: application/json"};
+  for (const auto& name : p.pass_headers) {
+    if (auto v = req.Header(name); !v.empty()) headers.push_back(name + ": " + std::string(v));
+  }
+  auto up = llm::PostUpstream(p.base_url + p.upstream_path(req), headers, req.body, opt.upstream);
+  if (!up.ok()) {
+    pm.Count(p.name, "upstream_error");
+    return p.error(up.status().code() == ErrorCode::kDeadlineExceeded ? 504 : 502,
+                   up.status().message());
+  }
+  pm.Upstream(p.name, up->seconds);
+  const bool miss = bypass_reason.empty();
+  if (miss && up->status == 200 && !no_store) {
+    json answer = json::parse(up->body, nullptr, false);
+    if (p.storable(answer)) {
+      std::optional<std::int64_t> ttl;
+      if (auto t = req.Header("x-semcached-ttl-ms"); !t.empty()) {
+        std::int64_t v = 0;
+        if (std::from_chars(t.data(), t.data() + t.size(), v).ec == std::errc() && v > 0) ttl = v;
+      }
+      auto stored = store->Store(key->prompt, up->body, scope, ttl);
+      if (!stored.ok())
+        spdlog::warn("proxy: the answer was not stored: {}", stored.status().message());
+    }
+  }
+  pm.Count(p.name, up->status >= 400 ? "upstream_error" : miss ? "miss" : "bypass");
+  HttpResponse r;
+  r.status = up->status;
+  r.content_type = up->content_type.empty() ? "application/json" : up->content_type;
+  r.body = std::move(up->body);
+  r.headers.emplace_back("x-semcached-cache", miss ? "miss" : "bypass");
+  if (!miss) r.headers.emplace_back("x-semcached-bypass-reason", bypass_reason);
+  return r;
+}
 
 }  // namespace
 
@@ -64,99 +151,80 @@ void AddProxyRoutes(Router& router, cache::CacheRegistry& registry, Metrics& met
            .Name("semcached_proxy_requests_total")
            .Help("Proxied LLM requests by provider and result: hit, miss, bypass, upstream_error.")
            .Register(metrics.registry());
-  pm->upstream_seconds =
-      &prometheus::BuildHistogram()
-           .Name("semcached_proxy_upstream_seconds")
-           .Help("Time of upstream LLM calls made on misses and bypasses.")
-           .Register(metrics.registry())
-           .Add({{"provider", "openai"}}, prometheus::Histogram::BucketBoundaries{
-                                              0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60});
+  pm->upstream = &prometheus::BuildHistogram()
+                      .Name("semcached_proxy_upstream_seconds")
+                      .Help("Time of upstream LLM calls made on misses and bypasses, by provider.")
+                      .Register(metrics.registry());
+  const auto& policy = opt->policy;
 
-  router.Add(
-      "POST", "/v1/chat/completions",
-      [&registry, opt, pm](const HttpRequest& req) {
-        json body = json::parse(req.body, nullptr, /*allow_exceptions=*/false);
-        if (body.is_discarded())
-          return OpenAiError(400, "invalid_request_error", "the request body is not valid JSON");
-        auto key = llm::OpenAiChatKey(body, opt->policy);
-        if (!key.ok()) return OpenAiError(400, "invalid_request_error", key.status().message());
-        const std::string_view cache_control = req.Header("cache-control");
-        const bool no_cache = HasDirective(cache_control, "no-cache");
-        const bool no_store = HasDirective(cache_control, "no-store");
-        std::shared_ptr<cache::Cache> store;
-        if (auto found = registry.Find(opt->cache_id); found.ok()) store = *found;
-        std::string bypass_reason = !key->cacheable ? key->why_not
-                                    : key->stream   ? "streaming responses are not cached yet"
-                                    : !store        ? "the proxy's cache does not exist"
-                                                    : "";
-        cache::Attributes scope = {
-            {"provider", "openai"}, {"model", key->model}, {"scope", key->scope}};
-        if (auto ns = req.Header("x-semcached-namespace"); !ns.empty())
-          scope["namespace"] = std::string(ns);
+  auto openai = std::make_shared<ProviderSpec>();
+  openai->name = "openai";
+  openai->base_url = opt->openai_base_url;
+  openai->key = [&policy](const json& b, const HttpRequest&) {
+    return llm::OpenAiChatKey(b, policy);
+  };
+  openai->upstream_path = [](const HttpRequest&) { return std::string("/v1/chat/completions"); };
+  openai->pass_headers = {"authorization", "openai-organization", "openai-project", "openai-beta"};
+  openai->storable = llm::OpenAiStorable;
+  openai->error = [](int status, const std::string& message) {
+    json body = {{"error",
+                  {{"message", message},
+                   {"type", status == 400 ? "invalid_request_error" : "upstream_error"},
+                   {"param", nullptr},
+                   {"code", nullptr}}}};
+    return HttpResponse::Json(status, body.dump());
+  };
 
-        if (bypass_reason.empty() && !no_cache) {
-          cache::SearchQuery q;
-          q.prompt = key->prompt;
-          q.attributes = scope;
-          if (auto t = req.Header("x-semcached-threshold"); !t.empty()) {
-            float v = 0;
-            if (std::from_chars(t.data(), t.data() + t.size(), v).ec == std::errc())
-              q.threshold = v;
-          }
-          auto hits = store->Search(q);
-          if (!hits.ok()) {
-            spdlog::warn("proxy: cache lookup failed, going upstream: {}",
-                         hits.status().message());  // fail-open
-          } else if (!hits->empty()) {
-            const cache::Hit& hit = hits->front();
-            pm->Count("hit");
-            HttpResponse r = HttpResponse::Json(200, hit.entry->response);
-            r.headers.emplace_back("x-semcached-cache", "hit");
-            r.headers.emplace_back("x-semcached-similarity", std::to_string(hit.similarity));
-            r.headers.emplace_back("x-semcached-entry-id", hit.id);
-            return r;
-          }
-        }
+  auto anthropic = std::make_shared<ProviderSpec>();
+  anthropic->name = "anthropic";
+  anthropic->base_url = opt->anthropic_base_url;
+  anthropic->key = [&policy](const json& b, const HttpRequest&) {
+    return llm::AnthropicChatKey(b, policy);
+  };
+  anthropic->upstream_path = [](const HttpRequest&) { return std::string("/v1/messages"); };
+  anthropic->pass_headers = {"x-api-key", "authorization", "anthropic-version", "anthropic-beta"};
+  anthropic->storable = llm::AnthropicStorable;
+  anthropic->error = [](int status, const std::string& message) {
+    json body = {
+        {"type", "error"},
+        {"error",
+         {{"type", status == 400 ? "invalid_request_error" : "api_error"}, {"message", message}}}};
+    return HttpResponse::Json(status, body.dump());
+  };
 
-        std::vector<std::string> headers{"Content-Type: application/json"};
-        for (const char* name :
-             {"authorization", "openai-organization", "openai-project", "openai-beta"}) {
-          if (auto v = req.Header(name); !v.empty())
-            headers.push_back(std::string(name) + ": " + std::string(v));
-        }
-        auto up = llm::PostUpstream(opt->openai_base_url + "/v1/chat/completions", headers,
-                                    req.body, opt->upstream);
-        if (!up.ok()) {
-          pm->Count("upstream_error");
-          const bool timeout = up.status().code() == ErrorCode::kDeadlineExceeded;
-          return OpenAiError(timeout ? 504 : 502, "upstream_error", up.status().message());
-        }
-        pm->upstream_seconds->Observe(up->seconds);
-        const bool miss = bypass_reason.empty();
-        if (miss && up->status == 200 && !no_store) {
-          json answer = json::parse(up->body, nullptr, false);
-          if (Storable(answer)) {
-            std::optional<std::int64_t> ttl;
-            if (auto t = req.Header("x-semcached-ttl-ms"); !t.empty()) {
-              std::int64_t v = 0;
-              if (std::from_chars(t.data(), t.data() + t.size(), v).ec == std::errc() && v > 0)
-                ttl = v;
-            }
-            auto stored = store->Store(key->prompt, up->body, scope, ttl);
-            if (!stored.ok())
-              spdlog::warn("proxy: the answer was not stored: {}", stored.status().message());
-          }
-        }
-        pm->Count(up->status >= 400 ? "upstream_error" : miss ? "miss" : "bypass");
-        HttpResponse r;
-        r.status = up->status;
-        r.content_type = up->content_type.empty() ? "application/json" : up->content_type;
-        r.body = std::move(up->body);
-        r.headers.emplace_back("x-semcached-cache", miss ? "miss" : "bypass");
-        if (!miss) r.headers.emplace_back("x-semcached-bypass-reason", bypass_reason);
-        return r;
-      },
-      /*blocking=*/true);
+  auto gemini = std::make_shared<ProviderSpec>();
+  gemini->name = "gemini";
+  gemini->base_url = opt->gemini_base_url;
+  gemini->key = [&policy](const json& b, const HttpRequest& req) {
+    return llm::GeminiChatKey(b, req.path_params.at("model"), policy);
+  };
+  gemini->upstream_path = [](const HttpRequest& req) {
+    std::string path = "/v1beta/models/" + req.path_params.at("model") + ":generateContent";
+    if (!req.query.empty()) path += "?" + req.query;  // ?key=... stays between client and provider
+    return path;
+  };
+  gemini->pass_headers = {"x-goog-api-key", "authorization", "x-goog-api-client"};
+  gemini->storable = llm::GeminiStorable;
+  gemini->error = [](int status, const std::string& message) {
+    json body = {{"error",
+                  {{"code", status},
+                   {"message", message},
+                   {"status", status == 400   ? "INVALID_ARGUMENT"
+                              : status == 504 ? "DEADLINE_EXCEEDED"
+                                              : "UNAVAILABLE"}}}};
+    return HttpResponse::Json(status, body.dump());
+  };
+
+  for (auto [path, spec] :
+       {std::pair{"/v1/chat/completions", openai}, std::pair{"/v1/messages", anthropic},
+        std::pair{"/v1beta/models/{model}:generateContent", gemini}}) {
+    router.Add(
+        "POST", path,
+        [&registry, opt, pm, spec](const HttpRequest& req) {
+          return Proxy(req, *spec, registry, *opt, *pm);
+        },
+        /*blocking=*/true);
+  }
 }
 
 }  // namespace semcached::server

@@ -1,7 +1,9 @@
 // The caching proxy: provider wire formats in, provider wire formats out, the cache between.
 //
-//   POST /v1/chat/completions   OpenAI chat completions (non-streaming responses cached;
-//                               `stream: true` is passed through uncached for now)
+//   POST /v1/chat/completions                       OpenAI chat completions
+//   POST /v1/messages                               Anthropic messages
+//   POST /v1beta/models/{model}:generateContent     Gemini
+// Non-streaming answers are cached; `stream: true` is passed through uncached for now.
 // A client changes only its SDK's base URL. The last user message is matched semantically
 // within an exact scope (llm/chat_request.h); a hit answers with the stored upstream body, a
 // miss goes upstream with the client's own Authorization header (never logged or stored) and
@@ -23,7 +25,9 @@ namespace semcached::server {
 
 struct ProxyOptions {
   std::string openai_base_url = "https://api.openai.com";  // the request path is appended
-  std::string cache_id = "default";                        // the cache the proxy uses
+  std::string anthropic_base_url = "https://api.anthropic.com";
+  std::string gemini_base_url = "https://generativelanguage.googleapis.com";
+  std::string cache_id = "default";  // the cache the proxy uses
   llm::UpstreamOptions upstream;
   llm::CachePolicy policy;
 };

@@ -1,6 +1,7 @@
-// The official OpenAI SDK (openai, from npm, unchanged) pointed at semcached's caching proxy
-// by base URL. The upstream is a local fake speaking OpenAI's wire protocol (a paid API
-// cannot run here) that counts its calls. Run by CTest (label e2e) with E2E_SEMCACHED_BINARY.
+// The official SDKs (openai, @anthropic-ai/sdk and @google/genai, from npm, unchanged)
+// pointed at semcached's caching proxy by base URL. The upstream is a local fake speaking the
+// three providers' wire protocols (paid APIs cannot run here) that counts its calls. Run by
+// CTest (label e2e) with E2E_SEMCACHED_BINARY.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
@@ -9,10 +10,48 @@ import { mkdtempSync, readFileSync, writeFileSync, existsSync, rmSync } from "no
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import OpenAI from "openai";
+import Anthropic from "@anthropic-ai/sdk";
+import { GoogleGenAI, ApiError } from "@google/genai";
 
 const binary = process.env.E2E_SEMCACHED_BINARY;
 let server, url, dir, upstream;
 const calls = [];  // {model, last, authorization}
+
+function anthropicAnswer(req, request, res) {
+  const last = request.messages[request.messages.length - 1].content;
+  // Newer SDKs send the key as a Bearer token, older ones as x-api-key: both pass through.
+  const key = req.headers["x-api-key"] ?? req.headers.authorization?.replace(/^Bearer /, "");
+  calls.push({ provider: "anthropic", model: request.model, last, key, version: req.headers["anthropic-version"] });
+  if (request.model === "fail-429") {
+    res.writeHead(429, { "Content-Type": "application/json" });
+    res.end(JSON.stringify({ type: "error", error: { type: "rate_limit_error", message: "Rate limited" } }));
+    return;
+  }
+  res.writeHead(200, { "Content-Type": "application/json" });
+  res.end(JSON.stringify({
+    id: `msg_${calls.length}`, type: "message", role: "assistant", model: request.model,
+    content: [{ type: "text", text: `answer ${calls.length} to: ${last}` }],
+    stop_reason: "end_turn", stop_sequence: null, usage: { input_tokens: 10, output_tokens: 20 },
+  }));
+}
+
+function geminiAnswer(req, request, res) {
+  const model = req.url.slice("/v1beta/models/".length).split(":")[0];
+  const last = request.contents[request.contents.length - 1].parts.map((p) => p.text).join("\n");
+  calls.push({ provider: "gemini", model, last, key: req.headers["x-goog-api-key"] });
+  if (model === "fail-429") {
+    res.writeHead(429, { "Content-Type": "application/json" });
+    res.end(JSON.stringify({ error: { code: 429, message: "Resource exhausted", status: "RESOURCE_EXHAUSTED" } }));
+    return;
+  }
+  res.writeHead(200, { "Content-Type": "application/json" });
+  res.end(JSON.stringify({
+    candidates: [{ content: { role: "model", parts: [{ text: `answer ${calls.length} to: ${last}` }] },
+                   finishReason: "STOP", index: 0 }],
+    usageMetadata: { promptTokenCount: 8, candidatesTokenCount: 16, totalTokenCount: 24 },
+    modelVersion: model,
+  }));
+}
 
 before(async () => {
   assert.ok(binary, "E2E_SEMCACHED_BINARY must name the semcached executable");
@@ -21,6 +60,8 @@ before(async () => {
     req.on("data", (c) => (body += c));
     req.on("end", () => {
       const request = JSON.parse(body);
+      if (req.url.startsWith("/v1/messages")) return anthropicAnswer(req, request, res);
+      if (req.url.startsWith("/v1beta/models/")) return geminiAnswer(req, request, res);
       const last = request.messages[request.messages.length - 1].content;
       calls.push({ model: request.model, last, authorization: req.headers.authorization });
       if (request.model === "fail-429") {
@@ -48,6 +89,8 @@ threads = 2
 
 [proxy]
 openai_base_url = "http://127.0.0.1:${upstream.address().port}"
+anthropic_base_url = "http://127.0.0.1:${upstream.address().port}"
+gemini_base_url = "http://127.0.0.1:${upstream.address().port}"
 cache = "llm"
 
 [[caches]]
@@ -143,4 +186,45 @@ test("requests the policy does not cache are passed through", async () => {
   assert.equal(many.response.headers.get("x-semcached-cache"), "bypass");
   await ask("Give me a random word.", { n: 3 });
   assert.equal(calls.length, before + 2);
+});
+
+test("Anthropic: a repeat and a paraphrase cost no upstream call; errors keep the SDK's types", async () => {
+  const claude = new Anthropic({ baseURL: url, apiKey: "sk-ant-test", maxRetries: 0 });
+  const ask = (content, model = "claude-sonnet-4-5") =>
+    claude.messages.create({ model, max_tokens: 256, messages: [{ role: "user", content }] }).withResponse();
+  const before = calls.length;
+  const first = await ask("How do I reset my router password?");
+  assert.equal(first.response.headers.get("x-semcached-cache"), "miss");
+  assert.equal(calls.at(-1).key, "sk-ant-test");
+  assert.ok(calls.at(-1).version);  // anthropic-version passed through
+  const again = await ask("how do I reset my router password");
+  const para = await ask("how can I reset my router password");
+  assert.equal(calls.length, before + 1);
+  assert.equal(again.response.headers.get("x-semcached-cache"), "hit");
+  assert.equal(para.response.headers.get("x-semcached-cache"), "hit");
+  assert.equal(para.data.content[0].text, first.data.content[0].text);
+  // Same prompt through another provider: another scope.
+  await ask("How do I reset my router password?", "claude-haiku-4-5");
+  assert.equal(calls.length, before + 2);
+  await assert.rejects(ask("Will this fail?", "fail-429"), Anthropic.RateLimitError);
+});
+
+test("Gemini: a repeat and a paraphrase cost no upstream call; errors keep the SDK's types", async () => {
+  const ai = new GoogleGenAI({ apiKey: "g-test-key", httpOptions: { baseUrl: url } });
+  const ask = (contents, model = "gemini-2.5-flash") => ai.models.generateContent({ model, contents });
+  const before = calls.length;
+  const first = await ask("How do I reset my router password?");
+  assert.equal(calls.length, before + 1);
+  assert.equal(calls.at(-1).provider, "gemini");
+  assert.equal(calls.at(-1).key, "g-test-key");
+  const again = await ask("how do I reset my router password");
+  const para = await ask("how can I reset my router password");
+  assert.equal(calls.length, before + 1);
+  assert.equal(again.text, first.text);
+  assert.equal(para.text, first.text);
+  await assert.rejects(ask("Will this fail?", "fail-429"), (e) => {
+    assert.ok(e instanceof ApiError, `got ${e?.constructor?.name}`);
+    assert.equal(e.status, 429);
+    return true;
+  });
 });
