@@ -41,6 +41,24 @@ std::string ToLower(std::string_view s) {
 
 class Session;
 
+// What the request log shows of a target: the path, and only the names of query parameters
+// (Gemini clients may put their API key in ?key=, which must never reach a log).
+std::string LoggedTarget(const HttpRequest& req) {
+  if (req.query.empty()) return req.path;
+  std::string out = req.path + "?";
+  std::size_t pos = 0;
+  while (pos <= req.query.size()) {
+    auto amp = req.query.find('&', pos);
+    if (amp == std::string::npos) amp = req.query.size();
+    auto part = req.query.substr(pos, amp - pos);
+    auto eq = part.find('=');
+    if (out.back() != '?') out += '&';
+    out += eq == std::string::npos ? part : part.substr(0, eq) + "=...";
+    pos = amp + 1;
+  }
+  return out;
+}
+
 class HttpServer::Impl {
  public:
   Impl(ServerOptions options, const Router& router, Metrics& metrics)
@@ -257,7 +275,7 @@ class Session : public std::enable_shared_from_this<Session> {
       req.path_params = std::move(match.params);
       route_ = match.pattern;
       method_ = req.method;
-      target_ = req.target;
+      target_ = LoggedTarget(req);
       stream_.expires_never();
       const bool keep_alive = msg.keep_alive();
       net::post(server_.workers, [self = shared_from_this(), handler = match.handler,
@@ -294,7 +312,7 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     route_ = match.pattern;
     method_ = std::move(req.method);
-    target_ = std::move(req.target);
+    target_ = LoggedTarget(req);
     Write(std::move(res), msg.keep_alive() && !server_.draining.load());
   }
 

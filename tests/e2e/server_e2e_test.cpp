@@ -233,7 +233,8 @@ TEST(ServerE2E, JsonLogsOneLinePerRequestAtDebug) {
     auto j = nlohmann::json::parse(line, nullptr, false);
     ASSERT_FALSE(j.is_discarded()) << "not JSON: " << line;
     EXPECT_TRUE(j.contains("ts") && j.contains("level") && j.contains("msg"));
-    if (j["msg"].get<std::string>().find("GET /healthz?probe=1 200") != std::string::npos) {
+    // Query values are not logged (they may hold API keys), only their names.
+    if (j["msg"].get<std::string>().find("GET /healthz?probe=... 200") != std::string::npos) {
       ++request_lines;
     }
   }
