@@ -240,6 +240,9 @@ const std::vector<KeySpec>& Keys() {
     k.push_back(StringKey(
         "proxy.outbound_proxy", [](Config& c) -> std::string& { return c.proxy.outbound_proxy; },
         {}, "HTTP(S) proxy for upstream calls; empty: none"));
+    k.push_back(StringKey(
+        "proxy.prices", [](Config& c) -> std::string& { return c.proxy.prices; }, {},
+        "model=input/output,... USD per million tokens, over the built-in price table"));
     return k;
   }();
   return keys;

@@ -43,6 +43,7 @@ struct ProxyConfig {
   std::string cache = "default";  // the cache the proxy stores in and answers from
   int timeout_ms = 120'000;       // per upstream call
   std::string outbound_proxy;     // HTTP(S) proxy for upstream calls; empty: none
+  std::string prices;             // "model=input/output,..." USD per million tokens, over the defaults
 };
 
 struct LogConfig {

@@ -331,6 +331,10 @@ int Serve(const Config& config) {
   proxy.cache_id = config.proxy.cache;
   proxy.upstream.timeout_ms = config.proxy.timeout_ms;
   proxy.upstream.proxy = config.proxy.outbound_proxy;
+  if (Status st = proxy.prices.Override(config.proxy.prices); !st.ok()) {
+    spdlog::critical("configuration key 'proxy.prices': {}", st.message());
+    return kExitConfig;
+  }
   server::AddProxyRoutes(router, **caches, metrics, proxy);
   CacheAdmin admin(config, **caches, redis_backend.executor);
   if (Status st = admin.LoadSaved(); !st.ok()) {

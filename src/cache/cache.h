@@ -92,6 +92,9 @@ struct SearchQuery {
   std::optional<float> threshold;
   std::vector<Strategy> strategies;  // empty: the cache's default
   Attributes attributes;
+  // false: the caller knows what a hit saved (a proxy reads the upstream's usage) and
+  // reports it with RecordSavings instead of the cache's text-length estimate.
+  bool estimate_savings = true;
 };
 
 // What a lookup did, for metrics and the X-Semcached-* headers.
@@ -107,8 +110,9 @@ struct CacheStats {
   std::size_t bytes = 0;  // prompt, response and attribute text
   std::uint64_t lookups = 0, exact_hits = 0, semantic_hits = 0, misses = 0, guard_rejections = 0;
   std::uint64_t stores = 0, expired = 0, deleted = 0, evicted = 0;
-  std::uint64_t tokens_saved = 0;  // estimated prompt + response tokens of every hit
-  double cost_saved_usd = 0;       // estimated, at the cache's prices
+  std::uint64_t tokens_saved = 0;    // estimated prompt + response tokens of every hit
+  double cost_saved_usd = 0;         // estimated, at the cache's prices
+  double latency_saved_seconds = 0;  // upstream time of the calls hits replaced (proxy hits)
 };
 
 // Tokens in a text, estimated without a tokenizer: about 4 bytes per token for English
@@ -135,11 +139,31 @@ class Cache {
   virtual CacheStats Stats() const = 0;
   virtual const CacheOptions& options() const = 0;
   virtual const char* store_name() const = 0;  // "embedded" | "redis"
+  // What a hit saved, when the caller knows it better than the estimate (see SearchQuery).
+  void RecordSavings(std::uint64_t tokens, double usd, double seconds) {
+    saved_tokens_.fetch_add(tokens, std::memory_order_relaxed);
+    saved_nano_usd_.fetch_add(static_cast<std::uint64_t>(usd * 1e9 + 0.5),
+                              std::memory_order_relaxed);
+    saved_micros_.fetch_add(static_cast<std::uint64_t>(seconds * 1e6 + 0.5),
+                            std::memory_order_relaxed);
+  }
   // Durability hooks of stores that keep files (no-ops elsewhere).
   virtual Status Snapshot() { return Status::Ok(); }
   virtual Status MaybeSnapshot() { return Status::Ok(); }
   virtual void DropPersistence() {}
   virtual std::size_t restored_entries() const { return 0; }
+
+ protected:
+  // Savings reported by callers, added into Stats() by each implementation.
+  void AddRecordedSavings(CacheStats* s) const {
+    s->tokens_saved += saved_tokens_.load(std::memory_order_relaxed);
+    s->cost_saved_usd += static_cast<double>(saved_nano_usd_.load(std::memory_order_relaxed)) / 1e9;
+    s->latency_saved_seconds +=
+        static_cast<double>(saved_micros_.load(std::memory_order_relaxed)) / 1e6;
+  }
+
+ private:
+  std::atomic<std::uint64_t> saved_tokens_{0}, saved_nano_usd_{0}, saved_micros_{0};
 };
 
 // The checks every store applies, so both refuse the same requests with the same words.

@@ -396,13 +396,15 @@ Result<std::vector<Hit>> SemanticCache::Search(const SearchQuery& q, LookupTrace
     }
     if (!hits.empty()) {
       t.hit_tier = hits.front().strategy;
-      const auto& text = *hits.front().entry;
-      const std::uint64_t in = EstimateTokens(text.prompt), out = EstimateTokens(text.response);
-      tokens_saved_.fetch_add(in + out, std::memory_order_relaxed);
-      const double usd =
-          (in * options_.input_usd_per_mtok + out * options_.output_usd_per_mtok) / 1e6;
-      cost_saved_nano_usd_.fetch_add(static_cast<std::uint64_t>(usd * 1e9 + 0.5),
-                                     std::memory_order_relaxed);
+      if (q.estimate_savings) {
+        const auto& text = *hits.front().entry;
+        const std::uint64_t in = EstimateTokens(text.prompt), out = EstimateTokens(text.response);
+        tokens_saved_.fetch_add(in + out, std::memory_order_relaxed);
+        const double usd =
+            (in * options_.input_usd_per_mtok + out * options_.output_usd_per_mtok) / 1e6;
+        cost_saved_nano_usd_.fetch_add(static_cast<std::uint64_t>(usd * 1e9 + 0.5),
+                                       std::memory_order_relaxed);
+      }
       (hits.front().strategy == Strategy::kExact ? exact_hits_ : semantic_hits_)
           .fetch_add(1, std::memory_order_relaxed);
       return hits;
@@ -596,6 +598,7 @@ CacheStats SemanticCache::Stats() const {
   s.evicted = evicted_.load();
   s.tokens_saved = tokens_saved_.load();
   s.cost_saved_usd = static_cast<double>(cost_saved_nano_usd_.load()) / 1e9;
+  AddRecordedSavings(&s);
   return s;
 }
 

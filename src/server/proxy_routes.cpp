@@ -33,6 +33,16 @@ struct ProviderSpec {
 
 struct ProxyMetrics {
   prometheus::Family<prometheus::Counter>* requests;
+  prometheus::Family<prometheus::Counter>* saved_usd;
+  prometheus::Family<prometheus::Counter>* saved_tokens;
+  prometheus::Family<prometheus::Counter>* saved_seconds;
+  prometheus::Family<prometheus::Counter>* spent_usd;
+  void Add(prometheus::Family<prometheus::Counter>* family, const std::string& provider,
+           double value) {
+    if (value <= 0) return;
+    std::lock_guard lock(mu);  // Add() hashes labels under the family's own lock; rare enough here
+    family->Add({{"provider", provider}}).Increment(value);
+  }
   prometheus::Family<prometheus::Histogram>* upstream;
   std::map<std::string, prometheus::Counter*> by_result;
   std::map<std::string, prometheus::Histogram*> by_provider;
@@ -79,13 +89,14 @@ HttpResponse Proxy(const HttpRequest& req, const ProviderSpec& p, cache::CacheRe
                                     : !store        ? "the proxy's cache does not exist"
                                                     : "";
   cache::Attributes scope = {{"provider", p.name}, {"model", key->model}, {"scope", key->scope}};
-  if (auto ns = req.Header("x-semcached-namespace"); !ns.empty())
-    scope["namespace"] = std::string(ns);
+  // Always present, so an entry of one namespace never answers a search of none.
+  scope["namespace"] = std::string(req.Header("x-semcached-namespace"));
 
   if (bypass_reason.empty() && !no_cache) {
     cache::SearchQuery q;
     q.prompt = key->prompt;
     q.attributes = scope;
+    q.estimate_savings = false;  // the stored answer's usage says what a hit saves
     if (auto t = req.Header("x-semcached-threshold"); !t.empty()) {
       float v = 0;
       if (std::from_chars(t.data(), t.data() + t.size(), v).ec == std::errc()) q.threshold = v;
@@ -97,6 +108,20 @@ HttpResponse Proxy(const HttpRequest& req, const ProviderSpec& p, cache::CacheRe
     } else if (!hits->empty()) {
       const cache::Hit& hit = hits->front();
       pm.Count(p.name, "hit");
+      // What this hit saved: the stored answer's own usage at the model's price, and the time
+      // its upstream call took.
+      const json stored = json::parse(hit.entry->response, nullptr, false);
+      const auto usage = llm::UsageOf(p.name, stored);
+      const double usd = usage ? opt.prices.Cost(key->model, *usage) : 0;
+      double seconds = 0;
+      if (auto ms = hit.entry->attributes.find("upstream_ms"); ms != hit.entry->attributes.end()) {
+        seconds = std::strtod(ms->second.c_str(), nullptr) / 1000;
+      }
+      const std::uint64_t tokens = usage ? usage->input_tokens + usage->output_tokens : 0;
+      store->RecordSavings(tokens, usd, seconds);
+      pm.Add(pm.saved_usd, p.name, usd);
+      pm.Add(pm.saved_tokens, p.name, static_cast<double>(tokens));
+      pm.Add(pm.saved_seconds, p.name, seconds);
       HttpResponse r = HttpResponse::Json(200, hit.entry->response);
       r.headers.emplace_back("x-semcached-cache", "hit");
       r.headers.emplace_back("x-semcached-similarity", std::to_string(hit.similarity));
@@ -117,15 +142,22 @@ HttpResponse Proxy(const HttpRequest& req, const ProviderSpec& p, cache::CacheRe
   }
   pm.Upstream(p.name, up->seconds);
   const bool miss = bypass_reason.empty();
+  json answer = json::parse(up->body, nullptr, false);
+  if (up->status == 200) {
+    if (auto usage = llm::UsageOf(p.name, answer))
+      pm.Add(pm.spent_usd, p.name, opt.prices.Cost(key->model, *usage));
+  }
   if (miss && up->status == 200 && !no_store) {
-    json answer = json::parse(up->body, nullptr, false);
     if (p.storable(answer)) {
+      // The entry carries its upstream time too (an attribute the scope does not ask for).
+      cache::Attributes attributes = scope;
+      attributes["upstream_ms"] = std::to_string(static_cast<long long>(up->seconds * 1000 + 0.5));
       std::optional<std::int64_t> ttl;
       if (auto t = req.Header("x-semcached-ttl-ms"); !t.empty()) {
         std::int64_t v = 0;
         if (std::from_chars(t.data(), t.data() + t.size(), v).ec == std::errc() && v > 0) ttl = v;
       }
-      auto stored = store->Store(key->prompt, up->body, scope, ttl);
+      auto stored = store->Store(key->prompt, up->body, attributes, ttl);
       if (!stored.ok())
         spdlog::warn("proxy: the answer was not stored: {}", stored.status().message());
     }
@@ -151,6 +183,26 @@ void AddProxyRoutes(Router& router, cache::CacheRegistry& registry, Metrics& met
            .Name("semcached_proxy_requests_total")
            .Help("Proxied LLM requests by provider and result: hit, miss, bypass, upstream_error.")
            .Register(metrics.registry());
+  pm->saved_usd = &prometheus::BuildCounter()
+                       .Name("semcached_proxy_cost_saved_usd_total")
+                       .Help(
+                           "USD of the upstream calls that cache hits replaced: the stored "
+                           "answer's usage at the "
+                           "model's price.")
+                       .Register(metrics.registry());
+  pm->saved_tokens =
+      &prometheus::BuildCounter()
+           .Name("semcached_proxy_tokens_saved_total")
+           .Help("Input and output tokens of the upstream calls that cache hits replaced.")
+           .Register(metrics.registry());
+  pm->saved_seconds = &prometheus::BuildCounter()
+                           .Name("semcached_proxy_latency_saved_seconds_total")
+                           .Help("Upstream time of the calls that cache hits replaced.")
+                           .Register(metrics.registry());
+  pm->spent_usd = &prometheus::BuildCounter()
+                       .Name("semcached_proxy_cost_usd_total")
+                       .Help("USD of the upstream calls made (usage at the model's price).")
+                       .Register(metrics.registry());
   pm->upstream = &prometheus::BuildHistogram()
                       .Name("semcached_proxy_upstream_seconds")
                       .Help("Time of upstream LLM calls made on misses and bypasses, by provider.")

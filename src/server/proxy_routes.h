@@ -17,6 +17,7 @@
 
 #include "cache/registry.h"
 #include "llm/chat_request.h"
+#include "llm/prices.h"
 #include "llm/upstream.h"
 #include "server/metrics.h"
 #include "server/router.h"
@@ -30,6 +31,7 @@ struct ProxyOptions {
   std::string cache_id = "default";  // the cache the proxy uses
   llm::UpstreamOptions upstream;
   llm::CachePolicy policy;
+  llm::PriceTable prices = llm::PriceTable::Defaults();
 };
 
 void AddProxyRoutes(Router& router, cache::CacheRegistry& registry, Metrics& metrics,

@@ -189,9 +189,10 @@ bool RedisCache::InScope(const Loaded& e, const cache::Attributes& scope, std::i
   return true;
 }
 
-void RedisCache::CountHit(const cache::Hit& hit) {
+void RedisCache::CountHit(const cache::Hit& hit, bool estimate_savings) {
   (hit.strategy == cache::Strategy::kExact ? exact_hits_ : semantic_hits_)
       .fetch_add(1, std::memory_order_relaxed);
+  if (!estimate_savings) return;
   const std::uint64_t in = cache::EstimateTokens(hit.entry->prompt),
                       out = cache::EstimateTokens(hit.entry->response);
   tokens_saved_.fetch_add(in + out, std::memory_order_relaxed);
@@ -296,7 +297,7 @@ Result<std::vector<cache::Hit>> RedisCache::Search(const cache::SearchQuery& q,
     }
     if (!hits.empty()) {
       t.hit_tier = hits.front().strategy;
-      CountHit(hits.front());
+      CountHit(hits.front(), q.estimate_savings);
       return hits;
     }
   }
@@ -414,6 +415,7 @@ cache::CacheStats RedisCache::Stats() const {
   s.deleted = deleted_.load();
   s.tokens_saved = tokens_saved_.load();
   s.cost_saved_usd = static_cast<double>(cost_saved_nano_usd_.load()) / 1e9;
+  AddRecordedSavings(&s);
   return s;
 }
 

@@ -71,7 +71,7 @@ class RedisCache final : public cache::Cache {
   std::optional<Loaded> Parse(const std::string& id, const redis::Reply& reply) const;
   bool InScope(const Loaded& e, const cache::Attributes& scope, std::int64_t now) const;
   std::vector<redis::Args> DeleteCommands(const std::string& id, const std::string& exact) const;
-  void CountHit(const cache::Hit& hit);
+  void CountHit(const cache::Hit& hit, bool estimate_savings);
   void Slide(const Loaded& e, std::int64_t now);
 
   cache::CacheOptions options_;

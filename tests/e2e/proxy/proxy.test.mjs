@@ -228,3 +228,21 @@ test("Gemini: a repeat and a paraphrase cost no upstream call; errors keep the S
     return true;
   });
 });
+
+test("hits add the cost and upstream time they saved to /metrics and the cache's stats", async () => {
+  await ask("What is the tallest mountain on Earth?");
+  await ask("What is the tallest mountain on Earth?");
+  const metrics = await (await fetch(`${url}/metrics`)).text();
+  const value = (name) => Number((metrics.match(new RegExp(`^${name}\\{provider="openai"\\} (\\S+)$`, "m")) ?? [])[1]);
+  // gpt-4o-mini at 0.15 / 0.60 USD per million tokens, 12 + 34 tokens per fake answer.
+  const perHit = (12 * 0.15 + 34 * 0.6) / 1e6;
+  assert.ok(value("semcached_proxy_cost_saved_usd_total") >= perHit * 0.999, metrics);
+  assert.ok(value("semcached_proxy_tokens_saved_total") >= 46);
+  assert.ok(value("semcached_proxy_latency_saved_seconds_total") >= 0);
+  const stats = await (await fetch(`${url}/v1/caches/llm/stats`)).json();
+  assert.ok(stats.estimatedCostSavedUsd >= perHit * 0.999);
+  // Namespaces isolate both ways.
+  const nsBefore = calls.length;
+  await ask("What is the tallest mountain on Earth?", {}, { headers: { "x-semcached-namespace": "team-a" } });
+  assert.equal(calls.length, nsBefore + 1);
+});

@@ -1,0 +1,105 @@
+// What makes two chat requests the same, the cache policy, prices and usage.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "llm/chat_request.h"
+#include "llm/prices.h"
+
+namespace semcached::llm {
+namespace {
+
+using nlohmann::json;
+
+TEST(ChatKey, ScopeCoversContextModelAndSamplingButNotThePrompt) {
+  CachePolicy policy;
+  json a = {{"model", "gpt-4o-mini"},
+            {"messages", {{{"role", "user"}, {"content", "Which port does SSH use?"}}}}};
+  auto ka = OpenAiChatKey(a, policy);
+  ASSERT_TRUE(ka.ok() && ka->cacheable);
+  EXPECT_EQ(ka->prompt, "Which port does SSH use?");
+  json b = a;
+  b["messages"][0]["content"] = "what port is SSH on";
+  EXPECT_EQ(OpenAiChatKey(b, policy)->scope, ka->scope);  // only the prompt differs
+  json followup = a;
+  followup["messages"] = {{{"role", "user"}, {"content", "I run a mail server."}},
+                          {{"role", "assistant"}, {"content", "OK."}},
+                          {{"role", "user"}, {"content", "Which port does SSH use?"}}};
+  EXPECT_NE(OpenAiChatKey(followup, policy)->scope, ka->scope);
+  json other_model = a;
+  other_model["model"] = "gpt-4o";
+  EXPECT_NE(OpenAiChatKey(other_model, policy)->scope, ka->scope);
+  json sampled = a;
+  sampled["temperature"] = 0.2;
+  EXPECT_NE(OpenAiChatKey(sampled, policy)->scope, ka->scope);
+  json hot = a;
+  hot["temperature"] = 1.5;
+  EXPECT_FALSE(OpenAiChatKey(hot, policy)->cacheable);
+  json many = a;
+  many["n"] = 2;
+  EXPECT_FALSE(OpenAiChatKey(many, policy)->cacheable);
+  json tool_last = a;
+  tool_last["messages"].push_back({{"role", "tool"}, {"content", "42"}, {"tool_call_id", "x"}});
+  EXPECT_FALSE(OpenAiChatKey(tool_last, policy)->cacheable);
+  EXPECT_FALSE(OpenAiChatKey(json{{"model", "m"}}, policy).ok());
+  // The same question through another provider is another scope.
+  json claude = {{"model", "gpt-4o-mini"}, {"max_tokens", 10}, {"messages", a["messages"]}};
+  EXPECT_NE(AnthropicChatKey(claude, policy)->scope, ka->scope);
+  json gemini = {
+      {"contents", {{{"role", "user"}, {"parts", {{{"text", "Which port does SSH use?"}}}}}}}};
+  auto kg = GeminiChatKey(gemini, "gemini-2.5-flash", policy);
+  ASSERT_TRUE(kg.ok() && kg->cacheable);
+  EXPECT_EQ(kg->prompt, "Which port does SSH use?");
+}
+
+TEST(ChatKey, OnlyCleanAnswersAreStorable) {
+  json ok = {
+      {"choices",
+       {{{"finish_reason", "stop"}, {"message", {{"content", "hi"}, {"refusal", nullptr}}}}}}};
+  EXPECT_TRUE(OpenAiStorable(ok));
+  json cut = ok;
+  cut["choices"][0]["finish_reason"] = "length";
+  EXPECT_FALSE(OpenAiStorable(cut));
+  json refused = ok;
+  refused["choices"][0]["message"]["refusal"] = "I can't help with that.";
+  EXPECT_FALSE(OpenAiStorable(refused));
+  EXPECT_TRUE(AnthropicStorable(
+      {{"type", "message"}, {"stop_reason", "end_turn"}, {"content", {{{"type", "text"}}}}}));
+  EXPECT_FALSE(AnthropicStorable(
+      {{"type", "message"}, {"stop_reason", "max_tokens"}, {"content", {{{"type", "text"}}}}}));
+  EXPECT_FALSE(AnthropicStorable(
+      {{"type", "message"}, {"stop_reason", "end_turn"}, {"content", {{{"type", "tool_use"}}}}}));
+  EXPECT_TRUE(GeminiStorable(
+      {{"candidates", {{{"finishReason", "STOP"}, {"content", {{"parts", {{{"text", "x"}}}}}}}}}}));
+  EXPECT_FALSE(GeminiStorable(
+      {{"candidates",
+        {{{"finishReason", "SAFETY"}, {"content", {{"parts", {{{"text", "x"}}}}}}}}}}));
+}
+
+TEST(Prices, LongestPrefixOverridesAndUsage) {
+  auto t = PriceTable::Defaults();
+  EXPECT_DOUBLE_EQ(t.For("gpt-4o-mini-2024-07-18")->input_per_mtok, 0.15);  // not gpt-4o's 2.50
+  EXPECT_DOUBLE_EQ(t.For("gpt-4o-2024-11-20")->input_per_mtok, 2.50);
+  EXPECT_FALSE(t.For("some-local-model"));
+  EXPECT_DOUBLE_EQ(t.Cost("some-local-model", {1000, 1000}), 0);
+  ASSERT_TRUE(t.Override("some-local-model=1/2,gpt-4o=3/12").ok());
+  EXPECT_DOUBLE_EQ(t.Cost("some-local-model", {1'000'000, 500'000}), 2.0);
+  EXPECT_DOUBLE_EQ(t.For("gpt-4o")->output_per_mtok, 12);
+  EXPECT_FALSE(t.Override("broken").ok());
+  EXPECT_FALSE(t.Override("m=1").ok());
+  EXPECT_FALSE(t.Override("m=-1/2").ok());
+  auto u = UsageOf("openai", json{{"usage", {{"prompt_tokens", 12}, {"completion_tokens", 34}}}});
+  ASSERT_TRUE(u);
+  EXPECT_EQ(u->input_tokens, 12u);
+  EXPECT_EQ(u->output_tokens, 34u);
+  EXPECT_EQ(UsageOf("anthropic", json{{"usage", {{"input_tokens", 5}, {"output_tokens", 6}}}})
+                ->output_tokens,
+            6u);
+  EXPECT_EQ(UsageOf("gemini",
+                    json{{"usageMetadata", {{"promptTokenCount", 7}, {"candidatesTokenCount", 8}}}})
+                ->input_tokens,
+            7u);
+  EXPECT_FALSE(UsageOf("openai", json{{"id", "x"}}));
+}
+
+}  // namespace
+}  // namespace semcached::llm
