@@ -71,6 +71,32 @@ Result<std::pair<std::string, float>> CheckSearch(const CacheOptions& options,
   return std::make_pair(std::move(*normalized), threshold);
 }
 
+void CacheCounters::CountHit(const Hit& hit, const CacheOptions& options, bool estimate) {
+  (hit.strategy == Strategy::kExact ? exact_hits : semantic_hits)
+      .fetch_add(1, std::memory_order_relaxed);
+  if (!estimate) return;
+  const std::uint64_t in = EstimateTokens(hit.entry->prompt),
+                      out = EstimateTokens(hit.entry->response);
+  tokens_saved.fetch_add(in + out, std::memory_order_relaxed);
+  const double usd = (in * options.input_usd_per_mtok + out * options.output_usd_per_mtok) / 1e6;
+  cost_saved_nano_usd.fetch_add(static_cast<std::uint64_t>(usd * 1e9 + 0.5),
+                                std::memory_order_relaxed);
+}
+
+void CacheCounters::Fill(CacheStats* s) const {
+  s->lookups = lookups.load();
+  s->exact_hits = exact_hits.load();
+  s->semantic_hits = semantic_hits.load();
+  s->misses = misses.load();
+  s->guard_rejections = guard_rejections.load();
+  s->stores = stores.load();
+  s->expired = expired.load();
+  s->deleted = deleted.load();
+  s->evicted = evicted.load();
+  s->tokens_saved = tokens_saved.load();
+  s->cost_saved_usd = static_cast<double>(cost_saved_nano_usd.load()) / 1e9;
+}
+
 std::uint64_t EstimateTokens(std::string_view text) {
   return std::max<std::uint64_t>(1, (text.size() + 3) / 4);
 }

@@ -119,6 +119,16 @@ struct CacheStats {
 // (the rule of thumb OpenAI and Anthropic publish), at least 1.
 std::uint64_t EstimateTokens(std::string_view text);
 
+// The counters every store keeps, the same way.
+struct CacheCounters {
+  std::atomic<std::uint64_t> lookups{0}, exact_hits{0}, semantic_hits{0}, misses{0},
+      guard_rejections{0}, stores{0}, expired{0}, deleted{0}, evicted{0}, tokens_saved{0},
+      cost_saved_nano_usd{0};
+  // A hit by its tier; with `estimate`, also what it saved, estimated from its text.
+  void CountHit(const Hit& hit, const CacheOptions& options, bool estimate);
+  void Fill(CacheStats* s) const;
+};
+
 // The caching interface every store implements.
 class Cache {
  public:

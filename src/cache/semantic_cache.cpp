@@ -319,7 +319,7 @@ Result<std::string> SemanticCache::Store(const std::string& prompt, const std::s
   std::string id = e.Id();
   std::int64_t now = e.created_ms;
   InsertLocked(std::move(e));
-  stores_.fetch_add(1, std::memory_order_relaxed);
+  counters_.stores.fetch_add(1, std::memory_order_relaxed);
   EvictLocked(now);
   return id;
 }
@@ -333,7 +333,7 @@ Result<std::vector<Hit>> SemanticCache::Search(const SearchQuery& q, LookupTrace
   const std::string* normalized = &checked->first;
   const float threshold = checked->second;
   t.normalize_us = Micros(Steady::now() - t0).count();
-  lookups_.fetch_add(1, std::memory_order_relaxed);
+  counters_.lookups.fetch_add(1, std::memory_order_relaxed);
 
   const auto& strategies = q.strategies.empty() ? options_.strategies : q.strategies;
   const std::int64_t now = clock_();
@@ -385,7 +385,7 @@ Result<std::vector<Hit>> SemanticCache::Search(const SearchQuery& q, LookupTrace
         const Entry& e = found_entry->second;
         if (CheckGuards(*normalized, e.text->normalized, options_.guards) != GuardVerdict::kPass) {
           ++t.guard_rejections;
-          guard_rejections_.fetch_add(1, std::memory_order_relaxed);
+          counters_.guard_rejections.fetch_add(1, std::memory_order_relaxed);
           continue;
         }
         Touch(e, now);
@@ -396,21 +396,11 @@ Result<std::vector<Hit>> SemanticCache::Search(const SearchQuery& q, LookupTrace
     }
     if (!hits.empty()) {
       t.hit_tier = hits.front().strategy;
-      if (q.estimate_savings) {
-        const auto& text = *hits.front().entry;
-        const std::uint64_t in = EstimateTokens(text.prompt), out = EstimateTokens(text.response);
-        tokens_saved_.fetch_add(in + out, std::memory_order_relaxed);
-        const double usd =
-            (in * options_.input_usd_per_mtok + out * options_.output_usd_per_mtok) / 1e6;
-        cost_saved_nano_usd_.fetch_add(static_cast<std::uint64_t>(usd * 1e9 + 0.5),
-                                       std::memory_order_relaxed);
-      }
-      (hits.front().strategy == Strategy::kExact ? exact_hits_ : semantic_hits_)
-          .fetch_add(1, std::memory_order_relaxed);
+      counters_.CountHit(hits.front(), options_, q.estimate_savings);
       return hits;
     }
   }
-  misses_.fetch_add(1, std::memory_order_relaxed);
+  counters_.misses.fetch_add(1, std::memory_order_relaxed);
   return hits;
 }
 
@@ -490,7 +480,7 @@ void SemanticCache::EvictLocked(std::int64_t now) {
     rec.label = victim;
     if (Status logged = LogLocked(rec); !logged.ok()) spdlog::error("{}", logged.message());
     EraseLocked(entries_.find(victim));
-    evicted_.fetch_add(1, std::memory_order_relaxed);
+    counters_.evicted.fetch_add(1, std::memory_order_relaxed);
   }
 }
 
@@ -508,7 +498,7 @@ Status SemanticCache::Delete(const std::string& entry_id) {
   rec.label = label;
   if (Status logged = LogLocked(rec); !logged.ok()) return logged;
   EraseLocked(it);
-  deleted_.fetch_add(1, std::memory_order_relaxed);
+  counters_.deleted.fetch_add(1, std::memory_order_relaxed);
   return Status::Ok();
 }
 
@@ -525,7 +515,7 @@ Result<std::size_t> SemanticCache::DeleteByAttributes(const Attributes& attribut
       rec.type = JournalRecord::Type::kDelete;
       rec.label = it->first;
       if (Status logged = LogLocked(rec); !logged.ok()) {
-        deleted_.fetch_add(n, std::memory_order_relaxed);
+        counters_.deleted.fetch_add(n, std::memory_order_relaxed);
         return logged;
       }
       EraseLocked(it);
@@ -533,7 +523,7 @@ Result<std::size_t> SemanticCache::DeleteByAttributes(const Attributes& attribut
     }
     it = next;
   }
-  deleted_.fetch_add(n, std::memory_order_relaxed);
+  counters_.deleted.fetch_add(n, std::memory_order_relaxed);
   return n;
 }
 
@@ -576,7 +566,7 @@ std::size_t SemanticCache::Sweep() {
     ++n;
   }
   next_expiry_.store(expiry_.empty() ? 0 : expiry_.begin()->first, std::memory_order_relaxed);
-  expired_.fetch_add(n, std::memory_order_relaxed);
+  counters_.expired.fetch_add(n, std::memory_order_relaxed);
   return n;
 }
 
@@ -587,17 +577,7 @@ CacheStats SemanticCache::Stats() const {
     s.entries = entries_.size();
     s.bytes = bytes_;
   }
-  s.lookups = lookups_.load();
-  s.exact_hits = exact_hits_.load();
-  s.semantic_hits = semantic_hits_.load();
-  s.misses = misses_.load();
-  s.guard_rejections = guard_rejections_.load();
-  s.stores = stores_.load();
-  s.expired = expired_.load();
-  s.deleted = deleted_.load();
-  s.evicted = evicted_.load();
-  s.tokens_saved = tokens_saved_.load();
-  s.cost_saved_usd = static_cast<double>(cost_saved_nano_usd_.load()) / 1e9;
+  counters_.Fill(&s);
   AddRecordedSavings(&s);
   return s;
 }

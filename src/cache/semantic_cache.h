@@ -106,9 +106,7 @@ class SemanticCache final : public Cache {
   std::atomic<std::uint64_t> next_label_{1};
   std::size_t bytes_ = 0;
 
-  mutable std::atomic<std::uint64_t> lookups_{0}, exact_hits_{0}, semantic_hits_{0}, misses_{0},
-      guard_rejections_{0}, stores_{0}, expired_{0}, deleted_{0}, evicted_{0}, tokens_saved_{0},
-      cost_saved_nano_usd_{0};
+  mutable CacheCounters counters_;
 };
 
 }  // namespace semcached::cache

@@ -47,44 +47,11 @@ bool TooHot(const json& temperature, const CachePolicy& policy) {
 
 }  // namespace
 
-Result<ChatKey> OpenAiChatKey(const json& body, const CachePolicy& policy) {
-  ChatKey k;
-  if (!body.is_object()) return InvalidArgument("the request body must be a JSON object");
-  auto model = body.find("model");
-  auto messages = body.find("messages");
-  if (model == body.end() || !model->is_string())
-    return InvalidArgument("'model' must be a string");
-  if (messages == body.end() || !messages->is_array() || messages->empty()) {
-    return InvalidArgument("'messages' must be a non-empty array");
-  }
-  k.model = model->get<std::string>();
-  k.stream = body.value("stream", false);
-  const json& last = messages->back();
-  if (!last.is_object() || last.value("role", "") != "user" || !last.contains("content")) {
-    k.why_not = "the last message is not the user's";
-    return k;
-  }
-  if (!MessageText(last["content"], &k.prompt) || k.prompt.empty()) {
-    k.why_not = "the last message is not plain text";
-    return k;
-  }
-  if (body.contains("n") && body["n"].is_number() && body["n"].get<double>() > policy.max_n) {
-    k.why_not = "n > " + std::to_string(policy.max_n);
-    return k;
-  }
-  if (body.contains("temperature") && body["temperature"].is_number() &&
-      body["temperature"].get<double>() > policy.max_temperature) {
-    k.why_not = "temperature above the caching bound";
-    return k;
-  }
-  // Everything but the last user message, canonically dumped (object keys sorted).
-  k.scope =
-      ScopeHash("openai", k.model, json(messages->begin(), messages->end() - 1), body, policy);
-  k.cacheable = true;
-  return k;
-}
+namespace {
 
-Result<ChatKey> AnthropicChatKey(const json& body, const CachePolicy& policy) {
+// OpenAI and Anthropic share the shape: a model and a messages array whose last element is
+// the user's turn. Fills the key, or says why the request is not cacheable.
+Result<ChatKey> MessagesKey(const char* provider, const json& body, const CachePolicy& policy) {
   ChatKey k;
   if (!body.is_object()) return InvalidArgument("the request body must be a JSON object");
   auto model = body.find("model");
@@ -102,14 +69,29 @@ Result<ChatKey> AnthropicChatKey(const json& body, const CachePolicy& policy) {
     k.why_not = "the last message is not the user's plain text";
     return k;
   }
+  if (body.contains("n") && body["n"].is_number() && body["n"].get<double>() > policy.max_n) {
+    k.why_not = "n > " + std::to_string(policy.max_n);
+    return k;
+  }
   if (body.contains("temperature") && TooHot(body["temperature"], policy)) {
     k.why_not = "temperature above the caching bound";
     return k;
   }
+  // Everything but the last user message, canonically dumped (object keys sorted).
   k.scope =
-      ScopeHash("anthropic", k.model, json(messages->begin(), messages->end() - 1), body, policy);
+      ScopeHash(provider, k.model, json(messages->begin(), messages->end() - 1), body, policy);
   k.cacheable = true;
   return k;
+}
+
+}  // namespace
+
+Result<ChatKey> OpenAiChatKey(const json& body, const CachePolicy& policy) {
+  return MessagesKey("openai", body, policy);
+}
+
+Result<ChatKey> AnthropicChatKey(const json& body, const CachePolicy& policy) {
+  return MessagesKey("anthropic", body, policy);
 }
 
 Result<ChatKey> GeminiChatKey(const json& body, const std::string& model,

@@ -148,7 +148,7 @@ Result<std::string> RedisCache::Store(const std::string& prompt, const std::stri
     (void)redis_.Transaction(DeleteCommands(id, exact));
     return s;
   }
-  stores_.fetch_add(1, std::memory_order_relaxed);
+  counters_.stores.fetch_add(1, std::memory_order_relaxed);
   return id;
 }
 
@@ -189,18 +189,6 @@ bool RedisCache::InScope(const Loaded& e, const cache::Attributes& scope, std::i
   return true;
 }
 
-void RedisCache::CountHit(const cache::Hit& hit, bool estimate_savings) {
-  (hit.strategy == cache::Strategy::kExact ? exact_hits_ : semantic_hits_)
-      .fetch_add(1, std::memory_order_relaxed);
-  if (!estimate_savings) return;
-  const std::uint64_t in = cache::EstimateTokens(hit.entry->prompt),
-                      out = cache::EstimateTokens(hit.entry->response);
-  tokens_saved_.fetch_add(in + out, std::memory_order_relaxed);
-  const double usd = (in * options_.input_usd_per_mtok + out * options_.output_usd_per_mtok) / 1e6;
-  cost_saved_nano_usd_.fetch_add(static_cast<std::uint64_t>(usd * 1e9 + 0.5),
-                                 std::memory_order_relaxed);
-}
-
 void RedisCache::Slide(const Loaded& e, std::int64_t now) {
   if (!options_.sliding_ttl || e.ttl_ms <= 0) return;
   // Fire and forget: a lost extension only means the entry expires at its earlier time.
@@ -220,7 +208,7 @@ Result<std::vector<cache::Hit>> RedisCache::Search(const cache::SearchQuery& q,
   const std::string& normalized = checked->first;
   const float threshold = checked->second;
   t.normalize_us = Micros(Steady::now() - t0).count();
-  lookups_.fetch_add(1, std::memory_order_relaxed);
+  counters_.lookups.fetch_add(1, std::memory_order_relaxed);
   const auto& strategies = q.strategies.empty() ? options_.strategies : q.strategies;
   const std::int64_t now = clock_();
   std::vector<cache::Hit> hits;
@@ -285,7 +273,7 @@ Result<std::vector<cache::Hit>> RedisCache::Search(const cache::SearchQuery& q,
         if (cache::CheckGuards(normalized, e->text->normalized, options_.guards) !=
             cache::GuardVerdict::kPass) {
           ++t.guard_rejections;
-          guard_rejections_.fetch_add(1, std::memory_order_relaxed);
+          counters_.guard_rejections.fetch_add(1, std::memory_order_relaxed);
           continue;
         }
         Slide(*e, now);
@@ -297,11 +285,11 @@ Result<std::vector<cache::Hit>> RedisCache::Search(const cache::SearchQuery& q,
     }
     if (!hits.empty()) {
       t.hit_tier = hits.front().strategy;
-      CountHit(hits.front(), q.estimate_savings);
+      counters_.CountHit(hits.front(), options_, q.estimate_savings);
       return hits;
     }
   }
-  misses_.fetch_add(1, std::memory_order_relaxed);
+  counters_.misses.fetch_add(1, std::memory_order_relaxed);
   return hits;
 }
 
@@ -324,7 +312,7 @@ Status RedisCache::Delete(const std::string& entry_id) {
   if (Status s = CheckExec(redis_.Transaction(DeleteCommands(entry_id, exact->str)), "delete");
       !s.ok())
     return s;
-  deleted_.fetch_add(1, std::memory_order_relaxed);
+  counters_.deleted.fetch_add(1, std::memory_order_relaxed);
   return Status::Ok();
 }
 
@@ -353,7 +341,7 @@ Result<std::size_t> RedisCache::DeleteByAttributes(const cache::Attributes& attr
       ++n;
     }
   }
-  deleted_.fetch_add(n, std::memory_order_relaxed);
+  counters_.deleted.fetch_add(n, std::memory_order_relaxed);
   return n;
 }
 
@@ -397,7 +385,7 @@ std::size_t RedisCache::Sweep() {
     }
     if (CheckExec(redis_.Transaction(DeleteCommands(id, "")), "sweep").ok()) ++n;
   }
-  expired_.fetch_add(n, std::memory_order_relaxed);
+  counters_.expired.fetch_add(n, std::memory_order_relaxed);
   return n;
 }
 
@@ -405,16 +393,7 @@ cache::CacheStats RedisCache::Stats() const {
   cache::CacheStats s;
   auto n = redis_.Execute({"SCARD", Key("ids")});
   if (n.ok() && n->AsInteger().ok()) s.entries = static_cast<std::size_t>(*n->AsInteger());
-  s.lookups = lookups_.load();
-  s.exact_hits = exact_hits_.load();
-  s.semantic_hits = semantic_hits_.load();
-  s.misses = misses_.load();
-  s.guard_rejections = guard_rejections_.load();
-  s.stores = stores_.load();
-  s.expired = expired_.load();
-  s.deleted = deleted_.load();
-  s.tokens_saved = tokens_saved_.load();
-  s.cost_saved_usd = static_cast<double>(cost_saved_nano_usd_.load()) / 1e9;
+  counters_.Fill(&s);
   AddRecordedSavings(&s);
   return s;
 }

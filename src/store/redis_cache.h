@@ -71,7 +71,6 @@ class RedisCache final : public cache::Cache {
   std::optional<Loaded> Parse(const std::string& id, const redis::Reply& reply) const;
   bool InScope(const Loaded& e, const cache::Attributes& scope, std::int64_t now) const;
   std::vector<redis::Args> DeleteCommands(const std::string& id, const std::string& exact) const;
-  void CountHit(const cache::Hit& hit, bool estimate_savings);
   void Slide(const Loaded& e, std::int64_t now);
 
   cache::CacheOptions options_;
@@ -80,9 +79,7 @@ class RedisCache final : public cache::Cache {
   RedisCacheOptions redis_options_;
   Clock clock_;
   std::unique_ptr<RedisVectorStore> vectors_;
-  mutable std::atomic<std::uint64_t> lookups_{0}, exact_hits_{0}, semantic_hits_{0}, misses_{0},
-      guard_rejections_{0}, stores_{0}, expired_{0}, deleted_{0}, tokens_saved_{0},
-      cost_saved_nano_usd_{0};
+  mutable cache::CacheCounters counters_;
 };
 
 }  // namespace semcached::store
