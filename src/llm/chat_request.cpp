@@ -179,4 +179,87 @@ bool GeminiStorable(const json& body) {
   return true;
 }
 
+std::optional<json> OpenAiAssembleStream(std::string_view events) {
+  std::string content, finish, id, model;
+  json usage;
+  std::int64_t created = 0;
+  bool done = false;
+  std::size_t pos = 0;
+  while (pos < events.size()) {
+    auto nl = events.find('\n', pos);
+    if (nl == std::string_view::npos) nl = events.size();
+    std::string_view line = events.substr(pos, nl - pos);
+    pos = nl + 1;
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.rfind("data:", 0) != 0) continue;
+    line.remove_prefix(5);
+    while (!line.empty() && line.front() == ' ') line.remove_prefix(1);
+    if (line == "[DONE]") {
+      done = true;
+      continue;
+    }
+    json chunk = json::parse(line, nullptr, false);
+    if (!chunk.is_object()) return std::nullopt;
+    if (id.empty()) id = chunk.value("id", "");
+    if (model.empty()) model = chunk.value("model", "");
+    if (created == 0 && chunk.contains("created") && chunk["created"].is_number_integer()) {
+      created = chunk["created"].get<std::int64_t>();
+    }
+    if (chunk.contains("usage") && chunk["usage"].is_object()) usage = chunk["usage"];
+    if (!chunk.contains("choices") || !chunk["choices"].is_array()) continue;
+    for (const auto& choice : chunk["choices"]) {
+      if (choice.value("index", 0) != 0) return std::nullopt;  // n > 1 is never cached
+      const json delta = choice.value("delta", json::object());
+      if (delta.contains("refusal") && !delta["refusal"].is_null()) return std::nullopt;
+      if (delta.contains("tool_calls") || delta.contains("function_call")) return std::nullopt;
+      if (delta.contains("content") && delta["content"].is_string())
+        content += delta["content"].get<std::string>();
+      if (choice.contains("finish_reason") && choice["finish_reason"].is_string()) {
+        finish = choice["finish_reason"].get<std::string>();
+      }
+    }
+  }
+  if (!done || finish != "stop") return std::nullopt;
+  json out = {{"id", id},
+              {"object", "chat.completion"},
+              {"created", created},
+              {"model", model},
+              {"choices",
+               {{{"index", 0},
+                 {"message", {{"role", "assistant"}, {"content", content}, {"refusal", nullptr}}},
+                 {"logprobs", nullptr},
+                 {"finish_reason", "stop"}}}}};
+  if (!usage.is_null()) out["usage"] = usage;
+  return out;
+}
+
+std::vector<std::string> OpenAiReplayEvents(const json& c, bool include_usage) {
+  auto event = [](const json& chunk) { return "data: " + chunk.dump() + "\n\n"; };
+  json base = {{"id", c.value("id", "chatcmpl-semcached")},
+               {"object", "chat.completion.chunk"},
+               {"created", c.value("created", 0)},
+               {"model", c.value("model", "")}};
+  std::string content;
+  if (c.contains("choices") && c["choices"].is_array() && !c["choices"].empty()) {
+    content = c["choices"][0].value("message", json::object()).value("content", "");
+  }
+  std::vector<std::string> out;
+  json first = base;
+  first["choices"] = {{{"index", 0},
+                       {"delta", {{"role", "assistant"}, {"content", content}}},
+                       {"finish_reason", nullptr}}};
+  out.push_back(event(first));
+  json last = base;
+  last["choices"] = {{{"index", 0}, {"delta", json::object()}, {"finish_reason", "stop"}}};
+  out.push_back(event(last));
+  if (include_usage && c.contains("usage")) {
+    json usage = base;
+    usage["choices"] = json::array();
+    usage["usage"] = c["usage"];
+    out.push_back(event(usage));
+  }
+  out.push_back("data: [DONE]\n\n");
+  return out;
+}
+
 }  // namespace semcached::llm

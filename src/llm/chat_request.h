@@ -10,7 +10,9 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json_fwd.hpp>
@@ -55,5 +57,12 @@ Result<ChatKey> GeminiChatKey(const nlohmann::json& body, const std::string& mod
 bool OpenAiStorable(const nlohmann::json& answer);
 bool AnthropicStorable(const nlohmann::json& answer);
 bool GeminiStorable(const nlohmann::json& answer);
+
+// An OpenAI chat-completion stream (the server-sent events as received) assembled into the
+// one chat.completion it stands for; nullopt unless it completed normally ([DONE] after a
+// "stop") without a refusal or a tool call.
+std::optional<nlohmann::json> OpenAiAssembleStream(std::string_view events);
+// A stored chat.completion replayed as the stream events OpenAI would have sent.
+std::vector<std::string> OpenAiReplayEvents(const nlohmann::json& completion, bool include_usage);
 
 }  // namespace semcached::llm

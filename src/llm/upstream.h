@@ -3,7 +3,9 @@
 // Must not: retry (a provider call costs money; the client decides), or keep keys.
 #pragma once
 
+#include <functional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -28,5 +30,16 @@ struct UpstreamResponse {
 Result<UpstreamResponse> PostUpstream(const std::string& url,
                                       const std::vector<std::string>& headers,
                                       const std::string& body, const UpstreamOptions& options);
+
+// The same, handing the body on as it arrives: `on_data(status, content_type, piece)` is
+// called for every piece received; returning false aborts the transfer (the client left).
+// The result has the status and content type, and an empty body.
+using OnUpstreamData =
+    std::function<bool(int status, const std::string& content_type, std::string_view piece)>;
+Result<UpstreamResponse> PostUpstreamStreaming(const std::string& url,
+                                               const std::vector<std::string>& headers,
+                                               const std::string& body,
+                                               const UpstreamOptions& options,
+                                               const OnUpstreamData& on_data);
 
 }  // namespace semcached::llm

@@ -287,6 +287,7 @@ class Session : public std::enable_shared_from_this<Session> {
           spdlog::error("handler for {} {} threw: {}", req.method, self->route_, e.what());
           out = ErrorResponse(500, error_type::kUnexpected, "internal error");
         }
+        if (out.stream) return self->Stream(out.stream, keep_alive);
         net::post(self->stream_.get_executor(), [self, out = std::move(out), keep_alive]() mutable {
           self->Write(std::move(out), keep_alive && !self->server_.draining.load());
         });
@@ -314,6 +315,55 @@ class Session : public std::enable_shared_from_this<Session> {
     method_ = std::move(req.method);
     target_ = LoggedTarget(req);
     Write(std::move(res), msg.keep_alive() && !server_.draining.load());
+  }
+
+  // On a worker thread, with nothing else under way on this connection: the producer's
+  // chunks are written synchronously as they come (chunked transfer encoding), then the
+  // connection goes back to its executor as after any response.
+  void Stream(const std::function<void(ResponseStream&)>& producer, bool keep_alive) {
+    struct Sink final : ResponseStream {
+      Session& s;
+      bool begun = false;
+      beast::error_code ec;
+      std::size_t bytes = 0;
+      explicit Sink(Session& session) : s(session) {}
+      bool Begin(int status, const std::string& content_type,
+                 const std::vector<std::pair<std::string, std::string>>& headers) override {
+        if (begun) return !ec;
+        begun = true;
+        http::response<http::empty_body> head{static_cast<http::status>(status), 11};
+        head.set(http::field::server, "semcached");
+        head.set(http::field::content_type, content_type);
+        for (const auto& [name, value] : headers) head.set(name, value);
+        head.chunked(true);
+        s.status_ = status;
+        http::response_serializer<http::empty_body> sr{head};
+        bytes += http::write_header(s.stream_, sr, ec);
+        return !ec;
+      }
+      bool Write(std::string_view data) override {
+        if (!begun || ec) return false;
+        if (data.empty()) return true;
+        bytes += net::write(s.stream_, http::make_chunk(net::buffer(data.data(), data.size())), ec);
+        return !ec;
+      }
+    } sink{*this};
+    try {
+      producer(sink);
+    } catch (const std::exception& e) {
+      spdlog::error("streaming handler for {} threw: {}", route_, e.what());
+    }
+    if (!sink.begun) {
+      sink.Begin(500, "application/json", {});
+      sink.Write(
+          R"({"error":{"message":"the response could not be produced","type":"internal_error"}})");
+    }
+    if (!sink.ec) sink.bytes += net::write(stream_, http::make_chunk_last(), sink.ec);
+    net::post(stream_.get_executor(),
+              [self = shared_from_this(), ec = sink.ec, bytes = sink.bytes, keep_alive] {
+                self->phase_ = Phase::kWriting;
+                self->OnWritten(ec, bytes, keep_alive && !self->server_.draining.load());
+              });
   }
 
   void Write(HttpResponse res, bool keep_alive) {

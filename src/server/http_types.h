@@ -27,11 +27,26 @@ struct HttpRequest {
   std::string_view Header(std::string_view lower_name) const;
 };
 
+// A response written while it is produced (server-sent events from an upstream): for
+// blocking routes only, whose handlers run on the worker pool.
+class ResponseStream {
+ public:
+  virtual ~ResponseStream() = default;
+  // Sends the status line and headers; the body follows in chunks. Call once, first.
+  virtual bool Begin(int status, const std::string& content_type,
+                     const std::vector<std::pair<std::string, std::string>>& headers) = 0;
+  // Sends one piece of the body; false once the client has gone (stop producing).
+  virtual bool Write(std::string_view data) = 0;
+};
+
 struct HttpResponse {
   int status = 200;
   std::string content_type = "application/json";
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
+  // When set (blocking routes only), the response is this producer's output instead of
+  // status/headers/body above.
+  std::function<void(ResponseStream&)> stream;
 
   static HttpResponse Json(int status, std::string body) {
     HttpResponse r;

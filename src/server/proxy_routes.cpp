@@ -84,10 +84,13 @@ HttpResponse Proxy(const HttpRequest& req, const ProviderSpec& p, cache::CacheRe
   const bool no_store = HasDirective(cache_control, "no-store");
   std::shared_ptr<cache::Cache> store;
   if (auto found = registry.Find(opt.cache_id); found.ok()) store = *found;
+  // Streams are cached for OpenAI: assembled on a miss, replayed as its events on a hit.
+  const bool stream_cacheable = p.name == "openai";
   const std::string bypass_reason = !key->cacheable ? key->why_not
-                                    : key->stream   ? "streaming responses are not cached yet"
-                                    : !store        ? "the proxy's cache does not exist"
-                                                    : "";
+                                    : key->stream && !stream_cacheable
+                                        ? "streaming responses of this provider are not cached yet"
+                                    : !store ? "the proxy's cache does not exist"
+                                             : "";
   cache::Attributes scope = {{"provider", p.name}, {"model", key->model}, {"scope", key->scope}};
   // Always present, so an entry of one namespace never answers a search of none.
   scope["namespace"] = std::string(req.Header("x-semcached-namespace"));
@@ -122,10 +125,25 @@ HttpResponse Proxy(const HttpRequest& req, const ProviderSpec& p, cache::CacheRe
       pm.Add(pm.saved_usd, p.name, usd);
       pm.Add(pm.saved_tokens, p.name, static_cast<double>(tokens));
       pm.Add(pm.saved_seconds, p.name, seconds);
+      std::vector<std::pair<std::string, std::string>> hit_headers = {
+          {"x-semcached-cache", "hit"},
+          {"x-semcached-similarity", std::to_string(hit.similarity)},
+          {"x-semcached-entry-id", hit.id}};
+      if (key->stream) {
+        HttpResponse r;
+        const bool with_usage =
+            body.value("stream_options", json::object()).value("include_usage", false);
+        r.stream = [events = llm::OpenAiReplayEvents(stored, with_usage),
+                    hit_headers](ResponseStream& out) {
+          if (!out.Begin(200, "text/event-stream", hit_headers)) return;
+          for (const auto& e : events) {
+            if (!out.Write(e)) return;
+          }
+        };
+        return r;
+      }
       HttpResponse r = HttpResponse::Json(200, hit.entry->response);
-      r.headers.emplace_back("x-semcached-cache", "hit");
-      r.headers.emplace_back("x-semcached-similarity", std::to_string(hit.similarity));
-      r.headers.emplace_back("x-semcached-entry-id", hit.id);
+      r.headers = std::move(hit_headers);
       return r;
     }
   }
@@ -134,6 +152,64 @@ HttpResponse Proxy(const HttpRequest& req, const ProviderSpec& p, cache::CacheRe
   for (const auto& name : p.pass_headers) {
     if (auto v = req.Header(name); !v.empty()) headers.push_back(name + ": " + std::string(v));
   }
+  const bool miss = bypass_reason.empty();
+  std::optional<std::int64_t> ttl;
+  if (auto t = req.Header("x-semcached-ttl-ms"); !t.empty()) {
+    std::int64_t v = 0;
+    if (std::from_chars(t.data(), t.data() + t.size(), v).ec == std::errc() && v > 0) ttl = v;
+  }
+  if (key->stream) {
+    // Pieces reach the client as they arrive; a stream that completed normally is assembled
+    // into one answer and stored.
+    HttpResponse r;
+    r.stream = [&p, &opt, &pm, url = p.base_url + p.upstream_path(req), headers,
+                request_body = req.body, store = miss && !no_store ? store : nullptr,
+                prompt = key->prompt, model = key->model, scope, ttl,
+                bypass_reason](ResponseStream& out) {
+      std::string seen;
+      bool begun = false;
+      auto up = llm::PostUpstreamStreaming(
+          url, headers, request_body, opt.upstream,
+          [&](int status, const std::string& content_type, std::string_view piece) {
+            if (!begun) {
+              begun = true;
+              std::vector<std::pair<std::string, std::string>> h = {
+                  {"x-semcached-cache", bypass_reason.empty() ? "miss" : "bypass"}};
+              if (!bypass_reason.empty())
+                h.emplace_back("x-semcached-bypass-reason", bypass_reason);
+              if (!out.Begin(status, content_type.empty() ? "text/event-stream" : content_type, h))
+                return false;
+            }
+            if (store) seen.append(piece);
+            return out.Write(piece);
+          });
+      if (!up.ok()) {
+        pm.Count(p.name, "upstream_error");
+        if (!begun) {
+          HttpResponse e = p.error(up.status().code() == ErrorCode::kDeadlineExceeded ? 504 : 502,
+                                   up.status().message());
+          if (out.Begin(e.status, e.content_type, {{"x-semcached-cache", "miss"}}))
+            out.Write(e.body);
+        }
+        return;  // a stream cut short is never stored
+      }
+      pm.Upstream(p.name, up->seconds);
+      pm.Count(p.name, up->status >= 400       ? "upstream_error"
+                       : bypass_reason.empty() ? "miss"
+                                               : "bypass");
+      if (!store || up->status != 200) return;
+      auto assembled = llm::OpenAiAssembleStream(seen);
+      if (!assembled) return;  // truncated, refused or not finished with "stop"
+      if (auto usage = llm::UsageOf(p.name, *assembled))
+        pm.Add(pm.spent_usd, p.name, opt.prices.Cost(model, *usage));
+      cache::Attributes attributes = scope;
+      attributes["upstream_ms"] = std::to_string(static_cast<long long>(up->seconds * 1000 + 0.5));
+      auto stored = store->Store(prompt, assembled->dump(), attributes, ttl);
+      if (!stored.ok())
+        spdlog::warn("proxy: the streamed answer was not stored: {}", stored.status().message());
+    };
+    return r;
+  }
   auto up = llm::PostUpstream(p.base_url + p.upstream_path(req), headers, req.body, opt.upstream);
   if (!up.ok()) {
     pm.Count(p.name, "upstream_error");
@@ -141,7 +217,6 @@ HttpResponse Proxy(const HttpRequest& req, const ProviderSpec& p, cache::CacheRe
                    up.status().message());
   }
   pm.Upstream(p.name, up->seconds);
-  const bool miss = bypass_reason.empty();
   json answer = json::parse(up->body, nullptr, false);
   if (up->status == 200) {
     if (auto usage = llm::UsageOf(p.name, answer))
@@ -152,11 +227,6 @@ HttpResponse Proxy(const HttpRequest& req, const ProviderSpec& p, cache::CacheRe
       // The entry carries its upstream time too (an attribute the scope does not ask for).
       cache::Attributes attributes = scope;
       attributes["upstream_ms"] = std::to_string(static_cast<long long>(up->seconds * 1000 + 0.5));
-      std::optional<std::int64_t> ttl;
-      if (auto t = req.Header("x-semcached-ttl-ms"); !t.empty()) {
-        std::int64_t v = 0;
-        if (std::from_chars(t.data(), t.data() + t.size(), v).ec == std::errc() && v > 0) ttl = v;
-      }
       auto stored = store->Store(key->prompt, up->body, attributes, ttl);
       if (!stored.ok())
         spdlog::warn("proxy: the answer was not stored: {}", stored.status().message());

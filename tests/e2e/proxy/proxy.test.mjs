@@ -17,6 +17,22 @@ const binary = process.env.E2E_SEMCACHED_BINARY;
 let server, url, dir, upstream;
 const calls = [];  // {model, last, authorization}
 
+// Two content pieces 300 ms apart, then the end: a client that sees the first piece early
+// is not being buffered for. Model "cut-stream" ends without [DONE], as a dropped connection.
+function openAiStream(request, last, res) {
+  res.writeHead(200, { "Content-Type": "text/event-stream" });
+  const base = { id: `chatcmpl-s${calls.length}`, object: "chat.completion.chunk", created: 1764300000, model: request.model };
+  const send = (choices, extra = {}) => res.write(`data: ${JSON.stringify({ ...base, choices, ...extra })}\n\n`);
+  send([{ index: 0, delta: { role: "assistant", content: `streamed ${calls.length} ` }, finish_reason: null }]);
+  setTimeout(() => {
+    send([{ index: 0, delta: { content: `to: ${last}` }, finish_reason: null }]);
+    if (request.model === "cut-stream") return res.end();
+    send([{ index: 0, delta: {}, finish_reason: "stop" }]);
+    if (request.stream_options?.include_usage) send([], { usage: { prompt_tokens: 12, completion_tokens: 34, total_tokens: 46 } });
+    res.end("data: [DONE]\n\n");
+  }, 300);
+}
+
 function anthropicAnswer(req, request, res) {
   const last = request.messages[request.messages.length - 1].content;
   // Newer SDKs send the key as a Bearer token, older ones as x-api-key: both pass through.
@@ -64,6 +80,7 @@ before(async () => {
       if (req.url.startsWith("/v1beta/models/")) return geminiAnswer(req, request, res);
       const last = request.messages[request.messages.length - 1].content;
       calls.push({ model: request.model, last, authorization: req.headers.authorization });
+      if (request.stream) return openAiStream(request, last, res);
       if (request.model === "fail-429") {
         res.writeHead(429, { "Content-Type": "application/json" });
         res.end(JSON.stringify({ error: { message: "Rate limit reached", type: "requests", param: null,
@@ -245,4 +262,36 @@ test("hits add the cost and upstream time they saved to /metrics and the cache's
   const nsBefore = calls.length;
   await ask("What is the tallest mountain on Earth?", {}, { headers: { "x-semcached-namespace": "team-a" } });
   assert.equal(calls.length, nsBefore + 1);
+});
+
+test("streaming: chunks pass through as they arrive, a complete stream is stored and replayed", async () => {
+  const stream = async (content, model = "gpt-4o-mini", extra = {}) => {
+    const started = Date.now();
+    const { data, response } = await client().chat.completions
+      .create({ model, messages: [{ role: "user", content }], stream: true, ...extra }).withResponse();
+    let text = "", firstAt = null;
+    for await (const chunk of data) {
+      if (firstAt === null) firstAt = Date.now() - started;
+      text += chunk.choices[0]?.delta?.content ?? "";
+    }
+    return { text, firstAt, total: Date.now() - started, cache: response.headers.get("x-semcached-cache") };
+  };
+  const before = calls.length;
+  const miss = await stream("Explain what a semantic cache does.", "gpt-4o-mini", { stream_options: { include_usage: true } });
+  assert.equal(miss.cache, "miss");
+  assert.equal(calls.length, before + 1);
+  assert.ok(miss.firstAt < 250 && miss.total >= 290, `first piece at ${miss.firstAt} ms of ${miss.total} ms`);
+  assert.match(miss.text, /^streamed \d+ to: Explain what a semantic cache does\.$/);
+  // Replayed from the cache as stream events, and served to a non-streaming request too.
+  const hit = await stream("Explain what a semantic cache does.");
+  assert.equal(hit.cache, "hit");
+  assert.equal(hit.text, miss.text);
+  const plain = await ask("Explain what a semantic cache does.");
+  assert.equal(plain.response.headers.get("x-semcached-cache"), "hit");
+  assert.equal(plain.data.choices[0].message.content, miss.text);
+  assert.equal(calls.length, before + 1);
+  // A stream cut short is passed on as it was, and never stored.
+  await stream("Is this stream complete?", "cut-stream").catch(() => {});
+  await stream("Is this stream complete?", "cut-stream").catch(() => {});
+  assert.equal(calls.length, before + 3);
 });
