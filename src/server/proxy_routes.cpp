@@ -337,9 +337,24 @@ void AddProxyRoutes(Router& router, cache::CacheRegistry& registry, Metrics& met
     return HttpResponse::Json(status, body.dump());
   };
 
+  // Gemini streams on its own route (usually ?alt=sse): the same request, keyed the same way,
+  // passed through as it arrives.
+  auto gemini_stream = std::make_shared<ProviderSpec>(*gemini);
+  gemini_stream->key = [&policy](const json& b, const HttpRequest& req) -> Result<llm::ChatKey> {
+    auto k = llm::GeminiChatKey(b, req.path_params.at("model"), policy);
+    if (k.ok()) k->stream = true;
+    return k;
+  };
+  gemini_stream->upstream_path = [](const HttpRequest& req) {
+    std::string path = "/v1beta/models/" + req.path_params.at("model") + ":streamGenerateContent";
+    if (!req.query.empty()) path += "?" + req.query;
+    return path;
+  };
+
   for (auto [path, spec] :
        {std::pair{"/v1/chat/completions", openai}, std::pair{"/v1/messages", anthropic},
-        std::pair{"/v1beta/models/{model}:generateContent", gemini}}) {
+        std::pair{"/v1beta/models/{model}:generateContent", gemini},
+        std::pair{"/v1beta/models/{model}:streamGenerateContent", gemini_stream}}) {
     router.Add(
         "POST", path,
         [&registry, opt, pm, spec](const HttpRequest& req) {

@@ -55,6 +55,14 @@ function geminiAnswer(req, request, res) {
   const model = req.url.slice("/v1beta/models/".length).split(":")[0];
   const last = request.contents[request.contents.length - 1].parts.map((p) => p.text).join("\n");
   calls.push({ provider: "gemini", model, last, key: req.headers["x-goog-api-key"] });
+  if (req.url.includes(":streamGenerateContent")) {
+    res.writeHead(200, { "Content-Type": "text/event-stream" });
+    for (const piece of ["streamed ", `answer to: ${last}`]) {
+      res.write(`data: ${JSON.stringify({ candidates: [{ content: { role: "model", parts: [{ text: piece }] }, index: 0 }] })}\r\n\r\n`);
+    }
+    res.end(`data: ${JSON.stringify({ candidates: [{ content: { role: "model", parts: [{ text: "" }] }, finishReason: "STOP", index: 0 }] })}\r\n\r\n`);
+    return;
+  }
   if (model === "fail-429") {
     res.writeHead(429, { "Content-Type": "application/json" });
     res.end(JSON.stringify({ error: { code: 429, message: "Resource exhausted", status: "RESOURCE_EXHAUSTED" } }));
@@ -294,4 +302,15 @@ test("streaming: chunks pass through as they arrive, a complete stream is stored
   await stream("Is this stream complete?", "cut-stream").catch(() => {});
   await stream("Is this stream complete?", "cut-stream").catch(() => {});
   assert.equal(calls.length, before + 3);
+});
+
+test("Gemini streamGenerateContent passes through", async () => {
+  const ai = new GoogleGenAI({ apiKey: "g-test-key", httpOptions: { baseUrl: url } });
+  const before = calls.length;
+  let text = "";
+  for await (const chunk of await ai.models.generateContentStream({ model: "gemini-2.5-flash", contents: "Stream me." })) {
+    text += chunk.text ?? "";
+  }
+  assert.equal(text, "streamed answer to: Stream me.");
+  assert.equal(calls.length, before + 1);
 });
