@@ -28,6 +28,7 @@ struct RawValue {
   std::string text;
   std::int64_t integer = 0;
   bool boolean = false;
+  double number = 0;
   std::string source;  // "config file x.toml", "environment variable SEMCACHED_...", ...
 };
 
@@ -84,6 +85,41 @@ KeySpec IntKey(std::string name, Int& (*field)(Config&), std::int64_t min, std::
     return Status::Ok();
   };
   k.get = [field](const Config& c) { return std::to_string(field(const_cast<Config&>(c))); };
+  return k;
+}
+
+KeySpec DoubleKey(std::string name, double& (*field)(Config&), double min, double max,
+                  std::string help) {
+  KeySpec k;
+  k.name = name;
+  k.type = "number";
+  k.help = std::move(help);
+  k.set = [name, field, min, max](Config& c, const RawValue& v) -> Status {
+    double parsed = 0;
+    if (v.kind == RawValue::Kind::kFloat) {
+      parsed = v.number;
+    } else if (v.kind == RawValue::Kind::kInt) {
+      parsed = static_cast<double>(v.integer);
+    } else if (v.kind == RawValue::Kind::kText && v.source.rfind("config file", 0) != 0) {
+      char* end = nullptr;
+      parsed = std::strtod(v.text.c_str(), &end);
+      if (v.text.empty() || end != v.text.c_str() + v.text.size()) {
+        return Refuse(name, v, "'" + v.text + "' is not a number");
+      }
+    } else {
+      return Refuse(name, v, std::string("expected a number, got ") + KindName(v.kind));
+    }
+    if (!(parsed >= min && parsed <= max)) {
+      return Refuse(name, v, "out of range " + std::to_string(min) + ".." + std::to_string(max));
+    }
+    field(c) = parsed;
+    return Status::Ok();
+  };
+  k.get = [field](const Config& c) {
+    std::ostringstream out;
+    out << field(const_cast<Config&>(c));
+    return out.str();
+  };
   return k;
 }
 
@@ -243,6 +279,24 @@ const std::vector<KeySpec>& Keys() {
     k.push_back(StringKey(
         "proxy.prices", [](Config& c) -> std::string& { return c.proxy.prices; }, {},
         "model=input/output,... USD per million tokens, over the built-in price table"));
+    k.push_back(DoubleKey(
+        "proxy.max_temperature", [](Config& c) -> double& { return c.proxy.max_temperature; }, 0,
+        10, "requests with a higher temperature are passed through, not cached"));
+    k.push_back(IntKey<int>(
+        "proxy.max_n", [](Config& c) -> int& { return c.proxy.max_n; }, 1, 128,
+        "requests asking for more choices (n, candidateCount) are passed through"));
+    k.push_back(StringKey(
+        "proxy.openai_api_key_env",
+        [](Config& c) -> std::string& { return c.proxy.openai_api_key_env; }, {},
+        "variable with an OpenAI key for clients that send none; empty: pass-through only"));
+    k.push_back(StringKey(
+        "proxy.anthropic_api_key_env",
+        [](Config& c) -> std::string& { return c.proxy.anthropic_api_key_env; }, {},
+        "variable with an Anthropic key for clients that send none"));
+    k.push_back(StringKey(
+        "proxy.gemini_api_key_env",
+        [](Config& c) -> std::string& { return c.proxy.gemini_api_key_env; }, {},
+        "variable with a Gemini key for clients that send none"));
     return k;
   }();
   return keys;
@@ -334,6 +388,7 @@ Status ApplyToml(Config& config, const toml::table& table, const std::string& pr
       v.boolean = *node.value<bool>();
     } else if (node.is_floating_point()) {
       v.kind = RawValue::Kind::kFloat;
+      v.number = *node.value<double>();
     } else {
       v.kind = RawValue::Kind::kOther;
     }
@@ -468,7 +523,7 @@ std::string RenderToml(const Config& config) {
       out << "\n[" << sec << "]\n";
       section = sec;
     }
-    bool numeric = k.type.rfind("integer", 0) == 0;
+    bool numeric = k.type.rfind("integer", 0) == 0 || k.type == "number";
     std::string value = k.get(config);
     if ((k.name == "default_cache_api_key" || k.name == "admin_api_key") && !value.empty())
       value = "***";

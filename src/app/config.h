@@ -44,6 +44,12 @@ struct ProxyConfig {
   int timeout_ms = 120'000;       // per upstream call
   std::string outbound_proxy;     // HTTP(S) proxy for upstream calls; empty: none
   std::string prices;             // "model=input/output,..." USD per million tokens, over the defaults
+  double max_temperature = 1.0;   // requests above this temperature are not cached
+  int max_n = 1;                  // requests asking for more choices are not cached
+  // Environment variables holding keys for clients that send none; empty: pass-through only.
+  std::string openai_api_key_env;
+  std::string anthropic_api_key_env;
+  std::string gemini_api_key_env;
 };
 
 struct LogConfig {

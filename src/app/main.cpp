@@ -331,6 +331,15 @@ int Serve(const Config& config) {
   proxy.cache_id = config.proxy.cache;
   proxy.upstream.timeout_ms = config.proxy.timeout_ms;
   proxy.upstream.proxy = config.proxy.outbound_proxy;
+  proxy.policy.max_temperature = config.proxy.max_temperature;
+  proxy.policy.max_n = config.proxy.max_n;
+  auto from_env = [](const std::string& name) -> std::string {
+    const char* v = name.empty() ? nullptr : std::getenv(name.c_str());
+    return v != nullptr ? v : "";
+  };
+  proxy.openai_api_key = from_env(config.proxy.openai_api_key_env);
+  proxy.anthropic_api_key = from_env(config.proxy.anthropic_api_key_env);
+  proxy.gemini_api_key = from_env(config.proxy.gemini_api_key_env);
   if (Status st = proxy.prices.Override(config.proxy.prices); !st.ok()) {
     spdlog::critical("configuration key 'proxy.prices': {}", st.message());
     return kExitConfig;

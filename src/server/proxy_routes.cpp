@@ -27,6 +27,9 @@ struct ProviderSpec {
   std::function<Result<llm::ChatKey>(const json& body, const HttpRequest& req)> key;
   std::function<std::string(const HttpRequest& req)> upstream_path;
   std::vector<std::string> pass_headers;
+  // When the client sends no key: the header to send the configured key in, and the key.
+  std::string key_header;
+  std::string configured_key;
   std::function<bool(const json& answer)> storable;
   std::function<HttpResponse(int status, const std::string& message)> error;
 };
@@ -149,8 +152,16 @@ HttpResponse Proxy(const HttpRequest& req, const ProviderSpec& p, cache::CacheRe
   }
 
   std::vector<std::string> headers{"Content-Type: application/json"};
+  bool has_key = false;
   for (const auto& name : p.pass_headers) {
-    if (auto v = req.Header(name); !v.empty()) headers.push_back(name + ": " + std::string(v));
+    if (auto v = req.Header(name); !v.empty()) {
+      headers.push_back(name + ": " + std::string(v));
+      has_key =
+          has_key || name == "authorization" || name == "x-api-key" || name == "x-goog-api-key";
+    }
+  }
+  if (!has_key && req.query.find("key=") == std::string::npos && !p.configured_key.empty()) {
+    headers.push_back(p.key_header + ": " + p.configured_key);
   }
   const bool miss = bypass_reason.empty();
   std::optional<std::int64_t> ttl;
@@ -287,6 +298,8 @@ void AddProxyRoutes(Router& router, cache::CacheRegistry& registry, Metrics& met
   };
   openai->upstream_path = [](const HttpRequest&) { return std::string("/v1/chat/completions"); };
   openai->pass_headers = {"authorization", "openai-organization", "openai-project", "openai-beta"};
+  openai->key_header = "authorization";
+  if (!opt->openai_api_key.empty()) openai->configured_key = "Bearer " + opt->openai_api_key;
   openai->storable = llm::OpenAiStorable;
   openai->error = [](int status, const std::string& message) {
     json body = {{"error",
@@ -305,6 +318,8 @@ void AddProxyRoutes(Router& router, cache::CacheRegistry& registry, Metrics& met
   };
   anthropic->upstream_path = [](const HttpRequest&) { return std::string("/v1/messages"); };
   anthropic->pass_headers = {"x-api-key", "authorization", "anthropic-version", "anthropic-beta"};
+  anthropic->key_header = "x-api-key";
+  anthropic->configured_key = opt->anthropic_api_key;
   anthropic->storable = llm::AnthropicStorable;
   anthropic->error = [](int status, const std::string& message) {
     json body = {
@@ -326,6 +341,8 @@ void AddProxyRoutes(Router& router, cache::CacheRegistry& registry, Metrics& met
     return path;
   };
   gemini->pass_headers = {"x-goog-api-key", "authorization", "x-goog-api-client"};
+  gemini->key_header = "x-goog-api-key";
+  gemini->configured_key = opt->gemini_api_key;
   gemini->storable = llm::GeminiStorable;
   gemini->error = [](int status, const std::string& message) {
     json body = {{"error",

@@ -32,6 +32,10 @@ struct ProxyOptions {
   llm::UpstreamOptions upstream;
   llm::CachePolicy policy;
   llm::PriceTable prices = llm::PriceTable::Defaults();
+  // Keys used when a client sends none (read from the environment at start-up; never logged).
+  std::string openai_api_key;
+  std::string anthropic_api_key;
+  std::string gemini_api_key;
 };
 
 void AddProxyRoutes(Router& router, cache::CacheRegistry& registry, Metrics& metrics,

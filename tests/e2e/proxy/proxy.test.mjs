@@ -116,6 +116,7 @@ threads = 2
 openai_base_url = "http://127.0.0.1:${upstream.address().port}"
 anthropic_base_url = "http://127.0.0.1:${upstream.address().port}"
 gemini_base_url = "http://127.0.0.1:${upstream.address().port}"
+openai_api_key_env = "E2E_PROXY_OPENAI_KEY"
 cache = "llm"
 
 [[caches]]
@@ -123,7 +124,7 @@ id = "llm"
 similarity_threshold = 0.7
 `);
   server = spawn(binary, ["serve", "--config", join(dir, "semcached.toml"), "--data-dir", join(dir, "data")],
-                 { stdio: ["ignore", "inherit", "inherit"] });
+                 { stdio: ["ignore", "inherit", "inherit"], env: { ...process.env, E2E_PROXY_OPENAI_KEY: "sk-from-config" } });
   for (let i = 0; i < 300 && !existsSync(join(dir, "port")); i++) await new Promise((r) => setTimeout(r, 20));
   url = `http://127.0.0.1:${readFileSync(join(dir, "port"), "utf8").trim()}`;
 });
@@ -313,4 +314,13 @@ test("Gemini streamGenerateContent passes through", async () => {
   }
   assert.equal(text, "streamed answer to: Stream me.");
   assert.equal(calls.length, before + 1);
+});
+
+test("a client without a key is served with the configured one", async () => {
+  const r = await fetch(`${url}/v1/chat/completions`, {
+    method: "POST", headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ model: "gpt-4o-mini", messages: [{ role: "user", content: "Keyless question?" }] }),
+  });
+  assert.equal(r.status, 200);
+  assert.equal(calls.at(-1).authorization, "Bearer sk-from-config");
 });
