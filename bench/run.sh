@@ -31,5 +31,9 @@ echo "== Memory per cache entry beyond its text (512-d built-in embedder) =="
 echo "== Cache throughput over HTTP: exact, semantic, miss vs nginx =="
 bash bench/cache_http.sh "$BUILD" $([ "$MODE" = "--quick" ] && echo 10000 || echo 10000 100000)
 
+echo "== Caching proxy: added latency and a replayed Zipf workload (fake OpenAI upstream) =="
+node bench/proxy_bench.mjs "$BUILD/src/semcached" --requests "$([ "$MODE" = "--quick" ] && echo 1000 || echo 5000)" \
+  2> >(grep -E '^  ' >&2) | tee bench/results/proxy.jsonl
+
 echo "== HTTP floor: semcached vs nginx =="
 bash bench/http_floor.sh "$BUILD"
