@@ -179,11 +179,12 @@ bool GeminiStorable(const json& body) {
   return true;
 }
 
-std::optional<json> OpenAiAssembleStream(std::string_view events) {
-  std::string content, finish, id, model;
-  json usage;
-  std::int64_t created = 0;
-  bool done = false;
+namespace {
+
+// Calls `f` with the payload of every `data:` line of a server-sent event stream; stops and
+// returns false when `f` does.
+template <typename F>
+bool ForEachData(std::string_view events, F&& f) {
   std::size_t pos = 0;
   while (pos < events.size()) {
     auto nl = events.find('\n', pos);
@@ -194,32 +195,46 @@ std::optional<json> OpenAiAssembleStream(std::string_view events) {
     if (line.rfind("data:", 0) != 0) continue;
     line.remove_prefix(5);
     while (!line.empty() && line.front() == ' ') line.remove_prefix(1);
-    if (line == "[DONE]") {
+    if (!f(line)) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::optional<json> OpenAiAssembleStream(std::string_view events) {
+  std::string content, finish, id, model;
+  json usage;
+  std::int64_t created = 0;
+  bool done = false;
+  const bool ok = ForEachData(events, [&](std::string_view data) {
+    if (data == "[DONE]") {
       done = true;
-      continue;
+      return true;
     }
-    json chunk = json::parse(line, nullptr, false);
-    if (!chunk.is_object()) return std::nullopt;
+    json chunk = json::parse(data, nullptr, false);
+    if (!chunk.is_object()) return false;
     if (id.empty()) id = chunk.value("id", "");
     if (model.empty()) model = chunk.value("model", "");
     if (created == 0 && chunk.contains("created") && chunk["created"].is_number_integer()) {
       created = chunk["created"].get<std::int64_t>();
     }
     if (chunk.contains("usage") && chunk["usage"].is_object()) usage = chunk["usage"];
-    if (!chunk.contains("choices") || !chunk["choices"].is_array()) continue;
+    if (!chunk.contains("choices") || !chunk["choices"].is_array()) return true;
     for (const auto& choice : chunk["choices"]) {
-      if (choice.value("index", 0) != 0) return std::nullopt;  // n > 1 is never cached
+      if (choice.value("index", 0) != 0) return false;  // n > 1 is never cached
       const json delta = choice.value("delta", json::object());
-      if (delta.contains("refusal") && !delta["refusal"].is_null()) return std::nullopt;
-      if (delta.contains("tool_calls") || delta.contains("function_call")) return std::nullopt;
+      if (delta.contains("refusal") && !delta["refusal"].is_null()) return false;
+      if (delta.contains("tool_calls") || delta.contains("function_call")) return false;
       if (delta.contains("content") && delta["content"].is_string())
         content += delta["content"].get<std::string>();
       if (choice.contains("finish_reason") && choice["finish_reason"].is_string()) {
         finish = choice["finish_reason"].get<std::string>();
       }
     }
-  }
-  if (!done || finish != "stop") return std::nullopt;
+    return true;
+  });
+  if (!ok || !done || finish != "stop") return std::nullopt;
   json out = {{"id", id},
               {"object", "chat.completion"},
               {"created", created},
@@ -260,6 +275,99 @@ std::vector<std::string> OpenAiReplayEvents(const json& c, bool include_usage) {
   }
   out.push_back("data: [DONE]\n\n");
   return out;
+}
+
+std::optional<json> AnthropicAssembleStream(std::string_view events) {
+  json message;
+  std::string text, stop_reason;
+  std::int64_t output_tokens = -1;
+  bool stopped = false;
+  const bool ok = ForEachData(events, [&](std::string_view data) {
+    json e = json::parse(data, nullptr, false);
+    if (!e.is_object()) return false;
+    const std::string type = e.value("type", "");
+    if (type == "message_start") {
+      message = e.value("message", json::object());
+    } else if (type == "content_block_start") {
+      if (e.value("content_block", json::object()).value("type", "") != "text") return false;
+    } else if (type == "content_block_delta") {
+      const json d = e.value("delta", json::object());
+      if (d.value("type", "") != "text_delta") return false;
+      text += d.value("text", "");
+    } else if (type == "message_delta") {
+      stop_reason = e.value("delta", json::object()).value("stop_reason", "");
+      if (e.contains("usage") && e["usage"].contains("output_tokens"))
+        output_tokens = e["usage"]["output_tokens"];
+    } else if (type == "message_stop") {
+      stopped = true;
+    } else if (type == "error") {
+      return false;
+    }
+    return true;
+  });
+  if (!ok || !stopped || stop_reason != "end_turn" || !message.is_object()) return std::nullopt;
+  message["content"] = json::array({{{"type", "text"}, {"text", text}}});
+  message["stop_reason"] = "end_turn";
+  message["stop_sequence"] = nullptr;
+  if (output_tokens >= 0) message["usage"]["output_tokens"] = output_tokens;
+  return message;
+}
+
+std::vector<std::string> AnthropicReplayEvents(const json& m) {
+  auto event = [](const char* name, const json& data) {
+    return std::string("event: ") + name + "\ndata: " + data.dump() + "\n\n";
+  };
+  std::string text;
+  for (const auto& block : m.value("content", json::array())) text += block.value("text", "");
+  json start = m;
+  start["content"] = json::array();
+  start["stop_reason"] = nullptr;
+  const json usage = m.value("usage", json::object());
+  return {
+      event("message_start", {{"type", "message_start"}, {"message", start}}),
+      event("content_block_start", {{"type", "content_block_start"},
+                                    {"index", 0},
+                                    {"content_block", {{"type", "text"}, {"text", ""}}}}),
+      event("content_block_delta", {{"type", "content_block_delta"},
+                                    {"index", 0},
+                                    {"delta", {{"type", "text_delta"}, {"text", text}}}}),
+      event("content_block_stop", {{"type", "content_block_stop"}, {"index", 0}}),
+      event("message_delta", {{"type", "message_delta"},
+                              {"delta", {{"stop_reason", "end_turn"}, {"stop_sequence", nullptr}}},
+                              {"usage", {{"output_tokens", usage.value("output_tokens", 0)}}}}),
+      event("message_stop", {{"type", "message_stop"}})};
+}
+
+std::optional<json> GeminiAssembleStream(std::string_view events) {
+  std::string text, finish;
+  json last;
+  const bool ok = ForEachData(events, [&](std::string_view data) {
+    json chunk = json::parse(data, nullptr, false);
+    if (!chunk.is_object() || chunk.contains("error")) return false;
+    if (chunk.contains("candidates") && chunk["candidates"].is_array() &&
+        !chunk["candidates"].empty()) {
+      const json& c = chunk["candidates"][0];
+      if (c.value("index", 0) != 0) return false;
+      for (const auto& part : c.value("content", json::object()).value("parts", json::array())) {
+        if (!part.contains("text")) return false;  // function calls etc. are not stored
+        text += part["text"].get<std::string>();
+      }
+      if (c.contains("finishReason")) finish = c["finishReason"].get<std::string>();
+    }
+    last = std::move(chunk);
+    return true;
+  });
+  if (!ok || finish != "STOP" || !last.is_object()) return std::nullopt;
+  json out = last;
+  out["candidates"] =
+      json::array({{{"content", {{"role", "model"}, {"parts", json::array({{{"text", text}}})}}},
+                    {"finishReason", "STOP"},
+                    {"index", 0}}});
+  return out;
+}
+
+std::vector<std::string> GeminiReplayEvents(const json& response) {
+  return {"data: " + response.dump() + "\r\n\r\n"};
 }
 
 }  // namespace semcached::llm

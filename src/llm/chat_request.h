@@ -64,5 +64,12 @@ bool GeminiStorable(const nlohmann::json& answer);
 std::optional<nlohmann::json> OpenAiAssembleStream(std::string_view events);
 // A stored chat.completion replayed as the stream events OpenAI would have sent.
 std::vector<std::string> OpenAiReplayEvents(const nlohmann::json& completion, bool include_usage);
+// The same for Anthropic (message_start ... message_stop; complete only after "end_turn" and
+// message_stop, text blocks only) and Gemini (?alt=sse chunks; complete when the stream ended
+// and the last chunk said finishReason STOP).
+std::optional<nlohmann::json> AnthropicAssembleStream(std::string_view events);
+std::vector<std::string> AnthropicReplayEvents(const nlohmann::json& message);
+std::optional<nlohmann::json> GeminiAssembleStream(std::string_view events);
+std::vector<std::string> GeminiReplayEvents(const nlohmann::json& response);
 
 }  // namespace semcached::llm

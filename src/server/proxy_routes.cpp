@@ -31,6 +31,11 @@ struct ProviderSpec {
   std::string key_header;
   std::string configured_key;
   std::function<bool(const json& answer)> storable;
+  // Streams: the events as received → the one answer they stand for (nullopt: incomplete or
+  // not storable); and a stored answer → the events to replay it (the request may ask for
+  // extras, such as OpenAI's usage chunk).
+  std::function<std::optional<json>(std::string_view events)> assemble;
+  std::function<std::vector<std::string>(const json& answer, const json& request)> replay;
   std::function<HttpResponse(int status, const std::string& message)> error;
 };
 
@@ -88,7 +93,7 @@ HttpResponse Proxy(const HttpRequest& req, const ProviderSpec& p, cache::CacheRe
   std::shared_ptr<cache::Cache> store;
   if (auto found = registry.Find(opt.cache_id); found.ok()) store = *found;
   // Streams are cached for OpenAI: assembled on a miss, replayed as its events on a hit.
-  const bool stream_cacheable = p.name == "openai";
+  const bool stream_cacheable = static_cast<bool>(p.assemble);
   const std::string bypass_reason = !key->cacheable ? key->why_not
                                     : key->stream && !stream_cacheable
                                         ? "streaming responses of this provider are not cached yet"
@@ -134,10 +139,7 @@ HttpResponse Proxy(const HttpRequest& req, const ProviderSpec& p, cache::CacheRe
           {"x-semcached-entry-id", hit.id}};
       if (key->stream) {
         HttpResponse r;
-        const bool with_usage =
-            body.value("stream_options", json::object()).value("include_usage", false);
-        r.stream = [events = llm::OpenAiReplayEvents(stored, with_usage),
-                    hit_headers](ResponseStream& out) {
+        r.stream = [events = p.replay(stored, body), hit_headers](ResponseStream& out) {
           if (!out.Begin(200, "text/event-stream", hit_headers)) return;
           for (const auto& e : events) {
             if (!out.Write(e)) return;
@@ -209,7 +211,7 @@ HttpResponse Proxy(const HttpRequest& req, const ProviderSpec& p, cache::CacheRe
                        : bypass_reason.empty() ? "miss"
                                                : "bypass");
       if (!store || up->status != 200) return;
-      auto assembled = llm::OpenAiAssembleStream(seen);
+      auto assembled = p.assemble(seen);
       if (!assembled) return;  // truncated, refused or not finished with "stop"
       if (auto usage = llm::UsageOf(p.name, *assembled))
         pm.Add(pm.spent_usd, p.name, opt.prices.Cost(model, *usage));
@@ -301,6 +303,11 @@ void AddProxyRoutes(Router& router, cache::CacheRegistry& registry, Metrics& met
   openai->key_header = "authorization";
   if (!opt->openai_api_key.empty()) openai->configured_key = "Bearer " + opt->openai_api_key;
   openai->storable = llm::OpenAiStorable;
+  openai->assemble = llm::OpenAiAssembleStream;
+  openai->replay = [](const json& answer, const json& request) {
+    return llm::OpenAiReplayEvents(
+        answer, request.value("stream_options", json::object()).value("include_usage", false));
+  };
   openai->error = [](int status, const std::string& message) {
     json body = {{"error",
                   {{"message", message},
@@ -321,6 +328,10 @@ void AddProxyRoutes(Router& router, cache::CacheRegistry& registry, Metrics& met
   anthropic->key_header = "x-api-key";
   anthropic->configured_key = opt->anthropic_api_key;
   anthropic->storable = llm::AnthropicStorable;
+  anthropic->assemble = llm::AnthropicAssembleStream;
+  anthropic->replay = [](const json& answer, const json&) {
+    return llm::AnthropicReplayEvents(answer);
+  };
   anthropic->error = [](int status, const std::string& message) {
     json body = {
         {"type", "error"},
@@ -344,6 +355,8 @@ void AddProxyRoutes(Router& router, cache::CacheRegistry& registry, Metrics& met
   gemini->key_header = "x-goog-api-key";
   gemini->configured_key = opt->gemini_api_key;
   gemini->storable = llm::GeminiStorable;
+  gemini->assemble = llm::GeminiAssembleStream;
+  gemini->replay = [](const json& answer, const json&) { return llm::GeminiReplayEvents(answer); };
   gemini->error = [](int status, const std::string& message) {
     json body = {{"error",
                   {{"code", status},

@@ -75,6 +75,61 @@ TEST(ChatKey, OnlyCleanAnswersAreStorable) {
         {{{"finishReason", "SAFETY"}, {"content", {{"parts", {{{"text", "x"}}}}}}}}}}));
 }
 
+TEST(Streams, AssembledOnlyWhenCompleteAndReplayedTheSame) {
+  const std::string openai =
+      "data: "
+      "{\"id\":\"c1\",\"created\":5,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{"
+      "\"content\":\"Hel\"}}]}\n\n"
+      "data: "
+      "{\"id\":\"c1\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"lo\"},\"finish_reason\":"
+      "\"stop\"}]}\n\n";
+  EXPECT_FALSE(OpenAiAssembleStream(openai));  // no [DONE]: cut short
+  auto whole = OpenAiAssembleStream(openai + "data: [DONE]\n\n");
+  ASSERT_TRUE(whole);
+  EXPECT_EQ((*whole)["choices"][0]["message"]["content"], "Hello");
+  std::string replayed;
+  for (const auto& e : OpenAiReplayEvents(*whole, false)) replayed += e;
+  EXPECT_EQ((*OpenAiAssembleStream(replayed))["choices"][0]["message"]["content"], "Hello");
+
+  auto ev = [](const json& data) { return "event: x\ndata: " + data.dump() + "\n\n"; };
+  std::string anthropic =
+      ev({{"type", "message_start"},
+          {"message", {{"id", "m1"}, {"type", "message"}, {"usage", {{"input_tokens", 3}}}}}}) +
+      ev({{"type", "content_block_start"},
+          {"index", 0},
+          {"content_block", {{"type", "text"}, {"text", ""}}}}) +
+      ev({{"type", "content_block_delta"},
+          {"index", 0},
+          {"delta", {{"type", "text_delta"}, {"text", "Hi"}}}}) +
+      ev({{"type", "message_delta"},
+          {"delta", {{"stop_reason", "end_turn"}}},
+          {"usage", {{"output_tokens", 2}}}});
+  EXPECT_FALSE(AnthropicAssembleStream(anthropic));  // no message_stop
+  auto message = AnthropicAssembleStream(anthropic + ev({{"type", "message_stop"}}));
+  ASSERT_TRUE(message);
+  EXPECT_EQ((*message)["content"][0]["text"], "Hi");
+  EXPECT_EQ((*message)["usage"]["output_tokens"], 2);
+  std::string again;
+  for (const auto& e : AnthropicReplayEvents(*message)) again += e;
+  EXPECT_EQ((*AnthropicAssembleStream(again))["content"][0]["text"], "Hi");
+  std::string tool = ev(
+      {{"type", "content_block_start"}, {"index", 0}, {"content_block", {{"type", "tool_use"}}}});
+  EXPECT_FALSE(AnthropicAssembleStream(tool + ev({{"type", "message_stop"}})));
+
+  auto chunk = [](const std::string& text, const char* finish) {
+    json c = {{"candidates",
+               {{{"content", {{"role", "model"}, {"parts", {{{"text", text}}}}}}, {"index", 0}}}}};
+    if (finish) c["candidates"][0]["finishReason"] = finish;
+    return "data: " + c.dump() + "\r\n\r\n";
+  };
+  EXPECT_FALSE(GeminiAssembleStream(chunk("a", nullptr) + chunk("b", nullptr)));
+  EXPECT_FALSE(GeminiAssembleStream(chunk("a", nullptr) + chunk("b", "MAX_TOKENS")));
+  auto gem = GeminiAssembleStream(chunk("a", nullptr) + chunk("b", "STOP"));
+  ASSERT_TRUE(gem);
+  EXPECT_EQ((*gem)["candidates"][0]["content"]["parts"][0]["text"], "ab");
+  EXPECT_EQ(GeminiAssembleStream(GeminiReplayEvents(*gem)[0]).value(), *gem);
+}
+
 TEST(Prices, LongestPrefixOverridesAndUsage) {
   auto t = PriceTable::Defaults();
   EXPECT_DOUBLE_EQ(t.For("gpt-4o-mini-2024-07-18")->input_per_mtok, 0.15);  // not gpt-4o's 2.50

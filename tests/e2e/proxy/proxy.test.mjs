@@ -38,6 +38,21 @@ function anthropicAnswer(req, request, res) {
   // Newer SDKs send the key as a Bearer token, older ones as x-api-key: both pass through.
   const key = req.headers["x-api-key"] ?? req.headers.authorization?.replace(/^Bearer /, "");
   calls.push({ provider: "anthropic", model: request.model, last, key, version: req.headers["anthropic-version"] });
+  if (request.stream) {
+    res.writeHead(200, { "Content-Type": "text/event-stream" });
+    const ev = (name, data) => res.write(`event: ${name}\ndata: ${JSON.stringify(data)}\n\n`);
+    ev("message_start", { type: "message_start", message: { id: `msg_s${calls.length}`, type: "message", role: "assistant",
+      model: request.model, content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: 10, output_tokens: 1 } } });
+    ev("content_block_start", { type: "content_block_start", index: 0, content_block: { type: "text", text: "" } });
+    for (const piece of ["streamed ", `answer to: ${last}`]) {
+      ev("content_block_delta", { type: "content_block_delta", index: 0, delta: { type: "text_delta", text: piece } });
+    }
+    ev("content_block_stop", { type: "content_block_stop", index: 0 });
+    ev("message_delta", { type: "message_delta", delta: { stop_reason: "end_turn", stop_sequence: null }, usage: { output_tokens: 20 } });
+    ev("message_stop", { type: "message_stop" });
+    res.end();
+    return;
+  }
   if (request.model === "fail-429") {
     res.writeHead(429, { "Content-Type": "application/json" });
     res.end(JSON.stringify({ type: "error", error: { type: "rate_limit_error", message: "Rate limited" } }));
@@ -305,15 +320,39 @@ test("streaming: chunks pass through as they arrive, a complete stream is stored
   assert.equal(calls.length, before + 3);
 });
 
-test("Gemini streamGenerateContent passes through", async () => {
+test("Gemini and Anthropic streams: passed through, stored when complete, replayed on a hit", async () => {
   const ai = new GoogleGenAI({ apiKey: "g-test-key", httpOptions: { baseUrl: url } });
+  const geminiStream = async (contents) => {
+    let text = "";
+    for await (const chunk of await ai.models.generateContentStream({ model: "gemini-2.5-flash", contents })) {
+      text += chunk.text ?? "";
+    }
+    return text;
+  };
   const before = calls.length;
-  let text = "";
-  for await (const chunk of await ai.models.generateContentStream({ model: "gemini-2.5-flash", contents: "Stream me." })) {
-    text += chunk.text ?? "";
-  }
-  assert.equal(text, "streamed answer to: Stream me.");
+  assert.equal(await geminiStream("Stream me."), "streamed answer to: Stream me.");
+  assert.equal(await geminiStream("stream me"), "streamed answer to: Stream me.");  // replayed
   assert.equal(calls.length, before + 1);
+
+  const claude = new Anthropic({ baseURL: url, apiKey: "sk-ant-test", maxRetries: 0 });
+  const claudeStream = async (content) => {
+    const { data, response } = await claude.messages
+      .create({ model: "claude-sonnet-4-5", max_tokens: 64, stream: true, messages: [{ role: "user", content }] })
+      .withResponse();
+    let text = "", stop = null;
+    for await (const event of data) {
+      if (event.type === "content_block_delta") text += event.delta.text;
+      if (event.type === "message_delta") stop = event.delta.stop_reason;
+    }
+    return { text, stop, cache: response.headers.get("x-semcached-cache") };
+  };
+  const miss = await claudeStream("Tell me about streams.");
+  assert.equal(miss.cache, "miss");
+  const hit = await claudeStream("tell me about streams");
+  assert.equal(hit.cache, "hit");
+  assert.equal(hit.text, miss.text);
+  assert.equal(hit.stop, "end_turn");
+  assert.equal(calls.length, before + 2);
 });
 
 test("a client without a key is served with the configured one", async () => {
