@@ -90,6 +90,56 @@ Result<ChatKey> OpenAiChatKey(const json& body, const CachePolicy& policy) {
   return MessagesKey("openai", body, policy);
 }
 
+Result<ChatKey> OpenAiResponsesKey(const json& body, const CachePolicy& policy) {
+  if (!body.is_object()) return InvalidArgument("the request body must be a JSON object");
+  if (!body.contains("model") || !body["model"].is_string())
+    return InvalidArgument("'model' must be a string");
+  if (!body.contains("input")) return InvalidArgument("'input' is required");
+  ChatKey k;
+  k.model = body["model"].get<std::string>();
+  k.stream = body.value("stream", false);
+  if (body.contains("previous_response_id") && !body["previous_response_id"].is_null()) {
+    k.why_not = "previous_response_id refers to state the cache cannot see";
+    return k;
+  }
+  json context = json::array();
+  const json& input = body["input"];
+  if (input.is_string()) {
+    k.prompt = input.get<std::string>();
+  } else if (input.is_array() && !input.empty()) {
+    const json& last = input.back();
+    if (!last.is_object() || last.value("role", "") != "user" || !last.contains("content") ||
+        !MessageText(last["content"], &k.prompt)) {
+      // Content parts of the Responses API are typed input_text.
+      k.prompt.clear();
+      if (last.is_object() && last.value("role", "") == "user" && last.contains("content") &&
+          last["content"].is_array()) {
+        for (const auto& part : last["content"]) {
+          if (!part.is_object() || part.value("type", "") != "input_text") {
+            k.prompt.clear();
+            break;
+          }
+          k.prompt += part.value("text", "");
+        }
+      }
+    }
+    context = json(input.begin(), input.end() - 1);
+  }
+  if (k.prompt.empty()) {
+    k.why_not = "the last input is not the user's plain text";
+    return k;
+  }
+  if (body.contains("temperature") && TooHot(body["temperature"], policy)) {
+    k.why_not = "temperature above the caching bound";
+    return k;
+  }
+  json scope_body = body;
+  if (body.contains("instructions")) scope_body["system"] = body["instructions"];
+  k.scope = ScopeHash("openai-responses", k.model, context, scope_body, policy);
+  k.cacheable = true;
+  return k;
+}
+
 Result<ChatKey> AnthropicChatKey(const json& body, const CachePolicy& policy) {
   return MessagesKey("anthropic", body, policy);
 }
@@ -148,6 +198,21 @@ bool OpenAiStorable(const json& body) {
   const json& message = choice.value("message", json::object());
   if (message.contains("refusal") && !message["refusal"].is_null()) return false;
   return message.contains("content") && message["content"].is_string();
+}
+
+bool OpenAiResponsesStorable(const json& body) {
+  if (!body.is_object() || body.value("status", "") != "completed" || !body.contains("output") ||
+      !body["output"].is_array() || body["output"].empty()) {
+    return false;
+  }
+  for (const auto& item : body["output"]) {
+    if (!item.is_object() || item.value("type", "") != "message")
+      return false;  // tool calls, reasoning...
+    for (const auto& part : item.value("content", json::array())) {
+      if (part.value("type", "") != "output_text") return false;  // refusals too
+    }
+  }
+  return true;
 }
 
 bool AnthropicStorable(const json& body) {

@@ -47,6 +47,11 @@ struct ChatKey {
 
 // OpenAI chat completions (POST /v1/chat/completions).
 Result<ChatKey> OpenAiChatKey(const nlohmann::json& body, const CachePolicy& policy);
+// OpenAI Responses API (POST /v1/responses): `input` (a string or a list of messages) and
+// `instructions`; `previous_response_id` chains to server-side state the cache cannot see,
+// so such requests are not cached.
+Result<ChatKey> OpenAiResponsesKey(const nlohmann::json& body, const CachePolicy& policy);
+bool OpenAiResponsesStorable(const nlohmann::json& answer);
 // Anthropic messages (POST /v1/messages).
 Result<ChatKey> AnthropicChatKey(const nlohmann::json& body, const CachePolicy& policy);
 // Gemini generateContent (POST /v1beta/models/{model}:generateContent); the model is in the path.

@@ -86,7 +86,9 @@ std::optional<Usage> UsageOf(const std::string& provider, const nlohmann::json& 
   if (!a.contains(container) || !a[container].is_object()) return std::nullopt;
   const auto& u = a[container];
   if (provider == "openai") return Usage{count(u, "prompt_tokens"), count(u, "completion_tokens")};
-  if (provider == "anthropic") return Usage{count(u, "input_tokens"), count(u, "output_tokens")};
+  if (provider == "anthropic" || provider == "openai-responses") {
+    return Usage{count(u, "input_tokens"), count(u, "output_tokens")};
+  }
   return Usage{count(u, "promptTokenCount"), count(u, "candidatesTokenCount")};
 }
 

@@ -367,6 +367,17 @@ void AddProxyRoutes(Router& router, cache::CacheRegistry& registry, Metrics& met
     return HttpResponse::Json(status, body.dump());
   };
 
+  // The Responses API: its own request and answer shapes; its streams pass through uncached.
+  auto responses = std::make_shared<ProviderSpec>(*openai);
+  responses->name = "openai-responses";
+  responses->key = [&policy](const json& b, const HttpRequest&) {
+    return llm::OpenAiResponsesKey(b, policy);
+  };
+  responses->upstream_path = [](const HttpRequest&) { return std::string("/v1/responses"); };
+  responses->storable = llm::OpenAiResponsesStorable;
+  responses->assemble = nullptr;
+  responses->replay = nullptr;
+
   // Gemini streams on its own route (usually ?alt=sse): the same request, keyed the same way,
   // passed through as it arrives.
   auto gemini_stream = std::make_shared<ProviderSpec>(*gemini);
@@ -382,7 +393,8 @@ void AddProxyRoutes(Router& router, cache::CacheRegistry& registry, Metrics& met
   };
 
   for (auto [path, spec] :
-       {std::pair{"/v1/chat/completions", openai}, std::pair{"/v1/messages", anthropic},
+       {std::pair{"/v1/chat/completions", openai}, std::pair{"/v1/responses", responses},
+        std::pair{"/v1/messages", anthropic},
         std::pair{"/v1beta/models/{model}:generateContent", gemini},
         std::pair{"/v1beta/models/{model}:streamGenerateContent", gemini_stream}}) {
     router.Add(

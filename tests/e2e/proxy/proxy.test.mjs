@@ -100,6 +100,17 @@ before(async () => {
     req.on("end", () => {
       const request = JSON.parse(body);
       if (req.url.startsWith("/v1/messages")) return anthropicAnswer(req, request, res);
+      if (req.url.startsWith("/v1/responses")) {
+        calls.push({ provider: "responses", model: request.model, last: request.input });
+        res.writeHead(200, { "Content-Type": "application/json" });
+        res.end(JSON.stringify({
+          id: `resp_${calls.length}`, object: "response", created_at: 1764300000, status: "completed", model: request.model,
+          output: [{ type: "message", id: `msg_${calls.length}`, status: "completed", role: "assistant",
+                     content: [{ type: "output_text", text: `answer ${calls.length} to: ${request.input}`, annotations: [] }] }],
+          usage: { input_tokens: 9, output_tokens: 19, total_tokens: 28 },
+        }));
+        return;
+      }
       if (req.url.startsWith("/v1beta/models/")) return geminiAnswer(req, request, res);
       const last = request.messages[request.messages.length - 1].content;
       calls.push({ model: request.model, last, authorization: req.headers.authorization });
@@ -362,4 +373,23 @@ test("a client without a key is served with the configured one", async () => {
   });
   assert.equal(r.status, 200);
   assert.equal(calls.at(-1).authorization, "Bearer sk-from-config");
+});
+
+test("the Responses API: a repeat and a paraphrase cost no upstream call", async () => {
+  const before = calls.length;
+  // The per-request threshold header, as a client tuning this route would send it.
+  const ask = (input) => client().responses.create({ model: "gpt-4o-mini", input },
+                                                   { headers: { "x-semcached-threshold": "0.6" } }).withResponse();
+  const first = await ask("How do I reset my router password?");
+  assert.equal(first.response.headers.get("x-semcached-cache"), "miss");
+  const again = await ask("how do I reset my router password");
+  const para = await ask("how do I reset the router password?");
+  assert.equal(calls.length, before + 1);
+  assert.equal(para.response.headers.get("x-semcached-cache"), "hit");
+  assert.equal(again.data.output_text, first.data.output_text);
+  assert.equal(para.data.output_text, first.data.output_text);
+  // Chained to server-side state: never cached.
+  const chained = await client().responses.create({ model: "gpt-4o-mini", input: "And then?", previous_response_id: "resp_1" })
+    .withResponse();
+  assert.equal(chained.response.headers.get("x-semcached-cache"), "bypass");
 });
