@@ -1,0 +1,104 @@
+// Fail-open: the proxy's cache on Redis 8, and Redis killed mid-run. Requests keep being
+// answered from upstream, within the Redis timeout, and never see a cache error. Run by CTest
+// (labels e2e, redis) with E2E_SEMCACHED_BINARY and E2E_REDIS_SERVER.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { createServer, connect } from "node:net";
+import { createServer as createHttpServer } from "node:http";
+import { mkdtempSync, readFileSync, writeFileSync, existsSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import OpenAI from "openai";
+
+const binary = process.env.E2E_SEMCACHED_BINARY;
+const redisBinary = process.env.E2E_REDIS_SERVER;
+let server, redis, upstream, url, dir;
+let calls = 0;
+
+const freePort = () => new Promise((resolve) => {
+  const s = createServer();
+  s.listen(0, "127.0.0.1", () => { const { port } = s.address(); s.close(() => resolve(port)); });
+});
+const reachable = (port) => new Promise((resolve) => {
+  const c = connect(port, "127.0.0.1", () => { c.destroy(); resolve(true); });
+  c.on("error", () => resolve(false));
+});
+
+before(async () => {
+  assert.ok(binary && redisBinary, "E2E_SEMCACHED_BINARY and E2E_REDIS_SERVER are required");
+  dir = mkdtempSync(join(tmpdir(), "semcached-failopen-"));
+  upstream = createHttpServer((req, res) => {
+    let body = "";
+    req.on("data", (c) => (body += c));
+    req.on("end", () => {
+      calls++;
+      const r = JSON.parse(body);
+      res.writeHead(200, { "Content-Type": "application/json" });
+      res.end(JSON.stringify({ id: `c${calls}`, object: "chat.completion", created: 1, model: r.model,
+        choices: [{ index: 0, message: { role: "assistant", content: `answer ${calls}`, refusal: null }, finish_reason: "stop" }],
+        usage: { prompt_tokens: 1, completion_tokens: 2, total_tokens: 3 } }));
+    });
+  });
+  await new Promise((r) => upstream.listen(0, "127.0.0.1", r));
+  const redisPort = await freePort();
+  redis = spawn(redisBinary, ["--port", String(redisPort), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                              "--dir", dir], { stdio: "ignore" });
+  for (let i = 0; i < 200 && !(await reachable(redisPort)); i++) await new Promise((r) => setTimeout(r, 25));
+  writeFileSync(join(dir, "semcached.toml"), `
+[server]
+port = 0
+port_file = "${join(dir, "port")}"
+threads = 2
+
+[redis]
+url = "redis://127.0.0.1:${redisPort}"
+command_timeout_ms = 300
+connect_timeout_ms = 200
+
+[proxy]
+openai_base_url = "http://127.0.0.1:${upstream.address().port}"
+cache = "llm"
+
+[[caches]]
+id = "llm"
+store = "redis"
+`);
+  server = spawn(binary, ["serve", "--config", join(dir, "semcached.toml"), "--data-dir", join(dir, "data")],
+                 { stdio: ["ignore", "inherit", "inherit"] });
+  for (let i = 0; i < 300 && !existsSync(join(dir, "port")); i++) await new Promise((r) => setTimeout(r, 20));
+  url = `http://127.0.0.1:${readFileSync(join(dir, "port"), "utf8").trim()}`;
+});
+
+after(async () => {
+  for (const child of [server, redis]) {
+    if (!child || child.exitCode !== null || child.signalCode !== null) continue;
+    const exited = new Promise((r) => child.on("exit", r));
+    child.kill("SIGTERM");
+    await exited;
+  }
+  upstream?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test("with Redis gone, requests still get answers, within the timeout", async () => {
+  const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: "sk-test", maxRetries: 0 });
+  const ask = (content) => client.chat.completions
+    .create({ model: "gpt-4o-mini", messages: [{ role: "user", content }] }).withResponse();
+  assert.equal((await ask("Is Redis there?")).response.headers.get("x-semcached-cache"), "miss");
+  assert.equal((await ask("Is Redis there?")).response.headers.get("x-semcached-cache"), "hit");
+  assert.equal(calls, 1);
+
+  const exited = new Promise((r) => redis.on("exit", r));
+  redis.kill("SIGKILL");
+  await exited;
+  for (const question of ["Is Redis there?", "Is Redis there?", "A new question while Redis is down?"]) {
+    const started = Date.now();
+    const r = await ask(question);
+    assert.ok(Date.now() - started < 2000, `took ${Date.now() - started} ms`);
+    assert.equal(r.response.status, 200);
+    assert.equal(r.response.headers.get("x-semcached-cache"), "miss");
+    assert.match(r.data.choices[0].message.content, /^answer \d+$/);
+  }
+  assert.equal(calls, 4);
+});
