@@ -286,6 +286,10 @@ const std::vector<KeySpec>& Keys() {
         "proxy.max_n", [](Config& c) -> int& { return c.proxy.max_n; }, 1, 128,
         "requests asking for more choices (n, candidateCount) are passed through"));
     k.push_back(StringKey(
+        "proxy.scope_fields", [](Config& c) -> std::string& { return c.proxy.scope_fields; }, {},
+        "comma-separated request fields that must match exactly for a hit (sampling, tools...); "
+        "empty: the built-in list"));
+    k.push_back(StringKey(
         "proxy.openai_api_key_env",
         [](Config& c) -> std::string& { return c.proxy.openai_api_key_env; }, {},
         "variable with an OpenAI key for clients that send none; empty: pass-through only"));

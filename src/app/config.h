@@ -45,6 +45,7 @@ struct ProxyConfig {
   std::string outbound_proxy;     // HTTP(S) proxy for upstream calls; empty: none
   std::string prices;             // "model=input/output,..." USD per million tokens, over the defaults
   double max_temperature = 1.0;   // requests above this temperature are not cached
+  std::string scope_fields;       // "a,b,c": request fields that must match exactly; empty: the defaults
   int max_n = 1;                  // requests asking for more choices are not cached
   // Environment variables holding keys for clients that send none; empty: pass-through only.
   std::string openai_api_key_env;

@@ -333,6 +333,16 @@ int Serve(const Config& config) {
   proxy.upstream.proxy = config.proxy.outbound_proxy;
   proxy.policy.max_temperature = config.proxy.max_temperature;
   proxy.policy.max_n = config.proxy.max_n;
+  if (!config.proxy.scope_fields.empty()) {
+    proxy.policy.scope_fields.clear();
+    std::string list = config.proxy.scope_fields;
+    for (std::size_t pos = 0; pos <= list.size();) {
+      auto comma = list.find(',', pos);
+      if (comma == std::string::npos) comma = list.size();
+      if (comma > pos) proxy.policy.scope_fields.push_back(list.substr(pos, comma - pos));
+      pos = comma + 1;
+    }
+  }
   auto from_env = [](const std::string& name) -> std::string {
     const char* v = name.empty() ? nullptr : std::getenv(name.c_str());
     return v != nullptr ? v : "";

@@ -31,6 +31,10 @@ TEST(ChatKey, ScopeCoversContextModelAndSamplingButNotThePrompt) {
   json sampled = a;
   sampled["temperature"] = 0.2;
   EXPECT_NE(OpenAiChatKey(sampled, policy)->scope, ka->scope);
+  // The scope fields are a policy: a field left out of them no longer separates requests.
+  CachePolicy loose;
+  loose.scope_fields = {"seed"};
+  EXPECT_EQ(OpenAiChatKey(sampled, loose)->scope, OpenAiChatKey(a, loose)->scope);
   json hot = a;
   hot["temperature"] = 1.5;
   EXPECT_FALSE(OpenAiChatKey(hot, policy)->cacheable);
