@@ -77,10 +77,16 @@ void CacheCounters::CountHit(const Hit& hit, const CacheOptions& options, bool e
   if (!estimate) return;
   const std::uint64_t in = EstimateTokens(hit.entry->prompt),
                       out = EstimateTokens(hit.entry->response);
-  tokens_saved.fetch_add(in + out, std::memory_order_relaxed);
-  const double usd = (in * options.input_usd_per_mtok + out * options.output_usd_per_mtok) / 1e6;
+  AddSavings(in + out, (in * options.input_usd_per_mtok + out * options.output_usd_per_mtok) / 1e6,
+             0);
+}
+
+void CacheCounters::AddSavings(std::uint64_t tokens, double usd, double seconds) {
+  tokens_saved.fetch_add(tokens, std::memory_order_relaxed);
   cost_saved_nano_usd.fetch_add(static_cast<std::uint64_t>(usd * 1e9 + 0.5),
                                 std::memory_order_relaxed);
+  latency_saved_micros.fetch_add(static_cast<std::uint64_t>(seconds * 1e6 + 0.5),
+                                 std::memory_order_relaxed);
 }
 
 void CacheCounters::Fill(CacheStats* s) const {
@@ -95,6 +101,7 @@ void CacheCounters::Fill(CacheStats* s) const {
   s->evicted = evicted.load();
   s->tokens_saved = tokens_saved.load();
   s->cost_saved_usd = static_cast<double>(cost_saved_nano_usd.load()) / 1e9;
+  s->latency_saved_seconds = static_cast<double>(latency_saved_micros.load()) / 1e6;
 }
 
 std::uint64_t EstimateTokens(std::string_view text) {

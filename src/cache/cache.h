@@ -123,9 +123,11 @@ std::uint64_t EstimateTokens(std::string_view text);
 struct CacheCounters {
   std::atomic<std::uint64_t> lookups{0}, exact_hits{0}, semantic_hits{0}, misses{0},
       guard_rejections{0}, stores{0}, expired{0}, deleted{0}, evicted{0}, tokens_saved{0},
-      cost_saved_nano_usd{0};
+      cost_saved_nano_usd{0}, latency_saved_micros{0};
   // A hit by its tier; with `estimate`, also what it saved, estimated from its text.
   void CountHit(const Hit& hit, const CacheOptions& options, bool estimate);
+  // What a hit saved, as the caller measured it.
+  void AddSavings(std::uint64_t tokens, double usd, double seconds);
   void Fill(CacheStats* s) const;
 };
 
@@ -151,11 +153,7 @@ class Cache {
   virtual const char* store_name() const = 0;  // "embedded" | "redis"
   // What a hit saved, when the caller knows it better than the estimate (see SearchQuery).
   void RecordSavings(std::uint64_t tokens, double usd, double seconds) {
-    saved_tokens_.fetch_add(tokens, std::memory_order_relaxed);
-    saved_nano_usd_.fetch_add(static_cast<std::uint64_t>(usd * 1e9 + 0.5),
-                              std::memory_order_relaxed);
-    saved_micros_.fetch_add(static_cast<std::uint64_t>(seconds * 1e6 + 0.5),
-                            std::memory_order_relaxed);
+    counters_.AddSavings(tokens, usd, seconds);
   }
   // Durability hooks of stores that keep files (no-ops elsewhere).
   virtual Status Snapshot() { return Status::Ok(); }
@@ -164,16 +162,8 @@ class Cache {
   virtual std::size_t restored_entries() const { return 0; }
 
  protected:
-  // Savings reported by callers, added into Stats() by each implementation.
-  void AddRecordedSavings(CacheStats* s) const {
-    s->tokens_saved += saved_tokens_.load(std::memory_order_relaxed);
-    s->cost_saved_usd += static_cast<double>(saved_nano_usd_.load(std::memory_order_relaxed)) / 1e9;
-    s->latency_saved_seconds +=
-        static_cast<double>(saved_micros_.load(std::memory_order_relaxed)) / 1e6;
-  }
-
- private:
-  std::atomic<std::uint64_t> saved_tokens_{0}, saved_nano_usd_{0}, saved_micros_{0};
+  // Every implementation counts here, and fills its Stats() from here.
+  mutable CacheCounters counters_;
 };
 
 // The checks every store applies, so both refuse the same requests with the same words.

@@ -578,7 +578,6 @@ CacheStats SemanticCache::Stats() const {
     s.bytes = bytes_;
   }
   counters_.Fill(&s);
-  AddRecordedSavings(&s);
   return s;
 }
 

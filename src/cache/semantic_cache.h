@@ -105,8 +105,6 @@ class SemanticCache final : public Cache {
   std::vector<std::uint64_t> labels_;                                    // for eviction samples
   std::atomic<std::uint64_t> next_label_{1};
   std::size_t bytes_ = 0;
-
-  mutable CacheCounters counters_;
 };
 
 }  // namespace semcached::cache

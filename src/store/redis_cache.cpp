@@ -394,7 +394,6 @@ cache::CacheStats RedisCache::Stats() const {
   auto n = redis_.Execute({"SCARD", Key("ids")});
   if (n.ok() && n->AsInteger().ok()) s.entries = static_cast<std::size_t>(*n->AsInteger());
   counters_.Fill(&s);
-  AddRecordedSavings(&s);
   return s;
 }
 

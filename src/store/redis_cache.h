@@ -79,7 +79,6 @@ class RedisCache final : public cache::Cache {
   RedisCacheOptions redis_options_;
   Clock clock_;
   std::unique_ptr<RedisVectorStore> vectors_;
-  mutable cache::CacheCounters counters_;
 };
 
 }  // namespace semcached::store
