@@ -1,5 +1,7 @@
 #include "cache/cache.h"
 
+#include <cstring>
+
 namespace semcached::cache {
 
 Status FieldError(const std::string& field, const std::string& rule, const std::string& message) {
@@ -75,8 +77,8 @@ void CacheCounters::CountHit(const Hit& hit, const CacheOptions& options, bool e
   (hit.strategy == Strategy::kExact ? exact_hits : semantic_hits)
       .fetch_add(1, std::memory_order_relaxed);
   if (!estimate) return;
-  const std::uint64_t in = EstimateTokens(hit.entry->prompt),
-                      out = EstimateTokens(hit.entry->response);
+  const std::uint64_t in = EstimateTokens(hit.entry->prompt()),
+                      out = EstimateTokens(hit.entry->response());
   AddSavings(in + out, (in * options.input_usd_per_mtok + out * options.output_usd_per_mtok) / 1e6,
              0);
 }
@@ -102,6 +104,67 @@ void CacheCounters::Fill(CacheStats* s) const {
   s->tokens_saved = tokens_saved.load();
   s->cost_saved_usd = static_cast<double>(cost_saved_nano_usd.load()) / 1e9;
   s->latency_saved_seconds = static_cast<double>(latency_saved_micros.load()) / 1e6;
+}
+
+namespace {
+
+void AppendField(std::string& out, std::string_view s) {
+  const auto n = static_cast<std::uint32_t>(s.size());
+  out.append(reinterpret_cast<const char*>(&n), sizeof n);
+  out.append(s);
+}
+
+}  // namespace
+
+EntryText::EntryText(std::string_view prompt, std::string_view response,
+                     const Attributes& attributes)
+    : prompt_size_(static_cast<std::uint32_t>(prompt.size())),
+      response_size_(static_cast<std::uint32_t>(response.size())) {
+  std::size_t size = prompt.size() + response.size();
+  for (const auto& [k, v] : attributes) size += 2 * sizeof(std::uint32_t) + k.size() + v.size();
+  data_.reserve(size);
+  data_.append(prompt);
+  data_.append(response);
+  for (const auto& [k, v] : attributes) {
+    AppendField(data_, k);
+    AppendField(data_, v);
+  }
+}
+
+std::string_view EntryText::Field(std::size_t* at) const {
+  std::uint32_t n = 0;
+  std::memcpy(&n, data_.data() + *at, sizeof n);
+  std::string_view out(data_.data() + *at + sizeof n, n);
+  *at += sizeof n + n;
+  return out;
+}
+
+Attributes EntryText::attributes() const {
+  Attributes out;
+  ForEachAttribute([&](std::string_view k, std::string_view v) { out.emplace(k, v); });
+  return out;
+}
+
+std::optional<std::string_view> EntryText::attribute(std::string_view name) const {
+  std::optional<std::string_view> found;
+  ForEachAttribute([&](std::string_view k, std::string_view v) {
+    if (k == name) found = v;
+  });
+  return found;
+}
+
+bool EntryText::HasAll(const Attributes& scope) const {
+  for (const auto& [k, v] : scope) {
+    auto have = attribute(k);
+    if (!have || *have != v) return false;
+  }
+  return true;
+}
+
+std::size_t EntryText::text_bytes() const {
+  std::size_t b = std::size_t{prompt_size_} + response_size_;
+  ForEachAttribute([&](std::string_view k, std::string_view v) { b += k.size() + v.size(); });
+  return b;
 }
 
 std::uint64_t EstimateTokens(std::string_view text) {

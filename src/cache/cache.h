@@ -73,11 +73,38 @@ struct CacheOptions {
 };
 
 // What an entry says, immutable once stored: hits share it instead of copying the text.
-struct EntryText {
-  std::string prompt;
-  std::string response;
-  Attributes attributes;
-  std::string normalized;
+// Prompt, response and attributes live in one buffer (attributes as length-prefixed name,
+// value pairs in name order): an entry's text costs one allocation and no per-field
+// headers, which matters when a cache holds millions of them. The normalized prompt is not
+// kept; it is derived again from the prompt where it is needed (the guards).
+class EntryText {
+ public:
+  EntryText() = default;
+  EntryText(std::string_view prompt, std::string_view response, const Attributes& attributes);
+
+  std::string_view prompt() const { return {data_.data(), prompt_size_}; }
+  std::string_view response() const { return {data_.data() + prompt_size_, response_size_}; }
+  // Calls f(name, value) for each attribute, in name order.
+  template <typename F>
+  void ForEachAttribute(F&& f) const {
+    std::size_t at = std::size_t{prompt_size_} + response_size_;
+    while (at < data_.size()) {
+      std::string_view name = Field(&at);
+      std::string_view value = Field(&at);
+      f(name, value);
+    }
+  }
+  Attributes attributes() const;
+  std::optional<std::string_view> attribute(std::string_view name) const;
+  // Whether every name/value pair of `scope` is among the attributes.
+  bool HasAll(const Attributes& scope) const;
+  // Prompt, response, attribute names and values, in bytes.
+  std::size_t text_bytes() const;
+
+ private:
+  std::string_view Field(std::size_t* at) const;
+  std::string data_;
+  std::uint32_t prompt_size_ = 0, response_size_ = 0;
 };
 
 struct Hit {

@@ -52,16 +52,19 @@ std::string ExactKey(std::string_view cache_id, std::string_view normalized_prom
   return Sha256Hex(Canonical(cache_id, normalized_prompt, attributes, extra_scope));
 }
 
-std::uint64_t ExactKey64(std::string_view cache_id, std::string_view normalized_prompt,
-                         const std::map<std::string, std::string>& attributes,
-                         std::string_view extra_scope) {
+ExactDigest ExactKey128(std::string_view cache_id, std::string_view normalized_prompt,
+                        const std::map<std::string, std::string>& attributes,
+                        std::string_view extra_scope) {
   std::string canon = Canonical(cache_id, normalized_prompt, attributes, extra_scope);
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   EVP_Digest(canon.data(), canon.size(), digest, &len, EVP_sha256(), nullptr);
-  std::uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v = (v << 8) | digest[i];
-  return v;
+  ExactDigest out;
+  for (int i = 0; i < 8; ++i) {
+    out.key = (out.key << 8) | digest[i];
+    out.check = (out.check << 8) | digest[8 + i];
+  }
+  return out;
 }
 
 }  // namespace semcached::cache

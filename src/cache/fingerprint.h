@@ -18,10 +18,15 @@ std::string ExactKey(std::string_view cache_id, std::string_view normalized_prom
                      const std::map<std::string, std::string>& attributes,
                      std::string_view extra_scope = {});
 
-// The first 64 bits of ExactKey's digest, for in-memory maps (callers confirm a match by
-// comparing the normalized prompts, so a collision can never return a wrong entry).
-std::uint64_t ExactKey64(std::string_view cache_id, std::string_view normalized_prompt,
-                         const std::map<std::string, std::string>& attributes,
-                         std::string_view extra_scope = {});
+// The first 128 bits of ExactKey's digest, for in-memory maps: `key` indexes, `check`
+// confirms. Two different scopes share both halves with probability 2^-128 per pair, so
+// a match on both is taken as the same prompt without keeping the prompt's normalized text.
+struct ExactDigest {
+  std::uint64_t key = 0;
+  std::uint64_t check = 0;
+};
+ExactDigest ExactKey128(std::string_view cache_id, std::string_view normalized_prompt,
+                        const std::map<std::string, std::string>& attributes,
+                        std::string_view extra_scope = {});
 
 }  // namespace semcached::cache

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <limits>
 #include <random>
 
 #include <spdlog/spdlog.h>
@@ -11,6 +12,8 @@
 
 namespace semcached::cache {
 namespace {
+
+constexpr std::int64_t kExpiryUnknown = std::numeric_limits<std::int64_t>::max();
 
 using Micros = std::chrono::duration<double, std::micro>;
 using Steady = std::chrono::steady_clock;
@@ -28,7 +31,7 @@ std::uint64_t RandomTag() {
   return rng();
 }
 
-// The label from an id made by Entry::Id, or 0 when the text is not one.
+// The label and tag of an id made by EntryId; false when the text is not one.
 bool ParseId(const std::string& id, std::uint64_t* label, std::uint64_t* tag) {
   if (id.size() != 32) return false;
   std::uint64_t parts[2] = {0, 0};
@@ -45,7 +48,7 @@ bool ParseId(const std::string& id, std::uint64_t* label, std::uint64_t* tag) {
 
 }  // namespace
 
-std::string Entry::Id() const {
+std::string EntryId(std::uint64_t label, std::uint64_t tag) {
   static const char* hex = "0123456789abcdef";
   std::string id(32, '0');
   for (int i = 0; i < 16; ++i) {
@@ -130,65 +133,62 @@ Result<std::unique_ptr<SemanticCache>> SemanticCache::Create(
   return cache;
 }
 
-Result<Entry> SemanticCache::MakeEntry(const StoredEntry& stored) {
+// An entry from the snapshot or the journal into its own slot (its vector is in the index).
+Status SemanticCache::RestoreLocked(const StoredEntry& stored) {
+  if (stored.label > std::numeric_limits<std::uint32_t>::max()) {
+    return DataLoss("cache " + options_.id + ": entry label " + std::to_string(stored.label) +
+                    " is not a slot number");
+  }
+  const auto slot = static_cast<std::uint32_t>(stored.label);
   auto normalized = NormalizePrompt(stored.prompt, options_.normalize);
   if (!normalized.ok())
     return DataLoss("cache " + options_.id + ": a stored prompt no longer normalizes");
-  Entry e;
-  e.label = stored.label;
-  e.tag = stored.tag;
-  e.created_ms = stored.created_ms;
-  e.expires_ms = stored.expires_ms;
-  e.ttl_ms = stored.ttl_ms;
-  auto text = std::make_shared<EntryText>();
-  text->prompt = stored.prompt;
-  text->response = stored.response;
-  text->attributes = stored.attributes;
-  text->normalized = std::move(*normalized);
-  e.exact_key = ExactKey64(options_.id, text->normalized, {});
-  embedder_->Observe(text->normalized);  // the built-in embedder relearns its weights
-  e.text = std::move(text);
-  e.use = std::make_shared<EntryUse>();
-  e.use->last_access_ms.store(e.created_ms);
-  return e;
+  if (slot >= slots_.size()) slots_.resize(std::size_t{slot} + 1);
+  embedder_->Observe(*normalized);  // the built-in embedder relearns its weights
+  InsertLocked(slot, std::make_shared<EntryText>(stored.prompt, stored.response, stored.attributes),
+               ExactKey128(options_.id, *normalized, {}), stored.tag, stored.created_ms,
+               stored.expires_ms, stored.ttl_ms);
+  return Status::Ok();
 }
 
 // Snapshot entries (their vectors are in the loaded index), then the journal in order.
 Status SemanticCache::Restore(LoadedState& loaded) {
   std::unique_lock<std::shared_mutex> lock(mu_);
-  std::uint64_t next = std::max<std::uint64_t>(loaded.next_label, 1);
   for (const auto& stored : loaded.entries) {
-    auto e = MakeEntry(stored);
-    if (!e.ok()) return e.status();
-    next = std::max(next, stored.label + 1);
-    InsertLocked(std::move(*e));
+    if (Status s = RestoreLocked(stored); !s.ok()) return s;
   }
   for (auto& rec : loaded.journal) {
     switch (rec.type) {
-      case JournalRecord::Type::kStore: {
-        auto e = MakeEntry(rec.entry);
-        if (!e.ok()) return e.status();
-        next = std::max(next, rec.entry.label + 1);
-        if (auto old = entries_.find(rec.entry.label); old != entries_.end()) EraseLocked(old);
+      case JournalRecord::Type::kStore:
+        if (Find(rec.entry.label) != nullptr) EraseLocked(static_cast<std::uint32_t>(rec.entry.label));
         if (Status st =
                 index_->Add(rec.entry.label, rec.entry.vector.data(), rec.entry.vector.size());
             !st.ok()) {
           return DataLoss("cache " + options_.id +
                           ": journal vector refused by the index: " + st.message());
         }
-        InsertLocked(std::move(*e));
+        if (Status s = RestoreLocked(rec.entry); !s.ok()) return s;
         break;
-      }
       case JournalRecord::Type::kDelete:
-        if (auto it = entries_.find(rec.label); it != entries_.end()) EraseLocked(it);
+        if (Find(rec.label) != nullptr) EraseLocked(static_cast<std::uint32_t>(rec.label));
         break;
       case JournalRecord::Type::kFlush:
-        while (!entries_.empty()) EraseLocked(entries_.begin());
+        for (std::uint32_t slot = 0; slot < slots_.size(); ++slot) {
+          if (slots_[slot].text) EraseLocked(slot);
+        }
         break;
     }
   }
-  next_label_.store(next);
-  restored_entries_ = entries_.size();
+  // Slots no entry came back to are free; so is every label the index holds without one
+  // (an entry whose journal record never made it to disk).
+  free_slots_.clear();
+  for (std::size_t slot = slots_.size(); slot-- > 0;) {
+    if (!slots_[slot].text) {
+      free_slots_.push_back(static_cast<std::uint32_t>(slot));
+      if (index_->Contains(slot)) (void)index_->Remove(slot);
+    }
+  }
+  restored_entries_ = live_;
   return Status::Ok();
 }
 
@@ -196,37 +196,71 @@ Status SemanticCache::LogLocked(const JournalRecord& record) {
   return persistence_ ? persistence_->Append(record) : Status::Ok();
 }
 
-void SemanticCache::InsertLocked(Entry e) {
-  exact_[e.exact_key].push_back(e.label);
-  bytes_ += EntryBytes(e);
-  e.slot = labels_.size();
-  labels_.push_back(e.label);
-  if (e.expires_ms != 0) {
-    expiry_.emplace(e.expires_ms, e.label);
-    next_expiry_.store(expiry_.begin()->first, std::memory_order_relaxed);
+const Entry* SemanticCache::Find(std::uint64_t label) const {
+  if (label >= slots_.size()) return nullptr;
+  const Entry& e = slots_[label];
+  return e.text ? &e : nullptr;
+}
+
+std::uint32_t SemanticCache::TakeSlotLocked() {
+  if (!free_slots_.empty()) {
+    std::uint32_t slot = free_slots_.back();
+    free_slots_.pop_back();
+    return slot;
   }
-  const std::uint64_t label = e.label;
-  entries_.emplace(label, std::move(e));
+  if (slots_.size() >= std::numeric_limits<std::uint32_t>::max()) return kNoSlot;
+  slots_.emplace_back();
+  return static_cast<std::uint32_t>(slots_.size() - 1);
+}
+
+void SemanticCache::FreeSlotLocked(std::uint32_t slot) { free_slots_.push_back(slot); }
+
+void SemanticCache::LowerNextExpiry(std::int64_t expires_ms) {
+  if (expires_ms == 0) return;
+  std::int64_t cur = next_expiry_.load(std::memory_order_relaxed);
+  while ((cur == 0 || expires_ms < cur) &&
+         !next_expiry_.compare_exchange_weak(cur, expires_ms, std::memory_order_relaxed)) {
+  }
+}
+
+void SemanticCache::InsertLocked(std::uint32_t slot, std::shared_ptr<const EntryText> text,
+                                 ExactDigest exact, std::uint64_t tag, std::int64_t created_ms,
+                                 std::int64_t expires_ms, std::int64_t ttl_ms) {
+  Entry& e = slots_[slot];
+  e.exact = exact;
+  e.tag = tag;
+  e.created_ms = created_ms;
+  e.expires_ms = expires_ms;
+  e.ttl_ms = ttl_ms;
+  e.last_access_ms.store(created_ms, std::memory_order_relaxed);
+  e.hits.store(0, std::memory_order_relaxed);
+  bytes_ += text->text_bytes();
+  e.text = std::move(text);
+  exact_.emplace(e.exact.key, slot);
+  ++live_;
+  LowerNextExpiry(expires_ms);
 }
 
 Status SemanticCache::Snapshot() {
   std::unique_lock<std::shared_mutex> lock(mu_);  // writes wait; the cut is consistent
   if (!persistence_) return Status::Ok();
   std::vector<StoredEntry> out;
-  out.reserve(entries_.size());
-  for (const auto& [label, e] : entries_) {
+  out.reserve(live_);
+  for (std::uint32_t slot = 0; slot < slots_.size(); ++slot) {
+    const Entry& e = slots_[slot];
+    if (!e.text) continue;
     StoredEntry se;
-    se.label = label;
+    se.label = slot;
     se.tag = e.tag;
     se.created_ms = e.created_ms;
     se.expires_ms = ExpiresAt(e);
     se.ttl_ms = e.ttl_ms;
-    se.prompt = e.text->prompt;
-    se.response = e.text->response;
-    se.attributes = e.text->attributes;
+    se.prompt = e.text->prompt();
+    se.response = e.text->response();
+    se.attributes = e.text->attributes();
     out.push_back(std::move(se));
   }
-  return persistence_->Snapshot(out, *index_, next_label_.load());
+  return persistence_->Snapshot(out, *index_, slots_.size());
 }
 
 void SemanticCache::DropPersistence() {
@@ -253,24 +287,13 @@ SemanticCache::SemanticCache(CacheOptions options, std::unique_ptr<embed::Embedd
 std::int64_t SemanticCache::ExpiresAt(const Entry& e) const {
   if (e.expires_ms == 0) return 0;
   if (!options_.sliding_ttl) return e.expires_ms;
-  return std::max(e.expires_ms, e.use->last_access_ms.load(std::memory_order_relaxed) + e.ttl_ms);
+  return std::max(e.expires_ms, e.last_access_ms.load(std::memory_order_relaxed) + e.ttl_ms);
 }
 
 bool SemanticCache::Matches(const Entry& e, const Attributes& scope, std::int64_t now) const {
   std::int64_t expires = ExpiresAt(e);
   if (expires != 0 && expires <= now) return false;
-  for (const auto& [k, v] : scope) {
-    auto it = e.text->attributes.find(k);
-    if (it == e.text->attributes.end() || it->second != v) return false;
-  }
-  return true;
-}
-
-std::size_t SemanticCache::EntryBytes(const Entry& e) const {
-  const EntryText& t = *e.text;
-  std::size_t b = t.prompt.size() + t.response.size() + t.normalized.size();
-  for (const auto& [k, v] : t.attributes) b += k.size() + v.size();
-  return b;
+  return e.text->HasAll(scope);
 }
 
 Result<std::string> SemanticCache::Store(const std::string& prompt, const std::string& response,
@@ -283,45 +306,44 @@ Result<std::string> SemanticCache::Store(const std::string& prompt, const std::s
   auto vec = embedder_->Embed(*normalized);
   if (!vec.ok()) return vec.status();
 
-  Entry e;
-  e.tag = RandomTag();
-  auto text = std::make_shared<EntryText>();
-  text->prompt = prompt;
-  text->response = response;
-  text->attributes = attributes;
-  text->normalized = std::move(*normalized);
-  e.text = text;
-  e.created_ms = clock_();
-  e.use = std::make_shared<EntryUse>();
-  e.use->last_access_ms.store(e.created_ms);
-  std::int64_t ttl = ttl_ms ? *ttl_ms : options_.default_ttl_ms;
-  e.expires_ms = ttl > 0 ? e.created_ms + ttl : 0;
-  e.ttl_ms = ttl > 0 ? ttl : 0;
-  e.exact_key = ExactKey64(options_.id, text->normalized, {});
+  auto text = std::make_shared<const EntryText>(prompt, response, attributes);
+  const std::uint64_t tag = RandomTag();
+  const std::int64_t created = clock_();
+  const std::int64_t ttl = ttl_ms ? *ttl_ms : options_.default_ttl_ms;
+  const std::int64_t expires = ttl > 0 ? created + ttl : 0;
 
+  std::uint32_t slot;
+  {
+    std::unique_lock<std::shared_mutex> lock(mu_);
+    slot = TakeSlotLocked();
+  }
+  if (slot == kNoSlot)
+    return Status(ErrorCode::kResourceExhausted, "cache " + options_.id + " holds 2^32 entries");
   // The index is thread-safe: add outside the cache lock so searches are not held up by a
-  // graph insert. Until the maps below know the label, searches skip it.
-  e.label = next_label_.fetch_add(1, std::memory_order_relaxed);
-  Status s = index_->Add(e.label, vec->data(), vec->size());
-  if (!s.ok()) return s;
+  // graph insert. Until the slot holds the entry, searches skip its label.
+  Status s = index_->Add(slot, vec->data(), vec->size());
   std::unique_lock<std::shared_mutex> lock(mu_);
+  if (!s.ok()) {
+    FreeSlotLocked(slot);
+    return s;
+  }
   if (persistence_) {
     // Durable before acknowledged: under fsync "always" the record is on disk when this returns.
     JournalRecord rec;
     rec.type = JournalRecord::Type::kStore;
-    rec.entry = {e.label, e.tag,    e.created_ms, e.expires_ms, e.ttl_ms,
-                 prompt,  response, attributes,   *vec};
+    rec.entry = {slot,   tag,      created,    expires, ttl > 0 ? ttl : 0,
+                 prompt, response, attributes, *vec};
     if (Status logged = LogLocked(rec); !logged.ok()) {
-      (void)index_->Remove(e.label);
+      (void)index_->Remove(slot);
+      FreeSlotLocked(slot);
       return logged;
     }
   }
-  std::string id = e.Id();
-  std::int64_t now = e.created_ms;
-  InsertLocked(std::move(e));
+  InsertLocked(slot, std::move(text), ExactKey128(options_.id, *normalized, {}), tag, created,
+               expires, ttl > 0 ? ttl : 0);
   counters_.stores.fetch_add(1, std::memory_order_relaxed);
-  EvictLocked(now);
-  return id;
+  EvictLocked(created);
+  return EntryId(slot, tag);
 }
 
 Result<std::vector<Hit>> SemanticCache::Search(const SearchQuery& q, LookupTrace* trace) {
@@ -340,16 +362,14 @@ Result<std::vector<Hit>> SemanticCache::Search(const SearchQuery& q, LookupTrace
   std::vector<Hit> hits;
   for (Strategy strategy : strategies) {
     if (strategy == Strategy::kExact) {
-      const std::uint64_t key = ExactKey64(options_.id, *normalized, {});
+      const ExactDigest digest = ExactKey128(options_.id, *normalized, {});
       std::shared_lock<std::shared_mutex> lock(mu_);
-      auto it = exact_.find(key);
-      if (it == exact_.end()) continue;
-      for (std::uint64_t label : it->second) {
-        auto e = entries_.find(label);
-        if (e != entries_.end() && e->second.text->normalized == *normalized &&
-            Matches(e->second, q.attributes, now)) {
-          Touch(e->second, now);
-          hits.push_back({e->second.Id(), e->second.text, 1.0f, Strategy::kExact});
+      auto [first, last] = exact_.equal_range(digest.key);
+      for (auto it = first; it != last; ++it) {
+        const Entry& e = slots_[it->second];
+        if (e.text && e.exact.check == digest.check && Matches(e, q.attributes, now)) {
+          Touch(e, now);
+          hits.push_back({EntryId(it->second, e.tag), e.text, 1.0f, Strategy::kExact});
           break;
         }
       }
@@ -360,8 +380,8 @@ Result<std::vector<Hit>> SemanticCache::Search(const SearchQuery& q, LookupTrace
       t.embed_us += Micros(Steady::now() - te).count();
       std::shared_lock<std::shared_mutex> lock(mu_);
       std::function<bool(std::uint64_t)> filter = [&](std::uint64_t label) {
-        auto e = entries_.find(label);
-        return e != entries_.end() && Matches(e->second, q.attributes, now);
+        const Entry* e = Find(label);
+        return e != nullptr && Matches(*e, q.attributes, now);
       };
       vector::SearchParams p;
       p.k = options_.semantic_candidates;
@@ -380,16 +400,20 @@ Result<std::vector<Hit>> SemanticCache::Search(const SearchQuery& q, LookupTrace
         float sim = vector::HnswIndex::Similarity(vector::Metric::kCosine, h.distance);
         t.best_similarity = std::max(t.best_similarity, sim);
         if (sim < threshold) break;
-        auto found_entry = entries_.find(h.label);
-        if (found_entry == entries_.end()) continue;  // added to the index, not yet to the maps
-        const Entry& e = found_entry->second;
-        if (CheckGuards(*normalized, e.text->normalized, options_.guards) != GuardVerdict::kPass) {
+        const Entry* e = Find(h.label);
+        if (e == nullptr) continue;  // added to the index, its slot not filled yet
+        // The candidate's prompt is normalized again here (entries do not keep a normalized
+        // copy): a few microseconds for the one or two candidates above the threshold.
+        auto candidate = NormalizePrompt(e->text->prompt(), options_.normalize);
+        if (!candidate.ok() ||
+            CheckGuards(*normalized, *candidate, options_.guards) != GuardVerdict::kPass) {
           ++t.guard_rejections;
           counters_.guard_rejections.fetch_add(1, std::memory_order_relaxed);
           continue;
         }
-        Touch(e, now);
-        hits.push_back({e.Id(), e.text, std::min(sim, 1.0f), Strategy::kSemantic});
+        Touch(*e, now);
+        hits.push_back({EntryId(h.label, e->tag), e->text, std::min(sim, 1.0f),
+                        Strategy::kSemantic});
         break;
       }
       t.guards_us += Micros(Steady::now() - tg).count();
@@ -404,82 +428,81 @@ Result<std::vector<Hit>> SemanticCache::Search(const SearchQuery& q, LookupTrace
   return hits;
 }
 
-void SemanticCache::EraseLocked(std::unordered_map<std::uint64_t, Entry>::iterator it) {
-  const Entry& e = it->second;
-  (void)index_->Remove(e.label);
-  auto key = exact_.find(e.exact_key);
-  if (key != exact_.end()) {
-    auto& labels = key->second;
-    labels.erase(std::remove(labels.begin(), labels.end(), e.label), labels.end());
-    if (labels.empty()) exact_.erase(key);
-  }
-  bytes_ -= EntryBytes(e);
-  if (e.expires_ms != 0) {
-    auto range = expiry_.equal_range(e.expires_ms);
-    for (auto x = range.first; x != range.second; ++x) {
-      if (x->second == e.label) {
-        expiry_.erase(x);
-        break;
-      }
+void SemanticCache::EraseLocked(std::uint32_t slot) {
+  Entry& e = slots_[slot];
+  (void)index_->Remove(slot);
+  auto [first, last] = exact_.equal_range(e.exact.key);
+  for (auto it = first; it != last; ++it) {
+    if (it->second == slot) {
+      exact_.erase(it);
+      break;
     }
-    next_expiry_.store(expiry_.empty() ? 0 : expiry_.begin()->first, std::memory_order_relaxed);
   }
-  if (e.slot + 1 != labels_.size()) {
-    labels_[e.slot] = labels_.back();
-    entries_.at(labels_[e.slot]).slot = e.slot;
-  }
-  labels_.pop_back();
-  entries_.erase(it);
+  bytes_ -= e.text->text_bytes();
+  --live_;
+  e.text.reset();
+  FreeSlotLocked(slot);
 }
 
 void SemanticCache::Touch(const Entry& e, std::int64_t now) const {
-  if (!e.use) return;
-  e.use->last_access_ms.store(now, std::memory_order_relaxed);
-  e.use->hits.fetch_add(1, std::memory_order_relaxed);
+  e.last_access_ms.store(now, std::memory_order_relaxed);
+  e.hits.fetch_add(1, std::memory_order_relaxed);
 }
 
 double SemanticCache::EvictionScore(const Entry& e, std::int64_t now) const {
-  const double last = static_cast<double>(e.use->last_access_ms.load(std::memory_order_relaxed));
+  const double last = static_cast<double>(e.last_access_ms.load(std::memory_order_relaxed));
   if (options_.eviction == Eviction::kLru) return last;
   const double idle = std::max(0.0, static_cast<double>(now) - last);
   const double decayed =
-      static_cast<double>(e.use->hits.load(std::memory_order_relaxed)) *
+      static_cast<double>(e.hits.load(std::memory_order_relaxed)) *
       std::exp2(-idle / static_cast<double>(std::max<std::int64_t>(options_.lfu_half_life_ms, 1)));
   if (options_.eviction == Eviction::kLfu) return decayed;
   // kValue: what a hit saves grows with the response (the tokens not generated again);
   // what keeping it costs grows with all its bytes.
-  return (1.0 + decayed) * static_cast<double>(e.text->response.size()) /
-         static_cast<double>(std::max<std::size_t>(EntryBytes(e), 1));
+  return (1.0 + decayed) * static_cast<double>(e.text->response().size()) /
+         static_cast<double>(std::max<std::size_t>(e.text->text_bytes(), 1));
 }
 
 void SemanticCache::EvictLocked(std::int64_t now) {
   thread_local std::mt19937_64 rng(std::random_device{}());
   auto over = [&] {
-    return (options_.max_entries > 0 && entries_.size() > options_.max_entries) ||
-           (options_.max_bytes > 0 && bytes_ > options_.max_bytes && entries_.size() > 1);
+    return (options_.max_entries > 0 && live_ > options_.max_entries) ||
+           (options_.max_bytes > 0 && bytes_ > options_.max_bytes && live_ > 1);
   };
-  while (over() && !labels_.empty()) {
-    std::uint64_t victim = 0;
+  while (over()) {
+    std::uint32_t victim = 0;
     bool chosen = false;
     double worst = 0;
-    // A cache no larger than the sample is scanned whole: exact policy when it is cheap.
-    const bool whole = labels_.size() <= options_.eviction_samples;
-    const std::size_t samples = whole ? labels_.size() : options_.eviction_samples;
-    for (std::size_t i = 0; i < samples; ++i) {
-      const std::uint64_t label = whole ? labels_[i] : labels_[rng() % labels_.size()];
-      const Entry& e = entries_.at(label);
+    auto consider = [&](std::uint32_t slot) {
+      const Entry& e = slots_[slot];
+      if (!e.text) return false;
       double score = EvictionScore(e, now);
       if (!chosen || score < worst) {
-        victim = label;
+        victim = slot;
         worst = score;
         chosen = true;
       }
+      return true;
+    };
+    // A cache no larger than the sample is scanned whole: exact policy when it is cheap.
+    // Otherwise random slots; free ones do not count, and since slots are reused before the
+    // deque grows, most are live (a bounded number of tries covers a cache emptied by deletes).
+    if (live_ <= options_.eviction_samples) {
+      for (std::uint32_t slot = 0; slot < slots_.size(); ++slot) consider(slot);
+    } else {
+      std::size_t sampled = 0;
+      for (std::size_t tries = 0; sampled < options_.eviction_samples && tries < 64 * options_.eviction_samples;
+           ++tries) {
+        if (consider(static_cast<std::uint32_t>(rng() % slots_.size()))) ++sampled;
+      }
+      for (std::uint32_t slot = 0; !chosen && slot < slots_.size(); ++slot) consider(slot);
     }
+    if (!chosen) return;
     JournalRecord rec;
     rec.type = JournalRecord::Type::kDelete;
     rec.label = victim;
     if (Status logged = LogLocked(rec); !logged.ok()) spdlog::error("{}", logged.message());
-    EraseLocked(entries_.find(victim));
+    EraseLocked(victim);
     counters_.evicted.fetch_add(1, std::memory_order_relaxed);
   }
 }
@@ -489,15 +512,15 @@ Status SemanticCache::Delete(const std::string& entry_id) {
   if (!ParseId(entry_id, &label, &tag))
     return NotFound("no entry " + entry_id + " in cache " + options_.id);
   std::unique_lock<std::shared_mutex> lock(mu_);
-  auto it = entries_.find(label);
-  if (it == entries_.end() || it->second.tag != tag) {
+  const Entry* e = Find(label);
+  if (e == nullptr || e->tag != tag) {
     return NotFound("no entry " + entry_id + " in cache " + options_.id);
   }
   JournalRecord rec;
   rec.type = JournalRecord::Type::kDelete;
   rec.label = label;
   if (Status logged = LogLocked(rec); !logged.ok()) return logged;
-  EraseLocked(it);
+  EraseLocked(static_cast<std::uint32_t>(label));
   counters_.deleted.fetch_add(1, std::memory_order_relaxed);
   return Status::Ok();
 }
@@ -508,20 +531,18 @@ Result<std::size_t> SemanticCache::DeleteByAttributes(const Attributes& attribut
   if (!s.ok()) return s;
   std::unique_lock<std::shared_mutex> lock(mu_);
   std::size_t n = 0;
-  for (auto it = entries_.begin(); it != entries_.end();) {
-    auto next = std::next(it);
-    if (Matches(it->second, attributes, 0)) {
-      JournalRecord rec;
-      rec.type = JournalRecord::Type::kDelete;
-      rec.label = it->first;
-      if (Status logged = LogLocked(rec); !logged.ok()) {
-        counters_.deleted.fetch_add(n, std::memory_order_relaxed);
-        return logged;
-      }
-      EraseLocked(it);
-      ++n;
+  for (std::uint32_t slot = 0; slot < slots_.size(); ++slot) {
+    const Entry& e = slots_[slot];
+    if (!e.text || !Matches(e, attributes, 0)) continue;
+    JournalRecord rec;
+    rec.type = JournalRecord::Type::kDelete;
+    rec.label = slot;
+    if (Status logged = LogLocked(rec); !logged.ok()) {
+      counters_.deleted.fetch_add(n, std::memory_order_relaxed);
+      return logged;
     }
-    it = next;
+    EraseLocked(slot);
+    ++n;
   }
   counters_.deleted.fetch_add(n, std::memory_order_relaxed);
   return n;
@@ -533,39 +554,57 @@ Status SemanticCache::Flush() {
   rec.type = JournalRecord::Type::kFlush;
   if (Status logged = LogLocked(rec); !logged.ok())
     return logged;  // nothing erased: still consistent
-  for (auto it = entries_.begin(); it != entries_.end();) {
-    auto next = std::next(it);
-    EraseLocked(it);
-    it = next;
+  for (std::uint32_t slot = 0; slot < slots_.size(); ++slot) {
+    if (slots_[slot].text) EraseLocked(slot);
   }
   return Status::Ok();
 }
 
+// Expiry keeps no ordered index (it would cost about 64 bytes an entry): a sweep that finds
+// something due scans the slots, collecting what has expired under the shared lock and
+// erasing it under the exclusive one, and learns the next due time on the way.
 std::size_t SemanticCache::Sweep() {
   const std::int64_t now = clock_();
   // Most sweeps find nothing due: check without any lock.
   std::int64_t next = next_expiry_.load(std::memory_order_relaxed);
   if (next == 0 || next > now) return 0;
-  std::unique_lock<std::shared_mutex> lock(mu_);
+  // While the scan runs, the next due time is unknown but not "never" (the unscoped search
+  // path must keep checking expiry); stores during the scan lower it themselves.
+  next_expiry_.store(kExpiryUnknown, std::memory_order_relaxed);
+  std::vector<std::uint32_t> due;
+  std::int64_t earliest = 0;
+  {
+    std::shared_lock<std::shared_mutex> lock(mu_);
+    for (std::uint32_t slot = 0; slot < slots_.size(); ++slot) {
+      const Entry& e = slots_[slot];
+      if (!e.text) continue;
+      const std::int64_t expires = ExpiresAt(e);
+      if (expires == 0) continue;
+      if (expires <= now) {
+        due.push_back(slot);
+      } else if (earliest == 0 || expires < earliest) {
+        earliest = expires;
+      }
+    }
+  }
+  LowerNextExpiry(earliest);
   std::size_t n = 0;
-  while (!expiry_.empty() && expiry_.begin()->first <= now) {
-    auto it = entries_.find(expiry_.begin()->second);
-    if (it == entries_.end()) {
-      expiry_.erase(expiry_.begin());
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  for (std::uint32_t slot : due) {
+    const Entry& e = slots_[slot];
+    // Between the two locks the slot may have been deleted, refilled or its TTL slid.
+    if (!e.text) continue;
+    const std::int64_t expires = ExpiresAt(e);
+    if (expires == 0 || expires > now) {
+      LowerNextExpiry(expires);
       continue;
     }
-    std::int64_t due = ExpiresAt(it->second);
-    if (due > now) {
-      // A hit slid this entry's TTL: file it under its new time.
-      expiry_.erase(expiry_.begin());
-      it->second.expires_ms = due;
-      expiry_.emplace(due, it->first);
-      continue;
-    }
-    EraseLocked(it);  // also drops the expiry record
+    EraseLocked(slot);  // not journaled: a restart finds it expired and sweeps it again
     ++n;
   }
-  next_expiry_.store(expiry_.empty() ? 0 : expiry_.begin()->first, std::memory_order_relaxed);
+  // Nothing left that expires: back to "never".
+  std::int64_t unknown = kExpiryUnknown;
+  next_expiry_.compare_exchange_strong(unknown, 0, std::memory_order_relaxed);
   counters_.expired.fetch_add(n, std::memory_order_relaxed);
   return n;
 }
@@ -574,7 +613,7 @@ CacheStats SemanticCache::Stats() const {
   CacheStats s;
   {
     std::shared_lock<std::shared_mutex> lock(mu_);
-    s.entries = entries_.size();
+    s.entries = live_;
     s.bytes = bytes_;
   }
   counters_.Fill(&s);

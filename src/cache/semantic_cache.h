@@ -1,14 +1,14 @@
 // SemanticCache: the embedded Cache (cache.h), held in this process.
 //
-// Entries live in memory maps keyed by their label in an HNSW index (vector/hnsw_index.h);
-// an optional snapshot + journal in data_dir makes them durable (persistence.h). Sweep()
-// removes expired entries from every structure; eviction samples entries when a limit is
-// reached. The clock is injected so TTL is testable. No HTTP, no Redis.
+// Entries live in slots whose numbers are their labels in an HNSW index
+// (vector/hnsw_index.h), with a map from exact digests to slots; an optional snapshot +
+// journal in data_dir makes them durable (persistence.h). Sweep() removes expired entries
+// from every structure; eviction samples entries when a limit is reached. The clock is injected so TTL is testable. No HTTP, no Redis.
 #pragma once
 
 #include <atomic>
+#include <deque>
 #include <functional>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -18,32 +18,30 @@
 #include <vector>
 
 #include "cache/cache.h"
+#include "cache/fingerprint.h"
 #include "embed/embedder.h"
 #include "vector/hnsw_index.h"
 
 namespace semcached::cache {
 
-// Use of an entry, updated by searches under a shared lock.
-struct EntryUse {
-  std::atomic<std::int64_t> last_access_ms{0};
-  std::atomic<std::uint64_t> hits{0};
-};
-
-// Entry ids are 32 hex digits: the entry's index label and a random tag, so an id leads
-// straight to its entry and a guessed or stale id does not match.
+// One entry, kept in a slot of a deque (its label in the vector index is its slot number, so
+// a search result leads straight to it and no map keyed by label is needed). Ids are 32 hex
+// digits: the slot and a random tag, so a guessed or stale id (its slot since reused) does
+// not match. About 80 bytes; with the index's code and links and the exact map, the cost of
+// an entry beyond its text stays under 1 KB at 512 dimensions (bench/cache_memory.cpp).
 struct Entry {
-  std::shared_ptr<const EntryText> text;
+  std::shared_ptr<const EntryText> text;  // null: the slot is free or still being filled
+  std::uint64_t tag = 0;                  // random half of the id
+  ExactDigest exact;                      // of the normalized prompt
   std::int64_t created_ms = 0;
   std::int64_t expires_ms = 0;  // 0: never (with sliding TTL: the expiry at store time)
   std::int64_t ttl_ms = 0;
-  std::uint64_t label = 0;      // in the vector index; the key of every map
-  std::uint64_t tag = 0;        // random half of the id
-  std::uint64_t exact_key = 0;  // ExactKey64 of the normalized prompt
-  std::size_t slot = 0;         // position in the eviction sample vector
-  std::shared_ptr<EntryUse> use;
-
-  std::string Id() const;
+  // Use, updated by searches under the shared lock.
+  mutable std::atomic<std::int64_t> last_access_ms{0};
+  mutable std::atomic<std::uint32_t> hits{0};
 };
+
+std::string EntryId(std::uint64_t label, std::uint64_t tag);
 
 class SemanticCache final : public Cache {
  public:
@@ -80,12 +78,20 @@ class SemanticCache final : public Cache {
                 std::unique_ptr<vector::HnswIndex> index);
   bool Matches(const Entry& e, const Attributes& scope, std::int64_t now) const;
   std::int64_t ExpiresAt(const Entry& e) const;  // 0: never
-  void EraseLocked(std::unordered_map<std::uint64_t, Entry>::iterator it);
-  void InsertLocked(Entry e);
+  // The live entry in a slot, or null.
+  const Entry* Find(std::uint64_t label) const;
+  static constexpr std::uint32_t kNoSlot = 0xFFFFFFFFu;
+  std::uint32_t TakeSlotLocked();  // kNoSlot when every slot number is in use
+  void FreeSlotLocked(std::uint32_t slot);
+  void EraseLocked(std::uint32_t slot);
+  // Fills a taken slot (its vector is in the index already).
+  void InsertLocked(std::uint32_t slot, std::shared_ptr<const EntryText> text, ExactDigest exact,
+                    std::uint64_t tag, std::int64_t created_ms, std::int64_t expires_ms,
+                    std::int64_t ttl_ms);
+  void LowerNextExpiry(std::int64_t expires_ms);
   Status LogLocked(const JournalRecord& record);  // Ok when not persisted
   Status Restore(LoadedState& loaded);
-  Result<Entry> MakeEntry(const StoredEntry& stored);
-  std::size_t EntryBytes(const Entry& e) const;
+  Status RestoreLocked(const StoredEntry& stored);
   void Touch(const Entry& e, std::int64_t now) const;
   double EvictionScore(const Entry& e, std::int64_t now) const;  // lower leaves first
   void EvictLocked(std::int64_t now);
@@ -98,13 +104,14 @@ class SemanticCache final : public Cache {
   std::size_t restored_entries_ = 0;
 
   mutable std::shared_mutex mu_;
-  std::unordered_map<std::uint64_t, Entry> entries_;                     // label -> entry
-  std::unordered_map<std::uint64_t, std::vector<std::uint64_t>> exact_;  // exact key -> labels
-  std::multimap<std::int64_t, std::uint64_t> expiry_;                    // expires_ms -> label
-  std::atomic<std::int64_t> next_expiry_{0};                             // 0: none pending
-  std::vector<std::uint64_t> labels_;                                    // for eviction samples
-  std::atomic<std::uint64_t> next_label_{1};
+  std::deque<Entry> slots_;                                 // label -> entry; never shrinks
+  std::vector<std::uint32_t> free_slots_;                   // reused before the deque grows
+  std::unordered_multimap<std::uint64_t, std::uint32_t> exact_;  // exact digest key -> slot
+  std::size_t live_ = 0;
   std::size_t bytes_ = 0;
+  // Earliest expiry of any entry, 0 when none can expire: sweeps and the unscoped search fast
+  // path read it without the lock. It may be early (a hit slid a TTL), never late.
+  std::atomic<std::int64_t> next_expiry_{0};
 };
 
 }  // namespace semcached::cache

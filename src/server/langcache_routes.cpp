@@ -223,18 +223,18 @@ std::string SearchBody(const std::vector<cache::Hit>& hits) {
     out.append("{\"id\":");
     quoted(h.id);
     out.append(",\"prompt\":");
-    quoted(t.prompt);
+    quoted(t.prompt());
     out.append(",\"response\":");
-    quoted(t.response);
+    quoted(t.response());
     out.append(",\"attributes\":{");
     bool first = true;
-    for (const auto& [k, v] : t.attributes) {
+    t.ForEachAttribute([&](std::string_view k, std::string_view v) {
       if (!first) out.push_back(',');
       first = false;
       quoted(k);
       out.push_back(':');
       quoted(v);
-    }
+    });
     out.append("},\"similarity\":");
     out.append(Format("%.6g", h.similarity));
     out.append(",\"searchStrategy\":");

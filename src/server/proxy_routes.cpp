@@ -121,12 +121,12 @@ HttpResponse Proxy(const HttpRequest& req, const ProviderSpec& p, cache::CacheRe
       pm.Count(p.name, "hit");
       // What this hit saved: the stored answer's own usage at the model's price, and the time
       // its upstream call took.
-      const json stored = json::parse(hit.entry->response, nullptr, false);
+      const json stored = json::parse(hit.entry->response(), nullptr, false);
       const auto usage = llm::UsageOf(p.name, stored);
       const double usd = usage ? opt.prices.Cost(key->model, *usage) : 0;
       double seconds = 0;
-      if (auto ms = hit.entry->attributes.find("upstream_ms"); ms != hit.entry->attributes.end()) {
-        seconds = std::strtod(ms->second.c_str(), nullptr) / 1000;
+      if (auto ms = hit.entry->attribute("upstream_ms")) {
+        seconds = std::strtod(std::string(*ms).c_str(), nullptr) / 1000;
       }
       const std::uint64_t tokens = usage ? usage->input_tokens + usage->output_tokens : 0;
       store->RecordSavings(tokens, usd, seconds);
@@ -147,7 +147,7 @@ HttpResponse Proxy(const HttpRequest& req, const ProviderSpec& p, cache::CacheRe
         };
         return r;
       }
-      HttpResponse r = HttpResponse::Json(200, hit.entry->response);
+      HttpResponse r = HttpResponse::Json(200, std::string(hit.entry->response()));
       r.headers = std::move(hit_headers);
       return r;
     }

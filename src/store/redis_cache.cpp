@@ -161,18 +161,17 @@ std::optional<RedisCache::Loaded> RedisCache::Parse(const std::string& id,
   if (p == nullptr || r == nullptr || n == nullptr) return std::nullopt;
   Loaded e;
   e.id = id;
-  e.text = std::make_shared<cache::EntryText>();
-  e.text->prompt = *p;
-  e.text->response = *r;
-  e.text->normalized = *n;
+  e.normalized = *n;
+  cache::Attributes attributes;
   if (const std::string* a = FieldText(hash, "a")) {
     auto j = nlohmann::json::parse(*a, nullptr, false);
     if (j.is_object()) {
       for (const auto& [k, v] : j.items()) {
-        if (v.is_string()) e.text->attributes.emplace(k, v.get<std::string>());
+        if (v.is_string()) attributes.emplace(k, v.get<std::string>());
       }
     }
   }
+  e.text = std::make_shared<const cache::EntryText>(*p, *r, attributes);
   e.expires_ms = FieldInt(hash, "e");
   e.ttl_ms = FieldInt(hash, "t");
   if (const std::string* x = FieldText(hash, "x")) e.exact = *x;
@@ -182,11 +181,7 @@ std::optional<RedisCache::Loaded> RedisCache::Parse(const std::string& id,
 bool RedisCache::InScope(const Loaded& e, const cache::Attributes& scope, std::int64_t now) const {
   // Redis expires the hash itself; this also covers the moment between a clock tick and it.
   if (e.expires_ms != 0 && e.expires_ms <= now && !options_.sliding_ttl) return false;
-  for (const auto& [k, v] : scope) {
-    auto it = e.text->attributes.find(k);
-    if (it == e.text->attributes.end() || it->second != v) return false;
-  }
-  return true;
+  return e.text->HasAll(scope);
 }
 
 void RedisCache::Slide(const Loaded& e, std::int64_t now) {
@@ -234,7 +229,7 @@ Result<std::vector<cache::Hit>> RedisCache::Search(const cache::SearchQuery& q,
           redis_.ExecuteAsync({"SREM", Key("x:" + exact), names[i]}, [](Result<redis::Reply>) {});
           continue;
         }
-        if (e->text->normalized != normalized || !InScope(*e, q.attributes, now)) continue;
+        if (e->normalized != normalized || !InScope(*e, q.attributes, now)) continue;
         Slide(*e, now);
         hits.push_back({e->id, e->text, 1.0f, cache::Strategy::kExact});
         break;
@@ -270,7 +265,7 @@ Result<std::vector<cache::Hit>> RedisCache::Search(const cache::SearchQuery& q,
           continue;
         }
         if (!InScope(*e, q.attributes, now)) continue;
-        if (cache::CheckGuards(normalized, e->text->normalized, options_.guards) !=
+        if (cache::CheckGuards(normalized, e->normalized, options_.guards) !=
             cache::GuardVerdict::kPass) {
           ++t.guard_rejections;
           counters_.guard_rejections.fetch_add(1, std::memory_order_relaxed);

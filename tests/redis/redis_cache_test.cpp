@@ -59,7 +59,7 @@ TEST(RedisCache, TwoInstancesShareEntriesAcrossTiers) {
   ASSERT_TRUE(exact);
   EXPECT_EQ(exact->id, *id);
   EXPECT_EQ(exact->strategy, Strategy::kExact);
-  EXPECT_EQ(exact->entry->response, "Hold the reset button for 10 seconds.");
+  EXPECT_EQ(exact->entry->response(), "Hold the reset button for 10 seconds.");
   auto semantic = Find(*b, "how do I reset the router password?", {}, {Strategy::kSemantic});
   ASSERT_TRUE(semantic);
   EXPECT_EQ(semantic->id, *id);
@@ -90,10 +90,10 @@ TEST(RedisCache, AttributeScopeIsNeverCrossed) {
        {std::vector<Strategy>{Strategy::kExact}, std::vector<Strategy>{Strategy::kSemantic}}) {
     auto alice = Find(*c, "what is my account balance", {{"user", "alice"}}, strategies);
     ASSERT_TRUE(alice);
-    EXPECT_EQ(alice->entry->response, "alice: 10 EUR");
+    EXPECT_EQ(alice->entry->response(), "alice: 10 EUR");
     auto quoted = Find(*c, "what is my account balance", {{"user", "o\"brien"}}, strategies);
     ASSERT_TRUE(quoted);
-    EXPECT_EQ(quoted->entry->response, "quote: 5 EUR");
+    EXPECT_EQ(quoted->entry->response(), "quote: 5 EUR");
     EXPECT_FALSE(Find(*c, "what is my account balance", {{"user", "carol"}}, strategies));
   }
 }

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "cache/cache.h"
 #include "cache/fingerprint.h"
 #include "cache/guards.h"
 #include "cache/normalize.h"
@@ -51,6 +52,36 @@ TEST(Fingerprint, Sha256AndScopedKeys) {
   EXPECT_NE(k1, ExactKey("c1", "what is x", {{"user", "a"}}, "model=gpt"));
   // Length prefixes keep field boundaries apart.
   EXPECT_NE(ExactKey("c", "ab", {{"k", "v"}}), ExactKey("c", "a", {{"bk", "v"}}));
+}
+
+TEST(Fingerprint, DigestHalvesAreTheKeysLeadingBytes) {
+  const std::string hex = ExactKey("c1", "what is x", {{"user", "a"}});
+  const ExactDigest d = ExactKey128("c1", "what is x", {{"user", "a"}});
+  EXPECT_EQ(d.key, std::stoull(hex.substr(0, 16), nullptr, 16));
+  EXPECT_EQ(d.check, std::stoull(hex.substr(16, 16), nullptr, 16));
+  EXPECT_NE(d.key, ExactKey128("c1", "what is y", {{"user", "a"}}).key);
+}
+
+TEST(EntryText, OneBufferKeepsEveryField) {
+  const Attributes attrs = {{"user", "alice"}, {"empty", ""}, {std::string("nu\0l", 4), std::string("v\0", 2)}};
+  const EntryText t("the prompt", "the response", attrs);
+  EXPECT_EQ(t.prompt(), "the prompt");
+  EXPECT_EQ(t.response(), "the response");
+  EXPECT_EQ(t.attributes(), attrs);
+  EXPECT_EQ(t.attribute("user"), "alice");
+  EXPECT_EQ(t.attribute("empty"), "");
+  EXPECT_FALSE(t.attribute("team").has_value());
+  EXPECT_TRUE(t.HasAll({}));
+  EXPECT_TRUE(t.HasAll({{"user", "alice"}, {"empty", ""}}));
+  EXPECT_FALSE(t.HasAll({{"user", "bob"}}));
+  EXPECT_FALSE(t.HasAll({{"team", "alice"}}));
+  EXPECT_EQ(t.text_bytes(), 10u + 12u + 4u + 5u + 5u + 0u + 4u + 2u);
+  std::vector<std::string> names;
+  t.ForEachAttribute([&](std::string_view k, std::string_view) { names.emplace_back(k); });
+  EXPECT_EQ(names, (std::vector<std::string>{"empty", std::string("nu\0l", 4), "user"}));
+  const EntryText empty;
+  EXPECT_EQ(empty.prompt(), "");
+  EXPECT_TRUE(empty.attributes().empty());
 }
 
 TEST(Guards, NumbersMustAgree) {

@@ -67,7 +67,7 @@ TEST(CachePersistence, EntriesSurviveARestartFromTheJournal) {
     } else {
       ASSERT_TRUE(hit) << i;
       EXPECT_EQ(hit->id, ids[i]);  // the same id after a restart
-      EXPECT_EQ(hit->entry->response, "answer " + std::to_string(i));
+      EXPECT_EQ(hit->entry->response(), "answer " + std::to_string(i));
     }
   }
   // The semantic tier works on the restored index, and new entries get fresh labels.

@@ -57,7 +57,7 @@ TEST(SemanticCache, ExactAndParaphraseHitDifferentQuestionMisses) {
   Hit exact = One(*c, "what is the capital of france");
   EXPECT_EQ(exact.strategy, Strategy::kExact);
   EXPECT_EQ(exact.id, *id);
-  EXPECT_EQ(exact.entry->response, "Paris.");
+  EXPECT_EQ(exact.entry->response(), "Paris.");
   EXPECT_FLOAT_EQ(exact.similarity, 1.0f);
 
   // The built-in embedder is lexical: a rewording scores about 0.79 here and a different
@@ -112,9 +112,9 @@ TEST(SemanticCache, AttributesScopeEveryTier) {
   ASSERT_TRUE(
       c->Store("my account balance", "bob: $99", {{"user", "bob"}, {"tier", "gold"}}, std::nullopt)
           .ok());
-  EXPECT_EQ(One(*c, "my account balance", {{"user", "alice"}}).entry->response, "alice: $10");
-  EXPECT_EQ(One(*c, "my account balance", {{"user", "bob"}}).entry->response, "bob: $99");
-  EXPECT_EQ(One(*c, "My account balance!", {{"user", "bob"}}).entry->response, "bob: $99");
+  EXPECT_EQ(One(*c, "my account balance", {{"user", "alice"}}).entry->response(), "alice: $10");
+  EXPECT_EQ(One(*c, "my account balance", {{"user", "bob"}}).entry->response(), "bob: $99");
+  EXPECT_EQ(One(*c, "My account balance!", {{"user", "bob"}}).entry->response(), "bob: $99");
   EXPECT_TRUE(Misses(*c, "my account balance", {{"user", "carol"}}));
   EXPECT_TRUE(Misses(*c, "my account balance", {{"user", "alice"}, {"tier", "gold"}}));
 
@@ -135,10 +135,10 @@ TEST(SemanticCache, TtlExpiresAndSweeps) {
   auto c = Make(&clock, o);
   ASSERT_TRUE(c->Store("short lived", "x", {}, 1'000).ok());
   ASSERT_TRUE(c->Store("default lived", "y", {}, std::nullopt).ok());
-  EXPECT_EQ(One(*c, "short lived").entry->response, "x");
+  EXPECT_EQ(One(*c, "short lived").entry->response(), "x");
   clock.now += 1'001;
   EXPECT_TRUE(Misses(*c, "short lived"));
-  EXPECT_EQ(One(*c, "default lived").entry->response, "y");
+  EXPECT_EQ(One(*c, "default lived").entry->response(), "y");
   clock.now += 60'000;
   EXPECT_TRUE(Misses(*c, "default lived"));
   EXPECT_EQ(c->Sweep(), 2u);
@@ -154,10 +154,10 @@ TEST(SemanticCache, SlidingTtlRestartsOnHit) {
   ASSERT_TRUE(c->Store("sliding entry", "s", {}, 1'000).ok());
   ASSERT_TRUE(c->Store("idle entry", "i", {}, 1'000).ok());
   clock.now += 800;
-  EXPECT_EQ(One(*c, "sliding entry").entry->response, "s");  // hit at 800: expires at 1800 now
+  EXPECT_EQ(One(*c, "sliding entry").entry->response(), "s");  // hit at 800: expires at 1800 now
   clock.now += 800;                                          // 1600 after store
   EXPECT_EQ(c->Sweep(), 1u);                                 // the idle one only
-  EXPECT_EQ(One(*c, "sliding entry").entry->response, "s");  // hit at 1600: expires at 2600
+  EXPECT_EQ(One(*c, "sliding entry").entry->response(), "s");  // hit at 1600: expires at 2600
   EXPECT_TRUE(Misses(*c, "idle entry"));
   clock.now += 1'001;
   EXPECT_TRUE(Misses(*c, "sliding entry"));
@@ -189,6 +189,51 @@ TEST(SemanticCache, DeleteFlushAndBadInput) {
   q.prompt = "x";
   q.threshold = 1.5f;
   EXPECT_FALSE(c->Search(q).ok());
+}
+
+TEST(SemanticCache, ReusedSlotsNeverAnswerToStaleIds) {
+  FakeClock clock;
+  auto c = Make(&clock);
+  auto old_id = c->Store("first question", "first", {}, std::nullopt);
+  ASSERT_TRUE(old_id.ok());
+  ASSERT_TRUE(c->Delete(*old_id).ok());
+  auto new_id = c->Store("second question", "second", {}, std::nullopt);
+  ASSERT_TRUE(new_id.ok());
+  // The freed slot is taken again: same label half, another tag.
+  EXPECT_EQ(new_id->substr(0, 16), old_id->substr(0, 16));
+  EXPECT_NE(*new_id, *old_id);
+  EXPECT_EQ(c->Delete(*old_id).code(), ErrorCode::kNotFound);
+  EXPECT_TRUE(Misses(*c, "first question"));
+  Hit h = One(*c, "second question");
+  EXPECT_EQ(h.id, *new_id);
+  EXPECT_EQ(h.entry->response(), "second");
+  EXPECT_EQ(c->Stats().entries, 1u);
+}
+
+TEST(SemanticCache, SweepFindsEachDueTimeAndStoresDuringIt) {
+  FakeClock clock;
+  auto c = Make(&clock);
+  for (int i = 0; i < 30; ++i) {
+    ASSERT_TRUE(c->Store("entry number " + std::to_string(i), "r", {}, 1'000 * (1 + i % 3)).ok());
+  }
+  ASSERT_TRUE(c->Store("forever", "f", {}, std::nullopt).ok());
+  EXPECT_EQ(c->Sweep(), 0u);
+  clock.now += 1'000;
+  EXPECT_EQ(c->Sweep(), 10u);
+  EXPECT_EQ(c->Sweep(), 0u);  // the next due time is 1 s away
+  ASSERT_TRUE(c->Store("late short", "l", {}, 500).ok());
+  clock.now += 500;
+  EXPECT_EQ(c->Sweep(), 1u);  // the store lowered the due time below what the scan found
+  clock.now += 500;
+  EXPECT_EQ(c->Sweep(), 10u);
+  clock.now += 1'000;
+  EXPECT_EQ(c->Sweep(), 10u);
+  clock.now += 1'000'000;
+  EXPECT_EQ(c->Sweep(), 0u);
+  EXPECT_EQ(c->Stats().entries, 1u);
+  EXPECT_EQ(c->Stats().expired, 31u);
+  // Nothing left can expire: the unscoped semantic search needs no per-node check again.
+  EXPECT_EQ(One(*c, "forever").entry->response(), "f");
 }
 
 TEST(SemanticCache, AllowedAttributesAreEnforced) {
@@ -225,7 +270,7 @@ TEST(SemanticCache, ManyEntriesAndConcurrentUse) {
   writer.join();
   reader.join();
   Hit h = One(*c, "Question number 1234 about topic 13", {{"shard", "1"}});
-  EXPECT_EQ(h.entry->response, "answer 1234");
+  EXPECT_EQ(h.entry->response(), "answer 1234");
   EXPECT_EQ(h.strategy, Strategy::kExact);
   EXPECT_EQ(c->Stats().entries, 1500u);
 }
