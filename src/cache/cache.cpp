@@ -108,10 +108,11 @@ void CacheCounters::Fill(CacheStats* s) const {
 
 namespace {
 
-void AppendField(std::string& out, std::string_view s) {
+char* PutField(char* out, std::string_view s) {
   const auto n = static_cast<std::uint32_t>(s.size());
-  out.append(reinterpret_cast<const char*>(&n), sizeof n);
-  out.append(s);
+  std::memcpy(out, &n, sizeof n);
+  std::memcpy(out + sizeof n, s.data(), s.size());
+  return out + sizeof n + s.size();
 }
 
 }  // namespace
@@ -122,19 +123,23 @@ EntryText::EntryText(std::string_view prompt, std::string_view response,
       response_size_(static_cast<std::uint32_t>(response.size())) {
   std::size_t size = prompt.size() + response.size();
   for (const auto& [k, v] : attributes) size += 2 * sizeof(std::uint32_t) + k.size() + v.size();
-  data_.reserve(size);
-  data_.append(prompt);
-  data_.append(response);
+  size_ = static_cast<std::uint32_t>(size);
+  data_ = std::make_unique_for_overwrite<char[]>(size);
+  char* out = data_.get();
+  std::memcpy(out, prompt.data(), prompt.size());
+  out += prompt.size();
+  std::memcpy(out, response.data(), response.size());
+  out += response.size();
   for (const auto& [k, v] : attributes) {
-    AppendField(data_, k);
-    AppendField(data_, v);
+    out = PutField(out, k);
+    out = PutField(out, v);
   }
 }
 
 std::string_view EntryText::Field(std::size_t* at) const {
   std::uint32_t n = 0;
-  std::memcpy(&n, data_.data() + *at, sizeof n);
-  std::string_view out(data_.data() + *at + sizeof n, n);
+  std::memcpy(&n, data_.get() + *at, sizeof n);
+  std::string_view out(data_.get() + *at + sizeof n, n);
   *at += sizeof n + n;
   return out;
 }

@@ -82,13 +82,13 @@ class EntryText {
   EntryText() = default;
   EntryText(std::string_view prompt, std::string_view response, const Attributes& attributes);
 
-  std::string_view prompt() const { return {data_.data(), prompt_size_}; }
-  std::string_view response() const { return {data_.data() + prompt_size_, response_size_}; }
+  std::string_view prompt() const { return {data_.get(), prompt_size_}; }
+  std::string_view response() const { return {data_.get() + prompt_size_, response_size_}; }
   // Calls f(name, value) for each attribute, in name order.
   template <typename F>
   void ForEachAttribute(F&& f) const {
     std::size_t at = std::size_t{prompt_size_} + response_size_;
-    while (at < data_.size()) {
+    while (at < size_) {
       std::string_view name = Field(&at);
       std::string_view value = Field(&at);
       f(name, value);
@@ -103,8 +103,8 @@ class EntryText {
 
  private:
   std::string_view Field(std::size_t* at) const;
-  std::string data_;
-  std::uint32_t prompt_size_ = 0, response_size_ = 0;
+  std::unique_ptr<char[]> data_;  // not std::string: 8 bytes of header instead of 32
+  std::uint32_t size_ = 0, prompt_size_ = 0, response_size_ = 0;
 };
 
 struct Hit {

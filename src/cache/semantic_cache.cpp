@@ -303,7 +303,7 @@ Result<std::string> SemanticCache::Store(const std::string& prompt, const std::s
   if (!normalized.ok()) return normalized.status();
 
   embedder_->Observe(*normalized);
-  auto vec = embedder_->Embed(*normalized);
+  auto vec = embedder_->EmbedToStore(*normalized);
   if (!vec.ok()) return vec.status();
 
   auto text = std::make_shared<const EntryText>(prompt, response, attributes);

@@ -7,7 +7,7 @@ namespace semcached::embed {
 CachingEmbedder::CachingEmbedder(std::unique_ptr<Embedder> inner, std::size_t capacity)
     : inner_(std::move(inner)), per_shard_(std::max<std::size_t>(1, capacity / kShards)) {}
 
-Result<std::vector<float>> CachingEmbedder::Embed(std::string_view text) {
+Result<std::vector<float>> CachingEmbedder::Lookup(std::string_view text, bool remember) {
   Shard& shard = shards_[std::hash<std::string_view>{}(text) % kShards];
   const std::uint64_t gen = inner_->generation();
   {
@@ -25,7 +25,7 @@ Result<std::vector<float>> CachingEmbedder::Embed(std::string_view text) {
   }
   misses_.fetch_add(1, std::memory_order_relaxed);
   auto vec = inner_->Embed(text);
-  if (!vec.ok()) return vec;
+  if (!vec.ok() || !remember) return vec;
   std::lock_guard<std::mutex> lock(shard.mu);
   if (shard.index.count(text) == 0) {
     shard.lru.push_front(Item{std::string(text), *vec, gen});

@@ -24,13 +24,17 @@ class CachingEmbedder final : public Embedder {
   CachingEmbedder(std::unique_ptr<Embedder> inner, std::size_t capacity);
   std::size_t dim() const override { return inner_->dim(); }
   std::string name() const override { return inner_->name(); }
-  Result<std::vector<float>> Embed(std::string_view text) override;
+  Result<std::vector<float>> Embed(std::string_view text) override { return Lookup(text, true); }
+  Result<std::vector<float>> EmbedToStore(std::string_view text) override {
+    return Lookup(text, false);
+  }
   void Observe(std::string_view text) override { inner_->Observe(text); }
   std::uint64_t generation() const override { return inner_->generation(); }
   std::uint64_t hits() const { return hits_.load(); }
   std::uint64_t misses() const { return misses_.load(); }
 
  private:
+  Result<std::vector<float>> Lookup(std::string_view text, bool remember);
   static constexpr std::size_t kShards = 16;
   struct Item {
     std::string text;

@@ -21,6 +21,11 @@ class Embedder {
   virtual std::size_t dim() const = 0;
   virtual std::string name() const = 0;
   virtual Result<std::vector<float>> Embed(std::string_view text) = 0;
+  // Embeds a text about to be stored. A cache of embeddings may answer it (a store usually
+  // follows a search for the same prompt that missed) but need not keep it: the same words
+  // searched again are answered by the exact tier, so stored prompts would only push
+  // searched ones out.
+  virtual Result<std::vector<float>> EmbedToStore(std::string_view text) { return Embed(text); }
   // Tells the embedder a text was stored; the built-in one learns term weights from it.
   virtual void Observe(std::string_view /*text*/) {}
   // Changes when the same text would embed differently (learned weights moved enough);

@@ -125,7 +125,7 @@ Result<std::string> RedisCache::Store(const std::string& prompt, const std::stri
                                       std::optional<std::int64_t> ttl_ms) {
   auto normalized = cache::CheckStore(options_, prompt, response, attributes, ttl_ms);
   if (!normalized.ok()) return normalized.status();
-  auto vec = embedder_->Embed(*normalized);
+  auto vec = embedder_->EmbedToStore(*normalized);
   if (!vec.ok()) return vec.status();
   const std::string id = NewId();
   const std::int64_t now = clock_();

@@ -35,6 +35,20 @@ TEST(CachingEmbedder, EmbedsOncePerTextAndGeneration) {
   EXPECT_EQ(counting->calls.load(), 2);
 }
 
+TEST(CachingEmbedder, StoredTextsAreAnsweredButNotKept) {
+  auto inner = std::make_unique<CountingEmbedder>();
+  CountingEmbedder* counting = inner.get();
+  CachingEmbedder c(std::move(inner), 64);
+  ASSERT_TRUE(c.Embed("searched then stored").ok());
+  ASSERT_TRUE(c.EmbedToStore("searched then stored").ok());  // answered from the cache
+  EXPECT_EQ(counting->calls.load(), 1);
+  ASSERT_TRUE(c.EmbedToStore("stored only").ok());
+  ASSERT_TRUE(c.EmbedToStore("stored only").ok());  // not kept: embedded again
+  EXPECT_EQ(counting->calls.load(), 3);
+  ASSERT_TRUE(c.Embed("stored only").ok());
+  EXPECT_EQ(counting->calls.load(), 4);
+}
+
 TEST(CachingEmbedder, StaysWithinCapacityUnderConcurrency) {
   auto inner = std::make_unique<CountingEmbedder>();
   CountingEmbedder* counting = inner.get();
