@@ -1,6 +1,7 @@
 #include "cache/cache.h"
 
 #include <cstring>
+#include <new>
 
 namespace semcached::cache {
 
@@ -117,29 +118,41 @@ char* PutField(char* out, std::string_view s) {
 
 }  // namespace
 
-EntryText::EntryText(std::string_view prompt, std::string_view response,
-                     const Attributes& attributes)
-    : prompt_size_(static_cast<std::uint32_t>(prompt.size())),
-      response_size_(static_cast<std::uint32_t>(response.size())) {
+EntryTextRef EntryText::Make(std::string_view prompt, std::string_view response,
+                             const Attributes& attributes) {
   std::size_t size = prompt.size() + response.size();
   for (const auto& [k, v] : attributes) size += 2 * sizeof(std::uint32_t) + k.size() + v.size();
-  size_ = static_cast<std::uint32_t>(size);
-  data_ = std::make_unique_for_overwrite<char[]>(size);
-  char* out = data_.get();
-  std::memcpy(out, prompt.data(), prompt.size());
+  void* block = ::operator new(sizeof(EntryText) + size);
+  auto* t = new (block) EntryText(static_cast<std::uint32_t>(size),
+                                  static_cast<std::uint32_t>(prompt.size()),
+                                  static_cast<std::uint32_t>(response.size()));
+  char* out = static_cast<char*>(block) + sizeof(EntryText);
+  if (!prompt.empty()) std::memcpy(out, prompt.data(), prompt.size());
   out += prompt.size();
-  std::memcpy(out, response.data(), response.size());
+  if (!response.empty()) std::memcpy(out, response.data(), response.size());
   out += response.size();
   for (const auto& [k, v] : attributes) {
     out = PutField(out, k);
     out = PutField(out, v);
   }
+  return EntryTextRef(t);
+}
+
+void intrusive_ptr_add_ref(const EntryText* t) {
+  t->refs_.fetch_add(1, std::memory_order_relaxed);
+}
+
+void intrusive_ptr_release(const EntryText* t) {
+  if (t->refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+    t->~EntryText();
+    ::operator delete(const_cast<EntryText*>(t));
+  }
 }
 
 std::string_view EntryText::Field(std::size_t* at) const {
   std::uint32_t n = 0;
-  std::memcpy(&n, data_.get() + *at, sizeof n);
-  std::string_view out(data_.get() + *at + sizeof n, n);
+  std::memcpy(&n, data() + *at, sizeof n);
+  std::string_view out(data() + *at + sizeof n, n);
   *at += sizeof n + n;
   return out;
 }

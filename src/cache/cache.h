@@ -20,6 +20,8 @@
 #include <string_view>
 #include <vector>
 
+#include <boost/smart_ptr/intrusive_ptr.hpp>
+
 #include "cache/guards.h"
 #include "cache/normalize.h"
 #include "cache/persistence.h"
@@ -73,17 +75,23 @@ struct CacheOptions {
 };
 
 // What an entry says, immutable once stored: hits share it instead of copying the text.
-// Prompt, response and attributes live in one buffer (attributes as length-prefixed name,
-// value pairs in name order): an entry's text costs one allocation and no per-field
-// headers, which matters when a cache holds millions of them. The normalized prompt is not
-// kept; it is derived again from the prompt where it is needed (the guards).
+// Prompt, response and attributes (length-prefixed name, value pairs in name order) follow a
+// 16-byte header in one allocation, counted by an intrusive reference count: an entry's text
+// costs one allocation and 8 bytes of pointer, which matters when a cache holds millions of
+// them (and fewer small long-lived allocations leave fewer holes in the heap). The
+// normalized prompt is not kept; it is derived again from the prompt where it is needed.
+class EntryText;
+using EntryTextRef = boost::intrusive_ptr<const EntryText>;
+
 class EntryText {
  public:
-  EntryText() = default;
-  EntryText(std::string_view prompt, std::string_view response, const Attributes& attributes);
+  static EntryTextRef Make(std::string_view prompt, std::string_view response,
+                           const Attributes& attributes = {});
+  EntryText(const EntryText&) = delete;
+  EntryText& operator=(const EntryText&) = delete;
 
-  std::string_view prompt() const { return {data_.get(), prompt_size_}; }
-  std::string_view response() const { return {data_.get() + prompt_size_, response_size_}; }
+  std::string_view prompt() const { return {data(), prompt_size_}; }
+  std::string_view response() const { return {data() + prompt_size_, response_size_}; }
   // Calls f(name, value) for each attribute, in name order.
   template <typename F>
   void ForEachAttribute(F&& f) const {
@@ -102,14 +110,21 @@ class EntryText {
   std::size_t text_bytes() const;
 
  private:
+  EntryText(std::uint32_t size, std::uint32_t prompt_size, std::uint32_t response_size)
+      : size_(size), prompt_size_(prompt_size), response_size_(response_size) {}
+  const char* data() const { return reinterpret_cast<const char*>(this + 1); }
   std::string_view Field(std::size_t* at) const;
-  std::unique_ptr<char[]> data_;  // not std::string: 8 bytes of header instead of 32
-  std::uint32_t size_ = 0, prompt_size_ = 0, response_size_ = 0;
+  friend void intrusive_ptr_add_ref(const EntryText* t);
+  friend void intrusive_ptr_release(const EntryText* t);
+
+  mutable std::atomic<std::uint32_t> refs_{0};
+  std::uint32_t size_, prompt_size_, response_size_;
 };
+static_assert(sizeof(EntryText) == 16);
 
 struct Hit {
   std::string id;
-  std::shared_ptr<const EntryText> entry;
+  EntryTextRef entry;
   float similarity = 0;
   Strategy strategy = Strategy::kExact;
 };

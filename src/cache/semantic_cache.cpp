@@ -145,7 +145,7 @@ Status SemanticCache::RestoreLocked(const StoredEntry& stored) {
     return DataLoss("cache " + options_.id + ": a stored prompt no longer normalizes");
   if (slot >= slots_.size()) slots_.resize(std::size_t{slot} + 1);
   embedder_->Observe(*normalized);  // the built-in embedder relearns its weights
-  InsertLocked(slot, std::make_shared<EntryText>(stored.prompt, stored.response, stored.attributes),
+  InsertLocked(slot, EntryText::Make(stored.prompt, stored.response, stored.attributes),
                ExactKey128(options_.id, *normalized, {}), stored.tag, stored.created_ms,
                stored.expires_ms, stored.ttl_ms);
   return Status::Ok();
@@ -223,7 +223,7 @@ void SemanticCache::LowerNextExpiry(std::int64_t expires_ms) {
   }
 }
 
-void SemanticCache::InsertLocked(std::uint32_t slot, std::shared_ptr<const EntryText> text,
+void SemanticCache::InsertLocked(std::uint32_t slot, EntryTextRef text,
                                  ExactDigest exact, std::uint64_t tag, std::int64_t created_ms,
                                  std::int64_t expires_ms, std::int64_t ttl_ms) {
   Entry& e = slots_[slot];
@@ -236,7 +236,10 @@ void SemanticCache::InsertLocked(std::uint32_t slot, std::shared_ptr<const Entry
   e.hits.store(0, std::memory_order_relaxed);
   bytes_ += text->text_bytes();
   e.text = std::move(text);
-  exact_.emplace(e.exact.key, slot);
+  // Newest first in its chain.
+  auto [head, fresh] = exact_.try_emplace(e.exact.key, slot);
+  e.next_same_key = fresh ? kNoSlot : head->second;
+  head->second = slot;
   ++live_;
   LowerNextExpiry(expires_ms);
 }
@@ -306,7 +309,7 @@ Result<std::string> SemanticCache::Store(const std::string& prompt, const std::s
   auto vec = embedder_->EmbedToStore(*normalized);
   if (!vec.ok()) return vec.status();
 
-  auto text = std::make_shared<const EntryText>(prompt, response, attributes);
+  auto text = EntryText::Make(prompt, response, attributes);
   const std::uint64_t tag = RandomTag();
   const std::int64_t created = clock_();
   const std::int64_t ttl = ttl_ms ? *ttl_ms : options_.default_ttl_ms;
@@ -364,12 +367,13 @@ Result<std::vector<Hit>> SemanticCache::Search(const SearchQuery& q, LookupTrace
     if (strategy == Strategy::kExact) {
       const ExactDigest digest = ExactKey128(options_.id, *normalized, {});
       std::shared_lock<std::shared_mutex> lock(mu_);
-      auto [first, last] = exact_.equal_range(digest.key);
-      for (auto it = first; it != last; ++it) {
-        const Entry& e = slots_[it->second];
-        if (e.text && e.exact.check == digest.check && Matches(e, q.attributes, now)) {
+      auto head = exact_.find(digest.key);
+      for (std::uint32_t slot = head == exact_.end() ? kNoSlot : head->second; slot != kNoSlot;
+           slot = slots_[slot].next_same_key) {
+        const Entry& e = slots_[slot];
+        if (e.exact.check == digest.check && Matches(e, q.attributes, now)) {
           Touch(e, now);
-          hits.push_back({EntryId(it->second, e.tag), e.text, 1.0f, Strategy::kExact});
+          hits.push_back({EntryId(slot, e.tag), e.text, 1.0f, Strategy::kExact});
           break;
         }
       }
@@ -431,13 +435,25 @@ Result<std::vector<Hit>> SemanticCache::Search(const SearchQuery& q, LookupTrace
 void SemanticCache::EraseLocked(std::uint32_t slot) {
   Entry& e = slots_[slot];
   (void)index_->Remove(slot);
-  auto [first, last] = exact_.equal_range(e.exact.key);
-  for (auto it = first; it != last; ++it) {
-    if (it->second == slot) {
-      exact_.erase(it);
-      break;
+  // Unlink from its chain.
+  auto head = exact_.find(e.exact.key);
+  if (head != exact_.end()) {
+    if (head->second == slot) {
+      if (e.next_same_key == kNoSlot) {
+        exact_.erase(head);
+      } else {
+        head->second = e.next_same_key;
+      }
+    } else {
+      for (std::uint32_t at = head->second; at != kNoSlot; at = slots_[at].next_same_key) {
+        if (slots_[at].next_same_key == slot) {
+          slots_[at].next_same_key = e.next_same_key;
+          break;
+        }
+      }
     }
   }
+  e.next_same_key = kNoSlot;
   bytes_ -= e.text->text_bytes();
   --live_;
   e.text.reset();

@@ -14,8 +14,9 @@
 #include <optional>
 #include <shared_mutex>
 #include <string>
-#include <unordered_map>
 #include <vector>
+
+#include <boost/unordered/unordered_flat_map.hpp>
 
 #include "cache/cache.h"
 #include "cache/fingerprint.h"
@@ -27,10 +28,10 @@ namespace semcached::cache {
 // One entry, kept in a slot of a deque (its label in the vector index is its slot number, so
 // a search result leads straight to it and no map keyed by label is needed). Ids are 32 hex
 // digits: the slot and a random tag, so a guessed or stale id (its slot since reused) does
-// not match. About 80 bytes; with the index's code and links and the exact map, the cost of
+// not match. 72 bytes; with the index's code and links and the exact map, the cost of
 // an entry beyond its text stays under 1 KB at 512 dimensions (bench/cache_memory.cpp).
 struct Entry {
-  std::shared_ptr<const EntryText> text;  // null: the slot is free or still being filled
+  EntryTextRef text;  // null: the slot is free or still being filled
   std::uint64_t tag = 0;                  // random half of the id
   ExactDigest exact;                      // of the normalized prompt
   std::int64_t created_ms = 0;
@@ -39,6 +40,9 @@ struct Entry {
   // Use, updated by searches under the shared lock.
   mutable std::atomic<std::int64_t> last_access_ms{0};
   mutable std::atomic<std::uint32_t> hits{0};
+  // The next slot whose exact digest has the same key (the same prompt stored under other
+  // attributes, mostly), or kNoSlot: the exact map holds the first of each chain.
+  std::uint32_t next_same_key = 0xFFFFFFFFu;
 };
 
 std::string EntryId(std::uint64_t label, std::uint64_t tag);
@@ -85,7 +89,7 @@ class SemanticCache final : public Cache {
   void FreeSlotLocked(std::uint32_t slot);
   void EraseLocked(std::uint32_t slot);
   // Fills a taken slot (its vector is in the index already).
-  void InsertLocked(std::uint32_t slot, std::shared_ptr<const EntryText> text, ExactDigest exact,
+  void InsertLocked(std::uint32_t slot, EntryTextRef text, ExactDigest exact,
                     std::uint64_t tag, std::int64_t created_ms, std::int64_t expires_ms,
                     std::int64_t ttl_ms);
   void LowerNextExpiry(std::int64_t expires_ms);
@@ -106,7 +110,8 @@ class SemanticCache final : public Cache {
   mutable std::shared_mutex mu_;
   std::deque<Entry> slots_;                                 // label -> entry; never shrinks
   std::vector<std::uint32_t> free_slots_;                   // reused before the deque grows
-  std::unordered_multimap<std::uint64_t, std::uint32_t> exact_;  // exact digest key -> slot
+  // Exact digest key -> first slot of its chain. A flat map: no allocation per entry.
+  boost::unordered_flat_map<std::uint64_t, std::uint32_t> exact_;
   std::size_t live_ = 0;
   std::size_t bytes_ = 0;
   // Earliest expiry of any entry, 0 when none can expire: sweeps and the unscoped search fast

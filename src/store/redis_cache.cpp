@@ -171,7 +171,7 @@ std::optional<RedisCache::Loaded> RedisCache::Parse(const std::string& id,
       }
     }
   }
-  e.text = std::make_shared<const cache::EntryText>(*p, *r, attributes);
+  e.text = cache::EntryText::Make(*p, *r, attributes);
   e.expires_ms = FieldInt(hash, "e");
   e.ttl_ms = FieldInt(hash, "t");
   if (const std::string* x = FieldText(hash, "x")) e.exact = *x;

@@ -59,7 +59,7 @@ class RedisCache final : public cache::Cache {
  private:
   struct Loaded {
     std::string id;
-    std::shared_ptr<const cache::EntryText> text;
+    cache::EntryTextRef text;
     std::string normalized;  // as stored: instances normalize alike only with equal options
     std::int64_t expires_ms = 0;
     std::int64_t ttl_ms = 0;

@@ -10,6 +10,8 @@
 
 #include <unistd.h>
 
+#include <boost/unordered/unordered_flat_map.hpp>
+
 namespace semcached::vector {
 namespace {
 
@@ -550,7 +552,8 @@ class HnswIndex::Impl {
   std::atomic<int> max_level{-1};
 
   mutable std::shared_mutex label_mu;
-  std::unordered_map<std::uint64_t, std::uint32_t> label_to_id;
+  // Flat (open addressing): no allocation per vector, about 16 bytes a slot.
+  boost::unordered_flat_map<std::uint64_t, std::uint32_t> label_to_id;
   std::atomic<std::size_t> tombstones{0};
 
   std::unique_ptr<std::mutex[]> node_locks;
@@ -1109,8 +1112,8 @@ IndexStats HnswIndex::Stats() const {
   {
     std::shared_lock<std::shared_mutex> lock(impl.label_mu);
     s.live = impl.label_to_id.size();
-    s.graph_bytes += impl.label_to_id.bucket_count() * sizeof(void*) +
-                     impl.label_to_id.size() * (sizeof(std::uint64_t) + sizeof(std::uint32_t) + 2 * sizeof(void*));
+    s.graph_bytes += impl.label_to_id.bucket_count() *
+                     (sizeof(decltype(impl.label_to_id)::value_type) + 1);
   }
   s.nodes = impl.count.load();
   s.tombstones = impl.tombstones.load();

@@ -64,7 +64,8 @@ TEST(Fingerprint, DigestHalvesAreTheKeysLeadingBytes) {
 
 TEST(EntryText, OneBufferKeepsEveryField) {
   const Attributes attrs = {{"user", "alice"}, {"empty", ""}, {std::string("nu\0l", 4), std::string("v\0", 2)}};
-  const EntryText t("the prompt", "the response", attrs);
+  const EntryTextRef ref = EntryText::Make("the prompt", "the response", attrs);
+  const EntryText& t = *ref;
   EXPECT_EQ(t.prompt(), "the prompt");
   EXPECT_EQ(t.response(), "the response");
   EXPECT_EQ(t.attributes(), attrs);
@@ -79,9 +80,11 @@ TEST(EntryText, OneBufferKeepsEveryField) {
   std::vector<std::string> names;
   t.ForEachAttribute([&](std::string_view k, std::string_view) { names.emplace_back(k); });
   EXPECT_EQ(names, (std::vector<std::string>{"empty", std::string("nu\0l", 4), "user"}));
-  const EntryText empty;
-  EXPECT_EQ(empty.prompt(), "");
-  EXPECT_TRUE(empty.attributes().empty());
+  const EntryTextRef empty = EntryText::Make("", "");
+  EXPECT_EQ(empty->prompt(), "");
+  EXPECT_TRUE(empty->attributes().empty());
+  EntryTextRef shared = ref;  // hits share it; the last reference frees it (ASan checks)
+  EXPECT_EQ(shared->response(), "the response");
 }
 
 TEST(Guards, NumbersMustAgree) {

@@ -30,7 +30,7 @@ Hit One(SemanticCache& c, const std::string& prompt, Attributes attrs = {}) {
   auto r = c.Search(q);
   EXPECT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->size(), 1u) << prompt;
-  return r->empty() ? Hit{"", std::make_shared<EntryText>(), 0, Strategy::kExact} : r->front();
+  return r->empty() ? Hit{"", EntryText::Make("", ""), 0, Strategy::kExact} : r->front();
 }
 
 bool Misses(SemanticCache& c, const std::string& prompt, Attributes attrs = {}) {
@@ -208,6 +208,36 @@ TEST(SemanticCache, ReusedSlotsNeverAnswerToStaleIds) {
   EXPECT_EQ(h.id, *new_id);
   EXPECT_EQ(h.entry->response(), "second");
   EXPECT_EQ(c->Stats().entries, 1u);
+}
+
+TEST(SemanticCache, OnePromptUnderManyScopesSurvivesDeletesInAnyOrder) {
+  FakeClock clock;
+  auto c = Make(&clock);
+  std::vector<std::string> ids;
+  for (const char* user : {"a", "b", "c", "d"}) {
+    auto id = c->Store("what is my quota", std::string("quota of ") + user, {{"user", user}},
+                       std::nullopt);
+    ASSERT_TRUE(id.ok());
+    ids.push_back(*id);
+  }
+  ASSERT_TRUE(c->Delete(ids[1]).ok());  // inside the chain
+  ASSERT_TRUE(c->Delete(ids[3]).ok());  // its newest (the head)
+  for (const char* user : {"a", "c"}) {
+    Hit h = One(*c, "What is my quota?", {{"user", user}});
+    EXPECT_EQ(h.strategy, Strategy::kExact);
+    EXPECT_EQ(h.entry->response(), std::string("quota of ") + user);
+  }
+  SearchQuery q;
+  q.prompt = "what is my quota";
+  q.attributes = {{"user", "b"}};
+  q.strategies = {Strategy::kExact};
+  EXPECT_TRUE(c->Search(q)->empty());
+  ASSERT_TRUE(c->Delete(ids[0]).ok());  // its last
+  ASSERT_TRUE(c->Delete(ids[2]).ok());
+  q.attributes.clear();
+  EXPECT_TRUE(c->Search(q)->empty());
+  ASSERT_TRUE(c->Store("what is my quota", "again", {}, std::nullopt).ok());
+  EXPECT_EQ(One(*c, "what is my quota").entry->response(), "again");
 }
 
 TEST(SemanticCache, SweepFindsEachDueTimeAndStoresDuringIt) {
