@@ -41,7 +41,66 @@ bool IsValidUtf8(std::string_view text) {
   return true;
 }
 
+namespace {
+
+bool IsAscii(std::string_view text) {
+  for (unsigned char c : text) {
+    if (c >= 0x80) return false;
+  }
+  return true;
+}
+
+// Space and punctuation as the Unicode path classifies them, for each ASCII character.
+struct AsciiClasses {
+  bool space[128];
+  bool punctuation[128];
+  AsciiClasses() {
+    for (int c = 0; c < 128; ++c) {
+      space[c] = IsSpace(c);
+      punctuation[c] = IsPunctuation(c);
+    }
+  }
+};
+
+std::string NormalizeAscii(std::string_view text, const NormalizeOptions& o) {
+  static const AsciiClasses classes;
+  auto space = [&](char c) { return classes.space[static_cast<unsigned char>(c)]; };
+  auto edge = [&](char c) {
+    return classes.space[static_cast<unsigned char>(c)] ||
+           classes.punctuation[static_cast<unsigned char>(c)];
+  };
+  std::size_t begin = 0, end = text.size();
+  if (o.trim_punctuation) {
+    while (begin < end && edge(text[begin])) ++begin;
+    while (end > begin && edge(text[end - 1])) --end;
+  }
+  std::string out;
+  out.reserve(end - begin);
+  bool pending_space = false;
+  for (std::size_t i = begin; i < end; ++i) {
+    char c = text[i];
+    if (o.collapse_whitespace && space(c)) {
+      pending_space = !out.empty();
+      continue;
+    }
+    if (pending_space) {
+      out.push_back(' ');
+      pending_space = false;
+    }
+    if (o.casefold && c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    out.push_back(c);
+  }
+  return out;
+}
+
+}  // namespace
+
 Result<std::string> NormalizePrompt(std::string_view text, const NormalizeOptions& o) {
+  if (IsAscii(text)) return NormalizeAscii(text, o);
+  return NormalizePromptUnicode(text, o);
+}
+
+Result<std::string> NormalizePromptUnicode(std::string_view text, const NormalizeOptions& o) {
   if (!IsValidUtf8(text)) return InvalidArgument("prompt is not valid UTF-8");
   std::string mapped;
   int flags = UTF8PROC_STABLE;

@@ -23,7 +23,12 @@ struct NormalizeOptions {
 
 bool IsValidUtf8(std::string_view text);
 
-// The normalized prompt; InvalidArgument for invalid UTF-8.
+// The normalized prompt; InvalidArgument for invalid UTF-8. ASCII text (most prompts) takes
+// a one-pass path with the same result: NFKC leaves ASCII as it is and case folding of ASCII
+// is lower-casing.
 Result<std::string> NormalizePrompt(std::string_view text, const NormalizeOptions& options = {});
+
+// The general path alone (utf8proc for every text), for tests that hold the ASCII path to it.
+Result<std::string> NormalizePromptUnicode(std::string_view text, const NormalizeOptions& options);
 
 }  // namespace semcached::cache

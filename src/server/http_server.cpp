@@ -30,6 +30,44 @@ constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 constexpr std::size_t kFirstRead = 8192;
 constexpr auto kLingerTime = std::chrono::seconds(1);
 
+// A response's bytes, head and body in one buffer written with one call: Beast's serializer
+// walks a chain of buffers over a field list built per response, which cost more than the
+// cache lookup itself on an exact hit. Header values are our own; CR and LF are replaced all
+// the same, so no value can end the head early.
+void SerializeResponse(const HttpResponse& res, bool keep_alive, std::string& out) {
+  std::size_t size = 128 + res.content_type.size() + res.body.size();
+  for (const auto& [name, value] : res.headers) size += name.size() + value.size() + 4;
+  out.clear();
+  out.reserve(size);
+  auto line = [&out](std::string_view name, std::string_view value) {
+    out.append(name);
+    out.append(": ");
+    const std::size_t at = out.size();
+    out.append(value);
+    for (std::size_t i = at; i < out.size(); ++i) {
+      if (out[i] == '\r' || out[i] == '\n') out[i] = ' ';
+    }
+    out.append("\r\n");
+  };
+  const auto status = static_cast<unsigned>(res.status);
+  out.append("HTTP/1.1 ");
+  out.append(std::to_string(status));
+  out.push_back(' ');
+  const auto reason = http::obsolete_reason(static_cast<http::status>(status));
+  out.append(reason.data(), reason.size());
+  out.append("\r\nServer: semcached\r\n");
+  const bool bodiless = status == 204 || status == 304 || status < 200;
+  if (!bodiless) line("Content-Type", res.content_type);
+  for (const auto& [name, value] : res.headers) line(name, value);
+  if (!keep_alive) out.append("Connection: close\r\n");
+  if (!bodiless) line("Content-Length", std::to_string(res.body.size()));
+  out.append("\r\n");
+  if (!bodiless) out.append(res.body);
+}
+
+// A connection keeps its response buffer between requests up to this size.
+constexpr std::size_t kKeptResponseBuffer = 64 * 1024;
+
 std::string ToLower(std::string_view s) {
   std::string out(s);
   std::transform(out.begin(), out.end(), out.begin(),
@@ -65,11 +103,29 @@ class HttpServer::Impl {
       : opt(std::move(options)),
         router(router),
         metrics(metrics),
-        ioc(std::max(1, ThreadCount(opt))),
-        acceptor(net::make_strand(ioc)),
-        drain_timer(ioc),
-        retry_timer(ioc),
-        workers(static_cast<std::size_t>(std::max(1, opt.worker_threads))) {}
+        contexts(MakeContexts(ThreadCount(opt))),
+        acceptor(*contexts[0]),
+        drain_timer(*contexts[0]),
+        retry_timer(*contexts[0]),
+        workers(static_cast<std::size_t>(std::max(1, opt.worker_threads))) {
+    for (auto& c : contexts) keep_running.emplace_back(c->get_executor());
+  }
+
+  // One io_context per I/O thread, each run by its thread alone (as nginx runs one event loop
+  // per worker): a connection stays on the context it was given at accept, so its handlers
+  // need no strand and no thread wakes another to hand over work.
+  static std::vector<std::unique_ptr<net::io_context>> MakeContexts(int n) {
+    std::vector<std::unique_ptr<net::io_context>> out;
+    for (int i = 0; i < std::max(1, n); ++i) out.push_back(std::make_unique<net::io_context>(1));
+    return out;
+  }
+  net::io_context& NextContext() {
+    return *contexts[next_context.fetch_add(1, std::memory_order_relaxed) % contexts.size()];
+  }
+  void StopAll() {
+    keep_running.clear();
+    for (auto& c : contexts) c->stop();
+  }
 
   static int ThreadCount(const ServerOptions& o) {
     if (o.threads > 0) return o.threads;
@@ -102,7 +158,10 @@ class HttpServer::Impl {
   std::mutex sessions_mu;
   std::unordered_map<Session*, std::weak_ptr<Session>> sessions;
 
-  net::io_context ioc;
+  std::vector<std::unique_ptr<net::io_context>> contexts;
+  // Contexts whose threads have no connection yet must not return from run().
+  std::vector<net::executor_work_guard<net::io_context::executor_type>> keep_running;
+  std::atomic<std::size_t> next_context{0};
   tcp::acceptor acceptor;
   net::steady_timer drain_timer;
   net::steady_timer retry_timer;
@@ -368,23 +427,13 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void Write(HttpResponse res, bool keep_alive) {
     phase_ = Phase::kWriting;
-    response_.emplace();
-    response_->version(11);
-    response_->result(static_cast<unsigned>(res.status));
-    response_->set(http::field::server, "semcached");
-    if (!res.body.empty() || res.status != 204) {
-      response_->set(http::field::content_type, res.content_type);
-    }
-    for (auto& [name, value] : res.headers) response_->set(name, value);
-    response_->body() = std::move(res.body);
-    response_->keep_alive(keep_alive);
-    response_->prepare_payload();
+    SerializeResponse(res, keep_alive, out_);
     status_ = res.status;
     stream_.expires_after(Ms(server_.opt.write_timeout_ms));
-    http::async_write(stream_, *response_,
-                      [self = shared_from_this(), keep_alive](beast::error_code ec, std::size_t n) {
-                        self->OnWritten(ec, n, keep_alive);
-                      });
+    net::async_write(stream_, net::buffer(out_),
+                     [self = shared_from_this(), keep_alive](beast::error_code ec, std::size_t n) {
+                       self->OnWritten(ec, n, keep_alive);
+                     });
   }
 
   void OnWritten(beast::error_code ec, std::size_t bytes, bool keep_alive) {
@@ -394,7 +443,8 @@ class Session : public std::enable_shared_from_this<Session> {
       spdlog::debug("http {} {} {} route={} bytes={} us={} remote={}", method_, target_, status_,
                     route_, bytes, static_cast<long long>(seconds * 1e6), remote_);
     }
-    response_.reset();
+    out_.clear();
+    if (out_.capacity() > kKeptResponseBuffer) out_.shrink_to_fit();
     ++served_;
     if (ec) {
       Close();
@@ -447,7 +497,7 @@ class Session : public std::enable_shared_from_this<Session> {
   HttpServer::Impl& server_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
-  std::optional<http::response<http::string_body>> response_;
+  std::string out_;  // the response being written
   Phase phase_ = Phase::kWaiting;
   std::string remote_;
   std::uint64_t served_ = 0;
@@ -460,7 +510,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
 Status HttpServer::Impl::Listen() {
   beast::error_code ec;
-  tcp::resolver resolver(ioc);
+  tcp::resolver resolver(*contexts[0]);
   auto results = resolver.resolve(opt.host, std::to_string(opt.port), ec);
   if (ec || results.empty()) {
     return InvalidArgument("cannot resolve server.host '" + opt.host + "': " + ec.message());
@@ -479,7 +529,7 @@ Status HttpServer::Impl::Listen() {
 }
 
 void HttpServer::Impl::Accept() {
-  acceptor.async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
+  acceptor.async_accept(NextContext(), [this](beast::error_code ec, tcp::socket socket) {
     if (ec == net::error::operation_aborted || draining.load()) return;
     if (ec) {
       // Out of file descriptors and similar: pause briefly instead of spinning.
@@ -515,19 +565,19 @@ void HttpServer::Impl::Shutdown() {
                  live.size(), opt.shutdown_timeout_ms);
     for (auto& s : live) s->OnShutdown();
     drain_deadline = Clock::now() + std::chrono::milliseconds(opt.shutdown_timeout_ms);
-    net::post(ioc, [this] { CheckDrained(); });
+    net::post(*contexts[0], [this] { CheckDrained(); });
   });
 }
 
 void HttpServer::Impl::CheckDrained() {
   if (open.load() == 0) {
     spdlog::info("all connections closed; stopping");
-    ioc.stop();
+    StopAll();
     return;
   }
   if (Clock::now() >= drain_deadline) {
     spdlog::warn("shutdown timeout reached with {} connection(s) open; stopping", open.load());
-    ioc.stop();
+    StopAll();
     return;
   }
   drain_timer.expires_after(std::chrono::milliseconds(20));
@@ -550,7 +600,7 @@ void HttpServer::Shutdown() { impl_->Shutdown(); }
 void HttpServer::Run(bool handle_signals) {
   std::optional<net::signal_set> signals;
   if (handle_signals) {
-    signals.emplace(impl_->ioc, SIGINT, SIGTERM);
+    signals.emplace(*impl_->contexts[0], SIGINT, SIGTERM);
     signals->async_wait([this](beast::error_code ec, int sig) {
       if (ec) return;
       spdlog::info("received {}; draining", sig == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -558,11 +608,11 @@ void HttpServer::Run(bool handle_signals) {
     });
   }
   impl_->Accept();
-  const int n = Impl::ThreadCount(impl_->opt);
   std::vector<std::thread> threads;
-  threads.reserve(static_cast<std::size_t>(n - 1));
-  for (int i = 1; i < n; ++i) threads.emplace_back([this] { impl_->ioc.run(); });
-  impl_->ioc.run();
+  for (std::size_t i = 1; i < impl_->contexts.size(); ++i) {
+    threads.emplace_back([this, i] { impl_->contexts[i]->run(); });
+  }
+  impl_->contexts[0]->run();
   for (auto& t : threads) t.join();
 }
 

@@ -210,10 +210,14 @@ class CacheMetrics {
 std::string SearchBody(const std::vector<cache::Hit>& hits) {
   // append() rather than operator+ chains: fewer temporaries, and GCC 12 raises a false
   // -Wrestrict on the latter.
-  std::string out = "{\"data\":[";
+  std::string out;
+  std::size_t size = 64;
+  for (const auto& h : hits) size += 128 + h.entry->text_bytes() + h.entry->text_bytes() / 8;
+  out.reserve(size);
+  out.append("{\"data\":[");
   auto quoted = [&out](std::string_view s) {
     out.push_back('"');
-    out.append(JsonEscape(s));
+    AppendJsonEscaped(out, s);
     out.push_back('"');
   };
   for (std::size_t i = 0; i < hits.size(); ++i) {

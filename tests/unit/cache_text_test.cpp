@@ -1,4 +1,5 @@
 #include <cmath>
+#include <random>
 
 #include <gtest/gtest.h>
 
@@ -29,6 +30,22 @@ TEST(Normalize, FoldsCaseWidthSpaceAndEdges) {
   EXPECT_EQ(N("Hi?", {.trim_punctuation = false}), "hi?");
   EXPECT_EQ(N("Hi", {.casefold = false}), "Hi");
   EXPECT_EQ(N("?!  "), "");
+}
+
+TEST(Normalize, AsciiPathAgreesWithUnicodePath) {
+  std::mt19937 rng(11);
+  const std::string alphabet = "aZ9 \t\n\r\v\f!?.,;:'\"()[]{}<>$+=^`|~-_/\\@#%&*\x01\x1f\x7f";
+  for (int i = 0; i < 20000; ++i) {
+    std::string text(rng() % 24, ' ');
+    for (char& c : text) c = alphabet[rng() % alphabet.size()];
+    for (int mask = 0; mask < 16; ++mask) {
+      NormalizeOptions o{(mask & 1) != 0, (mask & 2) != 0, (mask & 4) != 0, (mask & 8) != 0};
+      auto fast = NormalizePrompt(text, o);
+      auto slow = NormalizePromptUnicode(text, o);
+      ASSERT_TRUE(fast.ok() && slow.ok());
+      ASSERT_EQ(*fast, *slow) << "text \"" << text << "\" options " << mask;
+    }
+  }
 }
 
 TEST(Normalize, RefusesInvalidUtf8) {

@@ -1,5 +1,7 @@
 #include "server/errors.h"
 
+#include <random>
+
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -40,6 +42,22 @@ TEST(Errors, InvalidUtf8InDetailStillGivesValidJson) {
 }
 
 TEST(Logging, JsonEscape) { EXPECT_EQ(JsonEscape("a\"b\\c\n\x01"), "a\\\"b\\\\c\\n\\u0001"); }
+
+TEST(Logging, JsonEscapeRoundTripsEveryRunLength) {
+  std::mt19937 rng(5);
+  const std::vector<std::string> pieces = {"a", "Z", " ", "\"", "\\", "\n", "\t", "\x01", "\x1f",
+                                           "\x7f", "\xc3\xa9", "\xe2\x82\xac", "0123456789"};
+  for (int i = 0; i < 5000; ++i) {
+    std::string text;
+    const std::size_t n = rng() % 40;
+    for (std::size_t j = 0; j < n; ++j) {
+      // Long clean runs too, so the eight-byte skip meets escapes at every offset.
+      text += rng() % 3 == 0 ? pieces[rng() % pieces.size()] : std::string(rng() % 12, 'x');
+    }
+    auto parsed = nlohmann::json::parse("\"" + JsonEscape(text) + "\"");
+    ASSERT_EQ(parsed.get<std::string>(), text);
+  }
+}
 
 TEST(Status, ResultCarriesValueOrError) {
   Result<int> good(7);
