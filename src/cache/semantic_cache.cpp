@@ -390,6 +390,8 @@ Result<std::vector<Hit>> SemanticCache::Search(const SearchQuery& q, LookupTrace
       vector::SearchParams p;
       p.k = options_.semantic_candidates;
       p.ef = std::max(options_.search_ef, p.k);
+      // Only candidates that could reach the threshold are re-scored in float32.
+      p.rescore_max_distance = 1.0f - threshold + kRescoreMargin;
       // With no scope and nothing that can expire, every live node of the index is a valid
       // entry: the walk needs no per-node predicate (deletions are tombstones there).
       const bool unscoped =

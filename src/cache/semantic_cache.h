@@ -51,6 +51,11 @@ class SemanticCache final : public Cache {
  public:
   using Clock = std::function<std::int64_t()>;  // milliseconds since the epoch
 
+  // Semantic candidates are re-scored in float32 only when their int8 distance is within the
+  // threshold's plus this: the int8 error on the built-in embedder's vectors stays well below
+  // it (tested), so every candidate that can qualify is re-scored, and misses read no floats.
+  static constexpr float kRescoreMargin = 0.1f;
+
   static Result<std::unique_ptr<SemanticCache>> Create(CacheOptions options,
                                                        std::unique_ptr<embed::Embedder> embedder,
                                                        Clock clock = {});

@@ -151,6 +151,22 @@ class HnswIndex::Impl {
     return Node(id)->upper + static_cast<std::size_t>(level - 1) * (1 + M);
   }
   std::size_t MaxLinks(int level) const { return level == 0 ? M0 : M; }
+  // Link entries are written under the node's lock, each with a release store, and read
+  // without it, each with an acquire load: a search never waits on a writer, and whatever mix
+  // of old and new entries it reads is a list of valid node ids whose rows it may read (the
+  // acquire on an id orders it after everything its writer did before storing it).
+  static std::uint32_t LoadLink(const std::uint32_t* at) {
+    return std::atomic_ref<std::uint32_t>(*const_cast<std::uint32_t*>(at))
+        .load(std::memory_order_acquire);
+  }
+  static void StoreLink(std::uint32_t* at, std::uint32_t value) {
+    std::atomic_ref<std::uint32_t>(*at).store(value, std::memory_order_release);
+  }
+  // Replaces a list: ids first, then the count.
+  static void StoreLinks(std::uint32_t* list, const std::vector<std::uint32_t>& ids) {
+    for (std::size_t i = 0; i < ids.size(); ++i) StoreLink(list + 1 + i, ids[i]);
+    StoreLink(list, static_cast<std::uint32_t>(ids.size()));
+  }
 
   // ---- distances ----
   struct Query {
@@ -265,10 +281,9 @@ class HnswIndex::Impl {
 
   // Copies a node's links at a level under its lock.
   std::size_t ReadLinks(std::uint32_t id, int level, std::uint32_t* out) const {
-    std::lock_guard<std::mutex> lock(Lock(id));
     const std::uint32_t* l = Links(id, level);
-    std::size_t n = l[0];
-    std::copy(l + 1, l + 1 + n, out);
+    const std::size_t n = std::min<std::size_t>(LoadLink(l), MaxLinks(level));
+    for (std::size_t i = 0; i < n; ++i) out[i] = LoadLink(l + 1 + i);
     return n;
   }
 
@@ -317,8 +332,11 @@ class HnswIndex::Impl {
       std::size_t m = 0;
       for (std::size_t i = 0; i < n; ++i) {
         if (!visited.TestAndSet(buf[i])) {
-          // The code rows are random reads: start them all before the kernel needs them.
-          __builtin_prefetch(s.codes->Row(buf[i]));
+          // The code rows are random reads: start them all, every cache line of each, before
+          // the kernel needs them (a row is several lines; the hardware prefetcher would
+          // fetch them one miss at a time).
+          const std::uint8_t* row = s.codes->Row(buf[i]);
+          for (std::size_t off = 0; off < code_row; off += 64) __builtin_prefetch(row + off);
           fresh[m++] = buf[i];
         }
       }
@@ -405,8 +423,8 @@ class HnswIndex::Impl {
       if (l[1 + i] == id) return;
     }
     if (n < cap) {
-      l[1 + n] = id;
-      l[0] = static_cast<std::uint32_t>(n + 1);
+      StoreLink(l + 1 + n, id);
+      StoreLink(l, static_cast<std::uint32_t>(n + 1));
       return;
     }
     thread_local std::vector<float> decoded;
@@ -422,9 +440,7 @@ class HnswIndex::Impl {
     cands.reserve(n + 1);
     for (std::size_t i = 0; i < n; ++i) cands.emplace_back(CodeDistance(s, nq, l[1 + i]), l[1 + i]);
     cands.emplace_back(CodeDistance(s, nq, id), id);
-    auto kept = SelectNeighbors(s, neighbor, std::move(cands), cap);
-    l[0] = static_cast<std::uint32_t>(kept.size());
-    std::copy(kept.begin(), kept.end(), l + 1);
+    StoreLinks(l, SelectNeighbors(s, neighbor, std::move(cands), cap));
   }
 
   // Links a node whose float and code rows are written into the graph.
@@ -458,9 +474,7 @@ class HnswIndex::Impl {
       auto kept = SelectNeighbors(s, id, std::move(cands), M);
       {
         std::lock_guard<std::mutex> lock(Lock(id));
-        std::uint32_t* own = Links(id, l);
-        own[0] = static_cast<std::uint32_t>(kept.size());
-        std::copy(kept.begin(), kept.end(), own + 1);
+        StoreLinks(Links(id, l), kept);
       }
       for (std::uint32_t n : kept) Connect(s, n, id, l);
       ep = best.second;
@@ -1010,7 +1024,11 @@ Result<std::vector<SearchHit>> HnswIndex::Search(const float* query, std::size_t
       // Every candidate the walk kept is re-scored: int8 noise reorders close neighbours,
       // and the true k may sit anywhere in the ef list. ef (at least k * oversample) is the
       // knob for how many.
-      for (auto& f : found) f.first = impl.FloatDistance(qv.data(), qnorm2, f.second);
+      for (auto& f : found) {
+        if (f.first <= p.rescore_max_distance) {
+          f.first = impl.FloatDistance(qv.data(), qnorm2, f.second);
+        }
+      }
     }
   }
   std::sort(found.begin(), found.end());

@@ -27,6 +27,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
@@ -86,6 +87,11 @@ struct SearchParams {
   std::size_t ef = 64;
   Precision precision = Precision::kInt8Rescore;
   std::size_t oversample = 4;  // candidates re-scored per result wanted
+  // kInt8Rescore: candidates whose int8 distance is above this are not re-scored and keep
+  // their int8 distance. A caller that only wants results within a distance (a cache with a
+  // similarity threshold) sets it a little above that distance, and spares the float reads
+  // for candidates that cannot qualify.
+  float rescore_max_distance = std::numeric_limits<float>::infinity();
   // Only labels for which this returns true are returned. Null: all.
   const std::function<bool(std::uint64_t)>* filter = nullptr;
 };

@@ -1,5 +1,8 @@
 #include "cache/semantic_cache.h"
 
+#include <cmath>
+#include <cstdio>
+#include <random>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -400,6 +403,56 @@ TEST(SemanticCacheAnalytics, HitsCountEstimatedTokensAndCostSaved) {
   EXPECT_EQ(c->Stats().tokens_saved, 220u);  // a miss saves nothing
   EXPECT_EQ(EstimateTokens(""), 1u);
   EXPECT_EQ(EstimateTokens("abcde"), 2u);
+}
+
+}  // namespace
+}  // namespace semcached::cache
+
+namespace semcached::cache {
+namespace {
+
+TEST(SemanticCacheRescore, Int8ErrorOnBuiltinEmbeddingsStaysWithinTheMargin) {
+  embed::BuiltinEmbedder embedder;
+  const char* words[] = {"reset", "router", "password", "refund", "order", "shipping", "cancel",
+                         "invoice", "account", "login", "error", "install", "battery", "screen",
+                         "warranty", "upgrade", "plan", "price", "address", "payment"};
+  std::mt19937 rng(3);
+  auto prompt = [&] {
+    std::string p = "how do i";
+    for (int w = 0; w < 6; ++w) p += std::string(" ") + words[rng() % std::size(words)];
+    return p + " " + std::to_string(rng() % 500);
+  };
+  std::vector<std::string> texts;
+  for (int i = 0; i < 3000; ++i) {
+    texts.push_back(prompt());
+    embedder.Observe(texts.back());
+  }
+  vector::HnswOptions io;
+  io.dim = embedder.dim();
+  auto index = vector::HnswIndex::Create(io);
+  ASSERT_TRUE(index.ok());
+  for (std::size_t i = 0; i < texts.size(); ++i) {
+    auto v = embedder.Embed(texts[i]);
+    ASSERT_TRUE((*index)->Add(i, v->data(), v->size()).ok());
+  }
+  ASSERT_TRUE((*index)->Stats().calibrated);
+  float worst = 0;
+  for (int q = 0; q < 200; ++q) {
+    auto v = embedder.Embed(prompt());
+    vector::SearchParams p;
+    p.k = 16;
+    p.precision = vector::Precision::kInt8;
+    auto hits = (*index)->Search(v->data(), v->size(), p);
+    ASSERT_TRUE(hits.ok());
+    for (const auto& h : *hits) {
+      auto stored = (*index)->Get(h.label);
+      float dot = 0;
+      for (std::size_t d = 0; d < v->size(); ++d) dot += (*v)[d] * (*stored)[d];
+      worst = std::max(worst, std::abs(h.distance - (1 - dot)));
+    }
+  }
+  std::printf("worst int8 distance error over 200 queries x 16 neighbours: %.4f\n", worst);
+  EXPECT_LT(worst, SemanticCache::kRescoreMargin / 2);
 }
 
 }  // namespace
