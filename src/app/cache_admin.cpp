@@ -43,6 +43,7 @@ Result<std::unique_ptr<cache::Cache>> MakeCache(const Config& config, const Cach
   o.guards.negation = c.guard_negation;
   o.max_entries = static_cast<std::size_t>(c.max_entries);
   o.max_bytes = static_cast<std::size_t>(c.max_bytes);
+  o.search_ef = static_cast<std::size_t>(c.search_ef);
   cache::ParseEviction(c.eviction, &o.eviction);
   o.input_usd_per_mtok = c.input_usd_per_mtok;
   o.strategies.clear();
@@ -146,6 +147,7 @@ json CacheAdmin::DescribeCache(const cache::Cache& c) const {
             {"max_entries", o.max_entries},
             {"max_bytes", o.max_bytes},
             {"eviction", cache::EvictionName(o.eviction)},
+            {"search_ef", o.search_ef},
             {"store", c.store_name()},
             {"persist", std::string(c.store_name()) == "redis" ? "redis"
                         : o.persist_dir.empty()                ? "off"

@@ -552,6 +552,7 @@ std::string RenderToml(const Config& config) {
         << "\nguard_negation = " << (c.guard_negation ? "true" : "false")
         << "\nmax_entries = " << c.max_entries << "\nmax_bytes = " << c.max_bytes
         << "\neviction = " << toml::value<std::string>(c.eviction)
+        << "\nsearch_ef = " << c.search_ef
         << (c.store.empty() ? std::string()
                             : "\nstore = " + std::string(toml::value<std::string>(c.store).get()))
         << "\nsearch_strategies = [" <<
@@ -623,6 +624,11 @@ Result<CacheConfig> ParseCacheTable(const toml::table& table, const std::string&
       if (!value.is_integer() || !v || *v < 0)
         return refuse(key, "expected a non-negative integer");
       c.ttl_ms = *v;
+    } else if (key == "search_ef") {
+      auto v = value.value<std::int64_t>();
+      if (!value.is_integer() || !v || *v < 1 || *v > 4096)
+        return refuse(key, "expected an integer within 1..4096");
+      c.search_ef = *v;
     } else if (key == "max_entries" || key == "max_bytes") {
       auto v = value.value<std::int64_t>();
       if (!value.is_integer() || !v || *v < 0)

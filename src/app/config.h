@@ -87,6 +87,9 @@ struct CacheConfig {
   std::string eviction = "lru";  // lru | lfu | value
   std::string store;             // embedded | redis; empty: the top-level `store`
   std::vector<std::string> search_strategies = {"exact", "semantic"};  // tiers, in order
+  // Candidates the semantic tier's graph walk keeps (HNSW ef): more finds the nearest entry
+  // more surely and costs more per lookup (README, "Semantic search depth").
+  std::int64_t search_ef = 24;
   // Embedder: "builtin" (default) or "openai" (any OpenAI-compatible /v1/embeddings).
   std::string embedder = "builtin";
   std::string embedder_url = "http://127.0.0.1:11434/v1";

@@ -58,7 +58,7 @@ struct CacheOptions {
   std::size_t max_response_bytes = 1024 * 1024;
   std::size_t semantic_candidates = 4;  // nearest neighbours checked against threshold and guards
   std::string originals_path;   // float32 vectors in this file (RAM holds codes); empty: RAM
-  std::size_t search_ef = 32;   // a cache wants the best candidate, not a ranked list
+  std::size_t search_ef = 24;   // a cache wants the best candidate, not a ranked list
   std::size_t max_entries = 0;  // 0: no limit
   std::size_t max_bytes = 0;    // text bytes (prompt, response, attributes); 0: no limit
   Eviction eviction = Eviction::kLru;

@@ -92,18 +92,19 @@ std::uint64_t BuiltinEmbedder::generation() const {
 Result<std::vector<float>> BuiltinEmbedder::Embed(std::string_view text) {
   std::vector<float> v(options_.dim, 0.f);
   auto features = Features(text);
-  std::unordered_map<std::uint64_t, std::pair<float, float>> tf;  // hash -> (count, type weight)
-  tf.reserve(features.size());
-  for (const auto& f : features) {
-    auto& e = tf[f.hash];
-    e.first += 1;
-    e.second = f.weight;
-  }
-  for (const auto& [hash, cw] : tf) {
-    float weight = (1.f + std::log(cw.first)) * Idf(hash) * cw.second;
-    std::size_t pos = hash % options_.dim;
-    float sign = (hash >> 63) ? -1.f : 1.f;
-    v[pos] += sign * weight;
+  // Term frequencies by sorting (a run of equal hashes is one term; the last feature's type
+  // weight wins on a collision): no allocation per feature, as a hash map would make.
+  std::stable_sort(features.begin(), features.end(),
+                   [](const Feature& a, const Feature& b) { return a.hash < b.hash; });
+  for (std::size_t i = 0; i < features.size();) {
+    std::size_t j = i + 1;
+    while (j < features.size() && features[j].hash == features[i].hash) ++j;
+    const std::uint64_t hash = features[i].hash;
+    const float count = static_cast<float>(j - i);
+    const float weight = (1.f + std::log(count)) * Idf(hash) * features[j - 1].weight;
+    const std::size_t pos = hash % options_.dim;
+    v[pos] += (hash >> 63) ? -weight : weight;
+    i = j;
   }
   double norm = 0;
   for (float x : v) norm += static_cast<double>(x) * x;
