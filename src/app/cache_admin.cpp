@@ -27,11 +27,10 @@ Result<std::unique_ptr<cache::Cache>> MakeCache(const Config& config, const Cach
     return InvalidArgument("cache '" + c.id +
                            "' keeps its entries in Redis, but redis.url is not set");
   }
-  if (store == "redis" && (c.max_entries != 0 || c.max_bytes != 0)) {
-    return InvalidArgument(
-        "cache '" + c.id +
-        "': max_entries and max_bytes apply to embedded caches; a Redis cache is bounded by "
-        "Redis itself (maxmemory with a volatile-* policy, or TTLs)");
+  if (store == "redis" && c.max_bytes != 0) {
+    return InvalidArgument("cache '" + c.id +
+                           "': max_bytes applies to embedded caches; bound a Redis cache with "
+                           "max_entries (or TTLs)");
   }
   cache::CacheOptions o;
   o.id = c.id;

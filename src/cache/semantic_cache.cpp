@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cache/fingerprint.h"
+#include "common/memory.h"
 
 namespace semcached::cache {
 namespace {
@@ -160,7 +161,8 @@ Status SemanticCache::Restore(LoadedState& loaded) {
   for (auto& rec : loaded.journal) {
     switch (rec.type) {
       case JournalRecord::Type::kStore:
-        if (Find(rec.entry.label) != nullptr) EraseLocked(static_cast<std::uint32_t>(rec.entry.label));
+        if (Find(rec.entry.label) != nullptr)
+          EraseLocked(static_cast<std::uint32_t>(rec.entry.label));
         if (Status st =
                 index_->Add(rec.entry.label, rec.entry.vector.data(), rec.entry.vector.size());
             !st.ok()) {
@@ -223,8 +225,8 @@ void SemanticCache::LowerNextExpiry(std::int64_t expires_ms) {
   }
 }
 
-void SemanticCache::InsertLocked(std::uint32_t slot, EntryTextRef text,
-                                 ExactDigest exact, std::uint64_t tag, std::int64_t created_ms,
+void SemanticCache::InsertLocked(std::uint32_t slot, EntryTextRef text, ExactDigest exact,
+                                 std::uint64_t tag, std::int64_t created_ms,
                                  std::int64_t expires_ms, std::int64_t ttl_ms) {
   Entry& e = slots_[slot];
   e.exact = exact;
@@ -245,6 +247,12 @@ void SemanticCache::InsertLocked(std::uint32_t slot, EntryTextRef text,
 }
 
 Status SemanticCache::Snapshot() {
+  Status written = WriteSnapshot();
+  ReleaseFreeMemory();  // the copy of every entry it wrote
+  return written;
+}
+
+Status SemanticCache::WriteSnapshot() {
   std::unique_lock<std::shared_mutex> lock(mu_);  // writes wait; the cut is consistent
   if (!persistence_) return Status::Ok();
   std::vector<StoredEntry> out;
@@ -418,8 +426,8 @@ Result<std::vector<Hit>> SemanticCache::Search(const SearchQuery& q, LookupTrace
           continue;
         }
         Touch(*e, now);
-        hits.push_back({EntryId(h.label, e->tag), e->text, std::min(sim, 1.0f),
-                        Strategy::kSemantic});
+        hits.push_back(
+            {EntryId(h.label, e->tag), e->text, std::min(sim, 1.0f), Strategy::kSemantic});
         break;
       }
       t.guards_us += Micros(Steady::now() - tg).count();
@@ -468,17 +476,9 @@ void SemanticCache::Touch(const Entry& e, std::int64_t now) const {
 }
 
 double SemanticCache::EvictionScore(const Entry& e, std::int64_t now) const {
-  const double last = static_cast<double>(e.last_access_ms.load(std::memory_order_relaxed));
-  if (options_.eviction == Eviction::kLru) return last;
-  const double idle = std::max(0.0, static_cast<double>(now) - last);
-  const double decayed =
-      static_cast<double>(e.hits.load(std::memory_order_relaxed)) *
-      std::exp2(-idle / static_cast<double>(std::max<std::int64_t>(options_.lfu_half_life_ms, 1)));
-  if (options_.eviction == Eviction::kLfu) return decayed;
-  // kValue: what a hit saves grows with the response (the tokens not generated again);
-  // what keeping it costs grows with all its bytes.
-  return (1.0 + decayed) * static_cast<double>(e.text->response().size()) /
-         static_cast<double>(std::max<std::size_t>(e.text->text_bytes(), 1));
+  return cache::EvictionScore(options_, e.last_access_ms.load(std::memory_order_relaxed),
+                              e.hits.load(std::memory_order_relaxed), e.text->response().size(),
+                              e.text->text_bytes(), now);
 }
 
 void SemanticCache::EvictLocked(std::int64_t now) {
@@ -509,8 +509,8 @@ void SemanticCache::EvictLocked(std::int64_t now) {
       for (std::uint32_t slot = 0; slot < slots_.size(); ++slot) consider(slot);
     } else {
       std::size_t sampled = 0;
-      for (std::size_t tries = 0; sampled < options_.eviction_samples && tries < 64 * options_.eviction_samples;
-           ++tries) {
+      for (std::size_t tries = 0;
+           sampled < options_.eviction_samples && tries < 64 * options_.eviction_samples; ++tries) {
         if (consider(static_cast<std::uint32_t>(rng() % slots_.size()))) ++sampled;
       }
       for (std::uint32_t slot = 0; !chosen && slot < slots_.size(); ++slot) consider(slot);

@@ -3,7 +3,8 @@
 // Entries live in slots whose numbers are their labels in an HNSW index
 // (vector/hnsw_index.h), with a map from exact digests to slots; an optional snapshot +
 // journal in data_dir makes them durable (persistence.h). Sweep() removes expired entries
-// from every structure; eviction samples entries when a limit is reached. The clock is injected so TTL is testable. No HTTP, no Redis.
+// from every structure; eviction samples entries when a limit is reached. The clock is injected so
+// TTL is testable. No HTTP, no Redis.
 #pragma once
 
 #include <atomic>
@@ -31,9 +32,9 @@ namespace semcached::cache {
 // not match. 72 bytes; with the index's code and links and the exact map, the cost of
 // an entry beyond its text stays under 1 KB at 512 dimensions (bench/cache_memory.cpp).
 struct Entry {
-  EntryTextRef text;  // null: the slot is free or still being filled
-  std::uint64_t tag = 0;                  // random half of the id
-  ExactDigest exact;                      // of the normalized prompt
+  EntryTextRef text;      // null: the slot is free or still being filled
+  std::uint64_t tag = 0;  // random half of the id
+  ExactDigest exact;      // of the normalized prompt
   std::int64_t created_ms = 0;
   std::int64_t expires_ms = 0;  // 0: never (with sliding TTL: the expiry at store time)
   std::int64_t ttl_ms = 0;
@@ -94,12 +95,12 @@ class SemanticCache final : public Cache {
   void FreeSlotLocked(std::uint32_t slot);
   void EraseLocked(std::uint32_t slot);
   // Fills a taken slot (its vector is in the index already).
-  void InsertLocked(std::uint32_t slot, EntryTextRef text, ExactDigest exact,
-                    std::uint64_t tag, std::int64_t created_ms, std::int64_t expires_ms,
-                    std::int64_t ttl_ms);
+  void InsertLocked(std::uint32_t slot, EntryTextRef text, ExactDigest exact, std::uint64_t tag,
+                    std::int64_t created_ms, std::int64_t expires_ms, std::int64_t ttl_ms);
   void LowerNextExpiry(std::int64_t expires_ms);
   Status LogLocked(const JournalRecord& record);  // Ok when not persisted
   Status Restore(LoadedState& loaded);
+  Status WriteSnapshot();  // Snapshot() without the heap trim that follows it
   Status RestoreLocked(const StoredEntry& stored);
   void Touch(const Entry& e, std::int64_t now) const;
   double EvictionScore(const Entry& e, std::int64_t now) const;  // lower leaves first
@@ -113,8 +114,8 @@ class SemanticCache final : public Cache {
   std::size_t restored_entries_ = 0;
 
   mutable std::shared_mutex mu_;
-  std::deque<Entry> slots_;                                 // label -> entry; never shrinks
-  std::vector<std::uint32_t> free_slots_;                   // reused before the deque grows
+  std::deque<Entry> slots_;                // label -> entry; never shrinks
+  std::vector<std::uint32_t> free_slots_;  // reused before the deque grows
   // Exact digest key -> first slot of its chain. A flat map: no allocation per entry.
   boost::unordered_flat_map<std::uint64_t, std::uint32_t> exact_;
   std::size_t live_ = 0;

@@ -134,9 +134,19 @@ Result<std::string> RedisCache::Store(const std::string& prompt, const std::stri
   const std::string exact = cache::ExactKey(options_.id, *normalized, {});
   const std::string attrs = nlohmann::json(attributes).dump();
   std::vector<redis::Args> tx;
-  tx.push_back({"HSET", Key("e:" + id), "p", prompt, "r", response, "a", attrs, "n", *normalized,
-                "c", std::to_string(now), "e", std::to_string(expires), "t",
-                std::to_string(ttl > 0 ? ttl : 0), "x", exact});
+  tx.push_back({"HSET", Key("e:" + id),
+                "p",    prompt,
+                "r",    response,
+                "a",    attrs,
+                "n",    *normalized,
+                "c",    std::to_string(now),
+                "e",    std::to_string(expires),
+                "t",    std::to_string(ttl > 0 ? ttl : 0),
+                "x",    exact,
+                "la",   std::to_string(now),
+                "h",    "0",
+                "rs",   std::to_string(response.size()),
+                "s",    std::to_string(cache::TextBytes(prompt, response, attributes))});
   if (ttl > 0) tx.push_back({"PEXPIRE", Key("e:" + id), std::to_string(ttl)});
   tx.push_back({"SADD", Key("x:" + exact), id});
   tx.push_back({"SADD", Key("ids"), id});
@@ -149,6 +159,7 @@ Result<std::string> RedisCache::Store(const std::string& prompt, const std::stri
     return s;
   }
   counters_.stores.fetch_add(1, std::memory_order_relaxed);
+  EvictOverLimit(now);
   return id;
 }
 
@@ -174,6 +185,7 @@ std::optional<RedisCache::Loaded> RedisCache::Parse(const std::string& id,
   e.text = cache::EntryText::Make(*p, *r, attributes);
   e.expires_ms = FieldInt(hash, "e");
   e.ttl_ms = FieldInt(hash, "t");
+  e.hits = static_cast<std::uint64_t>(std::max<std::int64_t>(0, FieldInt(hash, "h")));
   if (const std::string* x = FieldText(hash, "x")) e.exact = *x;
   return e;
 }
@@ -182,6 +194,64 @@ bool RedisCache::InScope(const Loaded& e, const cache::Attributes& scope, std::i
   // Redis expires the hash itself; this also covers the moment between a clock tick and it.
   if (e.expires_ms != 0 && e.expires_ms <= now && !options_.sliding_ttl) return false;
   return e.text->HasAll(scope);
+}
+
+void RedisCache::Touch(const Loaded& e, std::int64_t now) {
+  if (options_.max_entries == 0) return;
+  // FXX: only fields that exist are set, so a hash deleted or expired since it was read is not
+  // brought back as a stub. Concurrent hits may count once: eviction needs an order, not a
+  // census.
+  redis_.ExecuteAsync({"HSETEX", Key("e:" + e.id), "FXX", "FIELDS", "2", "la", std::to_string(now),
+                       "h", std::to_string(e.hits + 1)},
+                      [](Result<redis::Reply>) {});
+}
+
+void RedisCache::EvictOverLimit(std::int64_t now) {
+  if (options_.max_entries == 0) return;
+  auto count = redis_.Execute({"SCARD", Key("ids")});
+  if (!count.ok() || !count->AsInteger().ok()) return;
+  const std::int64_t over = *count->AsInteger() - static_cast<std::int64_t>(options_.max_entries);
+  // A store evicts at most a few: a cache whose limit was lowered shrinks over several stores.
+  constexpr std::int64_t kMostPerStore = 8;
+  for (std::int64_t i = 0; i < std::min(over, kMostPerStore); ++i) {
+    auto sample =
+        redis_.Execute({"SRANDMEMBER", Key("ids"),
+                        std::to_string(std::max<std::size_t>(options_.eviction_samples, 1))});
+    if (!sample.ok() || !sample->IsAggregate() || sample->elements.empty()) return;
+    std::vector<redis::Args> gets;
+    for (const auto& id : sample->elements) {
+      gets.push_back({"HMGET", Key("e:" + id.str), "la", "h", "rs", "s", "x", "c"});
+    }
+    auto uses = redis_.ExecuteMany(std::move(gets));
+    std::string victim, victim_exact;
+    double worst = 0;
+    for (std::size_t k = 0; k < uses.size(); ++k) {
+      if (!uses[k].ok() || !uses[k]->IsAggregate() || uses[k]->elements.size() != 6) return;
+      const auto& f = uses[k]->elements;
+      auto number = [&](std::size_t at) -> std::int64_t {
+        auto v = f[at].AsInteger();
+        return v.ok() ? *v : 0;
+      };
+      if (!f[4].IsText()) {  // its hash expired: the cheapest eviction there is
+        victim = sample->elements[k].str;
+        victim_exact.clear();
+        break;
+      }
+      const std::int64_t last = f[0].IsText() ? number(0) : number(5);  // older entries: created
+      const double score = cache::EvictionScore(
+          options_, last, static_cast<std::uint64_t>(std::max<std::int64_t>(0, number(1))),
+          static_cast<std::size_t>(std::max<std::int64_t>(0, number(2))),
+          static_cast<std::size_t>(std::max<std::int64_t>(0, number(3))), now);
+      if (victim.empty() || score < worst) {
+        victim = sample->elements[k].str;
+        victim_exact = f[4].str;
+        worst = score;
+      }
+    }
+    if (victim.empty()) return;
+    if (!CheckExec(redis_.Transaction(DeleteCommands(victim, victim_exact)), "evict").ok()) return;
+    counters_.evicted.fetch_add(1, std::memory_order_relaxed);
+  }
 }
 
 void RedisCache::Slide(const Loaded& e, std::int64_t now) {
@@ -231,6 +301,7 @@ Result<std::vector<cache::Hit>> RedisCache::Search(const cache::SearchQuery& q,
         }
         if (e->normalized != normalized || !InScope(*e, q.attributes, now)) continue;
         Slide(*e, now);
+        Touch(*e, now);
         hits.push_back({e->id, e->text, 1.0f, cache::Strategy::kExact});
         break;
       }
@@ -272,6 +343,7 @@ Result<std::vector<cache::Hit>> RedisCache::Search(const cache::SearchQuery& q,
           continue;
         }
         Slide(*e, now);
+        Touch(*e, now);
         hits.push_back(
             {e->id, e->text, std::min(candidate.similarity, 1.0f), cache::Strategy::kSemantic});
         break;

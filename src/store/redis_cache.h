@@ -7,7 +7,11 @@
 //   ns:{C}:x:<sha256>   set: ids of entries with this exact key (normalized prompt)
 //   ns:{C}:ids          set: every id (for delete-by-attributes and flush)
 //   ns:{C}:expiry       sorted set: id by expiry time, for the sweeper
-// A store is one MULTI/EXEC, so no half-written entry is ever visible. An entry whose hash is
+// A store is one MULTI/EXEC, so no half-written entry is ever visible. With max_entries, a
+// store that takes the cache past it evicts by the cache's policy, choosing the worst of a
+// random sample of ids (SRANDMEMBER) by the use each hash records (last access, hits; updated
+// on hits with HSETEX FXX, so a hash deleted meanwhile is never brought back); several
+// instances evicting at once may each take one, so the count can dip below the limit. An entry whose hash is
 // gone (expired) is never returned: reads check the hash, and the sweeper removes expired ids
 // from the vector set and the other sets.
 // The built-in embedder learns term weights from the texts it sees; instances sharing a Redis
@@ -63,6 +67,7 @@ class RedisCache final : public cache::Cache {
     std::string normalized;  // as stored: instances normalize alike only with equal options
     std::int64_t expires_ms = 0;
     std::int64_t ttl_ms = 0;
+    std::uint64_t hits = 0;
     std::string exact;
   };
   RedisCache(cache::CacheOptions options, std::unique_ptr<embed::Embedder> embedder,
@@ -73,6 +78,9 @@ class RedisCache final : public cache::Cache {
   bool InScope(const Loaded& e, const cache::Attributes& scope, std::int64_t now) const;
   std::vector<redis::Args> DeleteCommands(const std::string& id, const std::string& exact) const;
   void Slide(const Loaded& e, std::int64_t now);
+  // Records a hit for eviction (caches with max_entries only).
+  void Touch(const Loaded& e, std::int64_t now);
+  void EvictOverLimit(std::int64_t now);
 
   cache::CacheOptions options_;
   std::unique_ptr<embed::Embedder> embedder_;

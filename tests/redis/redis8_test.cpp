@@ -151,15 +151,15 @@ TEST(ParseRedisUrl, Forms) {
 namespace semcached::testing {
 namespace {
 
-TEST(Redis8, RedisCacheWithEntryLimitsIsRefusedAtStartup) {
+TEST(Redis8, RedisCacheWithAByteLimitIsRefusedAtStartup) {
   RedisServer redis;
   TempDir dir;
-  WriteFile(dir.File("c.toml"), "[[caches]]\nid = \"r\"\nstore = \"redis\"\nmax_entries = 10\n");
+  WriteFile(dir.File("c.toml"), "[[caches]]\nid = \"r\"\nstore = \"redis\"\nmax_bytes = 10\n");
   auto r =
       RunCommand({SemcachedServer::BinaryPath(), "serve", "--port", "0", "--data-dir",
                   dir.File("data"), "--config", dir.File("c.toml"), "--redis-url", redis.url()});
   EXPECT_EQ(r.exit_code, 2) << r.output;
-  EXPECT_NE(r.output.find("max_entries and max_bytes apply to embedded caches"), std::string::npos)
+  EXPECT_NE(r.output.find("max_bytes applies to embedded caches"), std::string::npos)
       << r.output;
 }
 

@@ -80,7 +80,8 @@ TEST(Fingerprint, DigestHalvesAreTheKeysLeadingBytes) {
 }
 
 TEST(EntryText, OneBufferKeepsEveryField) {
-  const Attributes attrs = {{"user", "alice"}, {"empty", ""}, {std::string("nu\0l", 4), std::string("v\0", 2)}};
+  const Attributes attrs = {
+      {"user", "alice"}, {"empty", ""}, {std::string("nu\0l", 4), std::string("v\0", 2)}};
   const EntryTextRef ref = EntryText::Make("the prompt", "the response", attrs);
   const EntryText& t = *ref;
   EXPECT_EQ(t.prompt(), "the prompt");

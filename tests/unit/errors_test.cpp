@@ -45,8 +45,9 @@ TEST(Logging, JsonEscape) { EXPECT_EQ(JsonEscape("a\"b\\c\n\x01"), "a\\\"b\\\\c\
 
 TEST(Logging, JsonEscapeRoundTripsEveryRunLength) {
   std::mt19937 rng(5);
-  const std::vector<std::string> pieces = {"a", "Z", " ", "\"", "\\", "\n", "\t", "\x01", "\x1f",
-                                           "\x7f", "\xc3\xa9", "\xe2\x82\xac", "0123456789"};
+  const std::vector<std::string> pieces = {
+      "a",    "Z",    " ",    "\"",       "\\",           "\n",        "\t",
+      "\x01", "\x1f", "\x7f", "\xc3\xa9", "\xe2\x82\xac", "0123456789"};
   for (int i = 0; i < 5000; ++i) {
     std::string text;
     const std::size_t n = rng() % 40;

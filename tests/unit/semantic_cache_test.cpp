@@ -158,8 +158,8 @@ TEST(SemanticCache, SlidingTtlRestartsOnHit) {
   ASSERT_TRUE(c->Store("idle entry", "i", {}, 1'000).ok());
   clock.now += 800;
   EXPECT_EQ(One(*c, "sliding entry").entry->response(), "s");  // hit at 800: expires at 1800 now
-  clock.now += 800;                                          // 1600 after store
-  EXPECT_EQ(c->Sweep(), 1u);                                 // the idle one only
+  clock.now += 800;                                            // 1600 after store
+  EXPECT_EQ(c->Sweep(), 1u);                                   // the idle one only
   EXPECT_EQ(One(*c, "sliding entry").entry->response(), "s");  // hit at 1600: expires at 2600
   EXPECT_TRUE(Misses(*c, "idle entry"));
   clock.now += 1'001;
@@ -413,9 +413,10 @@ namespace {
 
 TEST(SemanticCacheRescore, Int8ErrorOnBuiltinEmbeddingsStaysWithinTheMargin) {
   embed::BuiltinEmbedder embedder;
-  const char* words[] = {"reset", "router", "password", "refund", "order", "shipping", "cancel",
-                         "invoice", "account", "login", "error", "install", "battery", "screen",
-                         "warranty", "upgrade", "plan", "price", "address", "payment"};
+  const char* words[] = {"reset",    "router",  "password", "refund",  "order",
+                         "shipping", "cancel",  "invoice",  "account", "login",
+                         "error",    "install", "battery",  "screen",  "warranty",
+                         "upgrade",  "plan",    "price",    "address", "payment"};
   std::mt19937 rng(3);
   auto prompt = [&] {
     std::string p = "how do i";
