@@ -3,8 +3,8 @@
 // Entries live in slots whose numbers are their labels in an HNSW index
 // (vector/hnsw_index.h), with a map from exact digests to slots; an optional snapshot +
 // journal in data_dir makes them durable (persistence.h). Sweep() removes expired entries
-// from every structure; eviction samples entries when a limit is reached. The clock is injected so
-// TTL is testable. No HTTP, no Redis.
+// from every structure; eviction samples entries when a limit is reached. The clock is
+// injected so TTL is testable. No HTTP, no Redis.
 #pragma once
 
 #include <atomic>
@@ -31,6 +31,8 @@ namespace semcached::cache {
 // digits: the slot and a random tag, so a guessed or stale id (its slot since reused) does
 // not match. 72 bytes; with the index's code and links and the exact map, the cost of
 // an entry beyond its text stays under 1 KB at 512 dimensions (bench/cache_memory.cpp).
+inline constexpr std::uint32_t kNoSlot = 0xFFFFFFFFu;
+
 struct Entry {
   EntryTextRef text;      // null: the slot is free or still being filled
   std::uint64_t tag = 0;  // random half of the id
@@ -43,8 +45,9 @@ struct Entry {
   mutable std::atomic<std::uint32_t> hits{0};
   // The next slot whose exact digest has the same key (the same prompt stored under other
   // attributes, mostly), or kNoSlot: the exact map holds the first of each chain.
-  std::uint32_t next_same_key = 0xFFFFFFFFu;
+  std::uint32_t next_same_key = kNoSlot;
 };
+static_assert(sizeof(Entry) == 72);
 
 std::string EntryId(std::uint64_t label, std::uint64_t tag);
 
@@ -90,7 +93,6 @@ class SemanticCache final : public Cache {
   std::int64_t ExpiresAt(const Entry& e) const;  // 0: never
   // The live entry in a slot, or null.
   const Entry* Find(std::uint64_t label) const;
-  static constexpr std::uint32_t kNoSlot = 0xFFFFFFFFu;
   std::uint32_t TakeSlotLocked();  // kNoSlot when every slot number is in use
   void FreeSlotLocked(std::uint32_t slot);
   void EraseLocked(std::uint32_t slot);
