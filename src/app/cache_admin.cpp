@@ -40,6 +40,10 @@ Result<std::unique_ptr<cache::Cache>> MakeCache(const Config& config, const Cach
   o.allowed_attributes = c.allowed_attributes;
   o.guards.numbers = c.guard_numbers;
   o.guards.negation = c.guard_negation;
+  o.normalize.nfkc = c.normalize_nfkc;
+  o.normalize.casefold = c.normalize_casefold;
+  o.normalize.collapse_whitespace = c.normalize_whitespace;
+  o.normalize.trim_punctuation = c.normalize_trim_punctuation;
   o.max_entries = static_cast<std::size_t>(c.max_entries);
   o.max_bytes = static_cast<std::size_t>(c.max_bytes);
   o.search_ef = static_cast<std::size_t>(c.search_ef);
@@ -143,6 +147,10 @@ json CacheAdmin::DescribeCache(const cache::Cache& c) const {
             {"allowed_attributes", o.allowed_attributes},
             {"guard_numbers", o.guards.numbers},
             {"guard_negation", o.guards.negation},
+            {"normalize_nfkc", o.normalize.nfkc},
+            {"normalize_casefold", o.normalize.casefold},
+            {"normalize_whitespace", o.normalize.collapse_whitespace},
+            {"normalize_trim_punctuation", o.normalize.trim_punctuation},
             {"max_entries", o.max_entries},
             {"max_bytes", o.max_bytes},
             {"eviction", cache::EvictionName(o.eviction)},

@@ -550,6 +550,10 @@ std::string RenderToml(const Config& config) {
     }
     out << "]\nguard_numbers = " << (c.guard_numbers ? "true" : "false")
         << "\nguard_negation = " << (c.guard_negation ? "true" : "false")
+        << "\nnormalize_nfkc = " << (c.normalize_nfkc ? "true" : "false")
+        << "\nnormalize_casefold = " << (c.normalize_casefold ? "true" : "false")
+        << "\nnormalize_whitespace = " << (c.normalize_whitespace ? "true" : "false")
+        << "\nnormalize_trim_punctuation = " << (c.normalize_trim_punctuation ? "true" : "false")
         << "\nmax_entries = " << c.max_entries << "\nmax_bytes = " << c.max_bytes
         << "\neviction = " << toml::value<std::string>(c.eviction)
         << "\nsearch_ef = " << c.search_ef
@@ -675,12 +679,18 @@ Result<CacheConfig> ParseCacheTable(const toml::table& table, const std::string&
         return refuse(key, "expected a positive integer");
       }
       (key == "embedder_dim" ? c.embedder_dim : c.embedder_timeout_ms) = *v;
-    } else if (key == "guard_numbers" || key == "guard_negation" || key == "sliding_ttl") {
+    } else if (key == "guard_numbers" || key == "guard_negation" || key == "sliding_ttl" ||
+               key == "normalize_nfkc" || key == "normalize_casefold" ||
+               key == "normalize_whitespace" || key == "normalize_trim_punctuation") {
       auto v = value.value<bool>();
       if (!value.is_boolean() || !v) return refuse(key, "expected true or false");
-      (key == "guard_numbers"    ? c.guard_numbers
-       : key == "guard_negation" ? c.guard_negation
-                                 : c.sliding_ttl) = *v;
+      (key == "guard_numbers"          ? c.guard_numbers
+       : key == "guard_negation"       ? c.guard_negation
+       : key == "sliding_ttl"          ? c.sliding_ttl
+       : key == "normalize_nfkc"       ? c.normalize_nfkc
+       : key == "normalize_casefold"   ? c.normalize_casefold
+       : key == "normalize_whitespace" ? c.normalize_whitespace
+                                       : c.normalize_trim_punctuation) = *v;
     } else {
       return InvalidArgument("unknown configuration key '" + where + key + "' (" + source + ")")
           .WithField(key, "known", "not a cache setting");

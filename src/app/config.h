@@ -82,6 +82,11 @@ struct CacheConfig {
   std::vector<std::string> allowed_attributes;  // empty: any
   bool guard_numbers = true;
   bool guard_negation = true;
+  // Prompt normalization steps (cache/normalize.h), each on unless turned off.
+  bool normalize_nfkc = true;
+  bool normalize_casefold = true;
+  bool normalize_whitespace = true;
+  bool normalize_trim_punctuation = true;
   std::int64_t max_entries = 0;  // 0: no limit
   std::int64_t max_bytes = 0;    // text bytes; 0: no limit
   std::string eviction = "lru";  // lru | lfu | value

@@ -198,6 +198,9 @@ similarity_threshold = 0.9
 ttl_ms = 60000
 allowed_attributes = ["user"]
 guard_numbers = false
+normalize_casefold = false
+normalize_trim_punctuation = false
+search_ef = 40
 
 [[caches]]
 id = "chat"
@@ -213,7 +216,14 @@ id = "chat"
   EXPECT_EQ(c->caches[0].ttl_ms, 60000);
   EXPECT_FALSE(c->caches[0].guard_numbers);
   EXPECT_TRUE(c->caches[0].guard_negation);
+  EXPECT_FALSE(c->caches[0].normalize_casefold);
+  EXPECT_FALSE(c->caches[0].normalize_trim_punctuation);
+  EXPECT_TRUE(c->caches[0].normalize_nfkc);
+  EXPECT_TRUE(c->caches[0].normalize_whitespace);
+  EXPECT_EQ(c->caches[0].search_ef, 40);
   EXPECT_EQ(c->caches[1].id, "chat");
+  EXPECT_TRUE(c->caches[1].normalize_casefold);
+  EXPECT_EQ(c->caches[1].search_ef, 24);
   EXPECT_DOUBLE_EQ(c->caches[1].similarity_threshold, 0.85);
   // API keys are never printed.
   EXPECT_EQ(RenderToml(*c).find("k1"), std::string::npos);
@@ -230,6 +240,8 @@ TEST(ConfigCaches, BadCacheTablesAreRefusedByName) {
                         Case{"[[caches]]\napi_keys = [\"k\"]\n", "needs an id"},
                         Case{"[[caches]]\nid = \"a\"\n[[caches]]\nid = \"a\"\n", "declared twice"},
                         Case{"[[caches]]\nid = \"a\"\napi_keys = \"k\"\n", "array of strings"},
+                        Case{"[[caches]]\nid = \"a\"\nnormalize_nfkc = 1\n", "true or false"},
+                        Case{"[[caches]]\nid = \"a\"\nsearch_ef = 0\n", "1..4096"},
                         Case{"caches = 3\n", "[[caches]]"}}) {
     semcached::testing::WriteFile(dir.File("c.toml"), k.toml);
     ConfigSources s;

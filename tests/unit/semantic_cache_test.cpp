@@ -194,6 +194,23 @@ TEST(SemanticCache, DeleteFlushAndBadInput) {
   EXPECT_FALSE(c->Search(q).ok());
 }
 
+TEST(SemanticCache, NormalizationStepsCanBeTurnedOff) {
+  FakeClock clock;
+  CacheOptions o;
+  o.normalize.casefold = false;
+  o.normalize.trim_punctuation = false;
+  auto c = Make(&clock, o);
+  ASSERT_TRUE(c->Store("What is the Capital of France?", "Paris.", {}, std::nullopt).ok());
+  SearchQuery q;
+  q.strategies = {Strategy::kExact};
+  for (const char* other : {"what is the capital of france?", "What is the Capital of France"}) {
+    q.prompt = other;
+    EXPECT_TRUE(c->Search(q)->empty()) << other;
+  }
+  q.prompt = "What  is the Capital   of France?";  // whitespace is still collapsed
+  EXPECT_EQ(c->Search(q)->size(), 1u);
+}
+
 TEST(SemanticCache, ReusedSlotsNeverAnswerToStaleIds) {
   FakeClock clock;
   auto c = Make(&clock);
