@@ -116,29 +116,55 @@ Status SyncDir(const std::string& dir) {
   return rc == 0 ? Status::Ok() : Unavailable("fsync " + dir + ": " + std::strerror(errno));
 }
 
-// Writes `bytes` to `path` durably: a temporary file, fsync, rename, fsync of the directory.
-Status WriteDurably(const std::string& dir, const std::string& path, const std::string& bytes) {
-  const std::string tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return Unavailable("cannot write " + tmp + ": " + std::strerror(errno));
-  std::size_t off = 0;
-  while (off < bytes.size()) {
-    ssize_t n = ::write(fd, bytes.data() + off, bytes.size() - off);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      ::close(fd);
-      return Unavailable("cannot write " + tmp + ": " + std::strerror(errno));
+// A file written durably: to a temporary file, then fsync, rename over `path`, fsync of the
+// directory, so `path` is either the old file or the whole new one. Writes may come in pieces.
+class DurableFile {
+ public:
+  DurableFile(std::string dir, std::string path) : dir_(std::move(dir)), path_(std::move(path)) {}
+  ~DurableFile() {
+    if (fd_ >= 0) {
+      ::close(fd_);
+      ::unlink(Tmp().c_str());
     }
-    off += static_cast<std::size_t>(n);
   }
-  if (::fsync(fd) != 0) {
-    ::close(fd);
-    return Unavailable("fsync " + tmp + ": " + std::strerror(errno));
+  Status Open() {
+    fd_ = ::open(Tmp().c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    return fd_ < 0 ? Unavailable("cannot write " + Tmp() + ": " + std::strerror(errno))
+                   : Status::Ok();
   }
-  ::close(fd);
-  if (::rename(tmp.c_str(), path.c_str()) != 0)
-    return Unavailable("rename " + tmp + ": " + std::strerror(errno));
-  return SyncDir(dir);
+  Status Write(std::string_view bytes) {
+    std::size_t off = 0;
+    while (off < bytes.size()) {
+      ssize_t n = ::write(fd_, bytes.data() + off, bytes.size() - off);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return Unavailable("cannot write " + Tmp() + ": " + std::strerror(errno));
+      }
+      off += static_cast<std::size_t>(n);
+    }
+    return Status::Ok();
+  }
+  Status Commit() {
+    if (::fsync(fd_) != 0) return Unavailable("fsync " + Tmp() + ": " + std::strerror(errno));
+    ::close(fd_);
+    fd_ = -1;
+    if (::rename(Tmp().c_str(), path_.c_str()) != 0)
+      return Unavailable("rename " + Tmp() + ": " + std::strerror(errno));
+    return SyncDir(dir_);
+  }
+
+ private:
+  std::string Tmp() const { return path_ + ".tmp"; }
+  std::string dir_, path_;
+  int fd_ = -1;
+};
+
+// Writes `bytes` to `path` durably (DurableFile).
+Status WriteDurably(const std::string& dir, const std::string& path, const std::string& bytes) {
+  DurableFile f(dir, path);
+  if (Status s = f.Open(); !s.ok()) return s;
+  if (Status s = f.Write(bytes); !s.ok()) return s;
+  return f.Commit();
 }
 
 Status FsyncFile(const std::string& path) {
@@ -331,18 +357,42 @@ void CachePersistence::SyncLoop() {
   }
 }
 
-Status CachePersistence::Snapshot(const std::vector<StoredEntry>& entries,
+Status CachePersistence::Snapshot(std::uint64_t count, const EntrySource& entries,
                                   const vector::HnswIndex& index, std::uint64_t next_label) {
   const std::uint64_t next = generation_ + 1;
+  // Entries are written as they come, a buffer's worth at a time, never all held at once: a
+  // cache of many gigabytes of text is not copied whole to be saved.
+  DurableFile file(dir_, Path(next, "entries"));
+  if (Status s = file.Open(); !s.ok()) return s;
+  Status failed = file.Write(std::string_view(kEntriesMagic, sizeof kEntriesMagic));
+  uLong crc = crc32(0L, Z_NULL, 0);
   Writer body;
+  auto flush = [&] {
+    if (!failed.ok()) return;
+    const std::string& bytes = body.bytes();
+    crc = crc32(crc, reinterpret_cast<const Bytef*>(bytes.data()), static_cast<uInt>(bytes.size()));
+    failed = file.Write(bytes);
+    body.bytes().clear();
+  };
   body.Put(next_label);
-  body.Put(static_cast<std::uint64_t>(entries.size()));
-  for (const auto& e : entries) body.Entry(e, false);
-  std::string file(kEntriesMagic, sizeof kEntriesMagic);
-  file += body.bytes();
-  const std::uint32_t crc = Crc(body.bytes());
-  file.append(reinterpret_cast<const char*>(&crc), 4);
-  if (Status s = WriteDurably(dir_, Path(next, "entries"), file); !s.ok()) return s;
+  body.Put(count);
+  std::uint64_t written = 0;
+  entries([&](const StoredEntry& e) {
+    body.Entry(e, false);
+    ++written;
+    if (body.bytes().size() >= (1u << 20)) flush();
+  });
+  flush();
+  if (!failed.ok()) return failed;
+  if (written != count) {
+    return Internal("snapshot of cache " + id_ + ": " + std::to_string(written) +
+                    " entries written, " + std::to_string(count) + " announced");
+  }
+  const auto crc32_value = static_cast<std::uint32_t>(crc);
+  if (Status s = file.Write(std::string_view(reinterpret_cast<const char*>(&crc32_value), 4));
+      !s.ok())
+    return s;
+  if (Status s = file.Commit(); !s.ok()) return s;
   if (Status s = index.Save(Path(next, "index")); !s.ok()) return s;
   if (Status s = FsyncFile(Path(next, "index")); !s.ok()) return s;
   if (Status s = WriteDurably(dir_, Path(next, "journal"), ""); !s.ok()) return s;

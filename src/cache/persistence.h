@@ -76,8 +76,9 @@ class CachePersistence {
   // Appends and, under kAlways, syncs before returning: Ok means durable.
   Status Append(const JournalRecord& record);
   // Writes a new generation from the cache's state (the caller blocks writes meanwhile) and
-  // starts an empty journal.
-  Status Snapshot(const std::vector<StoredEntry>& entries, const vector::HnswIndex& index,
+  // starts an empty journal. `entries` calls its argument once for each of `count` entries.
+  using EntrySource = std::function<void(const std::function<void(const StoredEntry&)>& emit)>;
+  Status Snapshot(std::uint64_t count, const EntrySource& entries, const vector::HnswIndex& index,
                   std::uint64_t next_label);
   std::size_t journal_bytes() const;
   FsyncPolicy fsync() const { return fsync_; }

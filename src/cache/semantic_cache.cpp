@@ -255,23 +255,24 @@ Status SemanticCache::Snapshot() {
 Status SemanticCache::WriteSnapshot() {
   std::unique_lock<std::shared_mutex> lock(mu_);  // writes wait; the cut is consistent
   if (!persistence_) return Status::Ok();
-  std::vector<StoredEntry> out;
-  out.reserve(live_);
-  for (std::uint32_t slot = 0; slot < slots_.size(); ++slot) {
-    const Entry& e = slots_[slot];
-    if (!e.text) continue;
+  // One entry's copy at a time: the whole cache is never copied to be saved.
+  auto each = [this](const std::function<void(const StoredEntry&)>& emit) {
     StoredEntry se;
-    se.label = slot;
-    se.tag = e.tag;
-    se.created_ms = e.created_ms;
-    se.expires_ms = ExpiresAt(e);
-    se.ttl_ms = e.ttl_ms;
-    se.prompt = e.text->prompt();
-    se.response = e.text->response();
-    se.attributes = e.text->attributes();
-    out.push_back(std::move(se));
-  }
-  return persistence_->Snapshot(out, *index_, slots_.size());
+    for (std::uint32_t slot = 0; slot < slots_.size(); ++slot) {
+      const Entry& e = slots_[slot];
+      if (!e.text) continue;
+      se.label = slot;
+      se.tag = e.tag;
+      se.created_ms = e.created_ms;
+      se.expires_ms = ExpiresAt(e);
+      se.ttl_ms = e.ttl_ms;
+      se.prompt = e.text->prompt();
+      se.response = e.text->response();
+      se.attributes = e.text->attributes();
+      emit(se);
+    }
+  };
+  return persistence_->Snapshot(live_, each, *index_, slots_.size());
 }
 
 void SemanticCache::DropPersistence() {
