@@ -81,6 +81,18 @@ struct ProxyMetrics {
   }
 };
 
+// What a stored answer carries beside its scope (attributes a search never asks for): the
+// upstream call's time and token counts, which a hit reports as saved without parsing the answer.
+cache::Attributes EntryAttributes(cache::Attributes scope, double upstream_seconds,
+                                  const std::optional<llm::Usage>& usage) {
+  scope["upstream_ms"] = std::to_string(static_cast<long long>(upstream_seconds * 1000 + 0.5));
+  if (usage) {
+    scope["input_tokens"] = std::to_string(usage->input_tokens);
+    scope["output_tokens"] = std::to_string(usage->output_tokens);
+  }
+  return scope;
+}
+
 HttpResponse Proxy(const HttpRequest& req, const ProviderSpec& p, cache::CacheRegistry& registry,
                    const ProxyOptions& opt, ProxyMetrics& pm) {
   json body = json::parse(req.body, nullptr, /*allow_exceptions=*/false);
@@ -120,14 +132,23 @@ HttpResponse Proxy(const HttpRequest& req, const ProviderSpec& p, cache::CacheRe
       const cache::Hit& hit = hits->front();
       pm.Count(p.name, "hit");
       // What this hit saved: the stored answer's own usage at the model's price, and the time
-      // its upstream call took.
-      const json stored = json::parse(hit.entry->response(), nullptr, false);
-      const auto usage = llm::UsageOf(p.name, stored);
-      const double usd = usage ? opt.prices.Cost(key->model, *usage) : 0;
-      double seconds = 0;
-      if (auto ms = hit.entry->attribute("upstream_ms")) {
-        seconds = std::strtod(std::string(*ms).c_str(), nullptr) / 1000;
+      // its upstream call took, both recorded as attributes when it was stored (entries from
+      // before that have their answer parsed instead).
+      auto number = [&hit](const char* name) -> std::optional<double> {
+        auto v = hit.entry->attribute(name);
+        if (!v) return std::nullopt;
+        return std::strtod(std::string(*v).c_str(), nullptr);
+      };
+      json stored;
+      std::optional<llm::Usage> usage;
+      if (auto in = number("input_tokens"), out = number("output_tokens"); in && out) {
+        usage = llm::Usage{static_cast<std::uint64_t>(*in), static_cast<std::uint64_t>(*out)};
+      } else {
+        stored = json::parse(hit.entry->response(), nullptr, false);
+        usage = llm::UsageOf(p.name, stored);
       }
+      const double usd = usage ? opt.prices.Cost(key->model, *usage) : 0;
+      const double seconds = number("upstream_ms").value_or(0) / 1000;
       const std::uint64_t tokens = usage ? usage->input_tokens + usage->output_tokens : 0;
       store->RecordSavings(tokens, usd, seconds);
       pm.Add(pm.saved_usd, p.name, usd);
@@ -138,6 +159,7 @@ HttpResponse Proxy(const HttpRequest& req, const ProviderSpec& p, cache::CacheRe
           {"x-semcached-similarity", std::to_string(hit.similarity)},
           {"x-semcached-entry-id", hit.id}};
       if (key->stream) {
+        if (stored.is_null()) stored = json::parse(hit.entry->response(), nullptr, false);
         HttpResponse r;
         r.stream = [events = p.replay(stored, body), hit_headers](ResponseStream& out) {
           if (!out.Begin(200, "text/event-stream", hit_headers)) return;
@@ -213,11 +235,10 @@ HttpResponse Proxy(const HttpRequest& req, const ProviderSpec& p, cache::CacheRe
       if (!store || up->status != 200) return;
       auto assembled = p.assemble(seen);
       if (!assembled) return;  // truncated, refused or not finished with "stop"
-      if (auto usage = llm::UsageOf(p.name, *assembled))
-        pm.Add(pm.spent_usd, p.name, opt.prices.Cost(model, *usage));
-      cache::Attributes attributes = scope;
-      attributes["upstream_ms"] = std::to_string(static_cast<long long>(up->seconds * 1000 + 0.5));
-      auto stored = store->Store(prompt, assembled->dump(), attributes, ttl);
+      const auto usage = llm::UsageOf(p.name, *assembled);
+      if (usage) pm.Add(pm.spent_usd, p.name, opt.prices.Cost(model, *usage));
+      auto stored =
+          store->Store(prompt, assembled->dump(), EntryAttributes(scope, up->seconds, usage), ttl);
       if (!stored.ok())
         spdlog::warn("proxy: the streamed answer was not stored: {}", stored.status().message());
     };
@@ -231,16 +252,12 @@ HttpResponse Proxy(const HttpRequest& req, const ProviderSpec& p, cache::CacheRe
   }
   pm.Upstream(p.name, up->seconds);
   json answer = json::parse(up->body, nullptr, false);
-  if (up->status == 200) {
-    if (auto usage = llm::UsageOf(p.name, answer))
-      pm.Add(pm.spent_usd, p.name, opt.prices.Cost(key->model, *usage));
-  }
+  const auto usage = up->status == 200 ? llm::UsageOf(p.name, answer) : std::nullopt;
+  if (usage) pm.Add(pm.spent_usd, p.name, opt.prices.Cost(key->model, *usage));
   if (miss && up->status == 200 && !no_store) {
     if (p.storable(answer)) {
-      // The entry carries its upstream time too (an attribute the scope does not ask for).
-      cache::Attributes attributes = scope;
-      attributes["upstream_ms"] = std::to_string(static_cast<long long>(up->seconds * 1000 + 0.5));
-      auto stored = store->Store(key->prompt, up->body, attributes, ttl);
+      auto stored =
+          store->Store(key->prompt, up->body, EntryAttributes(scope, up->seconds, usage), ttl);
       if (!stored.ok())
         spdlog::warn("proxy: the answer was not stored: {}", stored.status().message());
     }
