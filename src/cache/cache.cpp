@@ -1,6 +1,7 @@
 #include "cache/cache.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <new>
@@ -74,6 +75,40 @@ Result<std::pair<std::string, float>> CheckSearch(const CacheOptions& options,
   if (!normalized.ok()) return FieldError("prompt", "utf8", normalized.status().message());
   if (normalized->empty()) return FieldError("prompt", "required", "prompt must contain text");
   return std::make_pair(std::move(*normalized), threshold);
+}
+
+Result<std::vector<Hit>> Cache::Search(const SearchQuery& q, LookupTrace* trace) {
+  LookupTrace local;
+  LookupTrace& t = trace ? *trace : local;
+  const auto t0 = std::chrono::steady_clock::now();
+  auto checked = CheckSearch(options(), q);
+  if (!checked.ok()) return checked.status();
+  const std::string& normalized = checked->first;
+  const float threshold = checked->second;
+  t.normalize_us =
+      std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
+  counters_.lookups.fetch_add(1, std::memory_order_relaxed);
+  const auto& strategies = q.strategies.empty() ? options().strategies : q.strategies;
+  const std::int64_t now = NowMs();
+  for (Strategy strategy : strategies) {
+    auto hit = strategy == Strategy::kExact ? SearchExact(normalized, q, now, t)
+                                            : SearchSemantic(normalized, threshold, q, now, t);
+    if (!hit.ok()) return hit.status();
+    if (*hit) {
+      t.hit_tier = (*hit)->strategy;
+      counters_.CountHit(**hit, options(), q.estimate_savings);
+      return std::vector<Hit>{std::move(**hit)};
+    }
+  }
+  counters_.misses.fetch_add(1, std::memory_order_relaxed);
+  return std::vector<Hit>{};
+}
+
+bool Cache::PassesGuards(std::string_view query, std::string_view candidate, LookupTrace& t) {
+  if (CheckGuards(query, candidate, options().guards) == GuardVerdict::kPass) return true;
+  ++t.guard_rejections;
+  counters_.guard_rejections.fetch_add(1, std::memory_order_relaxed);
+  return false;
 }
 
 std::size_t TextBytes(std::string_view prompt, std::string_view response,

@@ -181,9 +181,9 @@ class Cache {
   virtual Result<std::string> Store(const std::string& prompt, const std::string& response,
                                     const Attributes& attributes,
                                     std::optional<std::int64_t> ttl_ms) = 0;
-  // The best hit, if any (the LangCache API returns it as a one-element list).
-  virtual Result<std::vector<Hit>> Search(const SearchQuery& query,
-                                          LookupTrace* trace = nullptr) = 0;
+  // The best hit, if any (the LangCache API returns it as a one-element list): the request
+  // checked and normalized, then the tiers in the order asked, each by the store, counted here.
+  Result<std::vector<Hit>> Search(const SearchQuery& query, LookupTrace* trace = nullptr);
   virtual Status Delete(const std::string& entry_id) = 0;
   // Deletes every entry whose attributes include all of these (none: every entry); how many.
   virtual Result<std::size_t> DeleteByAttributes(const Attributes& attributes) = 0;
@@ -204,6 +204,19 @@ class Cache {
   virtual std::size_t restored_entries() const { return 0; }
 
  protected:
+  // One tier of a search whose request is checked: the hit it finds, if any. An error ends
+  // the search. Stores add their stage timings to `trace`.
+  virtual Result<std::optional<Hit>> SearchExact(const std::string& normalized,
+                                                 const SearchQuery& query, std::int64_t now,
+                                                 LookupTrace& trace) = 0;
+  virtual Result<std::optional<Hit>> SearchSemantic(const std::string& normalized, float threshold,
+                                                    const SearchQuery& query, std::int64_t now,
+                                                    LookupTrace& trace) = 0;
+  // The store's clock (milliseconds since the epoch).
+  virtual std::int64_t NowMs() const = 0;
+  // Whether a semantic candidate passes the cache's guards; a rejection is counted.
+  bool PassesGuards(std::string_view query, std::string_view candidate, LookupTrace& trace);
+
   // Every implementation counts here, and fills its Stats() from here.
   mutable CacheCounters counters_;
 };

@@ -358,89 +358,68 @@ Result<std::string> SemanticCache::Store(const std::string& prompt, const std::s
   return EntryId(slot, tag);
 }
 
-Result<std::vector<Hit>> SemanticCache::Search(const SearchQuery& q, LookupTrace* trace) {
-  LookupTrace local;
-  LookupTrace& t = trace ? *trace : local;
-  auto t0 = Steady::now();
-  auto checked = CheckSearch(options_, q);
-  if (!checked.ok()) return checked.status();
-  const std::string* normalized = &checked->first;
-  const float threshold = checked->second;
-  t.normalize_us = Micros(Steady::now() - t0).count();
-  counters_.lookups.fetch_add(1, std::memory_order_relaxed);
+std::int64_t SemanticCache::NowMs() const { return clock_(); }
 
-  const auto& strategies = q.strategies.empty() ? options_.strategies : q.strategies;
-  const std::int64_t now = clock_();
-  std::vector<Hit> hits;
-  for (Strategy strategy : strategies) {
-    if (strategy == Strategy::kExact) {
-      const ExactDigest digest = ExactKey128(options_.id, *normalized, {});
-      std::shared_lock<std::shared_mutex> lock(mu_);
-      auto head = exact_.find(digest.key);
-      for (std::uint32_t slot = head == exact_.end() ? kNoSlot : head->second; slot != kNoSlot;
-           slot = slots_[slot].next_same_key) {
-        const Entry& e = slots_[slot];
-        if (e.exact.check == digest.check && Matches(e, q.attributes, now)) {
-          Touch(e, now);
-          hits.push_back({EntryId(slot, e.tag), e.text, 1.0f, Strategy::kExact});
-          break;
-        }
-      }
-    } else {
-      auto te = Steady::now();
-      auto vec = embedder_->Embed(*normalized);
-      if (!vec.ok()) return vec.status();
-      t.embed_us += Micros(Steady::now() - te).count();
-      std::shared_lock<std::shared_mutex> lock(mu_);
-      std::function<bool(std::uint64_t)> filter = [&](std::uint64_t label) {
-        const Entry* e = Find(label);
-        return e != nullptr && Matches(*e, q.attributes, now);
-      };
-      vector::SearchParams p;
-      p.k = options_.semantic_candidates;
-      p.ef = std::max(options_.search_ef, p.k);
-      // Only candidates that could reach the threshold are re-scored in float32.
-      p.rescore_max_distance = 1.0f - threshold + kRescoreMargin;
-      // With no scope and nothing that can expire, every live node of the index is a valid
-      // entry: the walk needs no per-node predicate (deletions are tombstones there).
-      const bool unscoped =
-          q.attributes.empty() && next_expiry_.load(std::memory_order_relaxed) == 0;
-      if (!unscoped) p.filter = &filter;
-      auto ts = Steady::now();
-      auto found = index_->Search(vec->data(), vec->size(), p);
-      t.search_us += Micros(Steady::now() - ts).count();
-      if (!found.ok()) return found.status();
-      auto tg = Steady::now();
-      for (const auto& h : *found) {
-        float sim = vector::HnswIndex::Similarity(vector::Metric::kCosine, h.distance);
-        t.best_similarity = std::max(t.best_similarity, sim);
-        if (sim < threshold) break;
-        const Entry* e = Find(h.label);
-        if (e == nullptr) continue;  // added to the index, its slot not filled yet
-        // The candidate's prompt is normalized again here (entries do not keep a normalized
-        // copy): a few microseconds for the one or two candidates above the threshold.
-        auto candidate = NormalizePrompt(e->text->prompt(), options_.normalize);
-        if (!candidate.ok() ||
-            CheckGuards(*normalized, *candidate, options_.guards) != GuardVerdict::kPass) {
-          ++t.guard_rejections;
-          counters_.guard_rejections.fetch_add(1, std::memory_order_relaxed);
-          continue;
-        }
-        Touch(*e, now);
-        hits.push_back(
-            {EntryId(h.label, e->tag), e->text, std::min(sim, 1.0f), Strategy::kSemantic});
-        break;
-      }
-      t.guards_us += Micros(Steady::now() - tg).count();
-    }
-    if (!hits.empty()) {
-      t.hit_tier = hits.front().strategy;
-      counters_.CountHit(hits.front(), options_, q.estimate_savings);
-      return hits;
+Result<std::optional<Hit>> SemanticCache::SearchExact(const std::string& normalized,
+                                                      const SearchQuery& q, std::int64_t now,
+                                                      LookupTrace&) {
+  const ExactDigest digest = ExactKey128(options_.id, normalized, {});
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  auto head = exact_.find(digest.key);
+  for (std::uint32_t slot = head == exact_.end() ? kNoSlot : head->second; slot != kNoSlot;
+       slot = slots_[slot].next_same_key) {
+    const Entry& e = slots_[slot];
+    if (e.exact.check == digest.check && Matches(e, q.attributes, now)) {
+      Touch(e, now);
+      return std::optional<Hit>(Hit{EntryId(slot, e.tag), e.text, 1.0f, Strategy::kExact});
     }
   }
-  counters_.misses.fetch_add(1, std::memory_order_relaxed);
-  return hits;
+  return std::optional<Hit>();
+}
+
+Result<std::optional<Hit>> SemanticCache::SearchSemantic(const std::string& normalized,
+                                                         float threshold, const SearchQuery& q,
+                                                         std::int64_t now, LookupTrace& t) {
+  auto te = Steady::now();
+  auto vec = embedder_->Embed(normalized);
+  if (!vec.ok()) return vec.status();
+  t.embed_us += Micros(Steady::now() - te).count();
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  std::function<bool(std::uint64_t)> filter = [&](std::uint64_t label) {
+    const Entry* e = Find(label);
+    return e != nullptr && Matches(*e, q.attributes, now);
+  };
+  vector::SearchParams p;
+  p.k = options_.semantic_candidates;
+  p.ef = std::max(options_.search_ef, p.k);
+  // Only candidates that could reach the threshold are re-scored in float32.
+  p.rescore_max_distance = 1.0f - threshold + kRescoreMargin;
+  // With no scope and nothing that can expire, every live node of the index is a valid
+  // entry: the walk needs no per-node predicate (deletions are tombstones there).
+  const bool unscoped = q.attributes.empty() && next_expiry_.load(std::memory_order_relaxed) == 0;
+  if (!unscoped) p.filter = &filter;
+  auto ts = Steady::now();
+  auto found = index_->Search(vec->data(), vec->size(), p);
+  t.search_us += Micros(Steady::now() - ts).count();
+  if (!found.ok()) return found.status();
+  auto tg = Steady::now();
+  std::optional<Hit> hit;
+  for (const auto& h : *found) {
+    float sim = vector::HnswIndex::Similarity(vector::Metric::kCosine, h.distance);
+    t.best_similarity = std::max(t.best_similarity, sim);
+    if (sim < threshold) break;
+    const Entry* e = Find(h.label);
+    if (e == nullptr) continue;  // added to the index, its slot not filled yet
+    // The candidate's prompt is normalized again here (entries do not keep a normalized
+    // copy): a few microseconds for the one or two candidates above the threshold.
+    auto candidate = NormalizePrompt(e->text->prompt(), options_.normalize);
+    if (!candidate.ok() || !PassesGuards(normalized, *candidate, t)) continue;
+    Touch(*e, now);
+    hit = Hit{EntryId(h.label, e->tag), e->text, std::min(sim, 1.0f), Strategy::kSemantic};
+    break;
+  }
+  t.guards_us += Micros(Steady::now() - tg).count();
+  return hit;
 }
 
 void SemanticCache::EraseLocked(std::uint32_t slot) {

@@ -67,7 +67,6 @@ class SemanticCache final : public Cache {
   Result<std::string> Store(const std::string& prompt, const std::string& response,
                             const Attributes& attributes,
                             std::optional<std::int64_t> ttl_ms) override;
-  Result<std::vector<Hit>> Search(const SearchQuery& query, LookupTrace* trace = nullptr) override;
   Status Delete(const std::string& entry_id) override;
   Result<std::size_t> DeleteByAttributes(const Attributes& attributes) override;
   Status Flush() override;
@@ -85,6 +84,14 @@ class SemanticCache final : public Cache {
   CacheStats Stats() const override;
   const CacheOptions& options() const override { return options_; }
   const char* store_name() const override { return "embedded"; }
+
+ protected:
+  Result<std::optional<Hit>> SearchExact(const std::string& normalized, const SearchQuery& query,
+                                         std::int64_t now, LookupTrace& trace) override;
+  Result<std::optional<Hit>> SearchSemantic(const std::string& normalized, float threshold,
+                                            const SearchQuery& query, std::int64_t now,
+                                            LookupTrace& trace) override;
+  std::int64_t NowMs() const override;
 
  private:
   SemanticCache(CacheOptions options, std::unique_ptr<embed::Embedder> embedder, Clock clock,

@@ -263,101 +263,83 @@ void RedisCache::Slide(const Loaded& e, std::int64_t now) {
                       [](Result<redis::Reply>) {});
 }
 
-Result<std::vector<cache::Hit>> RedisCache::Search(const cache::SearchQuery& q,
-                                                   cache::LookupTrace* trace) {
-  cache::LookupTrace local;
-  cache::LookupTrace& t = trace ? *trace : local;
-  auto t0 = Steady::now();
-  auto checked = cache::CheckSearch(options_, q);
-  if (!checked.ok()) return checked.status();
-  const std::string& normalized = checked->first;
-  const float threshold = checked->second;
-  t.normalize_us = Micros(Steady::now() - t0).count();
-  counters_.lookups.fetch_add(1, std::memory_order_relaxed);
-  const auto& strategies = q.strategies.empty() ? options_.strategies : q.strategies;
-  const std::int64_t now = clock_();
-  std::vector<cache::Hit> hits;
-  for (cache::Strategy strategy : strategies) {
-    if (strategy == cache::Strategy::kExact) {
-      const std::string exact = cache::ExactKey(options_.id, normalized, {});
-      auto ts = Steady::now();
-      auto ids = redis_.Execute({"SMEMBERS", Key("x:" + exact)});
-      if (!ids.ok()) return ids.status();
-      std::vector<redis::Args> gets;
-      std::vector<std::string> names;
-      for (const auto& id : ids->elements) {
-        if (!id.IsText()) continue;
-        names.push_back(id.str);
-        gets.push_back({"HGETALL", Key("e:" + id.str)});
-      }
-      auto hashes = redis_.ExecuteMany(std::move(gets));
-      t.search_us += Micros(Steady::now() - ts).count();
-      for (std::size_t i = 0; i < hashes.size(); ++i) {
-        if (!hashes[i].ok()) return hashes[i].status();
-        auto e = Parse(names[i], *hashes[i]);
-        if (!e) {  // expired or deleted: forget it here too
-          redis_.ExecuteAsync({"SREM", Key("x:" + exact), names[i]}, [](Result<redis::Reply>) {});
-          continue;
-        }
-        if (e->normalized != normalized || !InScope(*e, q.attributes, now)) continue;
-        Slide(*e, now);
-        Touch(*e, now);
-        hits.push_back({e->id, e->text, 1.0f, cache::Strategy::kExact});
-        break;
-      }
-    } else {
-      auto te = Steady::now();
-      auto vec = embedder_->Embed(normalized);
-      if (!vec.ok()) return vec.status();
-      t.embed_us += Micros(Steady::now() - te).count();
-      auto ts = Steady::now();
-      SearchRequest r;
-      r.filter = ScopeFilter(q.attributes);
-      const bool filtered_here = r.filter.empty() && !q.attributes.empty();
-      r.k = options_.semantic_candidates * (filtered_here ? 8 : 1);
-      r.ef = std::max<std::size_t>(options_.search_ef, r.k);
-      if (!r.filter.empty()) r.filter_ef = std::max<std::size_t>(r.ef * 10, 200);
-      auto found = vectors_->Search(*vec, r);
-      if (!found.ok()) return found.status();
-      std::vector<redis::Args> gets;
-      for (const auto& h : *found) {
-        if (h.similarity >= threshold) gets.push_back({"HGETALL", Key("e:" + h.id)});
-      }
-      if (!found->empty()) t.best_similarity = std::max(t.best_similarity, (*found)[0].similarity);
-      auto hashes = redis_.ExecuteMany(std::move(gets));
-      t.search_us += Micros(Steady::now() - ts).count();
-      auto tg = Steady::now();
-      for (std::size_t i = 0; i < hashes.size(); ++i) {
-        if (!hashes[i].ok()) return hashes[i].status();
-        const auto& candidate = (*found)[i];
-        auto e = Parse(candidate.id, *hashes[i]);
-        if (!e) {
-          redis_.ExecuteAsync({"VREM", vectors_->key(), candidate.id}, [](Result<redis::Reply>) {});
-          continue;
-        }
-        if (!InScope(*e, q.attributes, now)) continue;
-        if (cache::CheckGuards(normalized, e->normalized, options_.guards) !=
-            cache::GuardVerdict::kPass) {
-          ++t.guard_rejections;
-          counters_.guard_rejections.fetch_add(1, std::memory_order_relaxed);
-          continue;
-        }
-        Slide(*e, now);
-        Touch(*e, now);
-        hits.push_back(
-            {e->id, e->text, std::min(candidate.similarity, 1.0f), cache::Strategy::kSemantic});
-        break;
-      }
-      t.guards_us += Micros(Steady::now() - tg).count();
-    }
-    if (!hits.empty()) {
-      t.hit_tier = hits.front().strategy;
-      counters_.CountHit(hits.front(), options_, q.estimate_savings);
-      return hits;
-    }
+std::int64_t RedisCache::NowMs() const { return clock_(); }
+
+Result<std::optional<cache::Hit>> RedisCache::SearchExact(const std::string& normalized,
+                                                          const cache::SearchQuery& q,
+                                                          std::int64_t now, cache::LookupTrace& t) {
+  const std::string exact = cache::ExactKey(options_.id, normalized, {});
+  auto ts = Steady::now();
+  auto ids = redis_.Execute({"SMEMBERS", Key("x:" + exact)});
+  if (!ids.ok()) return ids.status();
+  std::vector<redis::Args> gets;
+  std::vector<std::string> names;
+  for (const auto& id : ids->elements) {
+    if (!id.IsText()) continue;
+    names.push_back(id.str);
+    gets.push_back({"HGETALL", Key("e:" + id.str)});
   }
-  counters_.misses.fetch_add(1, std::memory_order_relaxed);
-  return hits;
+  auto hashes = redis_.ExecuteMany(std::move(gets));
+  t.search_us += Micros(Steady::now() - ts).count();
+  for (std::size_t i = 0; i < hashes.size(); ++i) {
+    if (!hashes[i].ok()) return hashes[i].status();
+    auto e = Parse(names[i], *hashes[i]);
+    if (!e) {  // expired or deleted: forget it here too
+      redis_.ExecuteAsync({"SREM", Key("x:" + exact), names[i]}, [](Result<redis::Reply>) {});
+      continue;
+    }
+    if (e->normalized != normalized || !InScope(*e, q.attributes, now)) continue;
+    Slide(*e, now);
+    Touch(*e, now);
+    return std::optional<cache::Hit>(cache::Hit{e->id, e->text, 1.0f, cache::Strategy::kExact});
+  }
+  return std::optional<cache::Hit>();
+}
+
+Result<std::optional<cache::Hit>> RedisCache::SearchSemantic(const std::string& normalized,
+                                                             float threshold,
+                                                             const cache::SearchQuery& q,
+                                                             std::int64_t now,
+                                                             cache::LookupTrace& t) {
+  auto te = Steady::now();
+  auto vec = embedder_->Embed(normalized);
+  if (!vec.ok()) return vec.status();
+  t.embed_us += Micros(Steady::now() - te).count();
+  auto ts = Steady::now();
+  SearchRequest r;
+  r.filter = ScopeFilter(q.attributes);
+  const bool filtered_here = r.filter.empty() && !q.attributes.empty();
+  r.k = options_.semantic_candidates * (filtered_here ? 8 : 1);
+  r.ef = std::max<std::size_t>(options_.search_ef, r.k);
+  if (!r.filter.empty()) r.filter_ef = std::max<std::size_t>(r.ef * 10, 200);
+  auto found = vectors_->Search(*vec, r);
+  if (!found.ok()) return found.status();
+  std::vector<redis::Args> gets;
+  for (const auto& h : *found) {
+    if (h.similarity >= threshold) gets.push_back({"HGETALL", Key("e:" + h.id)});
+  }
+  if (!found->empty()) t.best_similarity = std::max(t.best_similarity, (*found)[0].similarity);
+  auto hashes = redis_.ExecuteMany(std::move(gets));
+  t.search_us += Micros(Steady::now() - ts).count();
+  auto tg = Steady::now();
+  std::optional<cache::Hit> hit;
+  for (std::size_t i = 0; i < hashes.size(); ++i) {
+    if (!hashes[i].ok()) return hashes[i].status();
+    const auto& candidate = (*found)[i];
+    auto e = Parse(candidate.id, *hashes[i]);
+    if (!e) {
+      redis_.ExecuteAsync({"VREM", vectors_->key(), candidate.id}, [](Result<redis::Reply>) {});
+      continue;
+    }
+    if (!InScope(*e, q.attributes, now) || !PassesGuards(normalized, e->normalized, t)) continue;
+    Slide(*e, now);
+    Touch(*e, now);
+    hit = cache::Hit{e->id, e->text, std::min(candidate.similarity, 1.0f),
+                     cache::Strategy::kSemantic};
+    break;
+  }
+  t.guards_us += Micros(Steady::now() - tg).count();
+  return hit;
 }
 
 std::vector<redis::Args> RedisCache::DeleteCommands(const std::string& id,

@@ -11,12 +11,12 @@
 // store that takes the cache past it evicts by the cache's policy, choosing the worst of a
 // random sample of ids (SRANDMEMBER) by the use each hash records (last access, hits; updated
 // on hits with HSETEX FXX, so a hash deleted meanwhile is never brought back); several
-// instances evicting at once may each take one, so the count can dip below the limit. An entry whose hash is
-// gone (expired) is never returned: reads check the hash, and the sweeper removes expired ids
-// from the vector set and the other sets.
-// The built-in embedder learns term weights from the texts it sees; instances sharing a Redis
-// see different texts, so here it is never told (no Observe) and every instance embeds alike.
-// Must not: block past the Redis client's timeouts, or throw.
+// instances evicting at once may each take one, so the count can dip below the limit. An entry
+// whose hash is gone (expired) is never returned: reads check the hash, and the sweeper removes
+// expired ids from the vector set and the other sets. The built-in embedder learns term weights
+// from the texts it sees; instances sharing a Redis see different texts, so here it is never told
+// (no Observe) and every instance embeds alike. Must not: block past the Redis client's timeouts,
+// or throw.
 #pragma once
 
 #include <atomic>
@@ -48,8 +48,6 @@ class RedisCache final : public cache::Cache {
   Result<std::string> Store(const std::string& prompt, const std::string& response,
                             const cache::Attributes& attributes,
                             std::optional<std::int64_t> ttl_ms) override;
-  Result<std::vector<cache::Hit>> Search(const cache::SearchQuery& query,
-                                         cache::LookupTrace* trace = nullptr) override;
   Status Delete(const std::string& entry_id) override;
   Result<std::size_t> DeleteByAttributes(const cache::Attributes& attributes) override;
   Status Flush() override;
@@ -59,6 +57,16 @@ class RedisCache final : public cache::Cache {
   const char* store_name() const override { return "redis"; }
 
   std::string Key(const std::string& suffix) const;
+
+ protected:
+  Result<std::optional<cache::Hit>> SearchExact(const std::string& normalized,
+                                                const cache::SearchQuery& query, std::int64_t now,
+                                                cache::LookupTrace& trace) override;
+  Result<std::optional<cache::Hit>> SearchSemantic(const std::string& normalized, float threshold,
+                                                   const cache::SearchQuery& query,
+                                                   std::int64_t now,
+                                                   cache::LookupTrace& trace) override;
+  std::int64_t NowMs() const override;
 
  private:
   struct Loaded {
