@@ -8,12 +8,12 @@
 //     answer was made for another question), and the cost reduction (upstream calls saved,
 //     each priced at its usage).
 // Usage: node bench/proxy_bench.mjs SEMCACHED_BINARY [--requests 5000] [--thresholds 0.85,0.95]
-import { spawn } from "node:child_process";
 import { createServer, Agent, request as httpRequest } from "node:http";
-import { mkdtempSync, readFileSync, writeFileSync, existsSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
+import { serverTable, startSemcached as start, stop } from "../tests/e2e/support/processes.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const binary = process.argv[2];
@@ -71,12 +71,7 @@ const pct = (xs, p) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Mat
 
 async function startSemcached(threshold) {
   const dir = mkdtempSync(join(tmpdir(), "semcached-proxy-bench-"));
-  writeFileSync(join(dir, "semcached.toml"), `
-[server]
-port = 0
-port_file = "${join(dir, "port")}"
-threads = 2
-
+  const { child, port } = await start(binary, dir, `${serverTable(dir)}
 [persist]
 fsync = "off"
 
@@ -87,15 +82,9 @@ cache = "llm"
 [[caches]]
 id = "llm"
 similarity_threshold = ${threshold}
-`);
-  const child = spawn(binary, ["serve", "--config", join(dir, "semcached.toml"), "--data-dir", join(dir, "data")],
-                      { stdio: ["ignore", "ignore", "inherit"] });
-  for (let i = 0; i < 500 && !existsSync(join(dir, "port")); i++) await new Promise((r) => setTimeout(r, 20));
-  const port = Number(readFileSync(join(dir, "port"), "utf8").trim());
+`, { stdout: "ignore" });
   return { port, stop: async () => {
-    const exited = new Promise((r) => child.on("exit", r));
-    child.kill("SIGTERM");
-    await exited;
+    await stop(child);
     rmSync(dir, { recursive: true, force: true });
   } };
 }

@@ -5,45 +5,28 @@
 // entries in that Redis (store = "redis"), started here on a free port.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync, existsSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { createServer, connect } from "node:net";
 import { join } from "node:path";
 import { LangCache } from "@redis-ai/langcache";
 import * as errors from "@redis-ai/langcache/models/errors";
+import { serverTable, startRedis, startSemcached, stop } from "../support/processes.mjs";
 
 const binary = process.env.E2E_SEMCACHED_BINARY;
 const redisBinary = process.env.E2E_REDIS_SERVER;
 let server, url, dir, redis;
-
-const freePort = () => new Promise((resolve) => {
-  const s = createServer();
-  s.listen(0, "127.0.0.1", () => { const { port } = s.address(); s.close(() => resolve(port)); });
-});
-const reachable = (port) => new Promise((resolve) => {
-  const c = connect(port, "127.0.0.1", () => { c.destroy(); resolve(true); });
-  c.on("error", () => resolve(false));
-});
 
 before(async () => {
   assert.ok(binary, "E2E_SEMCACHED_BINARY must name the semcached executable");
   dir = mkdtempSync(join(tmpdir(), "semcached-sdk-"));
   let storeLines = "";
   if (redisBinary) {
-    const port = await freePort();
-    redis = spawn(redisBinary, ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                                "--dir", dir], { stdio: "ignore" });
-    for (let i = 0; i < 200 && !(await reachable(port)); i++) await new Promise((r) => setTimeout(r, 25));
-    storeLines = `store = "redis"\n[redis]\nurl = "redis://127.0.0.1:${port}"\n`;
+    redis = await startRedis(redisBinary, dir);
+    storeLines = `store = "redis"\n[redis]\nurl = "redis://127.0.0.1:${redis.port}"\n`;
   }
-  writeFileSync(join(dir, "semcached.toml"), `admin_api_key = "adm"
+  ({ child: server, url } = await startSemcached(binary, dir, `admin_api_key = "adm"
 ${storeLines}
-[server]
-port = 0
-port_file = "${join(dir, "port")}"
-threads = 2
-
+${serverTable(dir)}
 [[caches]]
 id = "faq"
 api_keys = ["faq-key"]
@@ -52,24 +35,12 @@ similarity_threshold = 0.7
 [[caches]]
 id = "other"
 api_keys = ["other-key"]
-`);
-  server = spawn(binary, ["serve", "--config", join(dir, "semcached.toml"), "--data-dir", join(dir, "data")],
-                 { stdio: ["ignore", "inherit", "inherit"] });
-  for (let i = 0; i < 300 && !existsSync(join(dir, "port")); i++) await new Promise((r) => setTimeout(r, 20));
-  url = `http://127.0.0.1:${readFileSync(join(dir, "port"), "utf8").trim()}`;
+`));
 });
 
 after(async () => {
-  if (server) {
-    const exited = new Promise((r) => server.on("exit", r));
-    server.kill("SIGTERM");
-    await exited;
-  }
-  if (redis) {
-    const exited = new Promise((r) => redis.on("exit", r));
-    redis.kill("SIGTERM");
-    await exited;
-  }
+  await stop(server);
+  await stop(redis?.child);
   rmSync(dir, { recursive: true, force: true });
 });
 

@@ -3,27 +3,17 @@
 // (labels e2e, redis) with E2E_SEMCACHED_BINARY and E2E_REDIS_SERVER.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { createServer, connect } from "node:net";
 import { createServer as createHttpServer } from "node:http";
-import { mkdtempSync, readFileSync, writeFileSync, existsSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import OpenAI from "openai";
+import { serverTable, startRedis, startSemcached, stop } from "../support/processes.mjs";
 
 const binary = process.env.E2E_SEMCACHED_BINARY;
 const redisBinary = process.env.E2E_REDIS_SERVER;
 let server, redis, upstream, url, dir;
 let calls = 0;
-
-const freePort = () => new Promise((resolve) => {
-  const s = createServer();
-  s.listen(0, "127.0.0.1", () => { const { port } = s.address(); s.close(() => resolve(port)); });
-});
-const reachable = (port) => new Promise((resolve) => {
-  const c = connect(port, "127.0.0.1", () => { c.destroy(); resolve(true); });
-  c.on("error", () => resolve(false));
-});
 
 before(async () => {
   assert.ok(binary && redisBinary, "E2E_SEMCACHED_BINARY and E2E_REDIS_SERVER are required");
@@ -41,18 +31,10 @@ before(async () => {
     });
   });
   await new Promise((r) => upstream.listen(0, "127.0.0.1", r));
-  const redisPort = await freePort();
-  redis = spawn(redisBinary, ["--port", String(redisPort), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                              "--dir", dir], { stdio: "ignore" });
-  for (let i = 0; i < 200 && !(await reachable(redisPort)); i++) await new Promise((r) => setTimeout(r, 25));
-  writeFileSync(join(dir, "semcached.toml"), `
-[server]
-port = 0
-port_file = "${join(dir, "port")}"
-threads = 2
-
+  redis = await startRedis(redisBinary, dir);
+  ({ child: server, url } = await startSemcached(binary, dir, `${serverTable(dir)}
 [redis]
-url = "redis://127.0.0.1:${redisPort}"
+url = "redis://127.0.0.1:${redis.port}"
 command_timeout_ms = 300
 connect_timeout_ms = 200
 
@@ -63,20 +45,12 @@ cache = "llm"
 [[caches]]
 id = "llm"
 store = "redis"
-`);
-  server = spawn(binary, ["serve", "--config", join(dir, "semcached.toml"), "--data-dir", join(dir, "data")],
-                 { stdio: ["ignore", "inherit", "inherit"] });
-  for (let i = 0; i < 300 && !existsSync(join(dir, "port")); i++) await new Promise((r) => setTimeout(r, 20));
-  url = `http://127.0.0.1:${readFileSync(join(dir, "port"), "utf8").trim()}`;
+`));
 });
 
 after(async () => {
-  for (const child of [server, redis]) {
-    if (!child || child.exitCode !== null || child.signalCode !== null) continue;
-    const exited = new Promise((r) => child.on("exit", r));
-    child.kill("SIGTERM");
-    await exited;
-  }
+  await stop(server);
+  await stop(redis?.child);
   upstream?.close();
   rmSync(dir, { recursive: true, force: true });
 });
@@ -89,8 +63,8 @@ test("with Redis gone, requests still get answers, within the timeout", async ()
   assert.equal((await ask("Is Redis there?")).response.headers.get("x-semcached-cache"), "hit");
   assert.equal(calls, 1);
 
-  const exited = new Promise((r) => redis.on("exit", r));
-  redis.kill("SIGKILL");
+  const exited = new Promise((r) => redis.child.on("exit", r));
+  redis.child.kill("SIGKILL");
   await exited;
   for (const question of ["Is Redis there?", "Is Redis there?", "A new question while Redis is down?"]) {
     const started = Date.now();

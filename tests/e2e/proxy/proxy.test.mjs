@@ -4,14 +4,14 @@
 // CTest (label e2e) with E2E_SEMCACHED_BINARY.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { createServer } from "node:http";
-import { mkdtempSync, readFileSync, writeFileSync, existsSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import OpenAI from "openai";
 import Anthropic from "@anthropic-ai/sdk";
 import { GoogleGenAI, ApiError } from "@google/genai";
+import { serverTable, startSemcached, stop } from "../support/processes.mjs";
 
 const binary = process.env.E2E_SEMCACHED_BINARY;
 let server, url, dir, upstream;
@@ -132,12 +132,7 @@ before(async () => {
   });
   await new Promise((r) => upstream.listen(0, "127.0.0.1", r));
   dir = mkdtempSync(join(tmpdir(), "semcached-proxy-"));
-  writeFileSync(join(dir, "semcached.toml"), `
-[server]
-port = 0
-port_file = "${join(dir, "port")}"
-threads = 2
-
+  ({ child: server, url } = await startSemcached(binary, dir, `${serverTable(dir)}
 [proxy]
 openai_base_url = "http://127.0.0.1:${upstream.address().port}"
 anthropic_base_url = "http://127.0.0.1:${upstream.address().port}"
@@ -148,19 +143,11 @@ cache = "llm"
 [[caches]]
 id = "llm"
 similarity_threshold = 0.7
-`);
-  server = spawn(binary, ["serve", "--config", join(dir, "semcached.toml"), "--data-dir", join(dir, "data")],
-                 { stdio: ["ignore", "inherit", "inherit"], env: { ...process.env, E2E_PROXY_OPENAI_KEY: "sk-from-config" } });
-  for (let i = 0; i < 300 && !existsSync(join(dir, "port")); i++) await new Promise((r) => setTimeout(r, 20));
-  url = `http://127.0.0.1:${readFileSync(join(dir, "port"), "utf8").trim()}`;
+`, { env: { ...process.env, E2E_PROXY_OPENAI_KEY: "sk-from-config" } }));
 });
 
 after(async () => {
-  if (server) {
-    const exited = new Promise((r) => server.on("exit", r));
-    server.kill("SIGTERM");
-    await exited;
-  }
+  await stop(server);
   upstream?.close();
   rmSync(dir, { recursive: true, force: true });
 });
