@@ -319,6 +319,7 @@ Result<std::string> SemanticCache::Store(const std::string& prompt, const std::s
   if (!vec.ok()) return vec.status();
 
   auto text = EntryText::Make(prompt, response, attributes);
+  const ExactDigest exact = ExactKey128(options_.id, *normalized, {});  // before the lock
   const std::uint64_t tag = RandomTag();
   const std::int64_t created = clock_();
   const std::int64_t ttl = ttl_ms ? *ttl_ms : options_.default_ttl_ms;
@@ -351,8 +352,7 @@ Result<std::string> SemanticCache::Store(const std::string& prompt, const std::s
       return logged;
     }
   }
-  InsertLocked(slot, std::move(text), ExactKey128(options_.id, *normalized, {}), tag, created,
-               expires, ttl > 0 ? ttl : 0);
+  InsertLocked(slot, std::move(text), exact, tag, created, expires, ttl > 0 ? ttl : 0);
   counters_.stores.fetch_add(1, std::memory_order_relaxed);
   EvictLocked(created);
   return EntryId(slot, tag);
