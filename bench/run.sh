@@ -25,8 +25,12 @@ echo "== Hit quality of the built-in embedder on ../shared/data/semantic-pairs =
 "$BUILD/bench/hit_quality" --qqp "$ROOT/../shared/data/semantic-pairs/meancache/val.csv" \
   --cannot "$ROOT/../shared/data/semantic-pairs/cannot/sem_anto_neg.tsv"
 
+echo "== Semantic tier: recall@1 per search_ef against an exact scan =="
+"$BUILD/bench/cache_recall" --n "$([ "$MODE" = "--quick" ] && echo 10000 || echo 50000)" \
+  2> bench/results/cache_recall.jsonl
+
 echo "== Memory per cache entry beyond its text (512-d built-in embedder) =="
-"$BUILD/bench/cache_memory" --n "$([ "$MODE" = "--quick" ] && echo 20000 || echo 100000)" | tee bench/results/cache_memory.jsonl
+"$BUILD/bench/cache_memory" --persist --n "$([ "$MODE" = "--quick" ] && echo 20000 || echo 100000)" | tee bench/results/cache_memory.jsonl
 
 echo "== Cache throughput over HTTP: exact, semantic, miss vs nginx =="
 bash bench/cache_http.sh "$BUILD" $([ "$MODE" = "--quick" ] && echo 10000 || echo 10000 100000)
