@@ -1,5 +1,7 @@
 #include "app/cache_admin.h"
 
+#include "common/durable_file.h"
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -124,16 +126,8 @@ Status CacheAdmin::SaveLocked() const {
   json all = json::object();
   for (const auto& [id, body] : saved_) all[id] = body;
   const std::string path = config_.data_dir + "/caches.json";
-  const std::string tmp = path + ".tmp";
   const std::string text = all.dump(2) + "\n";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);  // holds API keys
-  if (fd < 0) return Unavailable("cannot write " + tmp + ": " + std::strerror(errno));
-  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
-            ::fsync(fd) == 0;
-  ::close(fd);
-  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0)
-    return Unavailable("cannot write " + path + ": " + std::strerror(errno));
-  return Status::Ok();
+  return WriteFileDurably(path, text, 0600);  // holds API keys
 }
 
 json CacheAdmin::DescribeCache(const cache::Cache& c) const {

@@ -21,6 +21,7 @@
 #include "app/config.h"
 #include "app/import.h"
 #include "cache/registry.h"
+#include "common/durable_file.h"
 #include "common/logging.h"
 #include "common/memory.h"
 #include "embed/builtin_embedder.h"
@@ -117,15 +118,8 @@ server::ServerOptions ToServerOptions(const ServerConfig& c) {
 }
 
 Status WritePortFile(const std::string& path, int port) {
-  std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << port << "\n";
-    if (!out) return Unavailable("cannot write server.port_file " + tmp);
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) return Unavailable("cannot write server.port_file " + path + ": " + ec.message());
+  Status s = WriteFileDurably(path, std::to_string(port) + "\n");
+  if (!s.ok()) return Unavailable("cannot write server.port_file: " + s.message());
   return Status::Ok();
 }
 

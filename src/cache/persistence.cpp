@@ -1,9 +1,11 @@
 #include "cache/persistence.h"
 
+#include "common/durable_file.h"
+#include "common/section_file.h"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include <cerrno>
 #include <cstring>
@@ -18,11 +20,6 @@ namespace {
 
 constexpr char kEntriesMagic[8] = {'S', 'C', 'E', 'N', 'T', 'R', 'Y', '1'};
 constexpr std::size_t kMaxRecord = 256u << 20;
-
-std::uint32_t Crc(const std::string& bytes) {
-  return static_cast<std::uint32_t>(
-      crc32(0L, reinterpret_cast<const Bytef*>(bytes.data()), static_cast<uInt>(bytes.size())));
-}
 
 // Little-endian fields, as the vector engine's files (x86-64 only).
 class Writer {
@@ -108,73 +105,6 @@ Result<std::string> ReadWhole(const std::string& path) {
   return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
 
-Status SyncDir(const std::string& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
-  if (fd < 0) return Unavailable("cannot open " + dir + ": " + std::strerror(errno));
-  int rc = ::fsync(fd);
-  ::close(fd);
-  return rc == 0 ? Status::Ok() : Unavailable("fsync " + dir + ": " + std::strerror(errno));
-}
-
-// A file written durably: to a temporary file, then fsync, rename over `path`, fsync of the
-// directory, so `path` is either the old file or the whole new one. Writes may come in pieces.
-class DurableFile {
- public:
-  DurableFile(std::string dir, std::string path) : dir_(std::move(dir)), path_(std::move(path)) {}
-  ~DurableFile() {
-    if (fd_ >= 0) {
-      ::close(fd_);
-      ::unlink(Tmp().c_str());
-    }
-  }
-  Status Open() {
-    fd_ = ::open(Tmp().c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    return fd_ < 0 ? Unavailable("cannot write " + Tmp() + ": " + std::strerror(errno))
-                   : Status::Ok();
-  }
-  Status Write(std::string_view bytes) {
-    std::size_t off = 0;
-    while (off < bytes.size()) {
-      ssize_t n = ::write(fd_, bytes.data() + off, bytes.size() - off);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        return Unavailable("cannot write " + Tmp() + ": " + std::strerror(errno));
-      }
-      off += static_cast<std::size_t>(n);
-    }
-    return Status::Ok();
-  }
-  Status Commit() {
-    if (::fsync(fd_) != 0) return Unavailable("fsync " + Tmp() + ": " + std::strerror(errno));
-    ::close(fd_);
-    fd_ = -1;
-    if (::rename(Tmp().c_str(), path_.c_str()) != 0)
-      return Unavailable("rename " + Tmp() + ": " + std::strerror(errno));
-    return SyncDir(dir_);
-  }
-
- private:
-  std::string Tmp() const { return path_ + ".tmp"; }
-  std::string dir_, path_;
-  int fd_ = -1;
-};
-
-// Writes `bytes` to `path` durably (DurableFile).
-Status WriteDurably(const std::string& dir, const std::string& path, const std::string& bytes) {
-  DurableFile f(dir, path);
-  if (Status s = f.Open(); !s.ok()) return s;
-  if (Status s = f.Write(bytes); !s.ok()) return s;
-  return f.Commit();
-}
-
-Status FsyncFile(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Unavailable("cannot open " + path + ": " + std::strerror(errno));
-  int rc = ::fsync(fd);
-  ::close(fd);
-  return rc == 0 ? Status::Ok() : Unavailable("fsync " + path + ": " + std::strerror(errno));
-}
-
 }  // namespace
 
 const char* FsyncPolicyName(FsyncPolicy p) {
@@ -244,7 +174,7 @@ Result<std::unique_ptr<CachePersistence>> CachePersistence::Open(
     std::uint32_t crc;
     std::memcpy(&crc, b.data() + b.size() - 4, 4);
     std::string body = b.substr(sizeof kEntriesMagic, b.size() - sizeof kEntriesMagic - 4);
-    if (Crc(body) != crc)
+    if (Crc32(body) != crc)
       return DataLoss(p->Path(p->generation_, "entries") + " fails its checksum");
     Reader r(body.data(), body.size());
     std::uint64_t count;
@@ -266,13 +196,9 @@ Result<std::unique_ptr<CachePersistence>> CachePersistence::Open(
   auto journal = ReadWhole(p->Path(p->generation_, "journal"));
   if (journal.ok()) {
     const std::string& j = *journal;
-    while (valid + 8 <= j.size()) {
-      std::uint32_t len, crc;
-      std::memcpy(&len, j.data() + valid, 4);
-      std::memcpy(&crc, j.data() + valid + 4, 4);
-      if (len > kMaxRecord || valid + 8 + len > j.size()) break;
-      std::string payload = j.substr(valid + 8, len);
-      if (Crc(payload) != crc) break;
+    std::size_t next = 0;
+    std::string_view payload;
+    while (NextRecord(j, &next, &payload, kMaxRecord)) {
       Reader r(payload.data(), payload.size());
       JournalRecord rec;
       std::uint8_t type;
@@ -284,7 +210,7 @@ Result<std::unique_ptr<CachePersistence>> CachePersistence::Open(
       if (rec.type == JournalRecord::Type::kFlush) ok = true;
       if (!ok || !r.done()) break;
       loaded->journal.push_back(std::move(rec));
-      valid += 8 + len;
+      valid = next;
     }
     loaded->torn_bytes = j.size() - valid;
     if (loaded->torn_bytes > 0) {
@@ -300,8 +226,16 @@ Result<std::unique_ptr<CachePersistence>> CachePersistence::Open(
 
 Status CachePersistence::OpenJournal(std::uint64_t generation, std::size_t keep_bytes) {
   const std::string path = Path(generation, "journal");
+  const bool created = ::access(path.c_str(), F_OK) != 0;
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0) return Unavailable("cannot open " + path + ": " + std::strerror(errno));
+  // A new file's name is durable only once its directory is synced.
+  if (created) {
+    if (Status s = SyncDirectory(dir_); !s.ok()) {
+      ::close(fd);
+      return s;
+    }
+  }
   if (::ftruncate(fd, static_cast<off_t>(keep_bytes)) != 0 || ::lseek(fd, 0, SEEK_END) < 0) {
     ::close(fd);
     return Unavailable("cannot prepare " + path + ": " + std::strerror(errno));
@@ -318,12 +252,7 @@ Status CachePersistence::Append(const JournalRecord& record) {
   w.Put(static_cast<std::uint8_t>(record.type));
   if (record.type == JournalRecord::Type::kStore) w.Entry(record.entry, true);
   if (record.type == JournalRecord::Type::kDelete) w.Put(record.label);
-  std::string payload = std::move(w.bytes());
-  Writer frame;
-  frame.Put(static_cast<std::uint32_t>(payload.size()));
-  frame.Put(Crc(payload));
-  frame.bytes() += payload;
-  const std::string& bytes = frame.bytes();
+  const std::string bytes = FrameRecord(w.bytes());
   std::lock_guard lock(mu_);
   std::size_t off = 0;
   while (off < bytes.size()) {
@@ -362,15 +291,15 @@ Status CachePersistence::Snapshot(std::uint64_t count, const EntrySource& entrie
   const std::uint64_t next = generation_ + 1;
   // Entries are written as they come, a buffer's worth at a time, never all held at once: a
   // cache of many gigabytes of text is not copied whole to be saved.
-  DurableFile file(dir_, Path(next, "entries"));
+  DurableFile file(Path(next, "entries"));
   if (Status s = file.Open(); !s.ok()) return s;
   Status failed = file.Write(std::string_view(kEntriesMagic, sizeof kEntriesMagic));
-  uLong crc = crc32(0L, Z_NULL, 0);
+  std::uint32_t crc = 0;
   Writer body;
   auto flush = [&] {
     if (!failed.ok()) return;
     const std::string& bytes = body.bytes();
-    crc = crc32(crc, reinterpret_cast<const Bytef*>(bytes.data()), static_cast<uInt>(bytes.size()));
+    crc = Crc32(bytes, crc);
     failed = file.Write(bytes);
     body.bytes().clear();
   };
@@ -388,16 +317,14 @@ Status CachePersistence::Snapshot(std::uint64_t count, const EntrySource& entrie
     return Internal("snapshot of cache " + id_ + ": " + std::to_string(written) +
                     " entries written, " + std::to_string(count) + " announced");
   }
-  const auto crc32_value = static_cast<std::uint32_t>(crc);
-  if (Status s = file.Write(std::string_view(reinterpret_cast<const char*>(&crc32_value), 4));
+  if (Status s = file.Write(std::string_view(reinterpret_cast<const char*>(&crc), 4));
       !s.ok())
     return s;
   if (Status s = file.Commit(); !s.ok()) return s;
-  if (Status s = index.Save(Path(next, "index")); !s.ok()) return s;
-  if (Status s = FsyncFile(Path(next, "index")); !s.ok()) return s;
-  if (Status s = WriteDurably(dir_, Path(next, "journal"), ""); !s.ok()) return s;
+  if (Status s = index.Save(Path(next, "index")); !s.ok()) return s;  // durable itself
+  if (Status s = WriteFileDurably(Path(next, "journal"), ""); !s.ok()) return s;
   // The switch: until `current` names the new generation, the old one is whole and in use.
-  if (Status s = WriteDurably(dir_, dir_ + "/" + id_ + ".current", std::to_string(next) + "\n");
+  if (Status s = WriteFileDurably(dir_ + "/" + id_ + ".current", std::to_string(next) + "\n");
       !s.ok())
     return s;
   if (Status s = OpenJournal(next, 0); !s.ok()) return s;
