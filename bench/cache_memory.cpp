@@ -18,7 +18,7 @@
 #include <CLI/CLI.hpp>
 
 #include "bench_data.h"
-#include "cache/semantic_cache.h"
+#include "cache/embedded/embedded_cache.h"
 #include "common/memory.h"
 #include "embed/builtin_embedder.h"
 #include "embed/caching_embedder.h"
@@ -58,18 +58,20 @@ int main(int argc, char** argv) {
 
   cache::CacheOptions o;
   o.id = "memory";
-  o.originals_path = originals;
+  cache::EmbeddedOptions eo;
+  eo.originals_path = originals;
   const std::string persist_dir = dir + "/cache_memory_persist";
   if (persist) {
     std::filesystem::remove_all(persist_dir);
     std::filesystem::create_directories(persist_dir);
-    o.persist_dir = persist_dir;
-    o.fsync = cache::FsyncPolicy::kNo;
+    eo.persist_dir = persist_dir;
+    eo.fsync = cache::FsyncPolicy::kNo;
   }
   const std::size_t rss0 = bench::RssAnonBytes();
-  auto made = cache::SemanticCache::Create(
+  auto made = cache::EmbeddedCache::Create(
       o,
-      std::make_unique<embed::CachingEmbedder>(std::make_unique<embed::BuiltinEmbedder>(), 10000));
+      std::make_unique<embed::CachingEmbedder>(std::make_unique<embed::BuiltinEmbedder>(), 10000),
+      {}, eo);
   if (!made.ok()) {
     std::fprintf(stderr, "%s\n", made.status().ToString().c_str());
     return 1;
@@ -141,8 +143,10 @@ int main(int argc, char** argv) {
     ReleaseFreeMemory();
     const std::size_t base = bench::RssAnonBytes();
     auto restored =
-        cache::SemanticCache::Create(o, std::make_unique<embed::CachingEmbedder>(
-                                            std::make_unique<embed::BuiltinEmbedder>(), 10000));
+        cache::EmbeddedCache::Create(o,
+                                     std::make_unique<embed::CachingEmbedder>(
+                                         std::make_unique<embed::BuiltinEmbedder>(), 10000),
+                                     {}, eo);
     if (!restored.ok() || (*restored)->Stats().entries != n) {
       std::fprintf(stderr, "restore failed\n");
       return 1;

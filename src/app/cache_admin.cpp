@@ -11,12 +11,12 @@
 
 #include <spdlog/spdlog.h>
 
-#include "cache/persistence.h"
-#include "cache/semantic_cache.h"
+#include "cache/embedded/persistence.h"
+#include "cache/embedded/embedded_cache.h"
 #include "embed/builtin_embedder.h"
 #include "embed/caching_embedder.h"
 #include "embed/http_embedder.h"
-#include "store/redis_cache.h"
+#include "cache/redis/redis_cache.h"
 
 namespace semcached::app {
 
@@ -57,34 +57,35 @@ Result<std::unique_ptr<cache::Cache>> MakeCache(const Config& config, const Cach
     if (cache::ParseStrategy(name, &st)) o.strategies.push_back(st);
   }
   o.output_usd_per_mtok = c.output_usd_per_mtok;
+  cache::EmbeddedOptions eo;
   // Float originals (for re-scoring) live in a file: RAM holds codes and graph only.
-  o.originals_path = config.data_dir + "/" + c.id + ".vectors.f32";
+  eo.originals_path = config.data_dir + "/" + c.id + ".vectors.f32";
   if (config.persist.fsync != "off") {
-    o.persist_dir = config.data_dir;
-    cache::ParseFsyncPolicy(config.persist.fsync, &o.fsync);
-    o.snapshot_journal_bytes = static_cast<std::size_t>(config.persist.snapshot_journal_mb) << 20;
+    eo.persist_dir = config.data_dir;
+    cache::ParseFsyncPolicy(config.persist.fsync, &eo.fsync);
+    eo.snapshot_journal_bytes = static_cast<std::size_t>(config.persist.snapshot_journal_mb) << 20;
   }
   std::unique_ptr<embed::Embedder> embedder;
   if (c.embedder == "openai") {
-    embed::HttpEmbedderOptions eo;
-    eo.base_url = c.embedder_url;
-    eo.model = c.embedder_model;
-    eo.dim = static_cast<std::size_t>(c.embedder_dim);
-    eo.api_key_env = c.embedder_api_key_env;
-    eo.timeout_ms = static_cast<int>(c.embedder_timeout_ms);
-    embedder = std::make_unique<embed::HttpEmbedder>(eo);
+    embed::HttpEmbedderOptions ho;
+    ho.base_url = c.embedder_url;
+    ho.model = c.embedder_model;
+    ho.dim = static_cast<std::size_t>(c.embedder_dim);
+    ho.api_key_env = c.embedder_api_key_env;
+    ho.timeout_ms = static_cast<int>(c.embedder_timeout_ms);
+    embedder = std::make_unique<embed::HttpEmbedder>(ho);
   } else {
     embedder = std::make_unique<embed::BuiltinEmbedder>();
   }
   // Popular prompts are embedded once (the LRU keeps 10,000 per cache).
   if (store == "redis") {
-    auto made = store::RedisCache::Create(
+    auto made = cache::RedisCache::Create(
         o, std::make_unique<embed::CachingEmbedder>(std::move(embedder), 10000), *redis);
     if (!made.ok()) return made.status();
     return std::unique_ptr<cache::Cache>(std::move(*made));
   }
-  auto made = cache::SemanticCache::Create(
-      o, std::make_unique<embed::CachingEmbedder>(std::move(embedder), 10000));
+  auto made = cache::EmbeddedCache::Create(
+      o, std::make_unique<embed::CachingEmbedder>(std::move(embedder), 10000), {}, eo);
   if (!made.ok()) return made.status();
   if ((*made)->restored_entries() > 0) {
     spdlog::info("cache '{}': {} entries restored from {}", c.id, (*made)->restored_entries(),
@@ -150,9 +151,8 @@ json CacheAdmin::DescribeCache(const cache::Cache& c) const {
             {"eviction", cache::EvictionName(o.eviction)},
             {"search_ef", o.search_ef},
             {"store", c.store_name()},
-            {"persist", std::string(c.store_name()) == "redis" ? "redis"
-                        : o.persist_dir.empty()                ? "off"
-                                                               : cache::FsyncPolicyName(o.fsync)},
+            {"persist", std::string(c.store_name()) == "redis" ? std::string("redis")
+                                                               : config_.persist.fsync},
             {"api_keys", registry_.KeysOf(o.id).size()},  // how many, never which
             {"entries", st.entries},
             {"text_bytes", st.bytes},

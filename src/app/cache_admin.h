@@ -1,6 +1,6 @@
 // Caches as the configuration and the admin API define them.
 //
-// MakeCache turns one cache's settings into a SemanticCache (embedder, persistence, limits):
+// MakeCache turns one cache's settings into a EmbeddedCache (embedder, persistence, limits):
 // start-up and the admin API use the same function. CacheAdmin creates and deletes caches
 // while the server runs, and keeps the definitions of those it created in
 // data_dir/caches.json (written durably), so they come back at the next start. Caches of the

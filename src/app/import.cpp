@@ -7,18 +7,14 @@
 #include <fstream>
 #include <vector>
 
-#include <curl/curl.h>
 #include <nlohmann/json.hpp>
+
+#include "common/http_client.h"
 
 namespace semcached::app {
 namespace {
 
 using nlohmann::json;
-
-std::size_t Collect(char* data, std::size_t size, std::size_t n, void* out) {
-  static_cast<std::string*>(out)->append(data, size * n);
-  return size * n;
-}
 
 struct HttpResult {
   long status = 0;
@@ -28,45 +24,32 @@ struct HttpResult {
 
 class Client {
  public:
-  Client(const ImportOptions& o) : o_(o), curl_(curl_easy_init()) {
-    headers_ = curl_slist_append(nullptr, "Content-Type: application/json");
-    if (!o.api_key.empty()) {
-      std::string auth = "Authorization: Bearer " + o.api_key;
-      headers_ = curl_slist_append(headers_, auth.c_str());
-    }
-  }
-  ~Client() {
-    curl_slist_free_all(headers_);
-    curl_easy_cleanup(curl_);
+  explicit Client(const ImportOptions& o) : o_(o) {
+    headers_.push_back("Content-Type: application/json");
+    if (!o.api_key.empty()) headers_.push_back("Authorization: Bearer " + o.api_key);
   }
   HttpResult Send(const char* method, const std::string& path, const std::string& body) {
+    HttpRequest request;
+    request.method = method;
+    request.url = o_.url + path;
+    request.headers = headers_;
+    request.body = body;
+    request.timeout_ms = static_cast<int>(o_.timeout_ms);
     HttpResult r;
-    std::string url = o_.url + path;
-    curl_easy_reset(curl_);
-    curl_easy_setopt(curl_, CURLOPT_URL, url.c_str());
-    curl_easy_setopt(curl_, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(curl_, CURLOPT_HTTPHEADER, headers_);
-    if (!body.empty()) {
-      curl_easy_setopt(curl_, CURLOPT_POSTFIELDS, body.c_str());
-      curl_easy_setopt(curl_, CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
-    }
-    curl_easy_setopt(curl_, CURLOPT_WRITEFUNCTION, Collect);
-    curl_easy_setopt(curl_, CURLOPT_WRITEDATA, &r.body);
-    curl_easy_setopt(curl_, CURLOPT_TIMEOUT_MS, static_cast<long>(o_.timeout_ms));
-    curl_easy_setopt(curl_, CURLOPT_NOSIGNAL, 1L);
-    CURLcode rc = curl_easy_perform(curl_);
-    if (rc != CURLE_OK) {
-      r.error = curl_easy_strerror(rc);
+    auto response = client_.Perform(request);
+    if (!response.ok()) {
+      r.error = response.status().message();
       return r;
     }
-    curl_easy_getinfo(curl_, CURLINFO_RESPONSE_CODE, &r.status);
+    r.status = response->status;
+    r.body = std::move(response->body);
     return r;
   }
 
  private:
   const ImportOptions& o_;
-  CURL* curl_;
-  curl_slist* headers_ = nullptr;
+  std::vector<std::string> headers_;
+  HttpClient client_{1};
 };
 
 // The reason a line cannot be imported, or empty.
@@ -137,7 +120,6 @@ int RunImport(const ImportOptions& o) {
     return 2;
   }
 
-  curl_global_init(CURL_GLOBAL_DEFAULT);
   Client client(o);
   const std::string base = "/v1/caches/" + o.cache_id;
   const bool tty = o.progress && isatty(2);

@@ -5,10 +5,10 @@
 // a semantic tier (the normalized prompt embedded and searched among entries in the same
 // attribute scope; the best candidate at or above the similarity threshold, cosine 0..1,
 // that also passes the guards), in the order a request asks for. Expired entries are never
-// returned. Two implementations: SemanticCache (embedded: our HNSW index, files in data_dir)
-// and RedisCache (store/redis_cache.h: entries and vectors in Redis 8, shared by every
+// returned. Two implementations: EmbeddedCache (cache/embedded/: our HNSW index, files in
+// data_dir) and RedisCache (cache/redis/: entries and vectors in Redis 8, shared by every
 // instance that points at the same Redis). The request checks both apply are here, once.
-// No HTTP, no Redis in this header.
+// Must not: include vector/, redis/, store/ or HTTP headers (the backends bring those).
 #pragma once
 
 #include <atomic>
@@ -24,7 +24,6 @@
 
 #include "cache/guards.h"
 #include "cache/normalize.h"
-#include "cache/persistence.h"
 #include "common/status.h"
 
 namespace semcached::cache {
@@ -57,7 +56,6 @@ struct CacheOptions {
   std::size_t max_prompt_bytes = 64 * 1024;
   std::size_t max_response_bytes = 1024 * 1024;
   std::size_t semantic_candidates = 4;  // nearest neighbours checked against threshold and guards
-  std::string originals_path;   // float32 vectors in this file (RAM holds codes); empty: RAM
   std::size_t search_ef = 24;   // a cache wants the best candidate, not a ranked list
   std::size_t max_entries = 0;  // 0: no limit
   std::size_t max_bytes = 0;    // text bytes (prompt, response, attributes); 0: no limit
@@ -68,10 +66,6 @@ struct CacheOptions {
   // tokens; defaults are a small current model's list prices), tokens estimated from text.
   double input_usd_per_mtok = 0.15;
   double output_usd_per_mtok = 0.60;
-  // Durability (persistence.h): entries and index in this directory; empty: memory only.
-  std::string persist_dir;
-  FsyncPolicy fsync = FsyncPolicy::kEverySecond;
-  std::size_t snapshot_journal_bytes = 64u << 20;  // MaybeSnapshot writes one past this
 };
 
 // What an entry says, immutable once stored: hits share it instead of copying the text.

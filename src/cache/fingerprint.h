@@ -1,4 +1,5 @@
-// Exact-tier keys: SHA-256 over a canonical encoding of everything that must match exactly.
+// Exact-tier keys: SHA-256 (common/sha256.h) over a canonical encoding of everything that
+// must match exactly.
 #pragma once
 
 #include <cstdint>
@@ -7,9 +8,6 @@
 #include <string_view>
 
 namespace semcached::cache {
-
-// Lower-case hex SHA-256 of data (OpenSSL).
-std::string Sha256Hex(std::string_view data);
 
 // The exact key of a normalized prompt within its scope: the cache, the attributes (in key
 // order) and any extra scope the caller adds (a proxy adds model and context). Fields are

@@ -1,5 +1,7 @@
 #include "cache/registry.h"
 
+#include <mutex>
+
 #include <openssl/crypto.h>
 
 namespace semcached::cache {

@@ -13,8 +13,4 @@ namespace semcached {
 // level: trace|debug|info|warn|error|critical|off; format: text|json.
 Status ConfigureLogging(const std::string& level, const std::string& format);
 
-// Escapes text for a JSON string body (no surrounding quotes).
-std::string JsonEscape(std::string_view text);
-void AppendJsonEscaped(std::string& out, std::string_view text);
-
 }  // namespace semcached

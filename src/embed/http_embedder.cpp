@@ -6,25 +6,12 @@
 #include <random>
 #include <thread>
 
-#include <curl/curl.h>
 #include <nlohmann/json.hpp>
 
+#include "common/http_client.h"
+
 namespace semcached::embed {
-namespace {
-
-std::size_t Collect(char* data, std::size_t size, std::size_t n, void* out) {
-  static_cast<std::string*>(out)->append(data, size * n);
-  return size * n;
-}
-
-struct CurlGlobal {
-  CurlGlobal() { curl_global_init(CURL_GLOBAL_DEFAULT); }
-};
-
-}  // namespace
-
 HttpEmbedder::HttpEmbedder(HttpEmbedderOptions options) : options_(std::move(options)) {
-  static CurlGlobal global;
   if (!options_.api_key_env.empty()) {
     const char* key = std::getenv(options_.api_key_env.c_str());
     if (key != nullptr) api_key_ = key;
@@ -32,71 +19,31 @@ HttpEmbedder::HttpEmbedder(HttpEmbedderOptions options) : options_(std::move(opt
   while (!options_.base_url.empty() && options_.base_url.back() == '/') options_.base_url.pop_back();
 }
 
-HttpEmbedder::~HttpEmbedder() {
-  for (void* h : handles_) curl_easy_cleanup(static_cast<CURL*>(h));
-}
+HttpEmbedder::~HttpEmbedder() = default;
 
-std::uint64_t HttpEmbedder::requests() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return requests_;
-}
-
-void* HttpEmbedder::AcquireHandle() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    ++requests_;
-    if (!handles_.empty()) {
-      void* h = handles_.back();
-      handles_.pop_back();
-      return h;
-    }
-  }
-  return curl_easy_init();
-}
-
-void HttpEmbedder::ReleaseHandle(void* handle) {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (handles_.size() < 8) {
-    handles_.push_back(handle);
-  } else {
-    curl_easy_cleanup(static_cast<CURL*>(handle));
-  }
-}
+std::uint64_t HttpEmbedder::requests() const { return requests_.load(); }
 
 Result<std::string> HttpEmbedder::Post(const std::string& body, long* status) {
-  CURL* curl = static_cast<CURL*>(AcquireHandle());
-  if (curl == nullptr) return Internal("cannot create a libcurl handle");
-  std::string url = options_.base_url + "/embeddings";
-  std::string response;
-  curl_slist* headers = curl_slist_append(nullptr, "Content-Type: application/json");
-  std::string auth;
-  if (!api_key_.empty()) {
-    auth = "Authorization: Bearer " + api_key_;
-    headers = curl_slist_append(headers, auth.c_str());
+  requests_.fetch_add(1);
+  HttpRequest request;
+  request.url = options_.base_url + "/embeddings";
+  request.headers = {"Content-Type: application/json"};
+  if (!api_key_.empty()) request.headers.push_back("Authorization: Bearer " + api_key_);
+  request.body = body;
+  request.timeout_ms = options_.timeout_ms;
+  request.connect_timeout_ms = options_.timeout_ms;
+  auto response = client_.Perform(request);
+  *status = 0;
+  if (!response.ok()) {
+    if (response.status().code() == ErrorCode::kDeadlineExceeded) {
+      return Status(ErrorCode::kDeadlineExceeded,
+                    "embedding service at " + options_.base_url + " timed out");
+    }
+    return Unavailable("embedding service at " + options_.base_url + ": " +
+                       response.status().message());
   }
-  curl_easy_reset(curl);
-  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.c_str());
-  curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
-  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, Collect);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &response);
-  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(options_.timeout_ms));
-  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(options_.timeout_ms));
-  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-  CURLcode rc = curl_easy_perform(curl);
-  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, status);
-  curl_slist_free_all(headers);
-  ReleaseHandle(curl);
-  if (rc == CURLE_OPERATION_TIMEDOUT) {
-    *status = 0;
-    return Status(ErrorCode::kDeadlineExceeded, "embedding service at " + options_.base_url + " timed out");
-  }
-  if (rc != CURLE_OK) {
-    *status = 0;
-    return Unavailable("embedding service at " + options_.base_url + ": " + curl_easy_strerror(rc));
-  }
-  return response;
+  *status = response->status;
+  return std::move(response->body);
 }
 
 Result<std::vector<std::vector<float>>> HttpEmbedder::EmbedBatch(const std::vector<std::string>& texts) {

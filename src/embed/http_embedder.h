@@ -1,17 +1,18 @@
 // An embedder that calls an OpenAI-compatible HTTP service: POST {base_url}/embeddings with
 // {"model", "input": [texts]}; OpenAI, Ollama, TEI, vLLM and llama.cpp's server speak it.
 //
-// Requests go through libcurl (TLS, keep-alive through a small pool of handles), with a
-// timeout, and with retries and exponential backoff with jitter on timeouts, 429 and 5xx
-// only. The API key is read from an environment variable at construction and is never
+// Requests go through HttpClient (common/http_client.h: TLS, keep-alive through a pool of
+// handles), with a timeout, and with retries and exponential backoff with jitter on timeouts,
+// 429 and 5xx only. The API key is read from an environment variable at construction and is never
 // logged. With `dim` set below the model's size, vectors are truncated (Matryoshka) and
 // re-normalized.
 #pragma once
 
-#include <mutex>
+#include <atomic>
 #include <string>
 #include <vector>
 
+#include "common/http_client.h"
 #include "embed/embedder.h"
 
 namespace semcached::embed {
@@ -40,14 +41,11 @@ class HttpEmbedder final : public Embedder {
 
  private:
   Result<std::string> Post(const std::string& body, long* status);
-  void* AcquireHandle();
-  void ReleaseHandle(void* handle);
 
   HttpEmbedderOptions options_;
   std::string api_key_;
-  mutable std::mutex mu_;
-  std::vector<void*> handles_;
-  std::uint64_t requests_ = 0;
+  HttpClient client_;  // its own handles: connections to the embedding service stay open
+  std::atomic<std::uint64_t> requests_{0};
 };
 
 }  // namespace semcached::embed

@@ -2,7 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "cache/fingerprint.h"
+#include "common/sha256.h"
 
 namespace semcached::llm {
 
@@ -38,7 +38,7 @@ std::string ScopeHash(const char* provider, const std::string& model, const json
   for (const auto& field : policy.scope_fields) {
     if (body.contains(field)) scope["params"][field] = body[field];
   }
-  return cache::Sha256Hex(scope.dump());
+  return Sha256Hex(scope.dump());
 }
 
 bool TooHot(const json& temperature, const CachePolicy& policy) {

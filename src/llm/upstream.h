@@ -1,5 +1,5 @@
-// Calls to an LLM provider's HTTP API through libcurl: TLS, HTTP/2 where offered, an outbound
-// proxy, timeouts. The caller's Authorization header is passed through and never logged.
+// Calls to an LLM provider's HTTP API through the shared HttpClient (common/http_client.h):
+// TLS, HTTP/2 where offered, an outbound proxy, timeouts, connections kept alive. The caller's Authorization header is passed through and never logged.
 // Must not: retry (a provider call costs money; the client decides), or keep keys.
 #pragma once
 

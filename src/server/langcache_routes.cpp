@@ -6,7 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "common/logging.h"
+#include "common/json_text.h"
 #include "server/errors.h"
 
 namespace semcached::server {

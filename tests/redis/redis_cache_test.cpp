@@ -1,4 +1,4 @@
-// The semantic cache on Redis 8 (store/redis_cache.h) against a real server: two instances
+// The semantic cache on Redis 8 (cache/redis/redis_cache.h) against a real server: two instances
 // share entries; tiers, scoping, TTL and the sweeper, deletes and flush; Redis down gives an
 // error within the timeout, never a hang or a wrong answer.
 #include <thread>
@@ -7,7 +7,7 @@
 
 #include "embed/builtin_embedder.h"
 #include "redis/client.h"
-#include "store/redis_cache.h"
+#include "cache/redis/redis_cache.h"
 #include "test_support.h"
 
 namespace semcached::testing {
@@ -27,9 +27,9 @@ std::unique_ptr<redis::Client> Connect(const RedisServer& server) {
   return std::move(*redis::Client::Create(o));
 }
 
-std::unique_ptr<store::RedisCache> Open(redis::Executor& r, cache::CacheOptions o = {}) {
+std::unique_ptr<cache::RedisCache> Open(redis::Executor& r, cache::CacheOptions o = {}) {
   if (o.id.empty()) o.id = "shared";
-  auto c = store::RedisCache::Create(o, std::make_unique<embed::BuiltinEmbedder>(), r);
+  auto c = cache::RedisCache::Create(o, std::make_unique<embed::BuiltinEmbedder>(), r);
   if (!c.ok()) throw std::runtime_error(c.status().ToString());
   return std::move(*c);
 }
@@ -169,7 +169,7 @@ TEST(RedisCache, EntryLimitEvictsTheLeastRecentlyUsedFromEveryStructure) {
   cache::CacheOptions o;
   o.id = "bounded";
   o.max_entries = 20;
-  auto made = store::RedisCache::Create(o, std::make_unique<embed::BuiltinEmbedder>(), *r, {},
+  auto made = cache::RedisCache::Create(o, std::make_unique<embed::BuiltinEmbedder>(), *r, {},
                                         [&now] { return now; });
   ASSERT_TRUE(made.ok()) << made.status().ToString();
   auto& c = **made;

@@ -5,6 +5,7 @@
 
 #include "cache/cache.h"
 #include "cache/fingerprint.h"
+#include "common/sha256.h"
 #include "cache/guards.h"
 #include "cache/normalize.h"
 #include "embed/builtin_embedder.h"

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "common/json_text.h"
 #include "common/logging.h"
 
 namespace semcached::server {

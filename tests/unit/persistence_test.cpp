@@ -5,7 +5,7 @@
 
 #include <gtest/gtest.h>
 
-#include "cache/semantic_cache.h"
+#include "cache/embedded/embedded_cache.h"
 #include "embed/builtin_embedder.h"
 #include "test_support.h"
 
@@ -14,21 +14,22 @@ namespace {
 
 using testing::TempDir;
 
-std::unique_ptr<SemanticCache> Open(const TempDir& dir, FsyncPolicy fsync = FsyncPolicy::kAlways,
+std::unique_ptr<EmbeddedCache> Open(const TempDir& dir, FsyncPolicy fsync = FsyncPolicy::kAlways,
                                     std::int64_t* now = nullptr) {
   CacheOptions o;
   o.id = "p1";
-  o.persist_dir = dir.path();
-  o.fsync = fsync;
-  o.originals_path = dir.File("p1.vectors.f32");
-  SemanticCache::Clock clock;
+  EmbeddedOptions e;
+  e.persist_dir = dir.path();
+  e.fsync = fsync;
+  e.originals_path = dir.File("p1.vectors.f32");
+  EmbeddedCache::Clock clock;
   if (now != nullptr) clock = [now] { return *now; };
-  auto c = SemanticCache::Create(o, std::make_unique<embed::BuiltinEmbedder>(), clock);
+  auto c = EmbeddedCache::Create(o, std::make_unique<embed::BuiltinEmbedder>(), clock, e);
   if (!c.ok()) throw std::runtime_error(c.status().ToString());
   return std::move(*c);
 }
 
-std::optional<Hit> Find(SemanticCache& c, const std::string& prompt, Attributes attrs = {},
+std::optional<Hit> Find(EmbeddedCache& c, const std::string& prompt, Attributes attrs = {},
                         Strategy only = Strategy::kExact) {
   SearchQuery q;
   q.prompt = prompt;
@@ -156,8 +157,9 @@ TEST(CachePersistence, CorruptSnapshotIsRefusedAndLeftForTheOperator) {
   testing::WriteFile(entries, bytes);
   CacheOptions o;
   o.id = "p1";
-  o.persist_dir = dir.path();
-  auto c = SemanticCache::Create(o, std::make_unique<embed::BuiltinEmbedder>());
+  EmbeddedOptions e;
+  e.persist_dir = dir.path();
+  auto c = EmbeddedCache::Create(o, std::make_unique<embed::BuiltinEmbedder>(), {}, e);
   ASSERT_FALSE(c.ok());
   EXPECT_EQ(c.status().code(), ErrorCode::kDataLoss);
   EXPECT_NE(c.status().message().find("checksum"), std::string::npos) << c.status().message();

@@ -28,11 +28,11 @@
 #include "redis/client.h"
 #include "store/redis_store.h"
 
-namespace semcached::store {
+namespace semcached::cache {
 
 struct RedisCacheOptions {
   std::string key_namespace = "semcached";
-  Quantization quantization = Quantization::kQ8;
+  store::Quantization quantization = store::Quantization::kQ8;
   std::size_t M = 16;
 };
 
@@ -80,7 +80,7 @@ class RedisCache final : public cache::Cache {
   };
   RedisCache(cache::CacheOptions options, std::unique_ptr<embed::Embedder> embedder,
              redis::Executor& executor, RedisCacheOptions redis_options, Clock clock,
-             std::unique_ptr<RedisVectorStore> vectors);
+             std::unique_ptr<store::RedisVectorStore> vectors);
   // HGETALL replies into entries; nullopt for a hash that is gone.
   std::optional<Loaded> Parse(const std::string& id, const redis::Reply& reply) const;
   bool InScope(const Loaded& e, const cache::Attributes& scope, std::int64_t now) const;
@@ -95,7 +95,7 @@ class RedisCache final : public cache::Cache {
   redis::Executor& redis_;
   RedisCacheOptions redis_options_;
   Clock clock_;
-  std::unique_ptr<RedisVectorStore> vectors_;
+  std::unique_ptr<store::RedisVectorStore> vectors_;
 };
 
-}  // namespace semcached::store
+}  // namespace semcached::cache

@@ -1,4 +1,4 @@
-#include "cache/semantic_cache.h"
+#include "cache/embedded/embedded_cache.h"
 
 #include <cmath>
 #include <cstdio>
@@ -14,19 +14,19 @@ namespace {
 
 struct FakeClock {
   std::int64_t now = 1'000'000;
-  SemanticCache::Clock fn() {
+  EmbeddedCache::Clock fn() {
     return [this] { return now; };
   }
 };
 
-std::unique_ptr<SemanticCache> Make(FakeClock* clock, CacheOptions o = {}) {
+std::unique_ptr<EmbeddedCache> Make(FakeClock* clock, CacheOptions o = {}) {
   o.id = o.id.empty() ? "c1" : o.id;
-  auto c = SemanticCache::Create(o, std::make_unique<embed::BuiltinEmbedder>(), clock->fn());
+  auto c = EmbeddedCache::Create(o, std::make_unique<embed::BuiltinEmbedder>(), clock->fn());
   EXPECT_TRUE(c.ok()) << c.status().ToString();
   return std::move(*c);
 }
 
-Hit One(SemanticCache& c, const std::string& prompt, Attributes attrs = {}) {
+Hit One(EmbeddedCache& c, const std::string& prompt, Attributes attrs = {}) {
   SearchQuery q;
   q.prompt = prompt;
   q.attributes = std::move(attrs);
@@ -36,7 +36,7 @@ Hit One(SemanticCache& c, const std::string& prompt, Attributes attrs = {}) {
   return r->empty() ? Hit{"", EntryText::Make("", ""), 0, Strategy::kExact} : r->front();
 }
 
-bool Misses(SemanticCache& c, const std::string& prompt, Attributes attrs = {}) {
+bool Misses(EmbeddedCache& c, const std::string& prompt, Attributes attrs = {}) {
   SearchQuery q;
   q.prompt = prompt;
   q.attributes = std::move(attrs);
@@ -45,7 +45,7 @@ bool Misses(SemanticCache& c, const std::string& prompt, Attributes attrs = {}) 
   return r->empty();
 }
 
-TEST(SemanticCache, ExactAndParaphraseHitDifferentQuestionMisses) {
+TEST(EmbeddedCache, ExactAndParaphraseHitDifferentQuestionMisses) {
   FakeClock clock;
   auto c = Make(&clock);
   auto id = c->Store("What is the capital of France?", "Paris.", {}, std::nullopt);
@@ -88,7 +88,7 @@ TEST(SemanticCache, ExactAndParaphraseHitDifferentQuestionMisses) {
   EXPECT_EQ(st.misses, 2u);
 }
 
-TEST(SemanticCache, GuardsRejectNumberAndNegationChanges) {
+TEST(EmbeddedCache, GuardsRejectNumberAndNegationChanges) {
   FakeClock clock;
   auto c = Make(&clock);
   ASSERT_TRUE(c->Store("book 3 tickets to London", "Booked 3.", {}, std::nullopt).ok());
@@ -108,7 +108,7 @@ TEST(SemanticCache, GuardsRejectNumberAndNegationChanges) {
   EXPECT_GE(c->Stats().guard_rejections, 2u);
 }
 
-TEST(SemanticCache, AttributesScopeEveryTier) {
+TEST(EmbeddedCache, AttributesScopeEveryTier) {
   FakeClock clock;
   auto c = Make(&clock);
   ASSERT_TRUE(c->Store("my account balance", "alice: $10", {{"user", "alice"}}, std::nullopt).ok());
@@ -131,7 +131,7 @@ TEST(SemanticCache, AttributesScopeEveryTier) {
   EXPECT_EQ(c->Stats().entries, 0u);
 }
 
-TEST(SemanticCache, TtlExpiresAndSweeps) {
+TEST(EmbeddedCache, TtlExpiresAndSweeps) {
   FakeClock clock;
   CacheOptions o;
   o.default_ttl_ms = 60'000;
@@ -149,7 +149,7 @@ TEST(SemanticCache, TtlExpiresAndSweeps) {
   EXPECT_FALSE(c->Store("bad ttl", "z", {}, 0).ok());
 }
 
-TEST(SemanticCache, SlidingTtlRestartsOnHit) {
+TEST(EmbeddedCache, SlidingTtlRestartsOnHit) {
   FakeClock clock;
   CacheOptions o;
   o.sliding_ttl = true;
@@ -168,7 +168,7 @@ TEST(SemanticCache, SlidingTtlRestartsOnHit) {
   EXPECT_EQ(c->Stats().entries, 0u);
 }
 
-TEST(SemanticCache, DeleteFlushAndBadInput) {
+TEST(EmbeddedCache, DeleteFlushAndBadInput) {
   FakeClock clock;
   auto c = Make(&clock);
   auto id = c->Store("delete me", "gone", {}, std::nullopt);
@@ -194,7 +194,7 @@ TEST(SemanticCache, DeleteFlushAndBadInput) {
   EXPECT_FALSE(c->Search(q).ok());
 }
 
-TEST(SemanticCache, NormalizationStepsCanBeTurnedOff) {
+TEST(EmbeddedCache, NormalizationStepsCanBeTurnedOff) {
   FakeClock clock;
   CacheOptions o;
   o.normalize.casefold = false;
@@ -211,7 +211,7 @@ TEST(SemanticCache, NormalizationStepsCanBeTurnedOff) {
   EXPECT_EQ(c->Search(q)->size(), 1u);
 }
 
-TEST(SemanticCache, ReusedSlotsNeverAnswerToStaleIds) {
+TEST(EmbeddedCache, ReusedSlotsNeverAnswerToStaleIds) {
   FakeClock clock;
   auto c = Make(&clock);
   auto old_id = c->Store("first question", "first", {}, std::nullopt);
@@ -230,7 +230,7 @@ TEST(SemanticCache, ReusedSlotsNeverAnswerToStaleIds) {
   EXPECT_EQ(c->Stats().entries, 1u);
 }
 
-TEST(SemanticCache, OnePromptUnderManyScopesSurvivesDeletesInAnyOrder) {
+TEST(EmbeddedCache, OnePromptUnderManyScopesSurvivesDeletesInAnyOrder) {
   FakeClock clock;
   auto c = Make(&clock);
   std::vector<std::string> ids;
@@ -260,7 +260,7 @@ TEST(SemanticCache, OnePromptUnderManyScopesSurvivesDeletesInAnyOrder) {
   EXPECT_EQ(One(*c, "what is my quota").entry->response(), "again");
 }
 
-TEST(SemanticCache, SweepFindsEachDueTimeAndStoresDuringIt) {
+TEST(EmbeddedCache, SweepFindsEachDueTimeAndStoresDuringIt) {
   FakeClock clock;
   auto c = Make(&clock);
   for (int i = 0; i < 30; ++i) {
@@ -286,7 +286,7 @@ TEST(SemanticCache, SweepFindsEachDueTimeAndStoresDuringIt) {
   EXPECT_EQ(One(*c, "forever").entry->response(), "f");
 }
 
-TEST(SemanticCache, AllowedAttributesAreEnforced) {
+TEST(EmbeddedCache, AllowedAttributesAreEnforced) {
   FakeClock clock;
   CacheOptions o;
   o.allowed_attributes = {"user"};
@@ -297,7 +297,7 @@ TEST(SemanticCache, AllowedAttributesAreEnforced) {
   EXPECT_EQ(bad.status().fields()[0].rule, "allowed");
 }
 
-TEST(SemanticCache, ManyEntriesAndConcurrentUse) {
+TEST(EmbeddedCache, ManyEntriesAndConcurrentUse) {
   FakeClock clock;
   auto c = Make(&clock);
   // Past the index's calibration threshold, with readers running alongside.
@@ -470,7 +470,7 @@ TEST(SemanticCacheRescore, Int8ErrorOnBuiltinEmbeddingsStaysWithinTheMargin) {
     }
   }
   std::printf("worst int8 distance error over 200 queries x 16 neighbours: %.4f\n", worst);
-  EXPECT_LT(worst, SemanticCache::kRescoreMargin / 2);
+  EXPECT_LT(worst, EmbeddedCache::kRescoreMargin / 2);
 }
 
 }  // namespace

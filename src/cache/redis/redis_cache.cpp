@@ -1,4 +1,4 @@
-#include "store/redis_cache.h"
+#include "cache/redis/redis_cache.h"
 
 #include <algorithm>
 #include <chrono>
@@ -8,9 +8,14 @@
 
 #include "cache/fingerprint.h"
 #include "cache/guards.h"
-#include "store/score.h"
 
-namespace semcached::store {
+
+namespace semcached::cache {
+
+using store::RedisStoreOptions;
+using store::RedisVectorStore;
+using store::SearchRequest;
+using store::ValidateCollectionName;
 
 namespace {
 
@@ -85,7 +90,7 @@ Status CheckExec(const Result<redis::Reply>& r, const char* what) {
 
 RedisCache::RedisCache(cache::CacheOptions options, std::unique_ptr<embed::Embedder> embedder,
                        redis::Executor& executor, RedisCacheOptions redis_options, Clock clock,
-                       std::unique_ptr<RedisVectorStore> vectors)
+                       std::unique_ptr<store::RedisVectorStore> vectors)
     : options_(std::move(options)),
       embedder_(std::move(embedder)),
       redis_(executor),
@@ -446,4 +451,4 @@ cache::CacheStats RedisCache::Stats() const {
   return s;
 }
 
-}  // namespace semcached::store
+}  // namespace semcached::cache

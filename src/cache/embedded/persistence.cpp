@@ -1,4 +1,4 @@
-#include "cache/persistence.h"
+#include "cache/embedded/persistence.h"
 
 #include "common/durable_file.h"
 #include "common/section_file.h"

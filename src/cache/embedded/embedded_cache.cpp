@@ -1,4 +1,4 @@
-#include "cache/semantic_cache.h"
+#include "cache/embedded/embedded_cache.h"
 
 #include <algorithm>
 #include <chrono>
@@ -92,8 +92,9 @@ bool ParseStrategy(std::string_view text, Strategy* out) {
   return false;
 }
 
-Result<std::unique_ptr<SemanticCache>> SemanticCache::Create(
-    CacheOptions options, std::unique_ptr<embed::Embedder> embedder, Clock clock) {
+Result<std::unique_ptr<EmbeddedCache>> EmbeddedCache::Create(
+    CacheOptions options, std::unique_ptr<embed::Embedder> embedder, Clock clock,
+    EmbeddedOptions embedded) {
   if (options.id.empty()) return InvalidArgument("a cache needs an id");
   if (!embedder) return InvalidArgument("a cache needs an embedder");
   if (!(options.similarity_threshold >= 0 && options.similarity_threshold <= 1)) {
@@ -101,10 +102,10 @@ Result<std::unique_ptr<SemanticCache>> SemanticCache::Create(
   }
   LoadedState loaded;
   std::unique_ptr<CachePersistence> persistence;
-  if (!options.persist_dir.empty()) {
+  if (!embedded.persist_dir.empty()) {
     vector::HnswIndex::LoadOptions lo;
-    lo.originals_path = options.originals_path;
-    auto p = CachePersistence::Open(options.persist_dir, options.id, options.fsync, &loaded, lo);
+    lo.originals_path = embedded.originals_path;
+    auto p = CachePersistence::Open(embedded.persist_dir, options.id, embedded.fsync, &loaded, lo);
     if (!p.ok()) return p.status();
     persistence = std::move(*p);
   }
@@ -119,14 +120,15 @@ Result<std::unique_ptr<SemanticCache>> SemanticCache::Create(
     vector::HnswOptions io;
     io.dim = embedder->dim();
     io.metric = vector::Metric::kCosine;
-    io.originals_path = options.originals_path;
+    io.originals_path = embedded.originals_path;
     auto created = vector::HnswIndex::Create(io);
     if (!created.ok()) return created.status();
     index = std::move(*created);
   }
   if (!clock) clock = SystemNowMs;
-  std::unique_ptr<SemanticCache> cache(new SemanticCache(std::move(options), std::move(embedder),
+  std::unique_ptr<EmbeddedCache> cache(new EmbeddedCache(std::move(options), std::move(embedder),
                                                          std::move(clock), std::move(index)));
+  cache->embedded_ = std::move(embedded);
   if (persistence) {
     if (Status st = cache->Restore(loaded); !st.ok()) return st;
     cache->persistence_ = std::move(persistence);
@@ -135,7 +137,7 @@ Result<std::unique_ptr<SemanticCache>> SemanticCache::Create(
 }
 
 // An entry from the snapshot or the journal into its own slot (its vector is in the index).
-Status SemanticCache::RestoreLocked(const StoredEntry& stored) {
+Status EmbeddedCache::RestoreLocked(const StoredEntry& stored) {
   if (stored.label > std::numeric_limits<std::uint32_t>::max()) {
     return DataLoss("cache " + options_.id + ": entry label " + std::to_string(stored.label) +
                     " is not a slot number");
@@ -153,7 +155,7 @@ Status SemanticCache::RestoreLocked(const StoredEntry& stored) {
 }
 
 // Snapshot entries (their vectors are in the loaded index), then the journal in order.
-Status SemanticCache::Restore(LoadedState& loaded) {
+Status EmbeddedCache::Restore(LoadedState& loaded) {
   std::unique_lock<std::shared_mutex> lock(mu_);
   for (const auto& stored : loaded.entries) {
     if (Status s = RestoreLocked(stored); !s.ok()) return s;
@@ -194,17 +196,17 @@ Status SemanticCache::Restore(LoadedState& loaded) {
   return Status::Ok();
 }
 
-Status SemanticCache::LogLocked(const JournalRecord& record) {
+Status EmbeddedCache::LogLocked(const JournalRecord& record) {
   return persistence_ ? persistence_->Append(record) : Status::Ok();
 }
 
-const Entry* SemanticCache::Find(std::uint64_t label) const {
+const Entry* EmbeddedCache::Find(std::uint64_t label) const {
   if (label >= slots_.size()) return nullptr;
   const Entry& e = slots_[label];
   return e.text ? &e : nullptr;
 }
 
-std::uint32_t SemanticCache::TakeSlotLocked() {
+std::uint32_t EmbeddedCache::TakeSlotLocked() {
   if (!free_slots_.empty()) {
     std::uint32_t slot = free_slots_.back();
     free_slots_.pop_back();
@@ -215,9 +217,9 @@ std::uint32_t SemanticCache::TakeSlotLocked() {
   return static_cast<std::uint32_t>(slots_.size() - 1);
 }
 
-void SemanticCache::FreeSlotLocked(std::uint32_t slot) { free_slots_.push_back(slot); }
+void EmbeddedCache::FreeSlotLocked(std::uint32_t slot) { free_slots_.push_back(slot); }
 
-void SemanticCache::LowerNextExpiry(std::int64_t expires_ms) {
+void EmbeddedCache::LowerNextExpiry(std::int64_t expires_ms) {
   if (expires_ms == 0) return;
   std::int64_t cur = next_expiry_.load(std::memory_order_relaxed);
   while ((cur == 0 || expires_ms < cur) &&
@@ -225,7 +227,7 @@ void SemanticCache::LowerNextExpiry(std::int64_t expires_ms) {
   }
 }
 
-void SemanticCache::InsertLocked(std::uint32_t slot, EntryTextRef text, ExactDigest exact,
+void EmbeddedCache::InsertLocked(std::uint32_t slot, EntryTextRef text, ExactDigest exact,
                                  std::uint64_t tag, std::int64_t created_ms,
                                  std::int64_t expires_ms, std::int64_t ttl_ms) {
   Entry& e = slots_[slot];
@@ -246,13 +248,13 @@ void SemanticCache::InsertLocked(std::uint32_t slot, EntryTextRef text, ExactDig
   LowerNextExpiry(expires_ms);
 }
 
-Status SemanticCache::Snapshot() {
+Status EmbeddedCache::Snapshot() {
   Status written = WriteSnapshot();
   ReleaseFreeMemory();  // the copy of every entry it wrote
   return written;
 }
 
-Status SemanticCache::WriteSnapshot() {
+Status EmbeddedCache::WriteSnapshot() {
   std::unique_lock<std::shared_mutex> lock(mu_);  // writes wait; the cut is consistent
   if (!persistence_) return Status::Ok();
   // One entry's copy at a time: the whole cache is never copied to be saved.
@@ -275,40 +277,40 @@ Status SemanticCache::WriteSnapshot() {
   return persistence_->Snapshot(live_, each, *index_, slots_.size());
 }
 
-void SemanticCache::DropPersistence() {
+void EmbeddedCache::DropPersistence() {
   std::unique_lock<std::shared_mutex> lock(mu_);
   persistence_.reset();
 }
 
-Status SemanticCache::MaybeSnapshot() {
+Status EmbeddedCache::MaybeSnapshot() {
   {
     std::shared_lock<std::shared_mutex> lock(mu_);
-    if (!persistence_ || persistence_->journal_bytes() < options_.snapshot_journal_bytes)
+    if (!persistence_ || persistence_->journal_bytes() < embedded_.snapshot_journal_bytes)
       return Status::Ok();
   }
   return Snapshot();
 }
 
-SemanticCache::SemanticCache(CacheOptions options, std::unique_ptr<embed::Embedder> embedder,
+EmbeddedCache::EmbeddedCache(CacheOptions options, std::unique_ptr<embed::Embedder> embedder,
                              Clock clock, std::unique_ptr<vector::HnswIndex> index)
     : options_(std::move(options)),
       embedder_(std::move(embedder)),
       clock_(std::move(clock)),
       index_(std::move(index)) {}
 
-std::int64_t SemanticCache::ExpiresAt(const Entry& e) const {
+std::int64_t EmbeddedCache::ExpiresAt(const Entry& e) const {
   if (e.expires_ms == 0) return 0;
   if (!options_.sliding_ttl) return e.expires_ms;
   return std::max(e.expires_ms, e.last_access_ms.load(std::memory_order_relaxed) + e.ttl_ms);
 }
 
-bool SemanticCache::Matches(const Entry& e, const Attributes& scope, std::int64_t now) const {
+bool EmbeddedCache::Matches(const Entry& e, const Attributes& scope, std::int64_t now) const {
   std::int64_t expires = ExpiresAt(e);
   if (expires != 0 && expires <= now) return false;
   return e.text->HasAll(scope);
 }
 
-Result<std::string> SemanticCache::Store(const std::string& prompt, const std::string& response,
+Result<std::string> EmbeddedCache::Store(const std::string& prompt, const std::string& response,
                                          const Attributes& attributes,
                                          std::optional<std::int64_t> ttl_ms) {
   auto normalized = CheckStore(options_, prompt, response, attributes, ttl_ms);
@@ -358,9 +360,9 @@ Result<std::string> SemanticCache::Store(const std::string& prompt, const std::s
   return EntryId(slot, tag);
 }
 
-std::int64_t SemanticCache::NowMs() const { return clock_(); }
+std::int64_t EmbeddedCache::NowMs() const { return clock_(); }
 
-Result<std::optional<Hit>> SemanticCache::SearchExact(const std::string& normalized,
+Result<std::optional<Hit>> EmbeddedCache::SearchExact(const std::string& normalized,
                                                       const SearchQuery& q, std::int64_t now,
                                                       LookupTrace&) {
   const ExactDigest digest = ExactKey128(options_.id, normalized, {});
@@ -377,7 +379,7 @@ Result<std::optional<Hit>> SemanticCache::SearchExact(const std::string& normali
   return std::optional<Hit>();
 }
 
-Result<std::optional<Hit>> SemanticCache::SearchSemantic(const std::string& normalized,
+Result<std::optional<Hit>> EmbeddedCache::SearchSemantic(const std::string& normalized,
                                                          float threshold, const SearchQuery& q,
                                                          std::int64_t now, LookupTrace& t) {
   auto te = Steady::now();
@@ -422,7 +424,7 @@ Result<std::optional<Hit>> SemanticCache::SearchSemantic(const std::string& norm
   return hit;
 }
 
-void SemanticCache::EraseLocked(std::uint32_t slot) {
+void EmbeddedCache::EraseLocked(std::uint32_t slot) {
   Entry& e = slots_[slot];
   (void)index_->Remove(slot);
   // Unlink from its chain.
@@ -450,18 +452,18 @@ void SemanticCache::EraseLocked(std::uint32_t slot) {
   FreeSlotLocked(slot);
 }
 
-void SemanticCache::Touch(const Entry& e, std::int64_t now) const {
+void EmbeddedCache::Touch(const Entry& e, std::int64_t now) const {
   e.last_access_ms.store(now, std::memory_order_relaxed);
   e.hits.fetch_add(1, std::memory_order_relaxed);
 }
 
-double SemanticCache::EvictionScore(const Entry& e, std::int64_t now) const {
+double EmbeddedCache::EvictionScore(const Entry& e, std::int64_t now) const {
   return cache::EvictionScore(options_, e.last_access_ms.load(std::memory_order_relaxed),
                               e.hits.load(std::memory_order_relaxed), e.text->response().size(),
                               e.text->text_bytes(), now);
 }
 
-void SemanticCache::EvictLocked(std::int64_t now) {
+void EmbeddedCache::EvictLocked(std::int64_t now) {
   thread_local std::mt19937_64 rng(std::random_device{}());
   auto over = [&] {
     return (options_.max_entries > 0 && live_ > options_.max_entries) ||
@@ -505,7 +507,7 @@ void SemanticCache::EvictLocked(std::int64_t now) {
   }
 }
 
-Status SemanticCache::Delete(const std::string& entry_id) {
+Status EmbeddedCache::Delete(const std::string& entry_id) {
   std::uint64_t label = 0, tag = 0;
   if (!ParseId(entry_id, &label, &tag))
     return NotFound("no entry " + entry_id + " in cache " + options_.id);
@@ -523,7 +525,7 @@ Status SemanticCache::Delete(const std::string& entry_id) {
   return Status::Ok();
 }
 
-Result<std::size_t> SemanticCache::DeleteByAttributes(const Attributes& attributes) {
+Result<std::size_t> EmbeddedCache::DeleteByAttributes(const Attributes& attributes) {
   // As the LangCache API defines it: no attributes match every entry.
   Status s = CheckAttributes(options_, attributes, "attributes");
   if (!s.ok()) return s;
@@ -546,7 +548,7 @@ Result<std::size_t> SemanticCache::DeleteByAttributes(const Attributes& attribut
   return n;
 }
 
-Status SemanticCache::Flush() {
+Status EmbeddedCache::Flush() {
   std::unique_lock<std::shared_mutex> lock(mu_);
   JournalRecord rec;
   rec.type = JournalRecord::Type::kFlush;
@@ -561,7 +563,7 @@ Status SemanticCache::Flush() {
 // Expiry keeps no ordered index (it would cost about 64 bytes an entry): a sweep that finds
 // something due scans the slots, collecting what has expired under the shared lock and
 // erasing it under the exclusive one, and learns the next due time on the way.
-std::size_t SemanticCache::Sweep() {
+std::size_t EmbeddedCache::Sweep() {
   const std::int64_t now = clock_();
   // Most sweeps find nothing due: check without any lock.
   std::int64_t next = next_expiry_.load(std::memory_order_relaxed);
@@ -607,7 +609,7 @@ std::size_t SemanticCache::Sweep() {
   return n;
 }
 
-CacheStats SemanticCache::Stats() const {
+CacheStats EmbeddedCache::Stats() const {
   CacheStats s;
   {
     std::shared_lock<std::shared_mutex> lock(mu_);

@@ -1,4 +1,4 @@
-// SemanticCache: the embedded Cache (cache.h), held in this process.
+// EmbeddedCache: the embedded Cache (cache.h), held in this process.
 //
 // Entries live in slots whose numbers are their labels in an HNSW index
 // (vector/hnsw_index.h), with a map from exact digests to slots; an optional snapshot +
@@ -20,6 +20,7 @@
 #include <boost/unordered/unordered_flat_map.hpp>
 
 #include "cache/cache.h"
+#include "cache/embedded/persistence.h"
 #include "cache/fingerprint.h"
 #include "embed/embedder.h"
 #include "vector/hnsw_index.h"
@@ -51,7 +52,16 @@ static_assert(sizeof(Entry) == 72);
 
 std::string EntryId(std::uint64_t label, std::uint64_t tag);
 
-class SemanticCache final : public Cache {
+// What only the embedded cache has: where its files go.
+struct EmbeddedOptions {
+  std::string originals_path;  // float32 vectors in this file (RAM holds codes); empty: RAM
+  // Durability (persistence.h): entries and index in this directory; empty: memory only.
+  std::string persist_dir;
+  FsyncPolicy fsync = FsyncPolicy::kEverySecond;
+  std::size_t snapshot_journal_bytes = 64u << 20;  // MaybeSnapshot writes one past this
+};
+
+class EmbeddedCache final : public Cache {
  public:
   using Clock = std::function<std::int64_t()>;  // milliseconds since the epoch
 
@@ -60,9 +70,10 @@ class SemanticCache final : public Cache {
   // it (tested), so every candidate that can qualify is re-scored, and misses read no floats.
   static constexpr float kRescoreMargin = 0.1f;
 
-  static Result<std::unique_ptr<SemanticCache>> Create(CacheOptions options,
+  static Result<std::unique_ptr<EmbeddedCache>> Create(CacheOptions options,
                                                        std::unique_ptr<embed::Embedder> embedder,
-                                                       Clock clock = {});
+                                                       Clock clock = {},
+                                                       EmbeddedOptions embedded = {});
 
   Result<std::string> Store(const std::string& prompt, const std::string& response,
                             const Attributes& attributes,
@@ -72,7 +83,7 @@ class SemanticCache final : public Cache {
   Status Flush() override;
   std::size_t Sweep() override;
   // Writes a snapshot (persisted caches only; Ok otherwise); MaybeSnapshot only when the
-  // journal has grown past options().snapshot_journal_bytes.
+  // journal has grown past EmbeddedOptions::snapshot_journal_bytes.
   Status Snapshot() override;
   Status MaybeSnapshot() override;
   // Stops writing files (the cache is being deleted; requests still holding it carry on in
@@ -94,7 +105,7 @@ class SemanticCache final : public Cache {
   std::int64_t NowMs() const override;
 
  private:
-  SemanticCache(CacheOptions options, std::unique_ptr<embed::Embedder> embedder, Clock clock,
+  EmbeddedCache(CacheOptions options, std::unique_ptr<embed::Embedder> embedder, Clock clock,
                 std::unique_ptr<vector::HnswIndex> index);
   bool Matches(const Entry& e, const Attributes& scope, std::int64_t now) const;
   std::int64_t ExpiresAt(const Entry& e) const;  // 0: never
@@ -116,6 +127,7 @@ class SemanticCache final : public Cache {
   void EvictLocked(std::int64_t now);
 
   CacheOptions options_;
+  EmbeddedOptions embedded_;
   std::unique_ptr<embed::Embedder> embedder_;
   Clock clock_;
   std::unique_ptr<vector::HnswIndex> index_;
