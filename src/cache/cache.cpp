@@ -77,28 +77,69 @@ Result<std::pair<std::string, float>> CheckSearch(const CacheOptions& options,
   return std::make_pair(std::move(*normalized), threshold);
 }
 
+namespace {
+
+bool Serveable(const Candidate& c, const Attributes& scope, std::int64_t now) {
+  return c.entry && (c.expires_ms == 0 || c.expires_ms > now) && c.entry->HasAll(scope);
+}
+
+}  // namespace
+
 Result<std::vector<Hit>> Cache::Search(const SearchQuery& q, LookupTrace* trace) {
+  using Steady = std::chrono::steady_clock;
+  using Micros = std::chrono::duration<double, std::micro>;
   LookupTrace local;
   LookupTrace& t = trace ? *trace : local;
-  const auto t0 = std::chrono::steady_clock::now();
+  const auto t0 = Steady::now();
   auto checked = CheckSearch(options(), q);
   if (!checked.ok()) return checked.status();
   const std::string& normalized = checked->first;
   const float threshold = checked->second;
-  t.normalize_us =
-      std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
+  t.normalize_us = Micros(Steady::now() - t0).count();
   counters_.lookups.fetch_add(1, std::memory_order_relaxed);
   const auto& strategies = q.strategies.empty() ? options().strategies : q.strategies;
   const std::int64_t now = NowMs();
   for (Strategy strategy : strategies) {
-    auto hit = strategy == Strategy::kExact ? SearchExact(normalized, q, now, t)
-                                            : SearchSemantic(normalized, threshold, q, now, t);
-    if (!hit.ok()) return hit.status();
-    if (*hit) {
-      t.hit_tier = (*hit)->strategy;
-      counters_.CountHit(**hit, options(), q.estimate_savings);
-      return std::vector<Hit>{std::move(**hit)};
+    const Candidate* chosen = nullptr;
+    Result<std::vector<Candidate>> found = std::vector<Candidate>{};
+    if (strategy == Strategy::kExact) {
+      found = ExactCandidates(normalized, q, t);
+      if (!found.ok()) return found.status();
+      for (const auto& c : *found) {
+        // A backend that keeps the normalized text confirms the digest with it.
+        if (!c.normalized.empty() && c.normalized != normalized) continue;
+        if (Serveable(c, q.attributes, now)) {
+          chosen = &c;
+          break;
+        }
+      }
+    } else {
+      found = SemanticCandidates(normalized, threshold, q, now, t);
+      if (!found.ok()) return found.status();
+      const auto tg = Steady::now();
+      for (const auto& c : *found) {
+        t.best_similarity = std::max(t.best_similarity, c.similarity);
+        if (c.similarity < threshold) break;  // ranked: none after it reaches the threshold
+        if (!Serveable(c, q.attributes, now)) continue;
+        // Entries need not keep a normalized copy: normalizing the one or two candidates
+        // above the threshold again costs a few microseconds.
+        Result<std::string> renormalized = std::string();
+        if (c.normalized.empty()) renormalized = NormalizePrompt(c.entry->prompt(), options().normalize);
+        if (!renormalized.ok()) continue;
+        if (!PassesGuards(normalized, c.normalized.empty() ? *renormalized : c.normalized, t)) {
+          continue;
+        }
+        chosen = &c;
+        break;
+      }
+      t.guards_us += Micros(Steady::now() - tg).count();
     }
+    if (chosen == nullptr) continue;
+    RecordUse(*chosen, now);
+    Hit hit{chosen->id, chosen->entry, std::min(chosen->similarity, 1.0f), strategy};
+    t.hit_tier = strategy;
+    counters_.CountHit(hit, options(), q.estimate_savings);
+    return std::vector<Hit>{std::move(hit)};
   }
   counters_.misses.fetch_add(1, std::memory_order_relaxed);
   return std::vector<Hit>{};

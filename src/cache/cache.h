@@ -123,6 +123,20 @@ struct Hit {
   Strategy strategy = Strategy::kExact;
 };
 
+// An entry a backend found for one tier, before Cache::Search has judged it.
+struct Candidate {
+  std::string id;
+  EntryTextRef entry;  // null: not loaded (below the similarity the search asked to load)
+  float similarity = 1;         // cosine; 1 for the exact tier
+  std::int64_t expires_ms = 0;  // when it stops being served; 0: never
+  std::int64_t ttl_ms = 0;      // the entry's own TTL (what a sliding TTL restarts)
+  std::uint64_t hits = 0;       // uses recorded so far
+  // The normalized prompt as the backend stored it; empty: Search normalizes entry->prompt().
+  std::string normalized;
+  // The backend's own reference for RecordUse (the embedded cache's slot and tag).
+  std::uint64_t handle = 0, tag = 0;
+};
+
 struct SearchQuery {
   std::string prompt;
   std::optional<float> threshold;
@@ -198,21 +212,35 @@ class Cache {
   virtual std::size_t restored_entries() const { return 0; }
 
  protected:
-  // One tier of a search whose request is checked: the hit it finds, if any. An error ends
-  // the search. Stores add their stage timings to `trace`.
-  virtual Result<std::optional<Hit>> SearchExact(const std::string& normalized,
-                                                 const SearchQuery& query, std::int64_t now,
-                                                 LookupTrace& trace) = 0;
-  virtual Result<std::optional<Hit>> SearchSemantic(const std::string& normalized, float threshold,
-                                                    const SearchQuery& query, std::int64_t now,
-                                                    LookupTrace& trace) = 0;
+  // The tiers of a search whose request is checked. A backend finds candidates and nothing
+  // more: Search applies the threshold, the scope, expiry and the guards, chooses the hit and
+  // has its use recorded. An error ends the search. Backends add their stage timings to
+  // `trace` (embed_us, search_us).
+  //
+  // Entries whose exact key (ExactKey of the normalized prompt in the cache) is this prompt's,
+  // in any scope.
+  virtual Result<std::vector<Candidate>> ExactCandidates(const std::string& normalized,
+                                                         const SearchQuery& query,
+                                                         LookupTrace& trace) = 0;
+  // The nearest entries by embedding similarity, best first. The scope and `now` may narrow
+  // the search where the index can filter as it walks; candidates below `load_floor` may come
+  // without their entry (a backend need not fetch what cannot be a hit).
+  virtual Result<std::vector<Candidate>> SemanticCandidates(const std::string& normalized,
+                                                            float load_floor,
+                                                            const SearchQuery& query,
+                                                            std::int64_t now,
+                                                            LookupTrace& trace) = 0;
+  // The chosen candidate was served: its use counts for eviction and a sliding TTL.
+  virtual void RecordUse(const Candidate& chosen, std::int64_t now) = 0;
   // The store's clock (milliseconds since the epoch).
   virtual std::int64_t NowMs() const = 0;
-  // Whether a semantic candidate passes the cache's guards; a rejection is counted.
-  bool PassesGuards(std::string_view query, std::string_view candidate, LookupTrace& trace);
 
   // Every implementation counts here, and fills its Stats() from here.
   mutable CacheCounters counters_;
+
+ private:
+  // Whether a semantic candidate passes the cache's guards; a rejection is counted.
+  bool PassesGuards(std::string_view query, std::string_view candidate, LookupTrace& trace);
 };
 
 // Bytes of prompt, response, attribute names and values: what max_bytes counts.

@@ -428,7 +428,7 @@ TEST(SemanticCacheAnalytics, HitsCountEstimatedTokensAndCostSaved) {
 namespace semcached::cache {
 namespace {
 
-TEST(SemanticCacheRescore, Int8ErrorOnBuiltinEmbeddingsStaysWithinTheMargin) {
+TEST(EmbeddedCacheRescore, Int8ErrorOnBuiltinEmbeddingsStaysWithinTheMargin) {
   embed::BuiltinEmbedder embedder;
   const char* words[] = {"reset",    "router",  "password", "refund",  "order",
                          "shipping", "cancel",  "invoice",  "account", "login",

@@ -362,26 +362,36 @@ Result<std::string> EmbeddedCache::Store(const std::string& prompt, const std::s
 
 std::int64_t EmbeddedCache::NowMs() const { return clock_(); }
 
-Result<std::optional<Hit>> EmbeddedCache::SearchExact(const std::string& normalized,
-                                                      const SearchQuery& q, std::int64_t now,
-                                                      LookupTrace&) {
+Candidate EmbeddedCache::CandidateOf(std::uint32_t slot, const Entry& e, float similarity) const {
+  Candidate c;
+  c.id = EntryId(slot, e.tag);
+  c.entry = e.text;
+  c.similarity = similarity;
+  c.expires_ms = ExpiresAt(e);
+  c.handle = slot;
+  c.tag = e.tag;
+  return c;
+}
+
+Result<std::vector<Candidate>> EmbeddedCache::ExactCandidates(const std::string& normalized,
+                                                              const SearchQuery&, LookupTrace&) {
   const ExactDigest digest = ExactKey128(options_.id, normalized, {});
+  std::vector<Candidate> out;
   std::shared_lock<std::shared_mutex> lock(mu_);
   auto head = exact_.find(digest.key);
   for (std::uint32_t slot = head == exact_.end() ? kNoSlot : head->second; slot != kNoSlot;
        slot = slots_[slot].next_same_key) {
     const Entry& e = slots_[slot];
-    if (e.exact.check == digest.check && Matches(e, q.attributes, now)) {
-      Touch(e, now);
-      return std::optional<Hit>(Hit{EntryId(slot, e.tag), e.text, 1.0f, Strategy::kExact});
-    }
+    if (e.text && e.exact.check == digest.check) out.push_back(CandidateOf(slot, e, 1.0f));
   }
-  return std::optional<Hit>();
+  return out;
 }
 
-Result<std::optional<Hit>> EmbeddedCache::SearchSemantic(const std::string& normalized,
-                                                         float threshold, const SearchQuery& q,
-                                                         std::int64_t now, LookupTrace& t) {
+Result<std::vector<Candidate>> EmbeddedCache::SemanticCandidates(const std::string& normalized,
+                                                                 float load_floor,
+                                                                 const SearchQuery& q,
+                                                                 std::int64_t now,
+                                                                 LookupTrace& t) {
   auto te = Steady::now();
   auto vec = embedder_->Embed(normalized);
   if (!vec.ok()) return vec.status();
@@ -394,8 +404,8 @@ Result<std::optional<Hit>> EmbeddedCache::SearchSemantic(const std::string& norm
   vector::SearchParams p;
   p.k = options_.semantic_candidates;
   p.ef = std::max(options_.search_ef, p.k);
-  // Only candidates that could reach the threshold are re-scored in float32.
-  p.rescore_max_distance = 1.0f - threshold + kRescoreMargin;
+  // Only candidates that could reach the floor are re-scored in float32.
+  p.rescore_max_distance = 1.0f - load_floor + kRescoreMargin;
   // With no scope and nothing that can expire, every live node of the index is a valid
   // entry: the walk needs no per-node predicate (deletions are tombstones there).
   const bool unscoped = q.attributes.empty() && next_expiry_.load(std::memory_order_relaxed) == 0;
@@ -404,24 +414,28 @@ Result<std::optional<Hit>> EmbeddedCache::SearchSemantic(const std::string& norm
   auto found = index_->Search(vec->data(), vec->size(), p);
   t.search_us += Micros(Steady::now() - ts).count();
   if (!found.ok()) return found.status();
-  auto tg = Steady::now();
-  std::optional<Hit> hit;
+  std::vector<Candidate> out;
+  out.reserve(found->size());
   for (const auto& h : *found) {
-    float sim = vector::HnswIndex::Similarity(vector::Metric::kCosine, h.distance);
-    t.best_similarity = std::max(t.best_similarity, sim);
-    if (sim < threshold) break;
+    const float sim = vector::HnswIndex::Similarity(vector::Metric::kCosine, h.distance);
     const Entry* e = Find(h.label);
-    if (e == nullptr) continue;  // added to the index, its slot not filled yet
-    // The candidate's prompt is normalized again here (entries do not keep a normalized
-    // copy): a few microseconds for the one or two candidates above the threshold.
-    auto candidate = NormalizePrompt(e->text->prompt(), options_.normalize);
-    if (!candidate.ok() || !PassesGuards(normalized, *candidate, t)) continue;
-    Touch(*e, now);
-    hit = Hit{EntryId(h.label, e->tag), e->text, std::min(sim, 1.0f), Strategy::kSemantic};
-    break;
+    if (e == nullptr) {  // added to the index, its slot not filled yet: ranked, not served
+      Candidate unfilled;
+      unfilled.similarity = sim;
+      out.push_back(std::move(unfilled));
+      continue;
+    }
+    out.push_back(CandidateOf(static_cast<std::uint32_t>(h.label), *e, sim));
   }
-  t.guards_us += Micros(Steady::now() - tg).count();
-  return hit;
+  return out;
+}
+
+void EmbeddedCache::RecordUse(const Candidate& chosen, std::int64_t now) {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  const Entry* e = Find(chosen.handle);
+  if (e == nullptr || e->tag != chosen.tag) return;  // deleted meanwhile
+  e->last_access_ms.store(now, std::memory_order_relaxed);
+  e->hits.fetch_add(1, std::memory_order_relaxed);
 }
 
 void EmbeddedCache::EraseLocked(std::uint32_t slot) {
@@ -450,11 +464,6 @@ void EmbeddedCache::EraseLocked(std::uint32_t slot) {
   --live_;
   e.text.reset();
   FreeSlotLocked(slot);
-}
-
-void EmbeddedCache::Touch(const Entry& e, std::int64_t now) const {
-  e.last_access_ms.store(now, std::memory_order_relaxed);
-  e.hits.fetch_add(1, std::memory_order_relaxed);
 }
 
 double EmbeddedCache::EvictionScore(const Entry& e, std::int64_t now) const {

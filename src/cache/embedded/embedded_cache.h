@@ -66,7 +66,7 @@ class EmbeddedCache final : public Cache {
   using Clock = std::function<std::int64_t()>;  // milliseconds since the epoch
 
   // Semantic candidates are re-scored in float32 only when their int8 distance is within the
-  // threshold's plus this: the int8 error on the built-in embedder's vectors stays well below
+  // load floor's (the threshold) plus this: the int8 error on the built-in embedder's vectors stays well below
   // it (tested), so every candidate that can qualify is re-scored, and misses read no floats.
   static constexpr float kRescoreMargin = 0.1f;
 
@@ -97,17 +97,20 @@ class EmbeddedCache final : public Cache {
   const char* store_name() const override { return "embedded"; }
 
  protected:
-  Result<std::optional<Hit>> SearchExact(const std::string& normalized, const SearchQuery& query,
-                                         std::int64_t now, LookupTrace& trace) override;
-  Result<std::optional<Hit>> SearchSemantic(const std::string& normalized, float threshold,
-                                            const SearchQuery& query, std::int64_t now,
-                                            LookupTrace& trace) override;
+  Result<std::vector<Candidate>> ExactCandidates(const std::string& normalized,
+                                                 const SearchQuery& query,
+                                                 LookupTrace& trace) override;
+  Result<std::vector<Candidate>> SemanticCandidates(const std::string& normalized,
+                                                    float load_floor, const SearchQuery& query,
+                                                    std::int64_t now, LookupTrace& trace) override;
+  void RecordUse(const Candidate& chosen, std::int64_t now) override;
   std::int64_t NowMs() const override;
 
  private:
   EmbeddedCache(CacheOptions options, std::unique_ptr<embed::Embedder> embedder, Clock clock,
                 std::unique_ptr<vector::HnswIndex> index);
   bool Matches(const Entry& e, const Attributes& scope, std::int64_t now) const;
+  Candidate CandidateOf(std::uint32_t slot, const Entry& e, float similarity) const;
   std::int64_t ExpiresAt(const Entry& e) const;  // 0: never
   // The live entry in a slot, or null.
   const Entry* Find(std::uint64_t label) const;
@@ -122,7 +125,6 @@ class EmbeddedCache final : public Cache {
   Status Restore(LoadedState& loaded);
   Status WriteSnapshot();  // Snapshot() without the heap trim that follows it
   Status RestoreLocked(const StoredEntry& stored);
-  void Touch(const Entry& e, std::int64_t now) const;
   double EvictionScore(const Entry& e, std::int64_t now) const;  // lower leaves first
   void EvictLocked(std::int64_t now);
 

@@ -195,22 +195,6 @@ std::optional<RedisCache::Loaded> RedisCache::Parse(const std::string& id,
   return e;
 }
 
-bool RedisCache::InScope(const Loaded& e, const cache::Attributes& scope, std::int64_t now) const {
-  // Redis expires the hash itself; this also covers the moment between a clock tick and it.
-  if (e.expires_ms != 0 && e.expires_ms <= now && !options_.sliding_ttl) return false;
-  return e.text->HasAll(scope);
-}
-
-void RedisCache::Touch(const Loaded& e, std::int64_t now) {
-  if (options_.max_entries == 0) return;
-  // FXX: only fields that exist are set, so a hash deleted or expired since it was read is not
-  // brought back as a stub. Concurrent hits may count once: eviction needs an order, not a
-  // census.
-  redis_.ExecuteAsync({"HSETEX", Key("e:" + e.id), "FXX", "FIELDS", "2", "la", std::to_string(now),
-                       "h", std::to_string(e.hits + 1)},
-                      [](Result<redis::Reply>) {});
-}
-
 void RedisCache::EvictOverLimit(std::int64_t now) {
   if (options_.max_entries == 0) return;
   auto count = redis_.Execute({"SCARD", Key("ids")});
@@ -259,20 +243,25 @@ void RedisCache::EvictOverLimit(std::int64_t now) {
   }
 }
 
-void RedisCache::Slide(const Loaded& e, std::int64_t now) {
-  if (!options_.sliding_ttl || e.ttl_ms <= 0) return;
-  // Fire and forget: a lost extension only means the entry expires at its earlier time.
-  redis_.ExecuteAsync({"PEXPIRE", Key("e:" + e.id), std::to_string(e.ttl_ms)},
-                      [](Result<redis::Reply>) {});
-  redis_.ExecuteAsync({"ZADD", Key("expiry"), "XX", std::to_string(now + e.ttl_ms), e.id},
-                      [](Result<redis::Reply>) {});
-}
-
 std::int64_t RedisCache::NowMs() const { return clock_(); }
 
-Result<std::optional<cache::Hit>> RedisCache::SearchExact(const std::string& normalized,
-                                                          const cache::SearchQuery& q,
-                                                          std::int64_t now, cache::LookupTrace& t) {
+cache::Candidate RedisCache::CandidateOf(Loaded&& e, float similarity) const {
+  cache::Candidate c;
+  c.id = std::move(e.id);
+  c.entry = std::move(e.text);
+  c.similarity = similarity;
+  // Redis expires the hash itself; the time stored beside it also covers the moment between
+  // a clock tick and that. A sliding TTL moves the hash's expiry, not the stored time.
+  c.expires_ms = options_.sliding_ttl ? 0 : e.expires_ms;
+  c.ttl_ms = e.ttl_ms;
+  c.hits = e.hits;
+  c.normalized = std::move(e.normalized);
+  return c;
+}
+
+Result<std::vector<cache::Candidate>> RedisCache::ExactCandidates(const std::string& normalized,
+                                                                  const cache::SearchQuery&,
+                                                                  cache::LookupTrace& t) {
   const std::string exact = cache::ExactKey(options_.id, normalized, {});
   auto ts = Steady::now();
   auto ids = redis_.Execute({"SMEMBERS", Key("x:" + exact)});
@@ -286,6 +275,7 @@ Result<std::optional<cache::Hit>> RedisCache::SearchExact(const std::string& nor
   }
   auto hashes = redis_.ExecuteMany(std::move(gets));
   t.search_us += Micros(Steady::now() - ts).count();
+  std::vector<cache::Candidate> out;
   for (std::size_t i = 0; i < hashes.size(); ++i) {
     if (!hashes[i].ok()) return hashes[i].status();
     auto e = Parse(names[i], *hashes[i]);
@@ -293,19 +283,16 @@ Result<std::optional<cache::Hit>> RedisCache::SearchExact(const std::string& nor
       redis_.ExecuteAsync({"SREM", Key("x:" + exact), names[i]}, [](Result<redis::Reply>) {});
       continue;
     }
-    if (e->normalized != normalized || !InScope(*e, q.attributes, now)) continue;
-    Slide(*e, now);
-    Touch(*e, now);
-    return std::optional<cache::Hit>(cache::Hit{e->id, e->text, 1.0f, cache::Strategy::kExact});
+    out.push_back(CandidateOf(std::move(*e), 1.0f));
   }
-  return std::optional<cache::Hit>();
+  return out;
 }
 
-Result<std::optional<cache::Hit>> RedisCache::SearchSemantic(const std::string& normalized,
-                                                             float threshold,
-                                                             const cache::SearchQuery& q,
-                                                             std::int64_t now,
-                                                             cache::LookupTrace& t) {
+Result<std::vector<cache::Candidate>> RedisCache::SemanticCandidates(const std::string& normalized,
+                                                                     float load_floor,
+                                                                     const cache::SearchQuery& q,
+                                                                     std::int64_t,
+                                                                     cache::LookupTrace& t) {
   auto te = Steady::now();
   auto vec = embedder_->Embed(normalized);
   if (!vec.ok()) return vec.status();
@@ -319,32 +306,52 @@ Result<std::optional<cache::Hit>> RedisCache::SearchSemantic(const std::string& 
   if (!r.filter.empty()) r.filter_ef = std::max<std::size_t>(r.ef * 10, 200);
   auto found = vectors_->Search(*vec, r);
   if (!found.ok()) return found.status();
+  // Hashes only for what can be a hit: VSIM ranks best first, so they are a prefix.
   std::vector<redis::Args> gets;
   for (const auto& h : *found) {
-    if (h.similarity >= threshold) gets.push_back({"HGETALL", Key("e:" + h.id)});
+    if (h.similarity >= load_floor) gets.push_back({"HGETALL", Key("e:" + h.id)});
   }
-  if (!found->empty()) t.best_similarity = std::max(t.best_similarity, (*found)[0].similarity);
   auto hashes = redis_.ExecuteMany(std::move(gets));
   t.search_us += Micros(Steady::now() - ts).count();
-  auto tg = Steady::now();
-  std::optional<cache::Hit> hit;
-  for (std::size_t i = 0; i < hashes.size(); ++i) {
-    if (!hashes[i].ok()) return hashes[i].status();
+  std::vector<cache::Candidate> out;
+  out.reserve(found->size());
+  for (std::size_t i = 0; i < found->size(); ++i) {
     const auto& candidate = (*found)[i];
+    if (i >= hashes.size()) {  // below the floor: ranked, not loaded
+      cache::Candidate unloaded;
+      unloaded.id = candidate.id;
+      unloaded.similarity = candidate.similarity;
+      out.push_back(std::move(unloaded));
+      continue;
+    }
+    if (!hashes[i].ok()) return hashes[i].status();
     auto e = Parse(candidate.id, *hashes[i]);
-    if (!e) {
+    if (!e) {  // its hash expired: the sweeper's work, done here for this one
       redis_.ExecuteAsync({"VREM", vectors_->key(), candidate.id}, [](Result<redis::Reply>) {});
       continue;
     }
-    if (!InScope(*e, q.attributes, now) || !PassesGuards(normalized, e->normalized, t)) continue;
-    Slide(*e, now);
-    Touch(*e, now);
-    hit = cache::Hit{e->id, e->text, std::min(candidate.similarity, 1.0f),
-                     cache::Strategy::kSemantic};
-    break;
+    out.push_back(CandidateOf(std::move(*e), candidate.similarity));
   }
-  t.guards_us += Micros(Steady::now() - tg).count();
-  return hit;
+  return out;
+}
+
+void RedisCache::RecordUse(const cache::Candidate& chosen, std::int64_t now) {
+  // Fire and forget, both: a lost extension only means the entry expires at its earlier time,
+  // a lost use only that eviction sees one hit fewer.
+  if (options_.sliding_ttl && chosen.ttl_ms > 0) {
+    redis_.ExecuteAsync({"PEXPIRE", Key("e:" + chosen.id), std::to_string(chosen.ttl_ms)},
+                        [](Result<redis::Reply>) {});
+    redis_.ExecuteAsync(
+        {"ZADD", Key("expiry"), "XX", std::to_string(now + chosen.ttl_ms), chosen.id},
+        [](Result<redis::Reply>) {});
+  }
+  if (options_.max_entries == 0) return;
+  // FXX: only fields that exist are set, so a hash deleted or expired since it was read is not
+  // brought back as a stub. Concurrent hits may count once: eviction needs an order, not a
+  // census.
+  redis_.ExecuteAsync({"HSETEX", Key("e:" + chosen.id), "FXX", "FIELDS", "2", "la",
+                       std::to_string(now), "h", std::to_string(chosen.hits + 1)},
+                      [](Result<redis::Reply>) {});
 }
 
 std::vector<redis::Args> RedisCache::DeleteCommands(const std::string& id,
@@ -375,7 +382,6 @@ Result<std::size_t> RedisCache::DeleteByAttributes(const cache::Attributes& attr
   auto ids = redis_.Execute({"SMEMBERS", Key("ids")});
   if (!ids.ok()) return ids.status();
   std::size_t n = 0;
-  const std::int64_t now = clock_();
   constexpr std::size_t kBatch = 500;
   for (std::size_t start = 0; start < ids->elements.size(); start += kBatch) {
     std::vector<redis::Args> gets;
@@ -388,7 +394,8 @@ Result<std::size_t> RedisCache::DeleteByAttributes(const cache::Attributes& attr
     for (std::size_t i = 0; i < hashes.size(); ++i) {
       if (!hashes[i].ok()) return hashes[i].status();
       auto e = Parse(names[i], *hashes[i]);
-      if (!e || !InScope(*e, attributes, options_.sliding_ttl ? now : 0)) continue;
+      // Expired entries whose hash Redis has not removed yet go too.
+      if (!e || !e->text->HasAll(attributes)) continue;
       if (Status s = CheckExec(redis_.Transaction(DeleteCommands(e->id, e->exact)), "delete");
           !s.ok())
         return s;

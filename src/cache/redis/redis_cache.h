@@ -59,13 +59,15 @@ class RedisCache final : public cache::Cache {
   std::string Key(const std::string& suffix) const;
 
  protected:
-  Result<std::optional<cache::Hit>> SearchExact(const std::string& normalized,
-                                                const cache::SearchQuery& query, std::int64_t now,
-                                                cache::LookupTrace& trace) override;
-  Result<std::optional<cache::Hit>> SearchSemantic(const std::string& normalized, float threshold,
-                                                   const cache::SearchQuery& query,
-                                                   std::int64_t now,
-                                                   cache::LookupTrace& trace) override;
+  Result<std::vector<cache::Candidate>> ExactCandidates(const std::string& normalized,
+                                                        const cache::SearchQuery& query,
+                                                        cache::LookupTrace& trace) override;
+  Result<std::vector<cache::Candidate>> SemanticCandidates(const std::string& normalized,
+                                                           float load_floor,
+                                                           const cache::SearchQuery& query,
+                                                           std::int64_t now,
+                                                           cache::LookupTrace& trace) override;
+  void RecordUse(const cache::Candidate& chosen, std::int64_t now) override;
   std::int64_t NowMs() const override;
 
  private:
@@ -83,11 +85,8 @@ class RedisCache final : public cache::Cache {
              std::unique_ptr<store::RedisVectorStore> vectors);
   // HGETALL replies into entries; nullopt for a hash that is gone.
   std::optional<Loaded> Parse(const std::string& id, const redis::Reply& reply) const;
-  bool InScope(const Loaded& e, const cache::Attributes& scope, std::int64_t now) const;
+  cache::Candidate CandidateOf(Loaded&& e, float similarity) const;
   std::vector<redis::Args> DeleteCommands(const std::string& id, const std::string& exact) const;
-  void Slide(const Loaded& e, std::int64_t now);
-  // Records a hit for eviction (caches with max_entries only).
-  void Touch(const Loaded& e, std::int64_t now);
   void EvictOverLimit(std::int64_t now);
 
   cache::CacheOptions options_;
