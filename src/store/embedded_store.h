@@ -1,8 +1,9 @@
 // EmbeddedStore: the VectorStore on semcached's own HNSW index, in process.
 //
-// Why: the default deployment needs no server. The index (vector/hnsw_index.h) works on
-// integer labels; this adapter gives elements string names and JSON attributes and evaluates
-// filters (filter.h) inside the graph walk. Quantization and M are taken from the options:
+// Why: a program that links the library gets the vector engine with no server, behind the
+// same interface as Redis. The index (vector/hnsw_index.h) works on integer labels; this
+// adapter gives elements string names and JSON attributes and evaluates filters (filter.h)
+// inside the graph walk. (The embedded cache uses the index directly: vector_store.h says why.) Quantization and M are taken from the options:
 // the index always keeps int8 codes and re-scores with float32 (the vector engine's default
 // precision), so `kNoQuant` and `kBinary` only change what Info reports.
 // Must not: do network or file I/O of its own (persistence belongs to the index's Save/Load).

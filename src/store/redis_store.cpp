@@ -115,6 +115,23 @@ redis::Args RedisVectorStore::VaddArgs(const Element& e) const {
   return args;
 }
 
+Result<std::vector<redis::Args>> RedisVectorStore::WriteCommands(const Element& e) const {
+  if (Status s = ValidateElement(e, options_.collection_options.dim); !s.ok()) return s;
+  return std::vector<redis::Args>{VaddArgs(e)};
+}
+
+std::vector<redis::Args> RedisVectorStore::RemoveCommands(const std::string& id) const {
+  return {{"VREM", key_, id}};
+}
+
+std::string RedisVectorStore::HashTagFor(const Element&) const {
+  const auto open = key_.find('{');
+  const auto close = key_.find('}', open);
+  return open == std::string::npos || close == std::string::npos
+             ? key_
+             : key_.substr(open + 1, close - open - 1);
+}
+
 Status RedisVectorStore::Add(const Element& e) {
   if (Status s = ValidateElement(e, options_.collection_options.dim); !s.ok()) return s;
   auto r = client_.Execute(VaddArgs(e));

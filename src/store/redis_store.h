@@ -35,7 +35,25 @@ struct RedisStoreOptions {
 std::string RedisVectorKey(const std::string& key_namespace, const std::string& tag);
 Status ValidateCollectionName(const std::string& name);
 
-class RedisVectorStore final : public VectorStore {
+// A VectorStore on one or several Redis 8 vector sets whose writes a caller can also send in
+// a transaction of its own: RedisCache puts an entry's hash and its VADD in one MULTI, which
+// Redis Cluster allows only for keys of one slot, so the caller names its keys with the hash
+// tag of the set that takes the element. Implemented by RedisVectorStore (one set) and
+// ShardedStore (one set per shard).
+class RedisVectorSets : public VectorStore {
+ public:
+  // The commands that put `element` in place (a VADD on its set; VREMs on sets it may have
+  // moved from), checked like Add.
+  virtual Result<std::vector<redis::Args>> WriteCommands(const Element& element) const = 0;
+  // VREMs that take `id` out of every set that may hold it.
+  virtual std::vector<redis::Args> RemoveCommands(const std::string& id) const = 0;
+  // The hash tag (the text between the braces) of the set that takes `element`.
+  virtual std::string HashTagFor(const Element& element) const = 0;
+  // Every set's key.
+  virtual std::vector<std::string> SetKeys() const = 0;
+};
+
+class RedisVectorStore final : public RedisVectorSets {
  public:
   // Checks an existing set's quantization, M and dimension against the options.
   static Result<std::unique_ptr<RedisVectorStore>> Open(redis::Executor& client,
@@ -55,6 +73,11 @@ class RedisVectorStore final : public VectorStore {
   Status SetAttributes(const std::string& id, const std::string& attributes) override;
   Result<StoreInfo> Info() const override;
   Status Clear() override;
+
+  Result<std::vector<redis::Args>> WriteCommands(const Element& element) const override;
+  std::vector<redis::Args> RemoveCommands(const std::string& id) const override;
+  std::string HashTagFor(const Element& element) const override;
+  std::vector<std::string> SetKeys() const override { return {key_}; }
 
   const std::string& key() const { return key_; }
   // The VADD arguments for an element (validated): used by batches and by callers that

@@ -61,7 +61,31 @@ std::size_t ShardedStore::ShardOf(const Element& e) const {
   return code % shards_.size();
 }
 
-std::vector<redis::Args> ShardedStore::WriteCommands(const Element& e) const {
+Result<std::vector<redis::Args>> ShardedStore::WriteCommands(const Element& e) const {
+  if (Status s = ValidateElement(e, options_.base.collection_options.dim); !s.ok()) return s;
+  return PlaceCommands(e);
+}
+
+std::vector<redis::Args> ShardedStore::RemoveCommands(const std::string& id) const {
+  if (options_.placement == Placement::kHash) {
+    return {{"VREM", shards_[ShardOf({id, {}, {}})]->key(), id}};
+  }
+  std::vector<redis::Args> out;
+  for (const auto& shard : shards_) out.push_back({"VREM", shard->key(), id});
+  return out;
+}
+
+std::string ShardedStore::HashTagFor(const Element& e) const {
+  return shards_[ShardOf(e)]->HashTagFor(e);
+}
+
+std::vector<std::string> ShardedStore::SetKeys() const {
+  std::vector<std::string> out;
+  for (const auto& shard : shards_) out.push_back(shard->key());
+  return out;
+}
+
+std::vector<redis::Args> ShardedStore::PlaceCommands(const Element& e) const {
   const std::size_t target = ShardOf(e);
   std::vector<redis::Args> out;
   out.push_back(shards_[target]->VaddArgs(e));
@@ -87,7 +111,7 @@ Status FirstFailure(const std::vector<Result<redis::Reply>>& replies, const char
 
 Status ShardedStore::Add(const Element& e) {
   if (Status s = ValidateElement(e, options_.base.collection_options.dim); !s.ok()) return s;
-  return FirstFailure(executor_.ExecuteMany(WriteCommands(e)), "VADD");
+  return FirstFailure(executor_.ExecuteMany(PlaceCommands(e)), "VADD");
 }
 
 std::vector<Status> ShardedStore::AddBatch(const std::vector<Element>& elements) {
@@ -100,7 +124,7 @@ std::vector<Status> ShardedStore::AddBatch(const std::vector<Element>& elements)
     for (std::size_t i = start; i < end; ++i) {
       out[i] = ValidateElement(elements[i], options_.base.collection_options.dim);
       if (!out[i].ok()) continue;
-      auto cmds = WriteCommands(elements[i]);
+      auto cmds = PlaceCommands(elements[i]);
       owner.emplace_back(i, cmds.size());
       for (auto& c : cmds) commands.push_back(std::move(c));
     }

@@ -27,7 +27,7 @@ struct ShardedStoreOptions {
   std::uint64_t seed = 0x5eedcafe;  // the SimHash hyperplanes; every instance must agree
 };
 
-class ShardedStore final : public VectorStore {
+class ShardedStore final : public RedisVectorSets {
  public:
   static Result<std::unique_ptr<ShardedStore>> Open(redis::Executor& executor,
                                                     const ShardedStoreOptions& options);
@@ -43,6 +43,11 @@ class ShardedStore final : public VectorStore {
   Result<StoreInfo> Info() const override;
   Status Clear() override;
 
+  Result<std::vector<redis::Args>> WriteCommands(const Element& element) const override;
+  std::vector<redis::Args> RemoveCommands(const std::string& id) const override;
+  std::string HashTagFor(const Element& element) const override;
+  std::vector<std::string> SetKeys() const override;
+
   std::size_t ShardOf(const Element& element) const;
   const RedisVectorStore& shard(std::size_t i) const { return *shards_[i]; }
   std::size_t shard_count() const { return shards_.size(); }
@@ -50,7 +55,7 @@ class ShardedStore final : public VectorStore {
  private:
   ShardedStore(redis::Executor& executor, const ShardedStoreOptions& options);
   // The commands that put one element in place: VADD on its set, VREM on the others (SimHash).
-  std::vector<redis::Args> WriteCommands(const Element& element) const;
+  std::vector<redis::Args> PlaceCommands(const Element& element) const;
 
   redis::Executor& executor_;
   ShardedStoreOptions options_;

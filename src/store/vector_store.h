@@ -1,8 +1,13 @@
-// VectorStore: the one interface the cache uses for vectors, whatever holds them.
+// VectorStore: named vectors with JSON attributes, searched by cosine similarity, whatever
+// holds them.
 //
-// Why: the same cache runs embedded (our HNSW in process, EmbeddedStore) or on Redis 8 vector
-// sets (RedisVectorStore) when several instances share it. Both pass the same conformance
-// suite (tests/store/conformance.h), so the cache cannot tell them apart except by speed.
+// Who uses it: the Redis cache keeps its vectors through it (RedisVectorSets, redis_store.h:
+// one vector set, or ShardedStore over several Cluster shards); C++ programs that link the
+// library use it as the vector engine's API (EmbeddedStore in process, RedisVectorStore on
+// Redis 8); the Redis benchmarks drive it. The embedded cache does not: its entries are slots
+// whose numbers are the HNSW labels, so it uses vector/hnsw_index.h directly and pays no
+// string ids or JSON attributes per entry. Every store passes the same conformance suite
+// (tests/store/conformance.h), so a caller cannot tell them apart except by speed.
 //
 // Conventions every store keeps:
 //  - cosine similarity only, reported in -1..1 (Redis's (1+cos)/2 is converted in score.h);

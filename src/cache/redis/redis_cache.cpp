@@ -8,10 +8,12 @@
 
 #include "cache/fingerprint.h"
 #include "cache/guards.h"
+#include "cache/redis/schema.h"
 
 
 namespace semcached::cache {
 
+namespace field = redis_schema::field;
 using store::RedisStoreOptions;
 using store::RedisVectorStore;
 using store::SearchRequest;
@@ -90,13 +92,14 @@ Status CheckExec(const Result<redis::Reply>& r, const char* what) {
 
 RedisCache::RedisCache(cache::CacheOptions options, std::unique_ptr<embed::Embedder> embedder,
                        redis::Executor& executor, RedisCacheOptions redis_options, Clock clock,
-                       std::unique_ptr<store::RedisVectorStore> vectors)
+                       std::unique_ptr<store::RedisVectorSets> vectors)
     : options_(std::move(options)),
       embedder_(std::move(embedder)),
       redis_(executor),
       redis_options_(std::move(redis_options)),
       clock_(std::move(clock)),
-      vectors_(std::move(vectors)) {}
+      vectors_(std::move(vectors)),
+      keys_(redis_options_.key_namespace, options_.id) {}
 
 Result<std::unique_ptr<RedisCache>> RedisCache::Create(cache::CacheOptions options,
                                                        std::unique_ptr<embed::Embedder> embedder,
@@ -112,8 +115,8 @@ Result<std::unique_ptr<RedisCache>> RedisCache::Create(cache::CacheOptions optio
   so.collection_options.quantization = redis_options.quantization;
   so.collection_options.M = redis_options.M;
   if (Status s = ValidateCollectionName(options.id); !s.ok()) return s;
-  const std::string key = redis_options.key_namespace + ":{" + options.id + "}:vectors";
-  auto vectors = RedisVectorStore::OpenKey(executor, so, key);
+  auto vectors = RedisVectorStore::OpenKey(
+      executor, so, redis_schema::Keys(redis_options.key_namespace, options.id).Vectors());
   if (!vectors.ok()) return vectors.status();
   if (!clock) clock = SystemNowMs;
   return std::unique_ptr<RedisCache>(new RedisCache(std::move(options), std::move(embedder),
@@ -121,9 +124,7 @@ Result<std::unique_ptr<RedisCache>> RedisCache::Create(cache::CacheOptions optio
                                                     std::move(clock), std::move(*vectors)));
 }
 
-std::string RedisCache::Key(const std::string& suffix) const {
-  return redis_options_.key_namespace + ":{" + options_.id + "}:" + suffix;
-}
+std::string RedisCache::Key(const std::string& suffix) const { return keys_.Of(suffix); }
 
 Result<std::string> RedisCache::Store(const std::string& prompt, const std::string& response,
                                       const cache::Attributes& attributes,
@@ -139,24 +140,26 @@ Result<std::string> RedisCache::Store(const std::string& prompt, const std::stri
   const std::string exact = cache::ExactKey(options_.id, *normalized, {});
   const std::string attrs = nlohmann::json(attributes).dump();
   std::vector<redis::Args> tx;
-  tx.push_back({"HSET", Key("e:" + id),
-                "p",    prompt,
-                "r",    response,
-                "a",    attrs,
-                "n",    *normalized,
-                "c",    std::to_string(now),
-                "e",    std::to_string(expires),
-                "t",    std::to_string(ttl > 0 ? ttl : 0),
-                "x",    exact,
-                "la",   std::to_string(now),
-                "h",    "0",
-                "rs",   std::to_string(response.size()),
-                "s",    std::to_string(cache::TextBytes(prompt, response, attributes))});
-  if (ttl > 0) tx.push_back({"PEXPIRE", Key("e:" + id), std::to_string(ttl)});
-  tx.push_back({"SADD", Key("x:" + exact), id});
-  tx.push_back({"SADD", Key("ids"), id});
-  if (ttl > 0) tx.push_back({"ZADD", Key("expiry"), std::to_string(expires), id});
-  tx.push_back(vectors_->VaddArgs({id, std::move(*vec), attrs}));
+  tx.push_back({"HSET", keys_.Entry(id),
+                field::kPrompt,    prompt,
+                field::kResponse,    response,
+                field::kAttributes,    attrs,
+                field::kNormalized,    *normalized,
+                field::kCreatedMs,    std::to_string(now),
+                field::kExpiresMs,    std::to_string(expires),
+                field::kTtlMs,    std::to_string(ttl > 0 ? ttl : 0),
+                field::kExactKey,    exact,
+                field::kLastAccessMs,   std::to_string(now),
+                field::kHits,    "0",
+                field::kResponseBytes,   std::to_string(response.size()),
+                field::kTextBytes,    std::to_string(cache::TextBytes(prompt, response, attributes))});
+  if (ttl > 0) tx.push_back({"PEXPIRE", keys_.Entry(id), std::to_string(ttl)});
+  tx.push_back({"SADD", keys_.Exact(exact), id});
+  tx.push_back({"SADD", keys_.Ids(), id});
+  if (ttl > 0) tx.push_back({"ZADD", keys_.Expiry(), std::to_string(expires), id});
+  auto vadd = vectors_->WriteCommands({id, std::move(*vec), attrs});
+  if (!vadd.ok()) return vadd.status();
+  for (auto& command : *vadd) tx.push_back(std::move(command));
   if (Status s = CheckExec(redis_.Transaction(std::move(tx)), "store"); !s.ok()) {
     // Commands of a transaction that failed part-way are undone (VADD last, so a failed
     // VADD leaves only these to remove).
@@ -171,15 +174,15 @@ Result<std::string> RedisCache::Store(const std::string& prompt, const std::stri
 std::optional<RedisCache::Loaded> RedisCache::Parse(const std::string& id,
                                                     const redis::Reply& hash) const {
   if (!hash.IsAggregate() || hash.elements.empty()) return std::nullopt;
-  const std::string* p = FieldText(hash, "p");
-  const std::string* r = FieldText(hash, "r");
-  const std::string* n = FieldText(hash, "n");
+  const std::string* p = FieldText(hash, field::kPrompt);
+  const std::string* r = FieldText(hash, field::kResponse);
+  const std::string* n = FieldText(hash, field::kNormalized);
   if (p == nullptr || r == nullptr || n == nullptr) return std::nullopt;
   Loaded e;
   e.id = id;
   e.normalized = *n;
   cache::Attributes attributes;
-  if (const std::string* a = FieldText(hash, "a")) {
+  if (const std::string* a = FieldText(hash, field::kAttributes)) {
     auto j = nlohmann::json::parse(*a, nullptr, false);
     if (j.is_object()) {
       for (const auto& [k, v] : j.items()) {
@@ -188,28 +191,30 @@ std::optional<RedisCache::Loaded> RedisCache::Parse(const std::string& id,
     }
   }
   e.text = cache::EntryText::Make(*p, *r, attributes);
-  e.expires_ms = FieldInt(hash, "e");
-  e.ttl_ms = FieldInt(hash, "t");
-  e.hits = static_cast<std::uint64_t>(std::max<std::int64_t>(0, FieldInt(hash, "h")));
-  if (const std::string* x = FieldText(hash, "x")) e.exact = *x;
+  e.expires_ms = FieldInt(hash, field::kExpiresMs);
+  e.ttl_ms = FieldInt(hash, field::kTtlMs);
+  e.hits = static_cast<std::uint64_t>(std::max<std::int64_t>(0, FieldInt(hash, field::kHits)));
+  if (const std::string* x = FieldText(hash, field::kExactKey)) e.exact = *x;
   return e;
 }
 
 void RedisCache::EvictOverLimit(std::int64_t now) {
   if (options_.max_entries == 0) return;
-  auto count = redis_.Execute({"SCARD", Key("ids")});
+  auto count = redis_.Execute({"SCARD", keys_.Ids()});
   if (!count.ok() || !count->AsInteger().ok()) return;
   const std::int64_t over = *count->AsInteger() - static_cast<std::int64_t>(options_.max_entries);
   // A store evicts at most a few: a cache whose limit was lowered shrinks over several stores.
   constexpr std::int64_t kMostPerStore = 8;
   for (std::int64_t i = 0; i < std::min(over, kMostPerStore); ++i) {
     auto sample =
-        redis_.Execute({"SRANDMEMBER", Key("ids"),
+        redis_.Execute({"SRANDMEMBER", keys_.Ids(),
                         std::to_string(std::max<std::size_t>(options_.eviction_samples, 1))});
     if (!sample.ok() || !sample->IsAggregate() || sample->elements.empty()) return;
     std::vector<redis::Args> gets;
     for (const auto& id : sample->elements) {
-      gets.push_back({"HMGET", Key("e:" + id.str), "la", "h", "rs", "s", "x", "c"});
+      gets.push_back({"HMGET", keys_.Entry(id.str), field::kLastAccessMs, field::kHits,
+                      field::kResponseBytes, field::kTextBytes, field::kExactKey,
+                      field::kCreatedMs});
     }
     auto uses = redis_.ExecuteMany(std::move(gets));
     std::string victim, victim_exact;
@@ -264,14 +269,14 @@ Result<std::vector<cache::Candidate>> RedisCache::ExactCandidates(const std::str
                                                                   cache::LookupTrace& t) {
   const std::string exact = cache::ExactKey(options_.id, normalized, {});
   auto ts = Steady::now();
-  auto ids = redis_.Execute({"SMEMBERS", Key("x:" + exact)});
+  auto ids = redis_.Execute({"SMEMBERS", keys_.Exact(exact)});
   if (!ids.ok()) return ids.status();
   std::vector<redis::Args> gets;
   std::vector<std::string> names;
   for (const auto& id : ids->elements) {
     if (!id.IsText()) continue;
     names.push_back(id.str);
-    gets.push_back({"HGETALL", Key("e:" + id.str)});
+    gets.push_back({"HGETALL", keys_.Entry(id.str)});
   }
   auto hashes = redis_.ExecuteMany(std::move(gets));
   t.search_us += Micros(Steady::now() - ts).count();
@@ -280,7 +285,7 @@ Result<std::vector<cache::Candidate>> RedisCache::ExactCandidates(const std::str
     if (!hashes[i].ok()) return hashes[i].status();
     auto e = Parse(names[i], *hashes[i]);
     if (!e) {  // expired or deleted: forget it here too
-      redis_.ExecuteAsync({"SREM", Key("x:" + exact), names[i]}, [](Result<redis::Reply>) {});
+      redis_.ExecuteAsync({"SREM", keys_.Exact(exact), names[i]}, [](Result<redis::Reply>) {});
       continue;
     }
     out.push_back(CandidateOf(std::move(*e), 1.0f));
@@ -309,7 +314,7 @@ Result<std::vector<cache::Candidate>> RedisCache::SemanticCandidates(const std::
   // Hashes only for what can be a hit: VSIM ranks best first, so they are a prefix.
   std::vector<redis::Args> gets;
   for (const auto& h : *found) {
-    if (h.similarity >= load_floor) gets.push_back({"HGETALL", Key("e:" + h.id)});
+    if (h.similarity >= load_floor) gets.push_back({"HGETALL", keys_.Entry(h.id)});
   }
   auto hashes = redis_.ExecuteMany(std::move(gets));
   t.search_us += Micros(Steady::now() - ts).count();
@@ -327,7 +332,8 @@ Result<std::vector<cache::Candidate>> RedisCache::SemanticCandidates(const std::
     if (!hashes[i].ok()) return hashes[i].status();
     auto e = Parse(candidate.id, *hashes[i]);
     if (!e) {  // its hash expired: the sweeper's work, done here for this one
-      redis_.ExecuteAsync({"VREM", vectors_->key(), candidate.id}, [](Result<redis::Reply>) {});
+      for (auto& vrem : vectors_->RemoveCommands(candidate.id))
+        redis_.ExecuteAsync(std::move(vrem), [](Result<redis::Reply>) {});
       continue;
     }
     out.push_back(CandidateOf(std::move(*e), candidate.similarity));
@@ -339,35 +345,36 @@ void RedisCache::RecordUse(const cache::Candidate& chosen, std::int64_t now) {
   // Fire and forget, both: a lost extension only means the entry expires at its earlier time,
   // a lost use only that eviction sees one hit fewer.
   if (options_.sliding_ttl && chosen.ttl_ms > 0) {
-    redis_.ExecuteAsync({"PEXPIRE", Key("e:" + chosen.id), std::to_string(chosen.ttl_ms)},
+    redis_.ExecuteAsync({"PEXPIRE", keys_.Entry(chosen.id), std::to_string(chosen.ttl_ms)},
                         [](Result<redis::Reply>) {});
     redis_.ExecuteAsync(
-        {"ZADD", Key("expiry"), "XX", std::to_string(now + chosen.ttl_ms), chosen.id},
+        {"ZADD", keys_.Expiry(), "XX", std::to_string(now + chosen.ttl_ms), chosen.id},
         [](Result<redis::Reply>) {});
   }
   if (options_.max_entries == 0) return;
   // FXX: only fields that exist are set, so a hash deleted or expired since it was read is not
   // brought back as a stub. Concurrent hits may count once: eviction needs an order, not a
   // census.
-  redis_.ExecuteAsync({"HSETEX", Key("e:" + chosen.id), "FXX", "FIELDS", "2", "la",
-                       std::to_string(now), "h", std::to_string(chosen.hits + 1)},
+  redis_.ExecuteAsync({"HSETEX", keys_.Entry(chosen.id), "FXX", "FIELDS", "2",
+                       field::kLastAccessMs, std::to_string(now), field::kHits,
+                       std::to_string(chosen.hits + 1)},
                       [](Result<redis::Reply>) {});
 }
 
 std::vector<redis::Args> RedisCache::DeleteCommands(const std::string& id,
                                                     const std::string& exact) const {
-  std::vector<redis::Args> out{{"UNLINK", Key("e:" + id)},
-                               {"SREM", Key("ids"), id},
-                               {"ZREM", Key("expiry"), id},
-                               {"VREM", vectors_->key(), id}};
-  if (!exact.empty()) out.push_back({"SREM", Key("x:" + exact), id});
+  std::vector<redis::Args> out{{"UNLINK", keys_.Entry(id)},
+                               {"SREM", keys_.Ids(), id},
+                               {"ZREM", keys_.Expiry(), id}};
+  for (auto& vrem : vectors_->RemoveCommands(id)) out.push_back(std::move(vrem));
+  if (!exact.empty()) out.push_back({"SREM", keys_.Exact(exact), id});
   return out;
 }
 
 Status RedisCache::Delete(const std::string& entry_id) {
   auto missing = NotFound("no entry " + entry_id + " in cache " + options_.id);
   if (!IsEntryId(entry_id)) return missing;
-  auto exact = redis_.Execute({"HGET", Key("e:" + entry_id), "x"});
+  auto exact = redis_.Execute({"HGET", keys_.Entry(entry_id), field::kExactKey});
   if (!exact.ok()) return exact.status();
   if (!exact->IsText()) return missing;
   if (Status s = CheckExec(redis_.Transaction(DeleteCommands(entry_id, exact->str)), "delete");
@@ -379,7 +386,7 @@ Status RedisCache::Delete(const std::string& entry_id) {
 
 Result<std::size_t> RedisCache::DeleteByAttributes(const cache::Attributes& attributes) {
   if (Status s = cache::CheckAttributes(options_, attributes, "attributes"); !s.ok()) return s;
-  auto ids = redis_.Execute({"SMEMBERS", Key("ids")});
+  auto ids = redis_.Execute({"SMEMBERS", keys_.Ids()});
   if (!ids.ok()) return ids.status();
   std::size_t n = 0;
   constexpr std::size_t kBatch = 500;
@@ -388,7 +395,7 @@ Result<std::size_t> RedisCache::DeleteByAttributes(const cache::Attributes& attr
     std::vector<std::string> names;
     for (std::size_t i = start; i < std::min(ids->elements.size(), start + kBatch); ++i) {
       names.push_back(ids->elements[i].str);
-      gets.push_back({"HGETALL", Key("e:" + names.back())});
+      gets.push_back({"HGETALL", keys_.Entry(names.back())});
     }
     auto hashes = redis_.ExecuteMany(std::move(gets));
     for (std::size_t i = 0; i < hashes.size(); ++i) {
@@ -407,18 +414,21 @@ Result<std::size_t> RedisCache::DeleteByAttributes(const cache::Attributes& attr
 }
 
 Status RedisCache::Flush() {
-  auto ids = redis_.Execute({"SMEMBERS", Key("ids")});
+  auto ids = redis_.Execute({"SMEMBERS", keys_.Ids()});
   if (!ids.ok()) return ids.status();
   std::vector<redis::Args> gets;
-  for (const auto& id : ids->elements) gets.push_back({"HGET", Key("e:" + id.str), "x"});
+  for (const auto& id : ids->elements) gets.push_back({"HGET", keys_.Entry(id.str), field::kExactKey});
   auto exacts = redis_.ExecuteMany(std::move(gets));
   std::vector<redis::Args> unlinks;
   for (std::size_t i = 0; i < exacts.size(); ++i) {
-    unlinks.push_back({"UNLINK", Key("e:" + ids->elements[i].str)});
+    unlinks.push_back({"UNLINK", keys_.Entry(ids->elements[i].str)});
     if (exacts[i].ok() && exacts[i]->IsText())
-      unlinks.push_back({"UNLINK", Key("x:" + exacts[i]->str)});
+      unlinks.push_back({"UNLINK", keys_.Exact(exacts[i]->str)});
   }
-  unlinks.push_back({"UNLINK", vectors_->key(), Key("ids"), Key("expiry")});
+  redis::Args unlink_all{"UNLINK"};
+  for (const auto& key : vectors_->SetKeys()) unlink_all.push_back(key);
+  unlink_all.insert(unlink_all.end(), {keys_.Ids(), keys_.Expiry()});
+  unlinks.push_back(std::move(unlink_all));
   for (const auto& r : redis_.ExecuteMany(std::move(unlinks))) {
     if (!r.ok()) return r.status();
   }
@@ -430,17 +440,17 @@ std::size_t RedisCache::Sweep() {
   // this removes their ids from the vector set and the bookkeeping sets.
   const std::int64_t now = clock_();
   auto due = redis_.Execute(
-      {"ZRANGEBYSCORE", Key("expiry"), "-inf", std::to_string(now), "LIMIT", "0", "1000"});
+      {"ZRANGEBYSCORE", keys_.Expiry(), "-inf", std::to_string(now), "LIMIT", "0", "1000"});
   if (!due.ok() || !due->IsAggregate() || due->elements.empty()) return 0;
   std::vector<redis::Args> checks;
-  for (const auto& id : due->elements) checks.push_back({"PTTL", Key("e:" + id.str)});
+  for (const auto& id : due->elements) checks.push_back({"PTTL", keys_.Entry(id.str)});
   auto ttls = redis_.ExecuteMany(std::move(checks));
   std::size_t n = 0;
   for (std::size_t i = 0; i < ttls.size(); ++i) {
     const std::string& id = due->elements[i].str;
     // A slid entry is still alive (PTTL > 0): file it under its new time instead.
     if (ttls[i].ok() && ttls[i]->AsInteger().ok() && *ttls[i]->AsInteger() > 0) {
-      redis_.ExecuteAsync({"ZADD", Key("expiry"), std::to_string(now + *ttls[i]->AsInteger()), id},
+      redis_.ExecuteAsync({"ZADD", keys_.Expiry(), std::to_string(now + *ttls[i]->AsInteger()), id},
                           [](Result<redis::Reply>) {});
       continue;
     }
@@ -452,7 +462,7 @@ std::size_t RedisCache::Sweep() {
 
 cache::CacheStats RedisCache::Stats() const {
   cache::CacheStats s;
-  auto n = redis_.Execute({"SCARD", Key("ids")});
+  auto n = redis_.Execute({"SCARD", keys_.Ids()});
   if (n.ok() && n->AsInteger().ok()) s.entries = static_cast<std::size_t>(*n->AsInteger());
   counters_.Fill(&s);
   return s;

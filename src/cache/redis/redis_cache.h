@@ -1,22 +1,18 @@
 // RedisCache: the Cache (cache/cache.h) kept in Redis 8, shared by every semcached instance
 // that points at the same Redis.
 //
-// Keys of cache C, all under one hash tag so they share a Cluster slot and a MULTI:
-//   ns:{C}:vectors      vector set: one element per entry, its attributes as SETATTR JSON
-//   ns:{C}:e:<id>       hash: prompt, response, attributes, normalized prompt, times; PEXPIRE
-//   ns:{C}:x:<sha256>   set: ids of entries with this exact key (normalized prompt)
-//   ns:{C}:ids          set: every id (for delete-by-attributes and flush)
-//   ns:{C}:expiry       sorted set: id by expiry time, for the sweeper
-// A store is one MULTI/EXEC, so no half-written entry is ever visible. With max_entries, a
-// store that takes the cache past it evicts by the cache's policy, choosing the worst of a
-// random sample of ids (SRANDMEMBER) by the use each hash records (last access, hits; updated
-// on hits with HSETEX FXX, so a hash deleted meanwhile is never brought back); several
-// instances evicting at once may each take one, so the count can dip below the limit. An entry
-// whose hash is gone (expired) is never returned: reads check the hash, and the sweeper removes
-// expired ids from the vector set and the other sets. The built-in embedder learns term weights
-// from the texts it sees; instances sharing a Redis see different texts, so here it is never told
-// (no Observe) and every instance embeds alike. Must not: block past the Redis client's timeouts,
-// or throw.
+// Its keys and hash fields are in schema.h; its vectors go through store::RedisVectorSets (one
+// vector set today; ShardedStore carries one cache over several Cluster shards). A store is one
+// MULTI/EXEC (the entry hash, its sets and the VADD), so no half-written entry is ever visible.
+// With max_entries, a store that takes the cache past it evicts by the cache's policy, choosing
+// the worst of a random sample of ids (SRANDMEMBER) by the use each hash records (last access,
+// hits; updated on hits with HSETEX FXX, so a hash deleted meanwhile is never brought back);
+// several instances evicting at once may each take one, so the count can dip below the limit.
+// An entry whose hash is gone (expired) is never returned: reads check the hash, and the
+// sweeper removes expired ids from the vector set and the other sets. The built-in embedder
+// learns term weights from the texts it sees; instances sharing a Redis see different texts,
+// so here it is never told (no Observe) and every instance embeds alike.
+// Must not: block past the Redis client's timeouts, or throw.
 #pragma once
 
 #include <atomic>
@@ -24,6 +20,7 @@
 #include <memory>
 
 #include "cache/cache.h"
+#include "cache/redis/schema.h"
 #include "embed/embedder.h"
 #include "redis/client.h"
 #include "store/redis_store.h"
@@ -56,6 +53,7 @@ class RedisCache final : public cache::Cache {
   const cache::CacheOptions& options() const override { return options_; }
   const char* store_name() const override { return "redis"; }
 
+  // A key of this cache (schema.h): Key("vectors"), Key("e:" + id), ...
   std::string Key(const std::string& suffix) const;
 
  protected:
@@ -82,7 +80,7 @@ class RedisCache final : public cache::Cache {
   };
   RedisCache(cache::CacheOptions options, std::unique_ptr<embed::Embedder> embedder,
              redis::Executor& executor, RedisCacheOptions redis_options, Clock clock,
-             std::unique_ptr<store::RedisVectorStore> vectors);
+             std::unique_ptr<store::RedisVectorSets> vectors);
   // HGETALL replies into entries; nullopt for a hash that is gone.
   std::optional<Loaded> Parse(const std::string& id, const redis::Reply& reply) const;
   cache::Candidate CandidateOf(Loaded&& e, float similarity) const;
@@ -94,7 +92,8 @@ class RedisCache final : public cache::Cache {
   redis::Executor& redis_;
   RedisCacheOptions redis_options_;
   Clock clock_;
-  std::unique_ptr<store::RedisVectorStore> vectors_;
+  std::unique_ptr<store::RedisVectorSets> vectors_;
+  redis_schema::Keys keys_;
 };
 
 }  // namespace semcached::cache
