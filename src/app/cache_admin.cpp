@@ -34,29 +34,7 @@ Result<std::unique_ptr<cache::Cache>> MakeCache(const Config& config, const Cach
                            "': max_bytes applies to embedded caches; bound a Redis cache with "
                            "max_entries (or TTLs)");
   }
-  cache::CacheOptions o;
-  o.id = c.id;
-  o.similarity_threshold = static_cast<float>(c.similarity_threshold);
-  o.default_ttl_ms = c.ttl_ms;
-  o.sliding_ttl = c.sliding_ttl;
-  o.allowed_attributes = c.allowed_attributes;
-  o.guards.numbers = c.guard_numbers;
-  o.guards.negation = c.guard_negation;
-  o.normalize.nfkc = c.normalize_nfkc;
-  o.normalize.casefold = c.normalize_casefold;
-  o.normalize.collapse_whitespace = c.normalize_whitespace;
-  o.normalize.trim_punctuation = c.normalize_trim_punctuation;
-  o.max_entries = static_cast<std::size_t>(c.max_entries);
-  o.max_bytes = static_cast<std::size_t>(c.max_bytes);
-  o.search_ef = static_cast<std::size_t>(c.search_ef);
-  cache::ParseEviction(c.eviction, &o.eviction);
-  o.input_usd_per_mtok = c.input_usd_per_mtok;
-  o.strategies.clear();
-  for (const auto& name : c.search_strategies) {
-    cache::Strategy st;
-    if (cache::ParseStrategy(name, &st)) o.strategies.push_back(st);
-  }
-  o.output_usd_per_mtok = c.output_usd_per_mtok;
+  const cache::CacheOptions o = ToCacheOptions(c);
   cache::EmbeddedOptions eo;
   // Float originals (for re-scoring) live in a file: RAM holds codes and graph only.
   eo.originals_path = config.data_dir + "/" + c.id + ".vectors.f32";
@@ -119,6 +97,7 @@ Status CacheAdmin::LoadSaved() {
     if (Status s = registry_.Add(std::move(*made), c->api_keys, /*removable=*/true); !s.ok())
       return s;
     saved_[c->id] = body;
+    created_[c->id] = *c;
   }
   return Status::Ok();
 }
@@ -131,38 +110,28 @@ Status CacheAdmin::SaveLocked() const {
   return WriteFileDurably(path, text, 0600);  // holds API keys
 }
 
+CacheConfig CacheAdmin::ConfigOf(const std::string& id) const {
+  if (auto it = created_.find(id); it != created_.end()) return it->second;
+  for (const auto& c : DeclaredCaches(config_)) {
+    if (c.id == id) return c;
+  }
+  CacheConfig unknown;
+  unknown.id = id;
+  return unknown;
+}
+
 json CacheAdmin::DescribeCache(const cache::Cache& c) const {
   const auto& o = c.options();
   auto st = c.Stats();
-  json j = {{"id", o.id},
-            {"source", registry_.Removable(o.id) ? "api" : "config"},
-            {"similarity_threshold", o.similarity_threshold},
-            {"ttl_ms", o.default_ttl_ms},
-            {"sliding_ttl", o.sliding_ttl},
-            {"allowed_attributes", o.allowed_attributes},
-            {"guard_numbers", o.guards.numbers},
-            {"guard_negation", o.guards.negation},
-            {"normalize_nfkc", o.normalize.nfkc},
-            {"normalize_casefold", o.normalize.casefold},
-            {"normalize_whitespace", o.normalize.collapse_whitespace},
-            {"normalize_trim_punctuation", o.normalize.trim_punctuation},
-            {"max_entries", o.max_entries},
-            {"max_bytes", o.max_bytes},
-            {"eviction", cache::EvictionName(o.eviction)},
-            {"search_ef", o.search_ef},
-            {"store", c.store_name()},
-            {"persist", std::string(c.store_name()) == "redis" ? std::string("redis")
-                                                               : config_.persist.fsync},
-            {"api_keys", registry_.KeysOf(o.id).size()},  // how many, never which
-            {"entries", st.entries},
-            {"text_bytes", st.bytes},
-            {"input_usd_per_mtok", o.input_usd_per_mtok},
-            {"output_usd_per_mtok", o.output_usd_per_mtok},
-            {"tokens_saved", st.tokens_saved},
-            {"cost_saved_usd", st.cost_saved_usd}};
-  json strategies = json::array();
-  for (auto s : o.strategies) strategies.push_back(cache::StrategyName(s));
-  j["search_strategies"] = strategies;
+  json j = CacheConfigToJson(ConfigOf(o.id));  // the settings, by the configuration's table
+  j["source"] = registry_.Removable(o.id) ? "api" : "config";
+  j["store"] = c.store_name();
+  j["persist"] = std::string(c.store_name()) == "redis" ? std::string("redis") : config_.persist.fsync;
+  j["api_keys"] = registry_.KeysOf(o.id).size();  // how many, never which
+  j["entries"] = st.entries;
+  j["text_bytes"] = st.bytes;
+  j["tokens_saved"] = st.tokens_saved;
+  j["cost_saved_usd"] = st.cost_saved_usd;
   return j;
 }
 
@@ -184,8 +153,10 @@ Result<json> CacheAdmin::Create(const json& body) {
   std::shared_ptr<cache::Cache> cache = std::move(*made);
   if (Status s = registry_.Add(cache, c->api_keys, /*removable=*/true); !s.ok()) return s;
   saved_[c->id] = body;
+  created_[c->id] = *c;
   if (Status s = SaveLocked(); !s.ok()) {
     saved_.erase(c->id);
+    created_.erase(c->id);
     (void)registry_.Remove(c->id);
     return s;
   }
@@ -210,6 +181,7 @@ Status CacheAdmin::Delete(const std::string& id) {
   auto removed = registry_.Remove(id);
   if (!removed.ok()) return removed.status();
   saved_.erase(id);
+  created_.erase(id);
   if (Status s = SaveLocked(); !s.ok()) return s;
   (*removed)->DropPersistence();
   if (Status s = cache::RemoveCacheFiles(config_.data_dir, id); !s.ok()) return s;

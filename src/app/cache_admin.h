@@ -1,6 +1,7 @@
 // Caches as the configuration and the admin API define them.
 //
-// MakeCache turns one cache's settings into a EmbeddedCache (embedder, persistence, limits):
+// MakeCache turns one cache's settings into a cache (embedded or Redis: embedder, persistence,
+// limits):
 // start-up and the admin API use the same function. CacheAdmin creates and deletes caches
 // while the server runs, and keeps the definitions of those it created in
 // data_dir/caches.json (written durably), so they come back at the next start. Caches of the
@@ -39,12 +40,14 @@ class CacheAdmin {
  private:
   Status SaveLocked() const;
   nlohmann::json DescribeCache(const cache::Cache& c) const;
+  CacheConfig ConfigOf(const std::string& id) const;
 
   const Config& config_;
   cache::CacheRegistry& registry_;
   redis::Executor* redis_;
   mutable std::mutex mu_;                        // one admin change at a time
   std::map<std::string, nlohmann::json> saved_;  // API-created definitions, as posted
+  std::map<std::string, CacheConfig> created_;   // the same, parsed
 };
 
 }  // namespace semcached::app

@@ -1,303 +1,184 @@
 #include "app/config.h"
 
-#include <charconv>
 #include <cstdlib>
-#include <functional>
+#include <limits>
 #include <set>
 #include <sstream>
 
 #include <toml++/toml.h>
 #include <nlohmann/json.hpp>
 
+#include "app/config_keys.h"
 #include "vector/cpu_features.h"
 
 extern char** environ;
 
 namespace semcached::app {
-// One [[caches]] table (or an admin API body turned into one); defined below.
-Result<CacheConfig> ParseCacheTable(const toml::table& table, const std::string& where,
-                                    const std::string& source);
 
 namespace {
 
-// A value as a source gave it: text (environment, flags) is parsed by the key's type; a TOML
-// value must already have the key's type.
-struct RawValue {
-  enum class Kind { kText, kInt, kBool, kFloat, kOther };
-  Kind kind = Kind::kText;
-  std::string text;
-  std::int64_t integer = 0;
-  bool boolean = false;
-  double number = 0;
-  std::string source;  // "config file x.toml", "environment variable SEMCACHED_...", ...
-};
-
-struct KeySpec {
-  std::string name;
-  std::string type;
-  std::string help;
-  std::function<Status(Config&, const RawValue&)> set;
-  std::function<std::string(const Config&)> get;
-};
+using config_keys::BoolKey;
+using config_keys::DoubleKey;
+using config_keys::EnumKey;
+using config_keys::EnumListKey;
+using config_keys::EnumNames;
+using config_keys::IntKey;
+using config_keys::RawValue;
+using config_keys::StringKey;
+using config_keys::StringListKey;
+using KeySpec = config_keys::Key<Config>;
+using CacheKey = config_keys::Key<CacheConfig>;
 
 Status Refuse(const std::string& key, const RawValue& v, const std::string& reason) {
   return InvalidArgument("configuration key '" + key + "' (" + v.source + "): " + reason);
-}
-
-const char* KindName(RawValue::Kind k) {
-  switch (k) {
-    case RawValue::Kind::kText: return "a string";
-    case RawValue::Kind::kInt: return "an integer";
-    case RawValue::Kind::kBool: return "a boolean";
-    case RawValue::Kind::kFloat: return "a float";
-    case RawValue::Kind::kOther: return "a table or array";
-  }
-  return "a value";
-}
-
-template <typename Int>
-KeySpec IntKey(std::string name, Int& (*field)(Config&), std::int64_t min, std::int64_t max,
-               std::string help) {
-  KeySpec k;
-  k.name = name;
-  k.type = "integer " + std::to_string(min) + ".." + std::to_string(max);
-  k.help = std::move(help);
-  k.set = [name, field, min, max](Config& c, const RawValue& v) -> Status {
-    std::int64_t parsed = 0;
-    if (v.kind == RawValue::Kind::kInt) {
-      parsed = v.integer;
-    } else if (v.kind == RawValue::Kind::kText && v.source.rfind("config file", 0) != 0) {
-      const char* b = v.text.data();
-      const char* e = b + v.text.size();
-      auto [ptr, ec] = std::from_chars(b, e, parsed);
-      if (ec != std::errc() || ptr != e || v.text.empty()) {
-        return Refuse(name, v, "'" + v.text + "' is not an integer");
-      }
-    } else {
-      return Refuse(name, v, std::string("expected an integer, got ") + KindName(v.kind));
-    }
-    if (parsed < min || parsed > max) {
-      return Refuse(name, v,
-                    std::to_string(parsed) + " is out of range " + std::to_string(min) + ".." +
-                        std::to_string(max));
-    }
-    field(c) = static_cast<Int>(parsed);
-    return Status::Ok();
-  };
-  k.get = [field](const Config& c) { return std::to_string(field(const_cast<Config&>(c))); };
-  return k;
-}
-
-KeySpec DoubleKey(std::string name, double& (*field)(Config&), double min, double max,
-                  std::string help) {
-  KeySpec k;
-  k.name = name;
-  k.type = "number";
-  k.help = std::move(help);
-  k.set = [name, field, min, max](Config& c, const RawValue& v) -> Status {
-    double parsed = 0;
-    if (v.kind == RawValue::Kind::kFloat) {
-      parsed = v.number;
-    } else if (v.kind == RawValue::Kind::kInt) {
-      parsed = static_cast<double>(v.integer);
-    } else if (v.kind == RawValue::Kind::kText && v.source.rfind("config file", 0) != 0) {
-      char* end = nullptr;
-      parsed = std::strtod(v.text.c_str(), &end);
-      if (v.text.empty() || end != v.text.c_str() + v.text.size()) {
-        return Refuse(name, v, "'" + v.text + "' is not a number");
-      }
-    } else {
-      return Refuse(name, v, std::string("expected a number, got ") + KindName(v.kind));
-    }
-    if (!(parsed >= min && parsed <= max)) {
-      return Refuse(name, v, "out of range " + std::to_string(min) + ".." + std::to_string(max));
-    }
-    field(c) = parsed;
-    return Status::Ok();
-  };
-  k.get = [field](const Config& c) {
-    std::ostringstream out;
-    out << field(const_cast<Config&>(c));
-    return out.str();
-  };
-  return k;
-}
-
-KeySpec StringKey(std::string name, std::string& (*field)(Config&),
-                  std::vector<std::string> allowed, std::string help) {
-  KeySpec k;
-  k.name = name;
-  if (allowed.empty()) {
-    k.type = "string";
-  } else {
-    k.type = "one of";
-    for (const auto& a : allowed) k.type += " " + a;
-  }
-  k.help = std::move(help);
-  k.set = [name, field, allowed](Config& c, const RawValue& v) -> Status {
-    if (v.kind != RawValue::Kind::kText) {
-      return Refuse(name, v, std::string("expected a string, got ") + KindName(v.kind));
-    }
-    if (!allowed.empty()) {
-      bool found = false;
-      for (const auto& a : allowed) found = found || a == v.text;
-      if (!found) {
-        std::string list;
-        for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
-        return Refuse(name, v, "'" + v.text + "' is not one of: " + list);
-      }
-    }
-    field(c) = v.text;
-    return Status::Ok();
-  };
-  k.get = [field](const Config& c) { return field(const_cast<Config&>(c)); };
-  return k;
 }
 
 const std::vector<KeySpec>& Keys() {
   static const std::vector<KeySpec> keys = [] {
     constexpr std::int64_t kMaxMs = 24LL * 3600 * 1000;
     std::vector<KeySpec> k;
-    k.push_back(StringKey(
+    k.push_back(StringKey<Config>(
         "data_dir", [](Config& c) -> std::string& { return c.data_dir; }, {},
         "directory for the embedded store's files (created if missing)"));
-    k.push_back(StringKey(
+    k.push_back(StringKey<Config>(
         "store", [](Config& c) -> std::string& { return c.store; }, {"embedded", "redis"},
         "default vector store of caches"));
-    k.push_back(StringKey(
+    k.push_back(StringKey<Config>(
         "default_cache_api_key", [](Config& c) -> std::string& { return c.default_cache_api_key; },
         {}, "API key of the cache 'default' (served when no [[caches]] is declared)"));
-    k.push_back(StringKey(
+    k.back().secret = true;
+    k.push_back(StringKey<Config>(
         "admin_api_key", [](Config& c) -> std::string& { return c.admin_api_key; }, {},
         "Bearer key of the admin API (POST/GET/DELETE /v1/caches); empty: disabled"));
-    k.push_back(StringKey(
+    k.back().secret = true;
+    k.push_back(StringKey<Config>(
         "server.host", [](Config& c) -> std::string& { return c.server.host; }, {},
         "address to listen on"));
-    k.push_back(IntKey<int>(
+    k.push_back(IntKey<Config>(
         "server.port", [](Config& c) -> int& { return c.server.port; }, 0, 65535,
         "TCP port; 0 picks a free one (see server.port_file)"));
-    k.push_back(IntKey<int>(
+    k.push_back(IntKey<Config>(
         "server.threads", [](Config& c) -> int& { return c.server.threads; }, 0, 256,
         "I/O threads; 0 means one per core"));
-    k.push_back(IntKey<std::int64_t>(
+    k.push_back(IntKey<Config>(
         "server.max_header_bytes",
         [](Config& c) -> std::int64_t& { return c.server.max_header_bytes; }, 1024, 1 << 20,
         "largest request head accepted (431 beyond)"));
-    k.push_back(IntKey<std::int64_t>(
+    k.push_back(IntKey<Config>(
         "server.max_body_bytes", [](Config& c) -> std::int64_t& { return c.server.max_body_bytes; },
         1024, 1LL << 30, "largest request body accepted (413 beyond)"));
-    k.push_back(IntKey<int>(
+    k.push_back(IntKey<Config>(
         "server.read_timeout_ms", [](Config& c) -> int& { return c.server.read_timeout_ms; }, 10,
         kMaxMs, "time allowed to receive a whole request once it has started"));
-    k.push_back(IntKey<int>(
+    k.push_back(IntKey<Config>(
         "server.idle_timeout_ms", [](Config& c) -> int& { return c.server.idle_timeout_ms; }, 10,
         kMaxMs, "time a connection may stay open with no request"));
-    k.push_back(IntKey<int>(
+    k.push_back(IntKey<Config>(
         "server.write_timeout_ms", [](Config& c) -> int& { return c.server.write_timeout_ms; }, 10,
         kMaxMs, "time allowed to send a response"));
-    k.push_back(IntKey<int>(
+    k.push_back(IntKey<Config>(
         "server.shutdown_timeout_ms",
         [](Config& c) -> int& { return c.server.shutdown_timeout_ms; }, 0, kMaxMs,
         "on SIGTERM/SIGINT, how long requests in flight may finish"));
-    k.push_back(IntKey<int>(
+    k.push_back(IntKey<Config>(
         "server.max_connections", [](Config& c) -> int& { return c.server.max_connections; }, 1,
         1'000'000, "open connections beyond this are closed at accept"));
-    k.push_back(IntKey<int>(
+    k.push_back(IntKey<Config>(
         "server.worker_threads", [](Config& c) -> int& { return c.server.worker_threads; }, 1, 1024,
         "threads for routes that wait on upstreams (the caching proxy)"));
-    k.push_back(StringKey(
+    k.push_back(StringKey<Config>(
         "server.port_file", [](Config& c) -> std::string& { return c.server.port_file; }, {},
         "file the bound port is written to once listening (empty: none)"));
-    k.push_back(StringKey(
+    k.push_back(StringKey<Config>(
         "log.level", [](Config& c) -> std::string& { return c.log.level; },
         {"trace", "debug", "info", "warn", "error", "critical", "off"},
         "log level; debug logs one line per request"));
-    k.push_back(StringKey(
+    k.push_back(StringKey<Config>(
         "log.format", [](Config& c) -> std::string& { return c.log.format; }, {"text", "json"},
         "text lines or JSON lines"));
-    k.push_back(StringKey(
+    k.push_back(StringKey<Config>(
         "persist.fsync", [](Config& c) -> std::string& { return c.persist.fsync; },
         {"always", "everysec", "no", "off"},
         "embedded caches: always (no acknowledged write lost), everysec (at most ~1 s), "
         "no (the OS decides), off (memory only)"));
-    k.push_back(IntKey<int>(
+    k.push_back(IntKey<Config>(
         "persist.snapshot_journal_mb",
         [](Config& c) -> int& { return c.persist.snapshot_journal_mb; }, 1, 1 << 20,
         "a cache writes a snapshot and starts a new journal past this many MB"));
-    k.push_back(StringKey(
+    k.push_back(StringKey<Config>(
         "redis.url", [](Config& c) -> std::string& { return c.redis.url; }, {},
         "redis://[user:password@]host:port[/db]; empty means no Redis"));
-    k.push_back(IntKey<int>(
+    k.push_back(IntKey<Config>(
         "redis.connect_timeout_ms", [](Config& c) -> int& { return c.redis.connect_timeout_ms; }, 1,
         kMaxMs, "timeout to connect to Redis"));
-    k.push_back(IntKey<int>(
+    k.push_back(IntKey<Config>(
         "redis.command_timeout_ms", [](Config& c) -> int& { return c.redis.command_timeout_ms; }, 1,
         kMaxMs, "timeout of each Redis command, retries included"));
-    k.push_back(IntKey<int>(
+    k.push_back(IntKey<Config>(
         "redis.protocol", [](Config& c) -> int& { return c.redis.protocol; }, 2, 3,
         "RESP protocol version: 2, or 3 (HELLO 3)"));
-    k.push_back(IntKey<int>(
+    k.push_back(IntKey<Config>(
         "redis.pool_min", [](Config& c) -> int& { return c.redis.pool_min; }, 0, 1000,
         "connections kept open to each Redis server"));
-    k.push_back(IntKey<int>(
+    k.push_back(IntKey<Config>(
         "redis.pool_max", [](Config& c) -> int& { return c.redis.pool_max; }, 1, 1000,
         "most connections to each Redis server"));
-    k.push_back(IntKey<int>(
+    k.push_back(IntKey<Config>(
         "redis.max_retries", [](Config& c) -> int& { return c.redis.max_retries; }, 0, 10,
         "retries of a command after a transient error (backoff with jitter)"));
-    k.push_back(IntKey<int>(
+    k.push_back(IntKey<Config>(
         "redis.breaker_failures", [](Config& c) -> int& { return c.redis.breaker_failures; }, 1,
         1000, "consecutive failures that open the circuit breaker"));
-    k.push_back(IntKey<int>(
+    k.push_back(IntKey<Config>(
         "redis.breaker_open_ms", [](Config& c) -> int& { return c.redis.breaker_open_ms; }, 10,
         kMaxMs, "time the breaker stays open before it probes Redis again"));
-    k.push_back(StringKey(
+    k.push_back(StringKey<Config>(
         "redis.cluster_seeds", [](Config& c) -> std::string& { return c.redis.cluster_seeds; }, {},
         "host:port,... of Redis Cluster masters; empty: the single server of redis.url"));
-    k.push_back(StringKey(
+    k.push_back(StringKey<Config>(
         "redis.tls_ca_file", [](Config& c) -> std::string& { return c.redis.tls_ca_file; }, {},
         "CA certificates for rediss:// (empty: the system's trust store)"));
-    k.push_back(StringKey(
+    k.push_back(StringKey<Config>(
         "proxy.openai_base_url", [](Config& c) -> std::string& { return c.proxy.openai_base_url; },
         {}, "where the proxy sends OpenAI requests (the request path is appended)"));
-    k.push_back(StringKey(
+    k.push_back(StringKey<Config>(
         "proxy.anthropic_base_url",
         [](Config& c) -> std::string& { return c.proxy.anthropic_base_url; }, {},
         "where the proxy sends Anthropic requests"));
-    k.push_back(StringKey(
+    k.push_back(StringKey<Config>(
         "proxy.gemini_base_url", [](Config& c) -> std::string& { return c.proxy.gemini_base_url; },
         {}, "where the proxy sends Gemini requests"));
-    k.push_back(StringKey(
+    k.push_back(StringKey<Config>(
         "proxy.cache", [](Config& c) -> std::string& { return c.proxy.cache; }, {},
         "the cache the proxy stores in and answers from"));
-    k.push_back(IntKey<int>(
+    k.push_back(IntKey<Config>(
         "proxy.timeout_ms", [](Config& c) -> int& { return c.proxy.timeout_ms; }, 100, kMaxMs,
         "timeout of each upstream LLM call"));
-    k.push_back(StringKey(
+    k.push_back(StringKey<Config>(
         "proxy.outbound_proxy", [](Config& c) -> std::string& { return c.proxy.outbound_proxy; },
         {}, "HTTP(S) proxy for upstream calls; empty: none"));
-    k.push_back(StringKey(
+    k.push_back(StringKey<Config>(
         "proxy.prices", [](Config& c) -> std::string& { return c.proxy.prices; }, {},
         "model=input/output,... USD per million tokens, over the built-in price table"));
-    k.push_back(DoubleKey(
+    k.push_back(DoubleKey<Config>(
         "proxy.max_temperature", [](Config& c) -> double& { return c.proxy.max_temperature; }, 0,
         10, "requests with a higher temperature are passed through, not cached"));
-    k.push_back(IntKey<int>(
+    k.push_back(IntKey<Config>(
         "proxy.max_n", [](Config& c) -> int& { return c.proxy.max_n; }, 1, 128,
         "requests asking for more choices (n, candidateCount) are passed through"));
-    k.push_back(StringKey(
+    k.push_back(StringKey<Config>(
         "proxy.scope_fields", [](Config& c) -> std::string& { return c.proxy.scope_fields; }, {},
         "comma-separated request fields that must match exactly for a hit (sampling, tools...); "
         "empty: the built-in list"));
-    k.push_back(StringKey(
+    k.push_back(StringKey<Config>(
         "proxy.openai_api_key_env",
         [](Config& c) -> std::string& { return c.proxy.openai_api_key_env; }, {},
         "variable with an OpenAI key for clients that send none; empty: pass-through only"));
-    k.push_back(StringKey(
+    k.push_back(StringKey<Config>(
         "proxy.anthropic_api_key_env",
         [](Config& c) -> std::string& { return c.proxy.anthropic_api_key_env; }, {},
         "variable with an Anthropic key for clients that send none"));
-    k.push_back(StringKey(
+    k.push_back(StringKey<Config>(
         "proxy.gemini_api_key_env",
         [](Config& c) -> std::string& { return c.proxy.gemini_api_key_env; }, {},
         "variable with a Gemini key for clients that send none"));
@@ -306,12 +187,7 @@ const std::vector<KeySpec>& Keys() {
   return keys;
 }
 
-const KeySpec* FindKey(const std::string& name) {
-  for (const auto& k : Keys()) {
-    if (k.name == name) return &k;
-  }
-  return nullptr;
-}
+const KeySpec* FindKey(const std::string& name) { return config_keys::Find(Keys(), name); }
 
 // Variables read by parts of the program other than this loader (checked here all the same).
 const std::set<std::string>& EnvironmentNotKeys() {
@@ -319,23 +195,180 @@ const std::set<std::string>& EnvironmentNotKeys() {
   return names;
 }
 
-Result<std::vector<std::string>> StringArray(const toml::node& node, const std::string& key,
-                                             const std::string& file) {
-  std::vector<std::string> out;
-  const auto* arr = node.as_array();
-  if (arr == nullptr) {
-    return InvalidArgument("configuration key '" + key + "' (config file " + file +
-                           "): expected an array of strings");
-  }
-  for (const auto& item : *arr) {
-    auto v = item.value<std::string>();
-    if (!item.is_string() || !v) {
-      return InvalidArgument("configuration key '" + key + "' (config file " + file +
-                             "): expected an array of strings");
+// The keys of one [[caches]] table, in the order `semcached config` prints them.
+const std::vector<CacheKey>& CacheKeys() {
+  static const std::vector<CacheKey> keys = [] {
+    using C = CacheConfig;
+    using O = cache::CacheOptions;
+    const EnumNames<cache::Eviction> evictions = {{"lru", cache::Eviction::kLru},
+                                                  {"lfu", cache::Eviction::kLfu},
+                                                  {"value", cache::Eviction::kValue}};
+    const EnumNames<cache::Strategy> strategies = {{"exact", cache::Strategy::kExact},
+                                                   {"semantic", cache::Strategy::kSemantic}};
+    constexpr std::int64_t kMax = std::numeric_limits<std::int64_t>::max();
+    std::vector<CacheKey> k;
+    k.push_back(StringKey<C>("id", &C::id, {}, "the cache's name in URLs and files",
+                             [](const std::string& v) {
+                               return ValidateCacheId(v).ok()
+                                          ? std::string()
+                                          : "expected 1 to 64 letters, digits, '_' or '-'";
+                             })
+                    .Into(&O::id));
+    auto api_keys = StringListKey<C>("api_keys", &C::api_keys,
+                                     "Bearer keys that may use the cache; empty: open to any caller");
+    api_keys.secret = true;
+    k.push_back(api_keys);
+    k.push_back(DoubleKey<C>("similarity_threshold", &C::similarity_threshold, 0, 1,
+                             "cosine similarity a semantic hit needs (README, thresholds)")
+                    .Into(&O::similarity_threshold));
+    k.push_back(IntKey<C>("ttl_ms", &C::ttl_ms, 0, kMax,
+                          "entry lifetime unless a store says otherwise; 0: no expiry")
+                    .Into(&O::default_ttl_ms));
+    k.push_back(BoolKey<C>("sliding_ttl", &C::sliding_ttl, "a hit restarts the entry's TTL")
+                    .Into(&O::sliding_ttl));
+    k.push_back(StringListKey<C>("allowed_attributes", &C::allowed_attributes,
+                                 "attribute names a request may use; empty: any")
+                    .Into(&O::allowed_attributes));
+    k.push_back(BoolKey<C>("guard_numbers", &C::guard_numbers,
+                           "a semantic hit needs the same numbers as the prompt")
+                    .Into([](O& o) -> bool& { return o.guards.numbers; }));
+    k.push_back(BoolKey<C>("guard_negation", &C::guard_negation,
+                           "a semantic hit needs the same negation as the prompt")
+                    .Into([](O& o) -> bool& { return o.guards.negation; }));
+    k.push_back(BoolKey<C>("normalize_nfkc", &C::normalize_nfkc, "Unicode NFKC before matching")
+                    .Into([](O& o) -> bool& { return o.normalize.nfkc; }));
+    k.push_back(BoolKey<C>("normalize_casefold", &C::normalize_casefold,
+                           "case folding before matching")
+                    .Into([](O& o) -> bool& { return o.normalize.casefold; }));
+    k.push_back(BoolKey<C>("normalize_whitespace", &C::normalize_whitespace,
+                           "runs of white space collapsed before matching")
+                    .Into([](O& o) -> bool& { return o.normalize.collapse_whitespace; }));
+    k.push_back(BoolKey<C>("normalize_trim_punctuation", &C::normalize_trim_punctuation,
+                           "punctuation at either end trimmed before matching")
+                    .Into([](O& o) -> bool& { return o.normalize.trim_punctuation; }));
+    k.push_back(IntKey<C>("max_entries", &C::max_entries, 0, kMax, "entries kept; 0: no limit")
+                    .Into(&O::max_entries));
+    k.push_back(IntKey<C>("max_bytes", &C::max_bytes, 0, kMax,
+                          "text bytes kept (embedded caches); 0: no limit")
+                    .Into(&O::max_bytes));
+    k.push_back(EnumKey<C>("eviction", &C::eviction, evictions,
+                           "which entry leaves first when a limit is reached")
+                    .Into(&O::eviction));
+    k.push_back(IntKey<C>("search_ef", &C::search_ef, 1, 4096,
+                          "candidates the semantic tier's graph walk keeps (HNSW ef)")
+                    .Into(&O::search_ef));
+    k.push_back(StringKey<C>("store", &C::store, {"embedded", "redis"},
+                             "where entries live; unset: the top-level `store`"));
+    k.push_back(EnumListKey<C>("search_strategies", &C::search_strategies, strategies,
+                               "tiers a search tries, in order")
+                    .Into(&O::strategies));
+    k.push_back(DoubleKey<C>("input_usd_per_mtok", &C::input_usd_per_mtok, 0, 1e6,
+                             "USD per million prompt tokens of the calls a hit replaces")
+                    .Into(&O::input_usd_per_mtok));
+    k.push_back(DoubleKey<C>("output_usd_per_mtok", &C::output_usd_per_mtok, 0, 1e6,
+                             "USD per million completion tokens of the calls a hit replaces")
+                    .Into(&O::output_usd_per_mtok));
+    k.push_back(StringKey<C>("embedder", &C::embedder, {"builtin", "openai"},
+                             "builtin, or any OpenAI-compatible /v1/embeddings service"));
+    k.push_back(StringKey<C>("embedder_url", &C::embedder_url, {},
+                             "base URL of the embedding service (without /embeddings)"));
+    k.push_back(StringKey<C>("embedder_model", &C::embedder_model, {}, "the model to ask for"));
+    k.push_back(IntKey<C>("embedder_dim", &C::embedder_dim, 0, 65535,
+                          "dimensions kept (vectors are truncated and re-normalized); "
+                          "required for openai"));
+    k.push_back(StringKey<C>("embedder_api_key_env", &C::embedder_api_key_env, {},
+                             "environment variable holding the service's API key"));
+    k.push_back(IntKey<C>("embedder_timeout_ms", &C::embedder_timeout_ms, 1, 65'535'000,
+                          "timeout of each embedding request"));
+    return k;
+  }();
+  return keys;
+}
+
+// A TOML node as a raw value of the file `source`.
+RawValue FromToml(const toml::node& node, std::string source) {
+  RawValue v;
+  v.source = std::move(source);
+  if (auto s = node.value<std::string>(); node.is_string() && s) {
+    v.kind = RawValue::Kind::kText;
+    v.text = *s;
+  } else if (node.is_integer()) {
+    v.kind = RawValue::Kind::kInt;
+    v.integer = *node.value<std::int64_t>();
+  } else if (node.is_boolean()) {
+    v.kind = RawValue::Kind::kBool;
+    v.boolean = *node.value<bool>();
+  } else if (node.is_floating_point()) {
+    v.kind = RawValue::Kind::kFloat;
+    v.number = *node.value<double>();
+  } else if (const auto* arr = node.as_array()) {
+    v.kind = RawValue::Kind::kStrings;
+    for (const auto& item : *arr) {
+      auto text = item.value<std::string>();
+      if (!item.is_string() || !text) {
+        v.kind = RawValue::Kind::kOther;
+        break;
+      }
+      v.strings.push_back(*text);
     }
-    out.push_back(*v);
+  } else {
+    v.kind = RawValue::Kind::kOther;
   }
-  return out;
+  return v;
+}
+
+// A JSON value (the admin API's bodies) as a raw value.
+RawValue FromJson(const nlohmann::json& value, std::string source) {
+  RawValue v;
+  v.source = std::move(source);
+  if (value.is_string()) {
+    v.text = value.get<std::string>();
+  } else if (value.is_boolean()) {
+    v.kind = RawValue::Kind::kBool;
+    v.boolean = value.get<bool>();
+  } else if (value.is_number_integer()) {
+    v.kind = RawValue::Kind::kInt;
+    v.integer = value.get<std::int64_t>();
+  } else if (value.is_number()) {
+    v.kind = RawValue::Kind::kFloat;
+    v.number = value.get<double>();
+  } else if (value.is_array()) {
+    v.kind = RawValue::Kind::kStrings;
+    for (const auto& item : value) {
+      if (!item.is_string()) {
+        v.kind = RawValue::Kind::kOther;
+        break;
+      }
+      v.strings.push_back(item.get<std::string>());
+    }
+  } else {
+    v.kind = RawValue::Kind::kOther;
+  }
+  return v;
+}
+
+// One cache's settings from (name, raw value) pairs, each checked by the cache key table.
+// `where` prefixes key names in messages ("caches[0].").
+Result<CacheConfig> ParseCache(const std::vector<std::pair<std::string, RawValue>>& values,
+                               const std::string& where, const std::string& source) {
+  CacheConfig c;
+  auto refuse = [&](const std::string& key, const std::string& why) {
+    return InvalidArgument("configuration key '" + where + key + "' (" + source + "): " + why)
+        .WithField(key, "valid", why);
+  };
+  for (const auto& [key, value] : values) {
+    const CacheKey* spec = config_keys::Find(CacheKeys(), key);
+    if (spec == nullptr) {
+      return InvalidArgument("unknown configuration key '" + where + key + "' (" + source + ")")
+          .WithField(key, "known", "not a cache setting");
+    }
+    if (std::string why = spec->set(c, value); !why.empty()) return refuse(key, why);
+  }
+  if (c.id.empty()) return refuse("id", "every cache needs an id");
+  if (c.embedder == "openai" && (c.embedder_dim == 0 || c.embedder_model.empty())) {
+    return refuse("embedder", "an \"openai\" embedder needs embedder_model and embedder_dim");
+  }
+  return c;
 }
 
 // [[caches]]: an array of tables, each one cache.
@@ -345,9 +378,14 @@ Status ApplyCaches(Config& config, const toml::node& node, const std::string& fi
     return InvalidArgument("configuration key 'caches' (config file " + file +
                            "): expected [[caches]] tables");
   }
+  const std::string source = "config file " + file;
   for (std::size_t i = 0; i < arr->size(); ++i) {
     const std::string where = "caches[" + std::to_string(i) + "].";
-    auto c = ParseCacheTable(*(*arr)[i].as_table(), where, "config file " + file);
+    std::vector<std::pair<std::string, RawValue>> values;
+    for (const auto& [key, value] : *(*arr)[i].as_table()) {
+      values.emplace_back(std::string(key.str()), FromToml(value, source));
+    }
+    auto c = ParseCache(values, where, source);
     if (!c.ok()) return c.status();
     for (const auto& other : config.caches) {
       if (other.id == c->id) {
@@ -376,28 +414,11 @@ Status ApplyToml(Config& config, const toml::table& table, const std::string& pr
       continue;
     }
     const KeySpec* spec = FindKey(key);
-    RawValue v;
-    v.source = "config file " + file;
+    RawValue v = FromToml(node, "config file " + file);
     if (spec == nullptr) {
       return InvalidArgument("unknown configuration key '" + key + "' (" + v.source + ")");
     }
-    if (auto s = node.value<std::string>(); node.is_string() && s) {
-      v.kind = RawValue::Kind::kText;
-      v.text = *s;
-    } else if (node.is_integer()) {
-      v.kind = RawValue::Kind::kInt;
-      v.integer = *node.value<std::int64_t>();
-    } else if (node.is_boolean()) {
-      v.kind = RawValue::Kind::kBool;
-      v.boolean = *node.value<bool>();
-    } else if (node.is_floating_point()) {
-      v.kind = RawValue::Kind::kFloat;
-      v.number = *node.value<double>();
-    } else {
-      v.kind = RawValue::Kind::kOther;
-    }
-    Status s = spec->set(config, v);
-    if (!s.ok()) return s;
+    if (std::string why = spec->set(config, v); !why.empty()) return Refuse(key, v, why);
   }
   return Status::Ok();
 }
@@ -410,9 +431,11 @@ Status ApplyText(Config& config, const std::string& key, const std::string& text
   }
   RawValue v;
   v.kind = RawValue::Kind::kText;
+  v.from_text = true;
   v.text = text;
   v.source = source;
-  return spec->set(config, v);
+  if (std::string why = spec->set(config, v); !why.empty()) return Refuse(key, v, why);
+  return Status::Ok();
 }
 
 Status CheckWhole(const Config& c) {
@@ -511,7 +534,14 @@ Result<Config> LoadConfig(const ConfigSources& sources) {
 std::vector<KeyInfo> ListKeys() {
   Config defaults;
   std::vector<KeyInfo> out;
-  for (const auto& k : Keys()) out.push_back({k.name, k.type, k.get(defaults), k.help});
+  for (const auto& k : Keys()) out.push_back({k.name, k.type, k.text(defaults), k.help});
+  return out;
+}
+
+std::vector<KeyInfo> ListCacheKeys() {
+  CacheConfig defaults;
+  std::vector<KeyInfo> out;
+  for (const auto& k : CacheKeys()) out.push_back({k.name, k.type, k.text(defaults), k.help});
   return out;
 }
 
@@ -527,57 +557,22 @@ std::string RenderToml(const Config& config) {
       out << "\n[" << sec << "]\n";
       section = sec;
     }
-    bool numeric = k.type.rfind("integer", 0) == 0 || k.type == "number";
-    std::string value = k.get(config);
-    if ((k.name == "default_cache_api_key" || k.name == "admin_api_key") && !value.empty())
-      value = "***";
-    out << leaf << " = ";
-    if (numeric) {
-      out << value;
-    } else {
-      out << toml::value<std::string>(value);
-    }
-    out << "  # " << k.help << "\n";
+    const bool hidden = k.secret && !k.text(config).empty();
+    out << leaf << " = " << (hidden ? std::string("\"***\"") : k.toml(config)) << "  # "
+        << k.help << "\n";
   }
   for (const auto& c : config.caches) {
-    out << "\n[[caches]]\nid = " << toml::value<std::string>(c.id) << "\napi_keys = [";
-    for (std::size_t i = 0; i < c.api_keys.size(); ++i) out << (i ? ", " : "") << "'***'";
-    out << "]  # keys are not printed\nsimilarity_threshold = " << c.similarity_threshold
-        << "\nttl_ms = " << c.ttl_ms << "\nsliding_ttl = " << (c.sliding_ttl ? "true" : "false")
-        << "\nallowed_attributes = [";
-    for (std::size_t i = 0; i < c.allowed_attributes.size(); ++i) {
-      out << (i ? ", " : "") << toml::value<std::string>(c.allowed_attributes[i]);
+    out << "\n[[caches]]\n";
+    for (const auto& k : CacheKeys()) {
+      if (k.name == "store" && c.store.empty()) continue;  // unset: the top-level store
+      if (k.secret) {
+        std::string masked = "[";
+        for (std::size_t i = 0; i < c.api_keys.size(); ++i) masked += i ? ", '***'" : "'***'";
+        out << k.name << " = " << masked << "]  # keys are not printed\n";
+        continue;
+      }
+      out << k.name << " = " << k.toml(c) << "\n";
     }
-    out << "]\nguard_numbers = " << (c.guard_numbers ? "true" : "false")
-        << "\nguard_negation = " << (c.guard_negation ? "true" : "false")
-        << "\nnormalize_nfkc = " << (c.normalize_nfkc ? "true" : "false")
-        << "\nnormalize_casefold = " << (c.normalize_casefold ? "true" : "false")
-        << "\nnormalize_whitespace = " << (c.normalize_whitespace ? "true" : "false")
-        << "\nnormalize_trim_punctuation = " << (c.normalize_trim_punctuation ? "true" : "false")
-        << "\nmax_entries = " << c.max_entries << "\nmax_bytes = " << c.max_bytes
-        << "\neviction = " << toml::value<std::string>(c.eviction)
-        << "\nsearch_ef = " << c.search_ef
-        << (c.store.empty() ? std::string()
-                            : "\nstore = " + std::string(toml::value<std::string>(c.store).get()))
-        << "\nsearch_strategies = [" <<
-        [&] {
-          std::string list;
-          for (const auto& st : c.search_strategies)
-            list += (list.empty() ? "" : ", ") + std::string("\"") + st + "\"";
-          return list;
-        }()
-        << "]"
-        << "\ninput_usd_per_mtok = " << c.input_usd_per_mtok
-        << "\noutput_usd_per_mtok = " << c.output_usd_per_mtok
-        << "\nembedder = " << toml::value<std::string>(c.embedder);
-    if (c.embedder == "openai") {
-      out << "\nembedder_url = " << toml::value<std::string>(c.embedder_url)
-          << "\nembedder_model = " << toml::value<std::string>(c.embedder_model)
-          << "\nembedder_dim = " << c.embedder_dim
-          << "\nembedder_api_key_env = " << toml::value<std::string>(c.embedder_api_key_env)
-          << "\nembedder_timeout_ms = " << c.embedder_timeout_ms;
-    }
-    out << "\n";
   }
   return out.str();
 }
@@ -592,146 +587,35 @@ Status ValidateCacheId(const std::string& id) {
   return Status::Ok();
 }
 
-Result<CacheConfig> ParseCacheTable(const toml::table& table, const std::string& where,
-                                    const std::string& source) {
-  CacheConfig c;
-  auto refuse = [&](const std::string& key, const std::string& why) {
-    return InvalidArgument("configuration key '" + where + key + "' (" + source + "): " + why)
-        .WithField(key, "valid", why);
-  };
-  for (const auto& [raw, value] : table) {
-    std::string key(raw.str());
-    if (key == "id") {
-      auto v = value.value<std::string>();
-      if (!value.is_string() || !v || !ValidateCacheId(*v).ok()) {
-        return refuse(key, "expected 1 to 64 letters, digits, '_' or '-'");
-      }
-      c.id = *v;
-    } else if (key == "api_keys" || key == "allowed_attributes") {
-      auto v = StringArray(value, where + key, source);
-      if (!v.ok()) return v.status();
-      (key == "api_keys" ? c.api_keys : c.allowed_attributes) = *v;
-    } else if (key == "similarity_threshold") {
-      auto v = value.value<double>();
-      if (!(value.is_floating_point() || value.is_integer()) || !v || *v < 0 || *v > 1) {
-        return refuse(key, "expected a number within 0..1");
-      }
-      c.similarity_threshold = *v;
-    } else if (key == "input_usd_per_mtok" || key == "output_usd_per_mtok") {
-      auto v = value.value<double>();
-      if (!(value.is_floating_point() || value.is_integer()) || !v || *v < 0 || *v > 1e6) {
-        return refuse(key, "expected a non-negative number of USD per million tokens");
-      }
-      (key == "input_usd_per_mtok" ? c.input_usd_per_mtok : c.output_usd_per_mtok) = *v;
-    } else if (key == "ttl_ms") {
-      auto v = value.value<std::int64_t>();
-      if (!value.is_integer() || !v || *v < 0)
-        return refuse(key, "expected a non-negative integer");
-      c.ttl_ms = *v;
-    } else if (key == "search_ef") {
-      auto v = value.value<std::int64_t>();
-      if (!value.is_integer() || !v || *v < 1 || *v > 4096)
-        return refuse(key, "expected an integer within 1..4096");
-      c.search_ef = *v;
-    } else if (key == "max_entries" || key == "max_bytes") {
-      auto v = value.value<std::int64_t>();
-      if (!value.is_integer() || !v || *v < 0)
-        return refuse(key, "expected a non-negative integer");
-      (key == "max_entries" ? c.max_entries : c.max_bytes) = *v;
-    } else if (key == "search_strategies") {
-      auto v = StringArray(value, where + key, source);
-      if (!v.ok()) return v.status();
-      if (v->empty()) return refuse(key, "expected at least one of: exact, semantic");
-      for (std::size_t i = 0; i < v->size(); ++i) {
-        if ((*v)[i] != "exact" && (*v)[i] != "semantic")
-          return refuse(key, "expected exact or semantic, not '" + (*v)[i] + "'");
-        for (std::size_t j = 0; j < i; ++j) {
-          if ((*v)[j] == (*v)[i]) return refuse(key, "'" + (*v)[i] + "' is listed twice");
-        }
-      }
-      c.search_strategies = *v;
-    } else if (key == "store") {
-      auto v = value.value<std::string>();
-      if (!value.is_string() || !v || (*v != "embedded" && *v != "redis")) {
-        return refuse(key, "expected one of: embedded, redis");
-      }
-      c.store = *v;
-    } else if (key == "eviction") {
-      auto v = value.value<std::string>();
-      if (!value.is_string() || !v || (*v != "lru" && *v != "lfu" && *v != "value")) {
-        return refuse(key, "expected one of: lru, lfu, value");
-      }
-      c.eviction = *v;
-    } else if (key == "embedder" || key == "embedder_url" || key == "embedder_model" ||
-               key == "embedder_api_key_env") {
-      auto v = value.value<std::string>();
-      if (!value.is_string() || !v) return refuse(key, "expected a string");
-      if (key == "embedder" && *v != "builtin" && *v != "openai")
-        return refuse(key, "expected one of: builtin, openai");
-      (key == "embedder"         ? c.embedder
-       : key == "embedder_url"   ? c.embedder_url
-       : key == "embedder_model" ? c.embedder_model
-                                 : c.embedder_api_key_env) = *v;
-    } else if (key == "embedder_dim" || key == "embedder_timeout_ms") {
-      auto v = value.value<std::int64_t>();
-      if (!value.is_integer() || !v || *v < 1 ||
-          *v > 65535 * (key == "embedder_timeout_ms" ? 1000 : 1)) {
-        return refuse(key, "expected a positive integer");
-      }
-      (key == "embedder_dim" ? c.embedder_dim : c.embedder_timeout_ms) = *v;
-    } else if (key == "guard_numbers" || key == "guard_negation" || key == "sliding_ttl" ||
-               key == "normalize_nfkc" || key == "normalize_casefold" ||
-               key == "normalize_whitespace" || key == "normalize_trim_punctuation") {
-      auto v = value.value<bool>();
-      if (!value.is_boolean() || !v) return refuse(key, "expected true or false");
-      (key == "guard_numbers"          ? c.guard_numbers
-       : key == "guard_negation"       ? c.guard_negation
-       : key == "sliding_ttl"          ? c.sliding_ttl
-       : key == "normalize_nfkc"       ? c.normalize_nfkc
-       : key == "normalize_casefold"   ? c.normalize_casefold
-       : key == "normalize_whitespace" ? c.normalize_whitespace
-                                       : c.normalize_trim_punctuation) = *v;
-    } else {
-      return InvalidArgument("unknown configuration key '" + where + key + "' (" + source + ")")
-          .WithField(key, "known", "not a cache setting");
-    }
-  }
-  if (c.id.empty()) return refuse("id", "every cache needs an id");
-  if (c.embedder == "openai" && (c.embedder_dim == 0 || c.embedder_model.empty())) {
-    return refuse("embedder", "an \"openai\" embedder needs embedder_model and embedder_dim");
-  }
-  return c;
-}
-
-// JSON objects (the admin API's bodies) become TOML tables and go through the same checks.
 Result<CacheConfig> CacheConfigFromJson(const nlohmann::json& body) {
   if (!body.is_object()) return InvalidArgument("the body must be a JSON object of cache settings");
-  toml::table table;
-  for (const auto& [key, value] : body.items()) {
-    if (value.is_string()) {
-      table.insert(key, value.get<std::string>());
-    } else if (value.is_boolean()) {
-      table.insert(key, value.get<bool>());
-    } else if (value.is_number_integer()) {
-      table.insert(key, value.get<std::int64_t>());
-    } else if (value.is_number()) {
-      table.insert(key, value.get<double>());
-    } else if (value.is_array()) {
-      toml::array arr;
-      for (const auto& item : value) {
-        if (!item.is_string()) {
-          return InvalidArgument("'" + key + "' must be an array of strings")
-              .WithField(key, "strings", "expected strings");
-        }
-        arr.push_back(item.get<std::string>());
-      }
-      table.insert(key, std::move(arr));
-    } else {
-      return InvalidArgument("'" + key + "' has a value of the wrong type")
-          .WithField(key, "type", "wrong type");
-    }
+  std::vector<std::pair<std::string, RawValue>> values;
+  for (const auto& [key, value] : body.items()) values.emplace_back(key, FromJson(value, "request body"));
+  return ParseCache(values, "", "request body");
+}
+
+nlohmann::json CacheConfigToJson(const CacheConfig& c) {
+  nlohmann::json out = nlohmann::json::object();
+  for (const auto& k : CacheKeys()) {
+    out[k.name] = k.secret ? nlohmann::json(c.api_keys.size()) : k.json(c);  // never which
   }
-  return ParseCacheTable(table, "", "request body");
+  return out;
+}
+
+std::vector<CacheConfig> DeclaredCaches(const Config& config) {
+  if (!config.caches.empty()) return config.caches;
+  CacheConfig d;
+  d.id = "default";
+  if (!config.default_cache_api_key.empty()) d.api_keys.push_back(config.default_cache_api_key);
+  return {d};
+}
+
+cache::CacheOptions ToCacheOptions(const CacheConfig& c) {
+  cache::CacheOptions o;
+  for (const auto& k : CacheKeys()) {
+    if (k.apply) k.apply(c, o);
+  }
+  return o;
 }
 
 }  // namespace semcached::app

@@ -1,10 +1,14 @@
 // Configuration of the semcached binary: defaults, a TOML file, SEMCACHED_* environment
 // variables and command-line flags, merged in that order (a later source wins).
 //
-// Every key is declared once in a table (config.cpp) with its type, bounds and help text; the
-// file, environment and flag readers all go through that table, so a key is known to all three
-// or to none. Unknown keys and invalid values are refused with a message naming the key, the
-// source and the reason. This module does not start anything; it only produces a Config.
+// Every key is declared once in a typed table (config.cpp, config_keys.h) with its type,
+// bounds and help text: one table for the top-level keys, one for the keys of a [[caches]]
+// table (also the admin API's bodies). The file, environment, flag and JSON readers all go
+// through those tables, so a key is known to all of them or to none, enums and lists are
+// parsed once, at load, and a cache's runtime options are built from its table in one place
+// (ToCacheOptions). Unknown keys and invalid values are refused with a message naming the
+// key, the source and the reason. This module does not start anything; it only produces a
+// Config.
 #pragma once
 
 #include <cstdint>
@@ -16,6 +20,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "cache/cache.h"
 #include "common/status.h"
 
 namespace semcached::app {
@@ -89,9 +94,10 @@ struct CacheConfig {
   bool normalize_trim_punctuation = true;
   std::int64_t max_entries = 0;  // 0: no limit
   std::int64_t max_bytes = 0;    // text bytes; 0: no limit
-  std::string eviction = "lru";  // lru | lfu | value
-  std::string store;             // embedded | redis; empty: the top-level `store`
-  std::vector<std::string> search_strategies = {"exact", "semantic"};  // tiers, in order
+  cache::Eviction eviction = cache::Eviction::kLru;
+  std::string store;  // embedded | redis; empty: the top-level `store`
+  std::vector<cache::Strategy> search_strategies = {cache::Strategy::kExact,
+                                                    cache::Strategy::kSemantic};  // in order
   // Candidates the semantic tier's graph walk keeps (HNSW ef): more finds the nearest entry
   // more surely and costs more per lookup (README, "Semantic search depth").
   std::int64_t search_ef = 24;
@@ -152,6 +158,8 @@ struct KeyInfo {
 };
 // Every configuration key, for `semcached config --keys` and the README.
 std::vector<KeyInfo> ListKeys();
+// Every key of a [[caches]] table, the same way.
+std::vector<KeyInfo> ListCacheKeys();
 
 // The effective configuration as TOML text, for `semcached config`.
 std::string RenderToml(const Config& config);
@@ -161,5 +169,12 @@ Status ValidateCacheId(const std::string& id);
 // The settings of one cache from a JSON object with the keys of a [[caches]] table (the admin
 // API), checked exactly as the configuration file's are.
 Result<CacheConfig> CacheConfigFromJson(const nlohmann::json& body);
+// The settings of a cache as JSON, by the same table (API keys as their count).
+nlohmann::json CacheConfigToJson(const CacheConfig& c);
+// The caches the configuration serves: its [[caches]], or when none is declared the one cache
+// "default" (guarded by default_cache_api_key when that is set).
+std::vector<CacheConfig> DeclaredCaches(const Config& config);
+// A cache's runtime options from its settings: the one place they are built.
+cache::CacheOptions ToCacheOptions(const CacheConfig& c);
 
 }  // namespace semcached::app

@@ -218,14 +218,7 @@ Result<std::unique_ptr<cache::CacheRegistry>> BuildCaches(const Config& config,
                                                           redis::Executor* redis) {
   // serve creates data_dir before this runs.
   auto registry = std::make_unique<cache::CacheRegistry>();
-  std::vector<CacheConfig> declared = config.caches;
-  if (declared.empty()) {
-    CacheConfig d;
-    d.id = "default";
-    if (!config.default_cache_api_key.empty()) d.api_keys.push_back(config.default_cache_api_key);
-    declared.push_back(d);
-  }
-  for (const auto& c : declared) {
+  for (const auto& c : DeclaredCaches(config)) {
     auto made = MakeCache(config, c, redis);
     if (!made.ok()) return made.status();
     Status s = registry->Add(std::move(*made), c.api_keys);
@@ -423,6 +416,12 @@ int ShowConfig(const Config& config, bool keys) {
   }
   for (const auto& k : ListKeys()) {
     std::cout << k.name << "\n  env " << EnvNameForKey(k.name) << "; " << k.type << "; default "
+              << (k.default_value.empty() ? "(empty)" : k.default_value) << "\n  " << k.help
+              << "\n";
+  }
+  std::cout << "\nKeys of a [[caches]] table (and of the admin API's POST /v1/caches body):\n";
+  for (const auto& k : ListCacheKeys()) {
+    std::cout << k.name << "\n  " << k.type << "; default "
               << (k.default_value.empty() ? "(empty)" : k.default_value) << "\n  " << k.help
               << "\n";
   }

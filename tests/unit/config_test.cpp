@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
+
+#include <nlohmann/json.hpp>
+
 #include "test_support.h"
 
 namespace semcached::app {
@@ -250,6 +254,147 @@ TEST(ConfigCaches, BadCacheTablesAreRefusedByName) {
     ASSERT_FALSE(c.ok()) << k.toml;
     EXPECT_NE(c.status().message().find(k.expect), std::string::npos) << c.status().message();
   }
+}
+
+}  // namespace
+}  // namespace semcached::app
+
+namespace semcached::app {
+namespace {
+
+// Every setting away from its default, so a key that is read or written wrong shows.
+const char* kEveryCacheSetting = R"(
+[[caches]]
+id = "all"
+api_keys = ["secret-1"]
+similarity_threshold = 0.925
+ttl_ms = 90000
+sliding_ttl = true
+allowed_attributes = ["user", "lang"]
+guard_numbers = false
+guard_negation = false
+normalize_nfkc = false
+normalize_casefold = false
+normalize_whitespace = false
+normalize_trim_punctuation = false
+max_entries = 500
+max_bytes = 1000000
+eviction = "value"
+search_ef = 77
+store = "embedded"
+search_strategies = ["semantic", "exact"]
+input_usd_per_mtok = 2.5
+output_usd_per_mtok = 10
+embedder = "openai"
+embedder_url = "http://127.0.0.1:9/v1"
+embedder_model = "m"
+embedder_dim = 256
+embedder_api_key_env = "EMB_KEY"
+embedder_timeout_ms = 1234
+)";
+
+Result<Config> LoadToml(const std::string& text) {
+  semcached::testing::TempDir dir;
+  semcached::testing::WriteFile(dir.File("c.toml"), text);
+  ConfigSources s;
+  s.file = dir.File("c.toml");
+  return LoadConfig(s);
+}
+
+TEST(ConfigCaches, EnumsAndListsAreTypedAtLoadAndReachTheRuntimeOptions) {
+  auto c = LoadToml(kEveryCacheSetting);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  const CacheConfig& cc = c->caches.at(0);
+  EXPECT_EQ(cc.eviction, cache::Eviction::kValue);
+  EXPECT_EQ(cc.search_strategies,
+            (std::vector<cache::Strategy>{cache::Strategy::kSemantic, cache::Strategy::kExact}));
+  const cache::CacheOptions o = ToCacheOptions(cc);
+  EXPECT_EQ(o.id, "all");
+  EXPECT_FLOAT_EQ(o.similarity_threshold, 0.925f);
+  EXPECT_EQ(o.default_ttl_ms, 90000);
+  EXPECT_TRUE(o.sliding_ttl);
+  EXPECT_EQ(o.allowed_attributes, (std::vector<std::string>{"user", "lang"}));
+  EXPECT_FALSE(o.guards.numbers);
+  EXPECT_FALSE(o.guards.negation);
+  EXPECT_FALSE(o.normalize.nfkc);
+  EXPECT_FALSE(o.normalize.casefold);
+  EXPECT_FALSE(o.normalize.collapse_whitespace);
+  EXPECT_FALSE(o.normalize.trim_punctuation);
+  EXPECT_EQ(o.max_entries, 500u);
+  EXPECT_EQ(o.max_bytes, 1000000u);
+  EXPECT_EQ(o.eviction, cache::Eviction::kValue);
+  EXPECT_EQ(o.search_ef, 77u);
+  EXPECT_EQ(o.strategies, cc.search_strategies);
+  EXPECT_DOUBLE_EQ(o.input_usd_per_mtok, 2.5);
+  EXPECT_DOUBLE_EQ(o.output_usd_per_mtok, 10);
+}
+
+TEST(ConfigCaches, TheAdminApiBodyReadsTheSameTableAsTheFile) {
+  auto from_file = LoadToml(kEveryCacheSetting);
+  ASSERT_TRUE(from_file.ok());
+  nlohmann::json body = {{"id", "all"},
+                         {"api_keys", {"secret-1"}},
+                         {"similarity_threshold", 0.925},
+                         {"ttl_ms", 90000},
+                         {"sliding_ttl", true},
+                         {"allowed_attributes", {"user", "lang"}},
+                         {"guard_numbers", false},
+                         {"guard_negation", false},
+                         {"normalize_nfkc", false},
+                         {"normalize_casefold", false},
+                         {"normalize_whitespace", false},
+                         {"normalize_trim_punctuation", false},
+                         {"max_entries", 500},
+                         {"max_bytes", 1000000},
+                         {"eviction", "value"},
+                         {"search_ef", 77},
+                         {"store", "embedded"},
+                         {"search_strategies", {"semantic", "exact"}},
+                         {"input_usd_per_mtok", 2.5},
+                         {"output_usd_per_mtok", 10},
+                         {"embedder", "openai"},
+                         {"embedder_url", "http://127.0.0.1:9/v1"},
+                         {"embedder_model", "m"},
+                         {"embedder_dim", 256},
+                         {"embedder_api_key_env", "EMB_KEY"},
+                         {"embedder_timeout_ms", 1234}};
+  auto from_json = CacheConfigFromJson(body);
+  ASSERT_TRUE(from_json.ok()) << from_json.status().ToString();
+  EXPECT_EQ(CacheConfigToJson(*from_json), CacheConfigToJson(from_file->caches.at(0)));
+  EXPECT_EQ(from_json->api_keys, from_file->caches.at(0).api_keys);
+  // The JSON form never names a key, only how many there are.
+  EXPECT_EQ(CacheConfigToJson(*from_json)["api_keys"], 1);
+  // The same refusals, named by field.
+  auto bad = CacheConfigFromJson({{"id", "x"}, {"eviction", "fifo"}});
+  ASSERT_FALSE(bad.ok());
+  ASSERT_EQ(bad.status().fields().size(), 1u);
+  EXPECT_EQ(bad.status().fields()[0].field, "eviction");
+  EXPECT_NE(bad.status().message().find("not one of: lru, lfu, value"), std::string::npos);
+  auto twice = CacheConfigFromJson({{"id", "x"}, {"search_strategies", {"exact", "exact"}}});
+  ASSERT_FALSE(twice.ok());
+  EXPECT_NE(twice.status().message().find("listed twice"), std::string::npos);
+  EXPECT_FALSE(CacheConfigFromJson({{"id", "x"}, {"ttl_ms", "60000"}}).ok());  // typed, not text
+}
+
+TEST(ConfigCaches, RenderedCachesLoadBackToTheSameSettings) {
+  auto c = LoadToml(kEveryCacheSetting);
+  ASSERT_TRUE(c.ok());
+  const std::string rendered = RenderToml(*c);
+  EXPECT_EQ(rendered.find("secret-1"), std::string::npos);
+  auto again = LoadToml(rendered);
+  ASSERT_TRUE(again.ok()) << again.status().ToString() << "\n" << rendered;
+  EXPECT_EQ(CacheConfigToJson(again->caches.at(0)), CacheConfigToJson(c->caches.at(0)));
+}
+
+TEST(ConfigCaches, EveryCacheKeyIsListedWithItsDefault) {
+  std::set<std::string> names;
+  for (const auto& k : ListCacheKeys()) {
+    names.insert(k.name);
+    EXPECT_FALSE(k.help.empty()) << k.name;
+  }
+  const nlohmann::json all = CacheConfigToJson(CacheConfig{});
+  for (const auto& [name, value] : all.items()) EXPECT_TRUE(names.count(name)) << name;
+  EXPECT_EQ(names.size(), all.size());
 }
 
 }  // namespace
