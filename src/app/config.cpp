@@ -257,6 +257,9 @@ const std::vector<CacheKey>& CacheKeys() {
     k.push_back(IntKey<C>("search_ef", &C::search_ef, 1, 4096,
                           "candidates the semantic tier's graph walk keeps (HNSW ef)")
                     .Into(&O::search_ef));
+    k.push_back(IntKey<C>("semantic_candidates", &C::semantic_candidates, 1, 64,
+                          "nearest entries checked against the threshold and the guards")
+                    .Into(&O::semantic_candidates));
     k.push_back(StringKey<C>("store", &C::store, {"embedded", "redis"},
                              "where entries live; unset: the top-level `store`"));
     k.push_back(EnumListKey<C>("search_strategies", &C::search_strategies, strategies,

@@ -101,6 +101,8 @@ struct CacheConfig {
   // Candidates the semantic tier's graph walk keeps (HNSW ef): more finds the nearest entry
   // more surely and costs more per lookup (README, "Semantic search depth").
   std::int64_t search_ef = 24;
+  // Nearest entries the semantic tier checks against threshold and guards, best first.
+  std::int64_t semantic_candidates = 4;
   // Embedder: "builtin" (default) or "openai" (any OpenAI-compatible /v1/embeddings).
   std::string embedder = "builtin";
   std::string embedder_url = "http://127.0.0.1:11434/v1";

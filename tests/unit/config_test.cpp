@@ -281,6 +281,7 @@ max_entries = 500
 max_bytes = 1000000
 eviction = "value"
 search_ef = 77
+semantic_candidates = 9
 store = "embedded"
 search_strategies = ["semantic", "exact"]
 input_usd_per_mtok = 2.5
@@ -324,6 +325,7 @@ TEST(ConfigCaches, EnumsAndListsAreTypedAtLoadAndReachTheRuntimeOptions) {
   EXPECT_EQ(o.max_bytes, 1000000u);
   EXPECT_EQ(o.eviction, cache::Eviction::kValue);
   EXPECT_EQ(o.search_ef, 77u);
+  EXPECT_EQ(o.semantic_candidates, 9u);
   EXPECT_EQ(o.strategies, cc.search_strategies);
   EXPECT_DOUBLE_EQ(o.input_usd_per_mtok, 2.5);
   EXPECT_DOUBLE_EQ(o.output_usd_per_mtok, 10);
@@ -348,6 +350,7 @@ TEST(ConfigCaches, TheAdminApiBodyReadsTheSameTableAsTheFile) {
                          {"max_bytes", 1000000},
                          {"eviction", "value"},
                          {"search_ef", 77},
+                         {"semantic_candidates", 9},
                          {"store", "embedded"},
                          {"search_strategies", {"semantic", "exact"}},
                          {"input_usd_per_mtok", 2.5},
