@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/json_text.h"
+#include "server/cache_metrics.h"
 #include "server/errors.h"
 
 namespace semcached::server {
@@ -82,128 +83,6 @@ std::string Format(const char* fmt, double v) {
   std::snprintf(buf, sizeof(buf), fmt, v);
   return buf;
 }
-
-// Cache metrics, with every labelled series resolved once per cache (at start-up, or at the
-// first use of a cache the admin API created): a lookup then costs a few atomic adds, not a
-// label-hash lookup under the family's lock. Entries and bytes are read at scrape time, so
-// a removed cache leaves no stale gauge.
-class CacheMetrics {
- public:
-  CacheMetrics(Metrics& m, const cache::CacheRegistry& registry) {
-    lookups_ = &prometheus::BuildCounter()
-                    .Name("semcached_cache_lookups_total")
-                    .Help("Cache searches by cache and result: exact, semantic or miss.")
-                    .Register(m.registry());
-    guards_ = &prometheus::BuildCounter()
-                   .Name("semcached_cache_guard_rejections_total")
-                   .Help("Semantic candidates above the threshold refused by a guard.")
-                   .Register(m.registry());
-    stores_ = &prometheus::BuildCounter()
-                   .Name("semcached_cache_stores_total")
-                   .Help("Entries stored.")
-                   .Register(m.registry());
-    best_ = &prometheus::BuildHistogram()
-                 .Name("semcached_cache_best_similarity")
-                 .Help("Similarity of the best semantic candidate of each lookup.")
-                 .Register(m.registry());
-    stage_ = &prometheus::BuildHistogram()
-                  .Name("semcached_cache_stage_seconds")
-                  .Help("Time per lookup stage: normalize, embed, search, guards.")
-                  .Register(m.registry());
-    for (const auto& c : registry.All()) For(*c);
-    m.AddCollector([&registry] {
-      prometheus::MetricFamily entries{
-          "semcached_cache_entries", "Entries held, per cache.", prometheus::MetricType::Gauge, {}};
-      prometheus::MetricFamily bytes{
-          "semcached_cache_text_bytes",
-          "Bytes of prompt, response and attribute text held, per cache.",
-          prometheus::MetricType::Gauge,
-          {}};
-      prometheus::MetricFamily tokens{
-          "semcached_cache_tokens_saved_total",
-          "Estimated prompt and response tokens of the model calls that hits replaced.",
-          prometheus::MetricType::Counter,
-          {}};
-      prometheus::MetricFamily cost{
-          "semcached_cache_cost_saved_usd_total",
-          "Estimated USD of the model calls that hits replaced, at the cache's prices.",
-          prometheus::MetricType::Counter,
-          {}};
-      for (const auto& c : registry.All()) {
-        auto st = c->Stats();
-        prometheus::ClientMetric t, d;
-        t.label = {{"cache", c->options().id}};
-        d.label = t.label;
-        t.counter.value = static_cast<double>(st.tokens_saved);
-        d.counter.value = st.cost_saved_usd;
-        tokens.metric.push_back(t);
-        cost.metric.push_back(d);
-        prometheus::ClientMetric e, b;
-        e.label = {{"cache", c->options().id}};
-        b.label = e.label;
-        e.gauge.value = static_cast<double>(st.entries);
-        b.gauge.value = static_cast<double>(st.bytes);
-        entries.metric.push_back(e);
-        bytes.metric.push_back(b);
-      }
-      return std::vector<prometheus::MetricFamily>{entries, bytes, tokens, cost};
-    });
-  }
-
-  void Observe(const cache::Cache& c, const cache::LookupTrace& t) {
-    Series& s = For(c);
-    (!t.hit_tier                              ? s.miss
-     : *t.hit_tier == cache::Strategy::kExact ? s.exact
-                                              : s.semantic)
-        ->Increment();
-    if (t.guard_rejections > 0) s.guard->Increment(t.guard_rejections);
-    if (t.best_similarity >= 0) s.best->Observe(t.best_similarity);
-    s.normalize->Observe(t.normalize_us / 1e6);
-    if (t.embed_us > 0) s.embed->Observe(t.embed_us / 1e6);
-    if (t.search_us > 0) s.search->Observe(t.search_us / 1e6);
-    if (t.guards_us > 0) s.guards->Observe(t.guards_us / 1e6);
-  }
-  void Stored(const cache::Cache& c) { For(c).stores->Increment(); }
-
- private:
-  struct Series {
-    prometheus::Counter *exact, *semantic, *miss, *guard, *stores;
-    prometheus::Histogram *best, *normalize, *embed, *search, *guards;
-  };
-
-  Series& For(const cache::Cache& c) {
-    const std::string& id = c.options().id;
-    {
-      std::shared_lock lock(mu_);
-      auto it = by_cache_.find(id);
-      if (it != by_cache_.end()) return it->second;
-    }
-    std::unique_lock lock(mu_);
-    auto [it, fresh] = by_cache_.try_emplace(id);
-    if (!fresh) return it->second;
-    static const prometheus::Histogram::BucketBoundaries sim = {0.5,  0.6, 0.7,  0.75, 0.8,
-                                                                0.85, 0.9, 0.95, 0.99, 1.0};
-    static const prometheus::Histogram::BucketBoundaries secs = {1e-6, 5e-6, 1e-5, 5e-5, 1e-4,
-                                                                 5e-4, 1e-3, 5e-3, 1e-2, 0.1};
-    Series& s = it->second;
-    s.exact = &lookups_->Add({{"cache", id}, {"result", "exact"}});
-    s.semantic = &lookups_->Add({{"cache", id}, {"result", "semantic"}});
-    s.miss = &lookups_->Add({{"cache", id}, {"result", "miss"}});
-    s.guard = &guards_->Add({{"cache", id}});
-    s.stores = &stores_->Add({{"cache", id}});
-    s.best = &best_->Add({{"cache", id}}, sim);
-    s.normalize = &stage_->Add({{"cache", id}, {"stage", "normalize"}}, secs);
-    s.embed = &stage_->Add({{"cache", id}, {"stage", "embed"}}, secs);
-    s.search = &stage_->Add({{"cache", id}, {"stage", "search"}}, secs);
-    s.guards = &stage_->Add({{"cache", id}, {"stage", "guards"}}, secs);
-    return s;
-  }
-
-  prometheus::Family<prometheus::Counter>*lookups_, *guards_, *stores_;
-  prometheus::Family<prometheus::Histogram>*best_, *stage_;
-  std::shared_mutex mu_;
-  std::map<std::string, Series> by_cache_;  // std::map: references stay valid as it grows
-};
 
 // A search response, written directly: the hot path of a cache hit, where building a
 // JSON document tree and dumping it cost more than the lookup.

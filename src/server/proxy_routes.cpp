@@ -1,5 +1,8 @@
 #include "server/proxy_routes.h"
 
+#include "llm/providers.h"
+#include "server/proxy_metrics.h"
+
 #include <charconv>
 #include <functional>
 #include <map>
@@ -18,67 +21,42 @@ bool HasDirective(std::string_view header, std::string_view directive) {
   return header.find(directive) != std::string_view::npos;
 }
 
-// One provider's wire format: how its requests are keyed, where they go, which headers pass
-// through, which answers may be stored, and how its errors look (so SDKs raise their own
-// error types).
+// One provider route as this deployment serves it: the wire format (llm/providers.h) with
+// the upstream's base URL and the key used for clients that send none.
 struct ProviderSpec {
-  std::string name;
-  std::string base_url;
-  std::function<Result<llm::ChatKey>(const json& body, const HttpRequest& req)> key;
-  std::function<std::string(const HttpRequest& req)> upstream_path;
+  ProviderSpec(const llm::ProviderWire& w, std::string base, std::string key,
+               const llm::CachePolicy& cache_policy)
+      : wire(w),
+        name(w.name),
+        base_url(std::move(base)),
+        pass_headers(w.pass_headers),
+        key_header(w.key_header),
+        configured_key(key.empty() ? std::string() : w.key_prefix + key),
+        storable(w.storable),
+        assemble(w.assemble),
+        replay(w.replay),
+        policy(cache_policy) {}
+  Result<llm::ChatKey> key(const json& body, const HttpRequest& req) const {
+    auto model = req.path_params.find("model");
+    return wire.key(body, model == req.path_params.end() ? std::string() : model->second, policy);
+  }
+  std::string upstream_path(const HttpRequest& req) const {
+    auto model = req.path_params.find("model");
+    return wire.upstream_path(model == req.path_params.end() ? std::string() : model->second,
+                              req.query);
+  }
+  HttpResponse error(int status, const std::string& message) const {
+    return HttpResponse::Json(status, wire.error_body(status, message));
+  }
+
+  const llm::ProviderWire& wire;
+  std::string name, base_url;
   std::vector<std::string> pass_headers;
-  // When the client sends no key: the header to send the configured key in, and the key.
-  std::string key_header;
-  std::string configured_key;
+  std::string key_header, configured_key;
   std::function<bool(const json& answer)> storable;
-  // Streams: the events as received → the one answer they stand for (nullopt: incomplete or
-  // not storable); and a stored answer → the events to replay it (the request may ask for
-  // extras, such as OpenAI's usage chunk).
   std::function<std::optional<json>(std::string_view events)> assemble;
   std::function<std::vector<std::string>(const json& answer, const json& request)> replay;
-  std::function<HttpResponse(int status, const std::string& message)> error;
-};
-
-struct ProxyMetrics {
-  prometheus::Family<prometheus::Counter>* requests;
-  prometheus::Family<prometheus::Counter>* saved_usd;
-  prometheus::Family<prometheus::Counter>* saved_tokens;
-  prometheus::Family<prometheus::Counter>* saved_seconds;
-  prometheus::Family<prometheus::Counter>* spent_usd;
-  void Add(prometheus::Family<prometheus::Counter>* family, const std::string& provider,
-           double value) {
-    if (value <= 0) return;
-    std::lock_guard lock(mu);  // Add() hashes labels under the family's own lock; rare enough here
-    family->Add({{"provider", provider}}).Increment(value);
-  }
-  prometheus::Family<prometheus::Histogram>* upstream;
-  std::map<std::string, prometheus::Counter*> by_result;
-  std::map<std::string, prometheus::Histogram*> by_provider;
-  std::mutex mu;
-  void Count(const std::string& provider, const std::string& result) {
-    prometheus::Counter* c;
-    {
-      std::lock_guard lock(mu);
-      auto& slot = by_result[provider + "/" + result];
-      if (slot == nullptr) slot = &requests->Add({{"provider", provider}, {"result", result}});
-      c = slot;
-    }
-    c->Increment();
-  }
-  void Upstream(const std::string& provider, double seconds) {
-    prometheus::Histogram* h;
-    {
-      std::lock_guard lock(mu);
-      auto& slot = by_provider[provider];
-      if (slot == nullptr) {
-        slot = &upstream->Add(
-            {{"provider", provider}},
-            prometheus::Histogram::BucketBoundaries{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60});
-      }
-      h = slot;
-    }
-    h->Observe(seconds);
-  }
+  const llm::CachePolicy& policy;
 };
 
 // What a stored answer carries beside its scope (attributes a search never asks for): the
@@ -277,143 +255,15 @@ HttpResponse Proxy(const HttpRequest& req, const ProviderSpec& p, cache::CacheRe
 void AddProxyRoutes(Router& router, cache::CacheRegistry& registry, Metrics& metrics,
                     ProxyOptions options) {
   auto opt = std::make_shared<ProxyOptions>(std::move(options));
-  auto pm = std::make_shared<ProxyMetrics>();
-  pm->requests =
-      &prometheus::BuildCounter()
-           .Name("semcached_proxy_requests_total")
-           .Help("Proxied LLM requests by provider and result: hit, miss, bypass, upstream_error.")
-           .Register(metrics.registry());
-  pm->saved_usd = &prometheus::BuildCounter()
-                       .Name("semcached_proxy_cost_saved_usd_total")
-                       .Help(
-                           "USD of the upstream calls that cache hits replaced: the stored "
-                           "answer's usage at the "
-                           "model's price.")
-                       .Register(metrics.registry());
-  pm->saved_tokens =
-      &prometheus::BuildCounter()
-           .Name("semcached_proxy_tokens_saved_total")
-           .Help("Input and output tokens of the upstream calls that cache hits replaced.")
-           .Register(metrics.registry());
-  pm->saved_seconds = &prometheus::BuildCounter()
-                           .Name("semcached_proxy_latency_saved_seconds_total")
-                           .Help("Upstream time of the calls that cache hits replaced.")
-                           .Register(metrics.registry());
-  pm->spent_usd = &prometheus::BuildCounter()
-                       .Name("semcached_proxy_cost_usd_total")
-                       .Help("USD of the upstream calls made (usage at the model's price).")
-                       .Register(metrics.registry());
-  pm->upstream = &prometheus::BuildHistogram()
-                      .Name("semcached_proxy_upstream_seconds")
-                      .Help("Time of upstream LLM calls made on misses and bypasses, by provider.")
-                      .Register(metrics.registry());
-  const auto& policy = opt->policy;
-
-  auto openai = std::make_shared<ProviderSpec>();
-  openai->name = "openai";
-  openai->base_url = opt->openai_base_url;
-  openai->key = [&policy](const json& b, const HttpRequest&) {
-    return llm::OpenAiChatKey(b, policy);
-  };
-  openai->upstream_path = [](const HttpRequest&) { return std::string("/v1/chat/completions"); };
-  openai->pass_headers = {"authorization", "openai-organization", "openai-project", "openai-beta"};
-  openai->key_header = "authorization";
-  if (!opt->openai_api_key.empty()) openai->configured_key = "Bearer " + opt->openai_api_key;
-  openai->storable = llm::OpenAiStorable;
-  openai->assemble = llm::OpenAiAssembleStream;
-  openai->replay = [](const json& answer, const json& request) {
-    return llm::OpenAiReplayEvents(
-        answer, request.value("stream_options", json::object()).value("include_usage", false));
-  };
-  openai->error = [](int status, const std::string& message) {
-    json body = {{"error",
-                  {{"message", message},
-                   {"type", status == 400 ? "invalid_request_error" : "upstream_error"},
-                   {"param", nullptr},
-                   {"code", nullptr}}}};
-    return HttpResponse::Json(status, body.dump());
-  };
-
-  auto anthropic = std::make_shared<ProviderSpec>();
-  anthropic->name = "anthropic";
-  anthropic->base_url = opt->anthropic_base_url;
-  anthropic->key = [&policy](const json& b, const HttpRequest&) {
-    return llm::AnthropicChatKey(b, policy);
-  };
-  anthropic->upstream_path = [](const HttpRequest&) { return std::string("/v1/messages"); };
-  anthropic->pass_headers = {"x-api-key", "authorization", "anthropic-version", "anthropic-beta"};
-  anthropic->key_header = "x-api-key";
-  anthropic->configured_key = opt->anthropic_api_key;
-  anthropic->storable = llm::AnthropicStorable;
-  anthropic->assemble = llm::AnthropicAssembleStream;
-  anthropic->replay = [](const json& answer, const json&) {
-    return llm::AnthropicReplayEvents(answer);
-  };
-  anthropic->error = [](int status, const std::string& message) {
-    json body = {
-        {"type", "error"},
-        {"error",
-         {{"type", status == 400 ? "invalid_request_error" : "api_error"}, {"message", message}}}};
-    return HttpResponse::Json(status, body.dump());
-  };
-
-  auto gemini = std::make_shared<ProviderSpec>();
-  gemini->name = "gemini";
-  gemini->base_url = opt->gemini_base_url;
-  gemini->key = [&policy](const json& b, const HttpRequest& req) {
-    return llm::GeminiChatKey(b, req.path_params.at("model"), policy);
-  };
-  gemini->upstream_path = [](const HttpRequest& req) {
-    std::string path = "/v1beta/models/" + req.path_params.at("model") + ":generateContent";
-    if (!req.query.empty()) path += "?" + req.query;  // ?key=... stays between client and provider
-    return path;
-  };
-  gemini->pass_headers = {"x-goog-api-key", "authorization", "x-goog-api-client"};
-  gemini->key_header = "x-goog-api-key";
-  gemini->configured_key = opt->gemini_api_key;
-  gemini->storable = llm::GeminiStorable;
-  gemini->assemble = llm::GeminiAssembleStream;
-  gemini->replay = [](const json& answer, const json&) { return llm::GeminiReplayEvents(answer); };
-  gemini->error = [](int status, const std::string& message) {
-    json body = {{"error",
-                  {{"code", status},
-                   {"message", message},
-                   {"status", status == 400   ? "INVALID_ARGUMENT"
-                              : status == 504 ? "DEADLINE_EXCEEDED"
-                                              : "UNAVAILABLE"}}}};
-    return HttpResponse::Json(status, body.dump());
-  };
-
-  // The Responses API: its own request and answer shapes; its streams pass through uncached.
-  auto responses = std::make_shared<ProviderSpec>(*openai);
-  responses->name = "openai-responses";
-  responses->key = [&policy](const json& b, const HttpRequest&) {
-    return llm::OpenAiResponsesKey(b, policy);
-  };
-  responses->upstream_path = [](const HttpRequest&) { return std::string("/v1/responses"); };
-  responses->storable = llm::OpenAiResponsesStorable;
-  responses->assemble = nullptr;
-  responses->replay = nullptr;
-
-  // Gemini streams on its own route (usually ?alt=sse): the same request, keyed the same way,
-  // passed through as it arrives.
-  auto gemini_stream = std::make_shared<ProviderSpec>(*gemini);
-  gemini_stream->key = [&policy](const json& b, const HttpRequest& req) -> Result<llm::ChatKey> {
-    auto k = llm::GeminiChatKey(b, req.path_params.at("model"), policy);
-    if (k.ok()) k->stream = true;
-    return k;
-  };
-  gemini_stream->upstream_path = [](const HttpRequest& req) {
-    std::string path = "/v1beta/models/" + req.path_params.at("model") + ":streamGenerateContent";
-    if (!req.query.empty()) path += "?" + req.query;
-    return path;
-  };
-
-  for (auto [path, spec] :
-       {std::pair{"/v1/chat/completions", openai}, std::pair{"/v1/responses", responses},
-        std::pair{"/v1/messages", anthropic},
-        std::pair{"/v1beta/models/{model}:generateContent", gemini},
-        std::pair{"/v1beta/models/{model}:streamGenerateContent", gemini_stream}}) {
+  auto pm = std::make_shared<ProxyMetrics>(metrics.registry());
+  for (const auto& [path, wire] : llm::ProviderRoutes()) {
+    const bool openai = wire.api == "openai";
+    const bool anthropic = wire.api == "anthropic";
+    auto spec = std::make_shared<ProviderSpec>(
+        wire,
+        openai ? opt->openai_base_url : anthropic ? opt->anthropic_base_url : opt->gemini_base_url,
+        openai ? opt->openai_api_key : anthropic ? opt->anthropic_api_key : opt->gemini_api_key,
+        opt->policy);
     router.Add(
         "POST", path,
         [&registry, opt, pm, spec](const HttpRequest& req) {

@@ -1,0 +1,68 @@
+#include "server/proxy_metrics.h"
+
+namespace semcached::server {
+
+ProxyMetrics::ProxyMetrics(prometheus::Registry& registry) {
+  requests =
+      &prometheus::BuildCounter()
+           .Name("semcached_proxy_requests_total")
+           .Help("Proxied LLM requests by provider and result: hit, miss, bypass, upstream_error.")
+           .Register(registry);
+  saved_usd = &prometheus::BuildCounter()
+                   .Name("semcached_proxy_cost_saved_usd_total")
+                   .Help("USD of the upstream calls that cache hits replaced: the stored "
+                         "answer's usage at the model's price.")
+                   .Register(registry);
+  saved_tokens =
+      &prometheus::BuildCounter()
+           .Name("semcached_proxy_tokens_saved_total")
+           .Help("Input and output tokens of the upstream calls that cache hits replaced.")
+           .Register(registry);
+  saved_seconds = &prometheus::BuildCounter()
+                       .Name("semcached_proxy_latency_saved_seconds_total")
+                       .Help("Upstream time of the calls that cache hits replaced.")
+                       .Register(registry);
+  spent_usd = &prometheus::BuildCounter()
+                   .Name("semcached_proxy_cost_usd_total")
+                   .Help("USD of the upstream calls made (usage at the model's price).")
+                   .Register(registry);
+  upstream = &prometheus::BuildHistogram()
+                  .Name("semcached_proxy_upstream_seconds")
+                  .Help("Time of upstream LLM calls made on misses and bypasses, by provider.")
+                  .Register(registry);
+}
+
+void ProxyMetrics::Add(prometheus::Family<prometheus::Counter>* family,
+                       const std::string& provider, double value) {
+  if (value <= 0) return;
+  std::lock_guard lock(mu_);  // Add() hashes labels under the family's own lock; rare enough
+  family->Add({{"provider", provider}}).Increment(value);
+}
+
+void ProxyMetrics::Count(const std::string& provider, const std::string& result) {
+  prometheus::Counter* c;
+  {
+    std::lock_guard lock(mu_);
+    auto& slot = by_result_[provider + "/" + result];
+    if (slot == nullptr) slot = &requests->Add({{"provider", provider}, {"result", result}});
+    c = slot;
+  }
+  c->Increment();
+}
+
+void ProxyMetrics::Upstream(const std::string& provider, double seconds) {
+  prometheus::Histogram* h;
+  {
+    std::lock_guard lock(mu_);
+    auto& slot = by_provider_[provider];
+    if (slot == nullptr) {
+      slot = &upstream->Add(
+          {{"provider", provider}},
+          prometheus::Histogram::BucketBoundaries{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60});
+    }
+    h = slot;
+  }
+  h->Observe(seconds);
+}
+
+}  // namespace semcached::server

@@ -1,0 +1,39 @@
+// The caching proxy's Prometheus families: requests by provider and result, what hits saved
+// (USD, tokens, upstream seconds), what upstream calls cost, and upstream latency.
+// Must not: be read on a request path beyond incrementing (labels are cached per provider).
+#pragma once
+
+#include <map>
+#include <mutex>
+#include <string>
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+namespace semcached::server {
+
+struct ProxyMetrics {
+  explicit ProxyMetrics(prometheus::Registry& registry);
+
+  // One proxied request: hit, miss, bypass or upstream_error.
+  void Count(const std::string& provider, const std::string& result);
+  void Upstream(const std::string& provider, double seconds);
+  void Add(prometheus::Family<prometheus::Counter>* family, const std::string& provider,
+           double value);
+
+  prometheus::Family<prometheus::Counter>* requests;
+  prometheus::Family<prometheus::Counter>* saved_usd;
+  prometheus::Family<prometheus::Counter>* saved_tokens;
+  prometheus::Family<prometheus::Counter>* saved_seconds;
+  prometheus::Family<prometheus::Counter>* spent_usd;
+  prometheus::Family<prometheus::Histogram>* upstream;
+
+ private:
+  std::map<std::string, prometheus::Counter*> by_result_;
+  std::map<std::string, prometheus::Histogram*> by_provider_;
+  std::mutex mu_;
+};
+
+}  // namespace semcached::server
