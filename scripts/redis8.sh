@@ -4,7 +4,7 @@
 # Debian 12 ships Redis 7.0, which has no vector sets. Debian 13 ships Redis 8.0 built for its
 # own C library, so we download (never install) trixie's packages with a private apt list,
 # unpack them into the prefix, and start the binaries through trixie's own dynamic loader.
-# The system's libc is never touched. See ../shared/DESIGN.md section 2 and the README.
+# The system's libc is never touched. See docs/redis8-on-debian12.md.
 #
 # Result: .deps/redis8/bin/redis-server and .deps/redis8/bin/redis-cli, ordinary wrappers
 # that take the usual arguments.

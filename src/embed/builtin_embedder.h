@@ -6,7 +6,7 @@
 // frequency is learned from the texts the cache stores (Observe), counted in a small
 // count-min sketch so memory stays fixed however many distinct features arrive. The result
 // is L2-normalized, so cosine similarity is a TF-IDF cosine over n-grams: the strongest
-// model-free measure on the paraphrase data we evaluated on (../shared/DESIGN.md section 6).
+// model-free measure on the paraphrase data we evaluated on (docs/hit-quality.md).
 #pragma once
 
 #include <atomic>

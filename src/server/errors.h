@@ -12,7 +12,7 @@
 
 namespace semcached::server {
 
-// Error types the LangCache SDK knows (../shared/DESIGN.md section 4), plus a few for routes
+// Error types the LangCache SDK knows (docs/langcache-api.md), plus a few for routes
 // outside that API.
 namespace error_type {
 inline constexpr const char* kInvalidData = "/errors/invalid-data";

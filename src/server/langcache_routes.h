@@ -1,5 +1,5 @@
 // The LangCache REST API over the cache registry, so the official LangCache SDKs work
-// against semcached unchanged (../shared/DESIGN.md section 4):
+// against semcached unchanged (docs/langcache-api.md):
 //   POST   /v1/caches/{cacheId}/entries            store          201 {entryId}
 //   POST   /v1/caches/{cacheId}/entries/search     search         200 {data: [...]}
 //   DELETE /v1/caches/{cacheId}/entries            by attributes  200 {deletedEntriesCount}

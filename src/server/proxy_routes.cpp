@@ -1,8 +1,5 @@
 #include "server/proxy_routes.h"
 
-#include "llm/providers.h"
-#include "server/proxy_metrics.h"
-
 #include <charconv>
 #include <functional>
 #include <map>
@@ -11,6 +8,9 @@
 
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
+
+#include "llm/providers.h"
+#include "server/proxy_metrics.h"
 
 namespace semcached::server {
 namespace {
