@@ -1,11 +1,13 @@
 // Persistence of embedded caches: snapshot + journal survive a restart, a torn journal tail
 // is dropped, a corrupt snapshot is refused, and the index comes back without a rebuild.
 #include <filesystem>
+#include <cstring>
 #include <fstream>
 
 #include <gtest/gtest.h>
 
 #include "cache/embedded/embedded_cache.h"
+#include "common/section_file.h"
 #include "embed/builtin_embedder.h"
 #include "test_support.h"
 
@@ -182,6 +184,36 @@ TEST(CachePersistence, TtlsAndExpiryComeBack) {
   EXPECT_FALSE(Find(*c, Prompt(3)));
   EXPECT_TRUE(Find(*c, Prompt(2)));
   EXPECT_EQ(c->Sweep(), 2u);
+}
+
+}  // namespace
+}  // namespace semcached::cache
+
+namespace semcached::cache {
+namespace {
+
+// A snapshot written before entries files had sections (version 1: the body, then one
+// CRC-32) still loads: the version 2 file of a snapshot is rewritten in the old layout.
+TEST(CachePersistence, VersionOneEntriesFilesStillLoad) {
+  testing::TempDir dir;
+  {
+    auto c = Open(dir);
+    for (int i = 0; i < 7; ++i) ASSERT_TRUE(c->Store(Prompt(i), "a" + std::to_string(i), {}, std::nullopt).ok());
+    ASSERT_TRUE(c->Snapshot().ok());
+  }
+  const std::string entries = dir.File("p1.1.entries");
+  const std::string v2 = testing::ReadFile(entries);
+  ASSERT_EQ(v2.substr(0, 8), "SCENTRY2");
+  // magic | HEAD header (16) | next label, count | ENTS header (16) | entries | END! header
+  const std::string head = v2.substr(8 + 16, 16);
+  std::uint64_t ents_length = 0;
+  std::memcpy(&ents_length, v2.data() + 8 + 16 + 16 + 4, 8);
+  const std::string body = head + v2.substr(8 + 16 + 16 + 16, ents_length);
+  const std::uint32_t crc = Crc32(body);
+  testing::WriteFile(entries, "SCENTRY1" + body + std::string(reinterpret_cast<const char*>(&crc), 4));
+  auto c = Open(dir);
+  EXPECT_EQ(c->Stats().entries, 7u);
+  EXPECT_TRUE(Find(*c, Prompt(3)));
 }
 
 }  // namespace

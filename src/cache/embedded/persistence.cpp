@@ -1,24 +1,31 @@
 #include "cache/embedded/persistence.h"
 
-#include "common/durable_file.h"
-#include "common/section_file.h"
-
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 
 #include <spdlog/spdlog.h>
+
+#include "common/durable_file.h"
+#include "common/section_file.h"
 
 namespace semcached::cache {
 
 namespace {
 
-constexpr char kEntriesMagic[8] = {'S', 'C', 'E', 'N', 'T', 'R', 'Y', '1'};
+// Version 2 frames the entries in checksummed sections (common/section_file.h): HEAD (next
+// label, count), ENTS (the entries), END!. Version 1 (one CRC-32 after the body) is still read.
+constexpr char kEntriesMagicV1[8] = {'S', 'C', 'E', 'N', 'T', 'R', 'Y', '1'};
+constexpr char kEntriesMagic[8] = {'S', 'C', 'E', 'N', 'T', 'R', 'Y', '2'};
+constexpr std::uint32_t kHead = SectionTag("HEAD"), kEnts = SectionTag("ENTS"),
+                        kEnd = SectionTag("END!");
 constexpr std::size_t kMaxRecord = 256u << 20;
 
 // Little-endian fields, as the vector engine's files (x86-64 only).
@@ -105,6 +112,55 @@ Result<std::string> ReadWhole(const std::string& path) {
   return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
 
+// The body of an entries file (the entry count, then the entries), checked whole; the next
+// label from its header.
+Result<std::string> ReadEntriesBody(const std::string& path, std::uint64_t* next_label) {
+  FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr) return DataLoss("snapshot " + path + " is missing");
+  std::unique_ptr<FILE, int (*)(FILE*)> closer(f, std::fclose);
+  std::fseek(f, 0, SEEK_END);
+  const long size = std::ftell(f);
+  std::fseek(f, 0, SEEK_SET);
+  char magic[8];
+  if (size < 8 || std::fread(magic, 1, 8, f) != 8) {
+    return DataLoss(path + " is not a semcached entries file");
+  }
+  if (std::memcmp(magic, kEntriesMagicV1, 8) == 0) {
+    // Version 1: next label, count and entries, then the CRC-32 of all of them.
+    std::string rest(static_cast<std::size_t>(size) - 8, '\0');
+    if (rest.size() < 4 + 16 || std::fread(rest.data(), 1, rest.size(), f) != rest.size()) {
+      return DataLoss(path + " is truncated");
+    }
+    std::uint32_t crc;
+    std::memcpy(&crc, rest.data() + rest.size() - 4, 4);
+    rest.resize(rest.size() - 4);
+    if (Crc32(rest) != crc) return DataLoss(path + " fails its checksum");
+    std::memcpy(next_label, rest.data(), 8);
+    return rest.substr(8);
+  }
+  if (std::memcmp(magic, kEntriesMagic, 8) != 0) {
+    return DataLoss(path + " is not a semcached entries file");
+  }
+  SectionReader r(f, static_cast<std::uint64_t>(size), "entries file " + path + " is damaged");
+  std::uint64_t count = 0;
+  Status s = r.Open(kHead, "HEAD");
+  if (s.ok()) s = r.ChunkPod(next_label);
+  if (s.ok()) s = r.ChunkPod(&count);
+  if (s.ok()) s = r.Close();
+  if (s.ok()) s = r.Open(kEnts, "ENTS");
+  std::string body;
+  if (s.ok()) {
+    body.resize(8 + r.left());
+    std::memcpy(body.data(), &count, 8);
+    s = r.Chunk(body.data() + 8, body.size() - 8);
+  }
+  if (s.ok()) s = r.Close();
+  if (s.ok()) s = r.Open(kEnd, "END!");
+  if (s.ok()) s = r.Close();
+  if (!s.ok()) return s;
+  return body;
+}
+
 }  // namespace
 
 const char* FsyncPolicyName(FsyncPolicy p) {
@@ -163,23 +219,13 @@ Result<std::unique_ptr<CachePersistence>> CachePersistence::Open(
   }
   if (p->generation_ > 0) {
     // The snapshot: entries, then the index.
-    auto bytes = ReadWhole(p->Path(p->generation_, "entries"));
-    if (!bytes.ok())
-      return DataLoss("snapshot " + p->Path(p->generation_, "entries") + " is missing");
-    const std::string& b = *bytes;
-    if (b.size() < sizeof kEntriesMagic + 4 ||
-        std::memcmp(b.data(), kEntriesMagic, sizeof kEntriesMagic) != 0) {
-      return DataLoss(p->Path(p->generation_, "entries") + " is not a semcached entries file");
-    }
-    std::uint32_t crc;
-    std::memcpy(&crc, b.data() + b.size() - 4, 4);
-    std::string body = b.substr(sizeof kEntriesMagic, b.size() - sizeof kEntriesMagic - 4);
-    if (Crc32(body) != crc)
-      return DataLoss(p->Path(p->generation_, "entries") + " fails its checksum");
-    Reader r(body.data(), body.size());
-    std::uint64_t count;
-    if (!r.Get(&loaded->next_label) || !r.Get(&count))
-      return DataLoss("entries file header is truncated");
+    const std::string path = p->Path(p->generation_, "entries");
+    auto body = ReadEntriesBody(path, &loaded->next_label);
+    if (!body.ok()) return body.status();
+    std::uint64_t count = 0;
+    Reader r(body->data(), body->size());
+    if (!r.Get(&count)) return DataLoss("entries file " + path + " is truncated");
+    if (count > body->size()) return DataLoss("entries file " + path + " announces too many entries");
     loaded->entries.reserve(count);
     for (std::uint64_t i = 0; i < count; ++i) {
       StoredEntry e;
@@ -293,18 +339,18 @@ Status CachePersistence::Snapshot(std::uint64_t count, const EntrySource& entrie
   // cache of many gigabytes of text is not copied whole to be saved.
   DurableFile file(Path(next, "entries"));
   if (Status s = file.Open(); !s.ok()) return s;
-  Status failed = file.Write(std::string_view(kEntriesMagic, sizeof kEntriesMagic));
-  std::uint32_t crc = 0;
+  SectionWriter w(file);
+  w.Raw(kEntriesMagic, sizeof kEntriesMagic);
+  w.Section(kHead, 16, [&] {
+    w.ChunkPod(next_label);
+    w.ChunkPod(count);
+  });
+  w.Begin(kEnts);
   Writer body;
   auto flush = [&] {
-    if (!failed.ok()) return;
-    const std::string& bytes = body.bytes();
-    crc = Crc32(bytes, crc);
-    failed = file.Write(bytes);
+    w.Chunk(body.bytes().data(), body.bytes().size());
     body.bytes().clear();
   };
-  body.Put(next_label);
-  body.Put(count);
   std::uint64_t written = 0;
   entries([&](const StoredEntry& e) {
     body.Entry(e, false);
@@ -312,14 +358,13 @@ Status CachePersistence::Snapshot(std::uint64_t count, const EntrySource& entrie
     if (body.bytes().size() >= (1u << 20)) flush();
   });
   flush();
-  if (!failed.ok()) return failed;
+  w.End();
+  w.Section(kEnd, 0, [] {});
+  if (!w.ok()) return w.status();
   if (written != count) {
     return Internal("snapshot of cache " + id_ + ": " + std::to_string(written) +
                     " entries written, " + std::to_string(count) + " announced");
   }
-  if (Status s = file.Write(std::string_view(reinterpret_cast<const char*>(&crc), 4));
-      !s.ok())
-    return s;
   if (Status s = file.Commit(); !s.ok()) return s;
   if (Status s = index.Save(Path(next, "index")); !s.ok()) return s;  // durable itself
   if (Status s = WriteFileDurably(Path(next, "journal"), ""); !s.ok()) return s;

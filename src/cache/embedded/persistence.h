@@ -3,7 +3,7 @@
 //
 // Files in the data directory, for cache `id` at generation G:
 //   id.current          the live generation G, replaced atomically (write, fsync, rename)
-//   id.G.entries        entries of the snapshot, with a CRC-32
+//   id.G.entries        entries of the snapshot, in checksummed sections
 //   id.G.index          HnswIndex::Save of the same moment
 //   id.G.journal        records appended after the snapshot: [length][CRC-32][payload]
 // A snapshot writes generation G+1 completely, then switches `current`, then deletes G; a
