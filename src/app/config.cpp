@@ -21,7 +21,6 @@ using config_keys::BoolKey;
 using config_keys::DoubleKey;
 using config_keys::EnumKey;
 using config_keys::EnumListKey;
-using config_keys::EnumNames;
 using config_keys::IntKey;
 using config_keys::RawValue;
 using config_keys::StringKey;
@@ -200,11 +199,6 @@ const std::vector<CacheKey>& CacheKeys() {
   static const std::vector<CacheKey> keys = [] {
     using C = CacheConfig;
     using O = cache::CacheOptions;
-    const EnumNames<cache::Eviction> evictions = {{"lru", cache::Eviction::kLru},
-                                                  {"lfu", cache::Eviction::kLfu},
-                                                  {"value", cache::Eviction::kValue}};
-    const EnumNames<cache::Strategy> strategies = {{"exact", cache::Strategy::kExact},
-                                                   {"semantic", cache::Strategy::kSemantic}};
     constexpr std::int64_t kMax = std::numeric_limits<std::int64_t>::max();
     std::vector<CacheKey> k;
     k.push_back(StringKey<C>("id", &C::id, {}, "the cache's name in URLs and files",
@@ -251,7 +245,7 @@ const std::vector<CacheKey>& CacheKeys() {
     k.push_back(IntKey<C>("max_bytes", &C::max_bytes, 0, kMax,
                           "text bytes kept (embedded caches); 0: no limit")
                     .Into(&O::max_bytes));
-    k.push_back(EnumKey<C>("eviction", &C::eviction, evictions,
+    k.push_back(EnumKey<C>("eviction", &C::eviction, cache::EvictionNames(),
                            "which entry leaves first when a limit is reached")
                     .Into(&O::eviction));
     k.push_back(IntKey<C>("search_ef", &C::search_ef, 1, 4096,
@@ -262,7 +256,7 @@ const std::vector<CacheKey>& CacheKeys() {
                     .Into(&O::semantic_candidates));
     k.push_back(StringKey<C>("store", &C::store, {"embedded", "redis"},
                              "where entries live; unset: the top-level `store`"));
-    k.push_back(EnumListKey<C>("search_strategies", &C::search_strategies, strategies,
+    k.push_back(EnumListKey<C>("search_strategies", &C::search_strategies, cache::StrategyNames(),
                                "tiers a search tries, in order")
                     .Into(&O::strategies));
     k.push_back(DoubleKey<C>("input_usd_per_mtok", &C::input_usd_per_mtok, 0, 1e6,
@@ -288,39 +282,7 @@ const std::vector<CacheKey>& CacheKeys() {
   return keys;
 }
 
-// A TOML node as a raw value of the file `source`.
-RawValue FromToml(const toml::node& node, std::string source) {
-  RawValue v;
-  v.source = std::move(source);
-  if (auto s = node.value<std::string>(); node.is_string() && s) {
-    v.kind = RawValue::Kind::kText;
-    v.text = *s;
-  } else if (node.is_integer()) {
-    v.kind = RawValue::Kind::kInt;
-    v.integer = *node.value<std::int64_t>();
-  } else if (node.is_boolean()) {
-    v.kind = RawValue::Kind::kBool;
-    v.boolean = *node.value<bool>();
-  } else if (node.is_floating_point()) {
-    v.kind = RawValue::Kind::kFloat;
-    v.number = *node.value<double>();
-  } else if (const auto* arr = node.as_array()) {
-    v.kind = RawValue::Kind::kStrings;
-    for (const auto& item : *arr) {
-      auto text = item.value<std::string>();
-      if (!item.is_string() || !text) {
-        v.kind = RawValue::Kind::kOther;
-        break;
-      }
-      v.strings.push_back(*text);
-    }
-  } else {
-    v.kind = RawValue::Kind::kOther;
-  }
-  return v;
-}
-
-// A JSON value (the admin API's bodies) as a raw value.
+// A JSON value as a raw value: the admin API's bodies, and TOML values (TomlToJson).
 RawValue FromJson(const nlohmann::json& value, std::string source) {
   RawValue v;
   v.source = std::move(source);
@@ -348,6 +310,24 @@ RawValue FromJson(const nlohmann::json& value, std::string source) {
     v.kind = RawValue::Kind::kOther;
   }
   return v;
+}
+
+// A TOML value as the JSON value it stands for (tables and dates have none: null, refused).
+nlohmann::json TomlToJson(const toml::node& node) {
+  if (auto text = node.value<std::string>(); node.is_string() && text) return *text;
+  if (node.is_integer()) return *node.value<std::int64_t>();
+  if (node.is_boolean()) return *node.value<bool>();
+  if (node.is_floating_point()) return *node.value<double>();
+  if (const auto* arr = node.as_array()) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& item : *arr) out.push_back(TomlToJson(item));
+    return out;
+  }
+  return nullptr;
+}
+
+RawValue FromToml(const toml::node& node, std::string source) {
+  return FromJson(TomlToJson(node), std::move(source));
 }
 
 // One cache's settings from (name, raw value) pairs, each checked by the cache key table.

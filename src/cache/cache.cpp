@@ -5,8 +5,83 @@
 #include <cmath>
 #include <cstring>
 #include <new>
+#include <random>
 
 namespace semcached::cache {
+
+const std::vector<std::pair<std::string, Eviction>>& EvictionNames() {
+  static const std::vector<std::pair<std::string, Eviction>> names = {
+      {"lru", Eviction::kLru}, {"lfu", Eviction::kLfu}, {"value", Eviction::kValue}};
+  return names;
+}
+
+const std::vector<std::pair<std::string, Strategy>>& StrategyNames() {
+  static const std::vector<std::pair<std::string, Strategy>> names = {
+      {"exact", Strategy::kExact}, {"semantic", Strategy::kSemantic}};
+  return names;
+}
+
+namespace {
+
+template <typename E>
+const char* NameIn(const std::vector<std::pair<std::string, E>>& names, E value) {
+  for (const auto& [name, e] : names) {
+    if (e == value) return name.c_str();
+  }
+  return names.front().first.c_str();
+}
+
+}  // namespace
+
+const char* EvictionName(Eviction e) { return NameIn(EvictionNames(), e); }
+const char* StrategyName(Strategy s) { return NameIn(StrategyNames(), s); }
+
+bool ParseStrategy(std::string_view text, Strategy* out) {
+  for (const auto& [name, s] : StrategyNames()) {
+    if (name == text) {
+      *out = s;
+      return true;
+    }
+  }
+  return false;
+}
+
+std::string MakeEntryId(std::uint64_t high, std::uint64_t low) {
+  static const char* hex = "0123456789abcdef";
+  std::string id(32, '0');
+  for (int i = 0; i < 16; ++i) {
+    id[i] = hex[(high >> (60 - 4 * i)) & 15];
+    id[16 + i] = hex[(low >> (60 - 4 * i)) & 15];
+  }
+  return id;
+}
+
+bool ParseEntryId(std::string_view id, std::uint64_t* high, std::uint64_t* low) {
+  if (id.size() != 32) return false;
+  std::uint64_t parts[2] = {0, 0};
+  for (int i = 0; i < 32; ++i) {
+    const char c = id[i];
+    const int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+    if (v < 0) return false;
+    parts[i / 16] = (parts[i / 16] << 4) | static_cast<std::uint64_t>(v);
+  }
+  *high = parts[0];
+  *low = parts[1];
+  return true;
+}
+
+std::uint64_t RandomU64() {
+  thread_local std::mt19937_64 rng(
+      std::random_device{}() ^
+      static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()));
+  return rng();
+}
+
+std::int64_t SystemNowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
 
 Status FieldError(const std::string& field, const std::string& rule, const std::string& message) {
   Status s = InvalidArgument(message);

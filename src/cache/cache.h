@@ -18,6 +18,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <boost/smart_ptr/intrusive_ptr.hpp>
@@ -37,10 +38,20 @@ enum class Eviction {
   kLfu,    // fewest hits, hits halving every `lfu_half_life_ms` without use
   kValue,  // least (1 + decayed hits) x response size / entry size: what saves the least
 };
+// Names as the configuration and the API spell them, each enum's in one table.
+const std::vector<std::pair<std::string, Eviction>>& EvictionNames();
+const std::vector<std::pair<std::string, Strategy>>& StrategyNames();
 const char* EvictionName(Eviction e);
-bool ParseEviction(std::string_view text, Eviction* out);
 const char* StrategyName(Strategy s);
 bool ParseStrategy(std::string_view text, Strategy* out);
+
+// Entry ids: 32 lower-case hex digits (the LangCache entryId shape), two 64-bit halves.
+std::string MakeEntryId(std::uint64_t high, std::uint64_t low);
+bool ParseEntryId(std::string_view id, std::uint64_t* high, std::uint64_t* low);
+// A random 64-bit number from a generator of the calling thread (ids, eviction samples).
+std::uint64_t RandomU64();
+// Milliseconds since the epoch: the clock of a cache that is given none.
+std::int64_t SystemNowMs();
 
 using Attributes = std::map<std::string, std::string>;
 

@@ -19,78 +19,9 @@ constexpr std::int64_t kExpiryUnknown = std::numeric_limits<std::int64_t>::max()
 using Micros = std::chrono::duration<double, std::micro>;
 using Steady = std::chrono::steady_clock;
 
-std::int64_t SystemNowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-std::uint64_t RandomTag() {
-  thread_local std::mt19937_64 rng(
-      std::random_device{}() ^
-      static_cast<std::uint64_t>(Steady::now().time_since_epoch().count()));
-  return rng();
-}
-
-// The label and tag of an id made by EntryId; false when the text is not one.
-bool ParseId(const std::string& id, std::uint64_t* label, std::uint64_t* tag) {
-  if (id.size() != 32) return false;
-  std::uint64_t parts[2] = {0, 0};
-  for (int i = 0; i < 32; ++i) {
-    char c = id[i];
-    int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-    if (v < 0) return false;
-    parts[i / 16] = (parts[i / 16] << 4) | static_cast<std::uint64_t>(v);
-  }
-  *label = parts[0];
-  *tag = parts[1];
-  return true;
-}
-
 }  // namespace
 
-std::string EntryId(std::uint64_t label, std::uint64_t tag) {
-  static const char* hex = "0123456789abcdef";
-  std::string id(32, '0');
-  for (int i = 0; i < 16; ++i) {
-    id[i] = hex[(label >> (60 - 4 * i)) & 15];
-    id[16 + i] = hex[(tag >> (60 - 4 * i)) & 15];
-  }
-  return id;
-}
-
-const char* EvictionName(Eviction e) {
-  switch (e) {
-    case Eviction::kLru: return "lru";
-    case Eviction::kLfu: return "lfu";
-    case Eviction::kValue: return "value";
-  }
-  return "lru";
-}
-
-bool ParseEviction(std::string_view text, Eviction* out) {
-  for (Eviction e : {Eviction::kLru, Eviction::kLfu, Eviction::kValue}) {
-    if (text == EvictionName(e)) {
-      *out = e;
-      return true;
-    }
-  }
-  return false;
-}
-
-const char* StrategyName(Strategy s) { return s == Strategy::kExact ? "exact" : "semantic"; }
-
-bool ParseStrategy(std::string_view text, Strategy* out) {
-  if (text == "exact") {
-    *out = Strategy::kExact;
-    return true;
-  }
-  if (text == "semantic") {
-    *out = Strategy::kSemantic;
-    return true;
-  }
-  return false;
-}
+std::string EntryId(std::uint64_t label, std::uint64_t tag) { return MakeEntryId(label, tag); }
 
 Result<std::unique_ptr<EmbeddedCache>> EmbeddedCache::Create(
     CacheOptions options, std::unique_ptr<embed::Embedder> embedder, Clock clock,
@@ -322,7 +253,7 @@ Result<std::string> EmbeddedCache::Store(const std::string& prompt, const std::s
 
   auto text = EntryText::Make(prompt, response, attributes);
   const ExactDigest exact = ExactKey128(options_.id, *normalized, {});  // before the lock
-  const std::uint64_t tag = RandomTag();
+  const std::uint64_t tag = RandomU64();
   const std::int64_t created = clock_();
   const std::int64_t ttl = ttl_ms ? *ttl_ms : options_.default_ttl_ms;
   const std::int64_t expires = ttl > 0 ? created + ttl : 0;
@@ -518,7 +449,7 @@ void EmbeddedCache::EvictLocked(std::int64_t now) {
 
 Status EmbeddedCache::Delete(const std::string& entry_id) {
   std::uint64_t label = 0, tag = 0;
-  if (!ParseId(entry_id, &label, &tag))
+  if (!ParseEntryId(entry_id, &label, &tag))
     return NotFound("no entry " + entry_id + " in cache " + options_.id);
   std::unique_lock<std::shared_mutex> lock(mu_);
   const Entry* e = Find(label);

@@ -163,15 +163,6 @@ Result<std::string> ReadEntriesBody(const std::string& path, std::uint64_t* next
 
 }  // namespace
 
-const char* FsyncPolicyName(FsyncPolicy p) {
-  switch (p) {
-    case FsyncPolicy::kAlways: return "always";
-    case FsyncPolicy::kEverySecond: return "everysec";
-    case FsyncPolicy::kNo: return "no";
-  }
-  return "unknown";
-}
-
 bool ParseFsyncPolicy(std::string_view text, FsyncPolicy* out) {
   if (text == "always")
     *out = FsyncPolicy::kAlways;

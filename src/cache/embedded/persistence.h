@@ -29,7 +29,6 @@
 namespace semcached::cache {
 
 enum class FsyncPolicy { kAlways, kEverySecond, kNo };
-const char* FsyncPolicyName(FsyncPolicy p);
 bool ParseFsyncPolicy(std::string_view text, FsyncPolicy* out);
 
 // One entry as it is written to disk.

@@ -24,31 +24,6 @@ namespace {
 using Steady = std::chrono::steady_clock;
 using Micros = std::chrono::duration<double, std::micro>;
 
-std::int64_t SystemNowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-std::string NewId() {
-  thread_local std::mt19937_64 rng(
-      std::random_device{}() ^
-      static_cast<std::uint64_t>(Steady::now().time_since_epoch().count()));
-  static const char* hex = "0123456789abcdef";
-  std::string id(32, '0');
-  for (int half = 0; half < 2; ++half) {
-    std::uint64_t v = rng();
-    for (int i = 0; i < 16; ++i) id[half * 16 + i] = hex[(v >> (60 - 4 * i)) & 15];
-  }
-  return id;
-}
-
-bool IsEntryId(const std::string& id) {
-  return id.size() == 32 && std::all_of(id.begin(), id.end(), [](char c) {
-           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-         });
-}
-
 // A FILTER expression for an attribute scope, when Redis's filter language can say it
 // (plain field names, values without quotes or backslashes); otherwise empty, and the scope
 // is checked on the candidates only.
@@ -133,7 +108,7 @@ Result<std::string> RedisCache::Store(const std::string& prompt, const std::stri
   if (!normalized.ok()) return normalized.status();
   auto vec = embedder_->EmbedToStore(*normalized);
   if (!vec.ok()) return vec.status();
-  const std::string id = NewId();
+  const std::string id = cache::MakeEntryId(cache::RandomU64(), cache::RandomU64());
   const std::int64_t now = clock_();
   const std::int64_t ttl = ttl_ms ? *ttl_ms : options_.default_ttl_ms;
   const std::int64_t expires = ttl > 0 ? now + ttl : 0;
@@ -373,7 +348,8 @@ std::vector<redis::Args> RedisCache::DeleteCommands(const std::string& id,
 
 Status RedisCache::Delete(const std::string& entry_id) {
   auto missing = NotFound("no entry " + entry_id + " in cache " + options_.id);
-  if (!IsEntryId(entry_id)) return missing;
+  std::uint64_t high = 0, low = 0;
+  if (!cache::ParseEntryId(entry_id, &high, &low)) return missing;
   auto exact = redis_.Execute({"HGET", keys_.Entry(entry_id), field::kExactKey});
   if (!exact.ok()) return exact.status();
   if (!exact->IsText()) return missing;
