@@ -22,22 +22,13 @@
 
 #include "cache/cache.h"
 #include "common/status.h"
+#include "server/server_options.h"
 
 namespace semcached::app {
 
-struct ServerConfig {
-  std::string host = "127.0.0.1";
-  int port = 8080;  // 0 picks a free port (see port_file)
-  int threads = 0;  // I/O threads; 0 = one per core
-  std::int64_t max_header_bytes = 16 * 1024;
-  std::int64_t max_body_bytes = 4 * 1024 * 1024;
-  int read_timeout_ms = 10'000;  // a started request must arrive within this
-  int idle_timeout_ms = 60'000;  // a keep-alive connection may wait this long
-  int write_timeout_ms = 10'000;
-  int shutdown_timeout_ms = 15'000;  // requests in flight get this long on SIGTERM
-  int max_connections = 10'000;
-  int worker_threads = 32;  // threads for routes that wait on upstreams (the proxy)
-  std::string port_file;    // if set, the bound port is written here
+// The HTTP server's options, and what only the binary does with them.
+struct ServerConfig : server::ServerOptions {
+  std::string port_file;  // if set, the bound port is written here
 };
 
 // The caching proxy in front of LLM providers.

@@ -101,22 +101,6 @@ Result<Config> Load(const ConfigOptions& o) {
   return LoadConfig(src);
 }
 
-server::ServerOptions ToServerOptions(const ServerConfig& c) {
-  server::ServerOptions o;
-  o.host = c.host;
-  o.port = c.port;
-  o.threads = c.threads;
-  o.max_header_bytes = c.max_header_bytes;
-  o.max_body_bytes = c.max_body_bytes;
-  o.read_timeout_ms = c.read_timeout_ms;
-  o.idle_timeout_ms = c.idle_timeout_ms;
-  o.write_timeout_ms = c.write_timeout_ms;
-  o.shutdown_timeout_ms = c.shutdown_timeout_ms;
-  o.max_connections = c.max_connections;
-  o.worker_threads = c.worker_threads;
-  return o;
-}
-
 Status WritePortFile(const std::string& path, int port) {
   Status s = WriteFileDurably(path, std::to_string(port) + "\n");
   if (!s.ok()) return Unavailable("cannot write server.port_file: " + s.message());
@@ -289,7 +273,7 @@ int Serve(const Config& config) {
   metrics.SetBuildInfo(SEMCACHED_VERSION, SEMCACHED_GIT,
                        std::string(vector::SimdLevelName(vector::ActiveSimdLevel())));
   server::Router router;
-  server::HttpServer http(ToServerOptions(config.server), router, metrics);
+  server::HttpServer http(config.server, router, metrics);  // its ServerOptions part
 
   std::vector<server::ReadinessCheck> checks;
   std::string data_dir = config.data_dir;

@@ -1,4 +1,5 @@
 #include "cache/guards.h"
+#include "common/enum_names.h"
 
 #include <algorithm>
 #include <array>
@@ -92,12 +93,10 @@ int CountNegations(std::string_view text) {
 }
 
 const char* GuardVerdictName(GuardVerdict v) {
-  switch (v) {
-    case GuardVerdict::kPass: return "pass";
-    case GuardVerdict::kNumbersDiffer: return "numbers";
-    case GuardVerdict::kNegationDiffers: return "negation";
-  }
-  return "unknown";
+  static constexpr EnumName<GuardVerdict> kNames[] = {{GuardVerdict::kPass, "pass"},
+                                                      {GuardVerdict::kNumbersDiffer, "numbers"},
+                                                      {GuardVerdict::kNegationDiffers, "negation"}};
+  return NameOf(kNames, v);
 }
 
 GuardVerdict CheckGuards(std::string_view query, std::string_view candidate,

@@ -19,6 +19,7 @@
 #include <spdlog/spdlog.h>
 
 #include "redis/probe.h"
+#include "common/enum_names.h"
 
 namespace semcached::redis {
 
@@ -29,25 +30,19 @@ using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
 const char* FailureKindName(FailureKind k) {
-  switch (k) {
-    case FailureKind::kNone: return "none";
-    case FailureKind::kConnect: return "connect";
-    case FailureKind::kIo: return "io";
-    case FailureKind::kTimeout: return "timeout";
-    case FailureKind::kCircuitOpen: return "circuit_open";
-    case FailureKind::kShutdown: return "shutdown";
-    case FailureKind::kServer: return "server";
-  }
-  return "unknown";
+  static constexpr EnumName<FailureKind> kNames[] = {
+      {FailureKind::kNone, "none"},       {FailureKind::kConnect, "connect"},
+      {FailureKind::kIo, "io"},           {FailureKind::kTimeout, "timeout"},
+      {FailureKind::kCircuitOpen, "circuit_open"}, {FailureKind::kShutdown, "shutdown"},
+      {FailureKind::kServer, "server"}};
+  return NameOf(kNames, k);
 }
 
 const char* BreakerStateName(BreakerState s) {
-  switch (s) {
-    case BreakerState::kClosed: return "closed";
-    case BreakerState::kOpen: return "open";
-    case BreakerState::kHalfOpen: return "half_open";
-  }
-  return "unknown";
+  static constexpr EnumName<BreakerState> kNames[] = {{BreakerState::kClosed, "closed"},
+                                                      {BreakerState::kOpen, "open"},
+                                                      {BreakerState::kHalfOpen, "half_open"}};
+  return NameOf(kNames, s);
 }
 
 namespace {

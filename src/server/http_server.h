@@ -20,22 +20,9 @@
 #include "common/status.h"
 #include "server/metrics.h"
 #include "server/router.h"
+#include "server/server_options.h"
 
 namespace semcached::server {
-
-struct ServerOptions {
-  std::string host = "127.0.0.1";
-  int port = 8080;
-  int threads = 0;
-  std::int64_t max_header_bytes = 16 * 1024;
-  std::int64_t max_body_bytes = 4 * 1024 * 1024;
-  int read_timeout_ms = 10'000;
-  int idle_timeout_ms = 60'000;
-  int write_timeout_ms = 10'000;
-  int shutdown_timeout_ms = 15'000;
-  int max_connections = 10'000;
-  int worker_threads = 32;  // run blocking routes (upstream LLM calls) off the I/O threads
-};
 
 class HttpServer {
  public:

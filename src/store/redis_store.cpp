@@ -22,23 +22,9 @@ Status ServerError(const redis::Reply& reply, const char* command) {
   return Internal(std::string("redis ") + command + ": " + reply.str);
 }
 
-const char* QuantFlag(Quantization q) {
-  switch (q) {
-    case Quantization::kQ8: return "Q8";
-    case Quantization::kNoQuant: return "NOQUANT";
-    case Quantization::kBinary: return "BIN";
-  }
-  return "Q8";
-}
+const char* QuantFlag(Quantization q) { return SpellingOf(q).vadd_flag; }
 
-const char* VinfoQuantName(Quantization q) {
-  switch (q) {
-    case Quantization::kQ8: return "int8";
-    case Quantization::kNoQuant: return "f32";
-    case Quantization::kBinary: return "bin";
-  }
-  return "int8";
-}
+const char* VinfoQuantName(Quantization q) { return SpellingOf(q).vinfo_type; }
 
 }  // namespace
 

@@ -6,19 +6,19 @@
 
 namespace semcached::store {
 
-const char* QuantizationName(Quantization q) {
-  switch (q) {
-    case Quantization::kQ8: return "q8";
-    case Quantization::kNoQuant: return "noquant";
-    case Quantization::kBinary: return "bin";
+const QuantizationSpelling& SpellingOf(Quantization q) {
+  for (const auto& s : kQuantizations) {
+    if (s.value == q) return s;
   }
-  return "unknown";
+  return kQuantizations[0];
 }
 
+const char* QuantizationName(Quantization q) { return SpellingOf(q).name; }
+
 Result<Quantization> ParseQuantization(const std::string& name) {
-  if (name == "q8") return Quantization::kQ8;
-  if (name == "noquant") return Quantization::kNoQuant;
-  if (name == "bin") return Quantization::kBinary;
+  for (const auto& s : kQuantizations) {
+    if (name == s.name) return s.value;
+  }
   return InvalidArgument("quantization must be q8, noquant or bin, not '" + name + "'");
 }
 

@@ -29,6 +29,18 @@
 namespace semcached::store {
 
 enum class Quantization { kQ8, kNoQuant, kBinary };
+// Its three spellings: ours (configuration, Info), VADD's flag, and VINFO's quant-type.
+struct QuantizationSpelling {
+  Quantization value;
+  const char* name;
+  const char* vadd_flag;
+  const char* vinfo_type;
+};
+inline constexpr QuantizationSpelling kQuantizations[] = {
+    {Quantization::kQ8, "q8", "Q8", "int8"},
+    {Quantization::kNoQuant, "noquant", "NOQUANT", "f32"},
+    {Quantization::kBinary, "bin", "BIN", "bin"}};
+const QuantizationSpelling& SpellingOf(Quantization q);
 const char* QuantizationName(Quantization q);
 Result<Quantization> ParseQuantization(const std::string& name);  // q8 | noquant | bin
 

@@ -1,27 +1,20 @@
 #include "vector/cpu_features.h"
+#include "common/enum_names.h"
 
 #include <algorithm>
 #include <cstdlib>
 
 namespace semcached::vector {
 
-std::string_view SimdLevelName(SimdLevel level) {
-  switch (level) {
-    case SimdLevel::kScalar: return "scalar";
-    case SimdLevel::kAvx2: return "avx2";
-    case SimdLevel::kAvx512Vnni: return "avx512";
-  }
-  return "scalar";
-}
+namespace {
+constexpr EnumName<SimdLevel> kSimdLevels[] = {
+    {SimdLevel::kScalar, "scalar"}, {SimdLevel::kAvx2, "avx2"}, {SimdLevel::kAvx512Vnni, "avx512"}};
+}  // namespace
+
+std::string_view SimdLevelName(SimdLevel level) { return NameOf(kSimdLevels, level, "scalar"); }
 
 bool ParseSimdLevel(std::string_view text, SimdLevel* out) {
-  for (SimdLevel l : {SimdLevel::kScalar, SimdLevel::kAvx2, SimdLevel::kAvx512Vnni}) {
-    if (text == SimdLevelName(l)) {
-      *out = l;
-      return true;
-    }
-  }
-  return false;
+  return ValueOf(kSimdLevels, text, out);
 }
 
 SimdLevel DetectedSimdLevel() {

@@ -6,16 +6,14 @@
 
 #include "vector/hnsw_graph.h"
 #include "vector/hnsw_maintenance.h"
+#include "common/enum_names.h"
 
 namespace semcached::vector {
 
 const char* MetricName(Metric m) {
-  switch (m) {
-    case Metric::kCosine: return "cosine";
-    case Metric::kInnerProduct: return "ip";
-    case Metric::kL2: return "l2";
-  }
-  return "unknown";
+  static constexpr EnumName<Metric> kNames[] = {
+      {Metric::kCosine, "cosine"}, {Metric::kInnerProduct, "ip"}, {Metric::kL2, "l2"}};
+  return NameOf(kNames, m);
 }
 
 float HnswIndex::Similarity(Metric metric, float distance) {

@@ -5,6 +5,7 @@
 #include <random>
 
 #include "vector/kernels.h"
+#include "common/enum_names.h"
 
 namespace semcached::vector {
 namespace {
@@ -122,12 +123,11 @@ void MeasureDotError(Int8Params* params, const float* data, std::size_t n,
 }
 
 const char* Int8SchemeName(Int8Scheme s) {
-  switch (s) {
-    case Int8Scheme::kPerVector: return "per-vector";
-    case Int8Scheme::kPerDimSymmetric: return "per-dim-symmetric";
-    case Int8Scheme::kPerDimAsymmetric: return "per-dim-asymmetric";
-  }
-  return "unknown";
+  static constexpr EnumName<Int8Scheme> kNames[] = {
+      {Int8Scheme::kPerVector, "per-vector"},
+      {Int8Scheme::kPerDimSymmetric, "per-dim-symmetric"},
+      {Int8Scheme::kPerDimAsymmetric, "per-dim-asymmetric"}};
+  return NameOf(kNames, s);
 }
 
 bool AllFinite(const float* x, std::size_t dim) {
