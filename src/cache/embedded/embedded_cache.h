@@ -1,10 +1,11 @@
-// EmbeddedCache: the embedded Cache (cache.h), held in this process.
+// EmbeddedCache: the Cache (cache/cache.h) held in this process.
 //
 // Entries live in slots whose numbers are their labels in an HNSW index
 // (vector/hnsw_index.h), with a map from exact digests to slots; an optional snapshot +
-// journal in data_dir makes them durable (persistence.h). Sweep() removes expired entries
-// from every structure; eviction samples entries when a limit is reached. The clock is
-// injected so TTL is testable. No HTTP, no Redis.
+// journal in data_dir makes them durable (persistence.h). A search's tiers return candidates
+// from the digest map and the index; Cache::Search judges them. Sweep() removes expired
+// entries from every structure; eviction samples entries when a limit is reached. The clock is
+// injected so TTL is testable. Must not: include HTTP or Redis headers, or decide a hit.
 #pragma once
 
 #include <atomic>

@@ -2,7 +2,7 @@
 // vector engine, so nothing is rebuilt on load) and a journal of every change since.
 //
 // Files in the data directory, for cache `id` at generation G:
-//   id.current          the live generation G, replaced atomically (write, fsync, rename)
+//   id.current          the live generation G, replaced atomically (common/durable_file.h)
 //   id.G.entries        entries of the snapshot, in checksummed sections
 //   id.G.index          HnswIndex::Save of the same moment
 //   id.G.journal        records appended after the snapshot: [length][CRC-32][payload]
