@@ -175,12 +175,12 @@ Result<std::vector<Hit>> Cache::Search(const SearchQuery& q, LookupTrace* trace)
   const auto& strategies = q.strategies.empty() ? options().strategies : q.strategies;
   const std::int64_t now = NowMs();
   for (Strategy strategy : strategies) {
-    const Candidate* chosen = nullptr;
+    Candidate* chosen = nullptr;
     Result<std::vector<Candidate>> found = std::vector<Candidate>{};
     if (strategy == Strategy::kExact) {
       found = ExactCandidates(normalized, q, t);
       if (!found.ok()) return found.status();
-      for (const auto& c : *found) {
+      for (auto& c : *found) {
         // A backend that keeps the normalized text confirms the digest with it.
         if (!c.normalized.empty() && c.normalized != normalized) continue;
         if (Serveable(c, q.attributes, now)) {
@@ -192,7 +192,7 @@ Result<std::vector<Hit>> Cache::Search(const SearchQuery& q, LookupTrace* trace)
       found = SemanticCandidates(normalized, threshold, q, now, t);
       if (!found.ok()) return found.status();
       const auto tg = Steady::now();
-      for (const auto& c : *found) {
+      for (auto& c : *found) {
         t.best_similarity = std::max(t.best_similarity, c.similarity);
         if (c.similarity < threshold) break;  // ranked: none after it reaches the threshold
         if (!Serveable(c, q.attributes, now)) continue;
@@ -211,7 +211,8 @@ Result<std::vector<Hit>> Cache::Search(const SearchQuery& q, LookupTrace* trace)
     }
     if (chosen == nullptr) continue;
     RecordUse(*chosen, now);
-    Hit hit{chosen->id, chosen->entry, std::min(chosen->similarity, 1.0f), strategy};
+    Hit hit{std::move(chosen->id), std::move(chosen->entry), std::min(chosen->similarity, 1.0f),
+            strategy};
     t.hit_tier = strategy;
     counters_.CountHit(hit, options(), q.estimate_savings);
     return std::vector<Hit>{std::move(hit)};

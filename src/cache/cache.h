@@ -144,8 +144,8 @@ struct Candidate {
   std::uint64_t hits = 0;       // uses recorded so far
   // The normalized prompt as the backend stored it; empty: Search normalizes entry->prompt().
   std::string normalized;
-  // The backend's own reference for RecordUse (the embedded cache's slot and tag).
-  std::uint64_t handle = 0, tag = 0;
+  // The backend's own reference for RecordUse (the embedded cache: its entry's address).
+  std::uintptr_t handle = 0;
 };
 
 struct SearchQuery {

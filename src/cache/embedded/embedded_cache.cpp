@@ -299,8 +299,7 @@ Candidate EmbeddedCache::CandidateOf(std::uint32_t slot, const Entry& e, float s
   c.entry = e.text;
   c.similarity = similarity;
   c.expires_ms = ExpiresAt(e);
-  c.handle = slot;
-  c.tag = e.tag;
+  c.handle = reinterpret_cast<std::uintptr_t>(&e);
   return c;
 }
 
@@ -362,9 +361,10 @@ Result<std::vector<Candidate>> EmbeddedCache::SemanticCandidates(const std::stri
 }
 
 void EmbeddedCache::RecordUse(const Candidate& chosen, std::int64_t now) {
-  std::shared_lock<std::shared_mutex> lock(mu_);
-  const Entry* e = Find(chosen.handle);
-  if (e == nullptr || e->tag != chosen.tag) return;  // deleted meanwhile
+  // No lock: slots never move or go away (the deque only grows), and the use fields are
+  // atomics. An entry deleted since the search and its slot reused gets this one use: a
+  // harmless error in an eviction order, cheaper than a second lock on every hit.
+  const Entry* e = reinterpret_cast<const Entry*>(chosen.handle);
   e->last_access_ms.store(now, std::memory_order_relaxed);
   e->hits.fetch_add(1, std::memory_order_relaxed);
 }

@@ -1,0 +1,161 @@
+// The one semantic tail (Cache::Search): a backend hands over ranked candidates and records
+// uses; Search alone applies the threshold, the scope, expiry and the guards, and chooses.
+// A backend here is a table of candidates, so each rule is seen on its own.
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "cache/cache.h"
+
+namespace semcached::cache {
+namespace {
+
+class TableBackend final : public Cache {
+ public:
+  std::vector<Candidate> exact, semantic;
+  std::vector<std::string> used;  // ids RecordUse was told of
+  float load_floor_seen = -1;
+  std::int64_t now = 1'000'000;
+
+  TableBackend() { options_.id = "t"; }
+
+  Result<std::string> Store(const std::string&, const std::string&, const Attributes&,
+                            std::optional<std::int64_t>) override {
+    return Internal("not used");
+  }
+  Status Delete(const std::string&) override { return Status::Ok(); }
+  Result<std::size_t> DeleteByAttributes(const Attributes&) override { return std::size_t{0}; }
+  Status Flush() override { return Status::Ok(); }
+  std::size_t Sweep() override { return 0; }
+  CacheStats Stats() const override {
+    CacheStats s;
+    counters_.Fill(&s);
+    return s;
+  }
+  const CacheOptions& options() const override { return options_; }
+  const char* store_name() const override { return "table"; }
+  CacheOptions options_;
+
+ protected:
+  Result<std::vector<Candidate>> ExactCandidates(const std::string&, const SearchQuery&,
+                                                 LookupTrace&) override {
+    return exact;
+  }
+  Result<std::vector<Candidate>> SemanticCandidates(const std::string&, float load_floor,
+                                                    const SearchQuery&, std::int64_t,
+                                                    LookupTrace&) override {
+    load_floor_seen = load_floor;
+    return semantic;
+  }
+  void RecordUse(const Candidate& chosen, std::int64_t) override { used.push_back(chosen.id); }
+  std::int64_t NowMs() const override { return now; }
+};
+
+Candidate Make(const std::string& id, const std::string& prompt, float similarity,
+               Attributes attributes = {}, std::int64_t expires_ms = 0) {
+  Candidate c;
+  c.id = id;
+  c.entry = EntryText::Make(prompt, "answer of " + id, attributes);
+  c.similarity = similarity;
+  c.expires_ms = expires_ms;
+  return c;
+}
+
+SearchQuery Query(const std::string& prompt, Attributes scope = {}) {
+  SearchQuery q;
+  q.prompt = prompt;
+  q.attributes = std::move(scope);
+  q.strategies = {Strategy::kSemantic};
+  return q;
+}
+
+TEST(CacheSearch, TheBestCandidateAtOrAboveTheThresholdWinsAndItsUseIsRecorded) {
+  TableBackend b;
+  b.semantic = {Make("a", "how do I reset my password", 0.95f),
+                Make("b", "how can I reset the password", 0.90f)};
+  auto hits = b.Search(Query("how do i reset my password please"));
+  ASSERT_TRUE(hits.ok());
+  ASSERT_EQ(hits->size(), 1u);
+  EXPECT_EQ((*hits)[0].id, "a");
+  EXPECT_EQ((*hits)[0].strategy, Strategy::kSemantic);
+  EXPECT_FLOAT_EQ((*hits)[0].similarity, 0.95f);
+  EXPECT_EQ(b.used, std::vector<std::string>{"a"});
+  EXPECT_FLOAT_EQ(b.load_floor_seen, 0.85f);  // the cache's threshold, for backends to prune
+}
+
+TEST(CacheSearch, BelowTheThresholdIsAMissButStillTheBestSimilaritySeen) {
+  TableBackend b;
+  b.semantic = {Make("a", "what is the weather in Paris", 0.80f)};
+  LookupTrace t;
+  auto hits = b.Search(Query("what is the capital of France"), &t);
+  ASSERT_TRUE(hits.ok());
+  EXPECT_TRUE(hits->empty());
+  EXPECT_TRUE(b.used.empty());
+  EXPECT_FLOAT_EQ(t.best_similarity, 0.80f);
+  EXPECT_EQ(b.Stats().misses, 1u);
+  SearchQuery looser = Query("what is the capital of France");
+  looser.threshold = 0.75f;
+  EXPECT_EQ(b.Search(looser)->size(), 1u);
+}
+
+TEST(CacheSearch, ScopeExpiryAndUnloadedCandidatesAreSkipped) {
+  TableBackend b;
+  Candidate unloaded;
+  unloaded.id = "u";
+  unloaded.similarity = 0.99f;
+  b.semantic = {unloaded,
+                Make("expired", "book a table for two", 0.98f, {{"user", "x"}}, b.now - 1),
+                Make("other-user", "book a table for two", 0.97f, {{"user", "y"}}),
+                Make("right", "book a table for two people", 0.96f, {{"user", "x"}})};
+  auto hits = b.Search(Query("book a table for two", {{"user", "x"}}));
+  ASSERT_TRUE(hits.ok());
+  ASSERT_EQ(hits->size(), 1u);
+  EXPECT_EQ((*hits)[0].id, "right");
+}
+
+TEST(CacheSearch, GuardsRefuseNearMissesAndAreCounted) {
+  TableBackend b;
+  b.semantic = {Make("neg", "is the pool not heated", 0.97f),
+                Make("num", "is the pool heated to 30 degrees", 0.96f),
+                Make("ok", "is the swimming pool heated", 0.90f)};
+  LookupTrace t;
+  auto hits = b.Search(Query("is the pool heated"), &t);
+  ASSERT_TRUE(hits.ok());
+  ASSERT_EQ(hits->size(), 1u);
+  EXPECT_EQ((*hits)[0].id, "ok");
+  EXPECT_EQ(t.guard_rejections, 2);
+  EXPECT_EQ(b.Stats().guard_rejections, 2u);
+}
+
+TEST(CacheSearch, ExactCandidatesMustBeLiveInScopeAndOfTheSameNormalizedPrompt) {
+  TableBackend b;
+  Candidate stale = Make("stale", "Hello there", 1.0f, {}, b.now);  // expires now: gone
+  Candidate other_text = Make("collision", "Hello there", 1.0f);
+  other_text.normalized = "something else";  // a backend that keeps the text confirms with it
+  Candidate scoped = Make("scoped", "Hello there", 1.0f, {{"lang", "fr"}});
+  Candidate good = Make("good", "Hello there", 1.0f, {{"lang", "en"}});
+  good.normalized = "hello there";
+  b.exact = {stale, other_text, scoped, good};
+  SearchQuery q = Query("Hello there!", {{"lang", "en"}});
+  q.strategies = {Strategy::kExact};
+  auto hits = b.Search(q);
+  ASSERT_TRUE(hits.ok());
+  ASSERT_EQ(hits->size(), 1u);
+  EXPECT_EQ((*hits)[0].id, "good");
+  EXPECT_EQ((*hits)[0].strategy, Strategy::kExact);
+  EXPECT_EQ(b.Stats().exact_hits, 1u);
+}
+
+TEST(CacheSearch, TiersRunInTheOrderAsked) {
+  TableBackend b;
+  b.exact = {Make("e", "same words", 1.0f)};
+  b.semantic = {Make("s", "same words", 0.99f)};
+  SearchQuery q = Query("same words");
+  q.strategies = {Strategy::kSemantic, Strategy::kExact};
+  EXPECT_EQ(b.Search(q)->at(0).id, "s");
+  q.strategies = {Strategy::kExact, Strategy::kSemantic};
+  EXPECT_EQ(b.Search(q)->at(0).id, "e");
+}
+
+}  // namespace
+}  // namespace semcached::cache
