@@ -31,7 +31,7 @@ struct RedisStoreOptions {
   bool threaded_insert = false;
 };
 
-// Names a collection's keys. Shards (placement.h) append "~N" inside the braces.
+// Names a collection's keys. Shards (sharded_store.h) append "~N" inside the braces.
 std::string RedisVectorKey(const std::string& key_namespace, const std::string& tag);
 Status ValidateCollectionName(const std::string& name);
 

@@ -401,7 +401,7 @@ TEST(Eviction, LfuAndValuePoliciesAndByteLimit) {
 namespace semcached::cache {
 namespace {
 
-TEST(SemanticCacheAnalytics, HitsCountEstimatedTokensAndCostSaved) {
+TEST(EmbeddedCacheAnalytics, HitsCountEstimatedTokensAndCostSaved) {
   FakeClock clock;
   CacheOptions o;
   o.input_usd_per_mtok = 2.5;
