@@ -347,3 +347,38 @@ TEST(ImportE2E, ImportsWholeFilesOrNothing) {
 
 }  // namespace
 }  // namespace semcached::testing
+
+namespace semcached::testing {
+namespace {
+
+// `semcached import` sends each line through the shared HTTP client; a bad line stops the
+// import before anything is sent.
+TEST(ServerE2E, ImportLoadsAJsonlFileIntoARunningServer) {
+  SemcachedServer server;
+  TempDir dir;
+  WriteFile(dir.File("bad.jsonl"), "{\"prompt\":\"a\",\"response\":\"b\"}\nnot json\n");
+  auto bad = RunCommand({SemcachedServer::BinaryPath(), "import", "default", dir.File("bad.jsonl"),
+                         "--url", "http://127.0.0.1:" + std::to_string(server.port()),
+                         "--no-progress"});
+  EXPECT_EQ(bad.exit_code, 2) << bad.output;
+  EXPECT_NE(bad.output.find("line 2"), std::string::npos) << bad.output;
+  WriteFile(dir.File("ok.jsonl"),
+            "{\"prompt\":\"What is the capital of France?\",\"response\":\"Paris.\"}\n"
+            "{\"prompt\":\"How tall is Mount Everest?\",\"response\":\"8,849 m\","
+            "\"attributes\":{\"topic\":\"geo\"}}\n");
+  auto ok = RunCommand({SemcachedServer::BinaryPath(), "import", "default", dir.File("ok.jsonl"),
+                        "--url", "http://127.0.0.1:" + std::to_string(server.port()),
+                        "--no-progress"});
+  ASSERT_EQ(ok.exit_code, 0) << ok.output;
+  EXPECT_NE(ok.output.find("2 entries imported"), std::string::npos) << ok.output;
+  auto hit = HttpRequestOnce(server.port(), "POST", "/v1/caches/default/entries/search",
+                             R"({"prompt":"how tall is mount everest","attributes":{"topic":"geo"}})",
+                             {{"Authorization", "Bearer any"}});
+  ASSERT_TRUE(hit);
+  auto data = nlohmann::json::parse(hit->body)["data"];
+  ASSERT_EQ(data.size(), 1u) << hit->body;
+  EXPECT_EQ(data[0]["response"], "8,849 m");
+}
+
+}  // namespace
+}  // namespace semcached::testing
