@@ -11,12 +11,12 @@
 
 #include <spdlog/spdlog.h>
 
-#include "cache/embedded/persistence.h"
 #include "cache/embedded/embedded_cache.h"
+#include "cache/embedded/persistence.h"
+#include "cache/redis/redis_cache.h"
 #include "embed/builtin_embedder.h"
 #include "embed/caching_embedder.h"
 #include "embed/http_embedder.h"
-#include "cache/redis/redis_cache.h"
 
 namespace semcached::app {
 
@@ -97,7 +97,6 @@ Status CacheAdmin::LoadSaved() {
     if (Status s = registry_.Add(std::move(*made), c->api_keys, /*removable=*/true); !s.ok())
       return s;
     saved_[c->id] = body;
-    created_[c->id] = *c;
   }
   return Status::Ok();
 }
@@ -111,7 +110,10 @@ Status CacheAdmin::SaveLocked() const {
 }
 
 CacheConfig CacheAdmin::ConfigOf(const std::string& id) const {
-  if (auto it = created_.find(id); it != created_.end()) return it->second;
+  if (auto it = saved_.find(id); it != saved_.end()) {
+    auto c = CacheConfigFromJson(it->second);  // checked when it was created
+    if (c.ok()) return *c;
+  }
   for (const auto& c : DeclaredCaches(config_)) {
     if (c.id == id) return c;
   }
@@ -126,7 +128,8 @@ json CacheAdmin::DescribeCache(const cache::Cache& c) const {
   json j = CacheConfigToJson(ConfigOf(o.id));  // the settings, by the configuration's table
   j["source"] = registry_.Removable(o.id) ? "api" : "config";
   j["store"] = c.store_name();
-  j["persist"] = std::string(c.store_name()) == "redis" ? std::string("redis") : config_.persist.fsync;
+  j["persist"] =
+      std::string(c.store_name()) == "redis" ? std::string("redis") : config_.persist.fsync;
   j["api_keys"] = registry_.KeysOf(o.id).size();  // how many, never which
   j["entries"] = st.entries;
   j["text_bytes"] = st.bytes;
@@ -153,10 +156,8 @@ Result<json> CacheAdmin::Create(const json& body) {
   std::shared_ptr<cache::Cache> cache = std::move(*made);
   if (Status s = registry_.Add(cache, c->api_keys, /*removable=*/true); !s.ok()) return s;
   saved_[c->id] = body;
-  created_[c->id] = *c;
   if (Status s = SaveLocked(); !s.ok()) {
     saved_.erase(c->id);
-    created_.erase(c->id);
     (void)registry_.Remove(c->id);
     return s;
   }
@@ -167,11 +168,13 @@ Result<json> CacheAdmin::Create(const json& body) {
 Result<json> CacheAdmin::Describe(const std::string& id) const {
   auto c = registry_.Find(id);
   if (!c.ok()) return c.status();
+  std::lock_guard lock(mu_);  // saved_
   return DescribeCache(**c);
 }
 
 json CacheAdmin::List() const {
   json out = json::array();
+  std::lock_guard lock(mu_);  // saved_
   for (const auto& c : registry_.All()) out.push_back(DescribeCache(*c));
   return out;
 }
@@ -181,7 +184,6 @@ Status CacheAdmin::Delete(const std::string& id) {
   auto removed = registry_.Remove(id);
   if (!removed.ok()) return removed.status();
   saved_.erase(id);
-  created_.erase(id);
   if (Status s = SaveLocked(); !s.ok()) return s;
   (*removed)->DropPersistence();
   if (Status s = cache::RemoveCacheFiles(config_.data_dir, id); !s.ok()) return s;

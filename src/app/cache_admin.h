@@ -39,6 +39,7 @@ class CacheAdmin {
 
  private:
   Status SaveLocked() const;
+  // Both read saved_: called with mu_ held.
   nlohmann::json DescribeCache(const cache::Cache& c) const;
   CacheConfig ConfigOf(const std::string& id) const;
 
@@ -47,7 +48,6 @@ class CacheAdmin {
   redis::Executor* redis_;
   mutable std::mutex mu_;                        // one admin change at a time
   std::map<std::string, nlohmann::json> saved_;  // API-created definitions, as posted
-  std::map<std::string, CacheConfig> created_;   // the same, parsed
 };
 
 }  // namespace semcached::app

@@ -19,8 +19,8 @@
 #include <utility>
 #include <vector>
 
-#include <nlohmann/json.hpp>
 #include <toml++/toml.h>
+#include <nlohmann/json.hpp>
 
 #include "cache/cache.h"
 
@@ -66,6 +66,29 @@ inline std::string NumberText(double v) {
   return ec == std::errc() ? std::string(buf, end) : std::to_string(v);
 }
 
+// A value as an environment variable would say it: strings bare, lists comma-separated.
+inline std::string TextOf(const nlohmann::json& v) {
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_number_float()) return NumberText(v.get<double>());
+  if (v.is_array()) {
+    std::string out;
+    for (const auto& item : v) out += (out.empty() ? "" : ",") + TextOf(item);
+    return out;
+  }
+  return v.dump();  // integers and booleans
+}
+
+// A value as a TOML literal.
+inline std::string TomlOf(const nlohmann::json& v) {
+  if (v.is_string()) return Quote(v.get<std::string>());
+  if (v.is_array()) {
+    std::string out = "[";
+    for (const auto& item : v) out += (out.size() > 1 ? ", " : "") + TomlOf(item);
+    return out + "]";
+  }
+  return TextOf(v);
+}
+
 // One key of a table over struct T.
 template <typename T>
 struct Key {
@@ -75,9 +98,9 @@ struct Key {
   bool secret = false;  // rendered as "***" (API keys)
   // Sets the field; on refusal, the reason ("'x' is not an integer"), else empty.
   std::function<std::string(T&, const RawValue&)> set;
-  std::function<std::string(const T&)> text;  // as an environment variable would say it
-  std::function<std::string(const T&)> toml;  // a TOML literal
-  std::function<nlohmann::json(const T&)> json;
+  std::function<nlohmann::json(const T&)> json;  // the value; text and TOML derive from it
+  std::string text(const T& c) const { return TextOf(json(c)); }
+  std::string toml(const T& c) const { return TomlOf(json(c)); }
   // Cache keys: where the value goes in a cache's runtime options (none: used elsewhere).
   std::function<void(const T&, cache::CacheOptions&)> apply;
 };
@@ -137,8 +160,6 @@ BoundKey<T, Acc> IntKey(std::string name, Acc acc, std::int64_t min, std::int64_
     std::invoke(acc, c) = static_cast<FieldOf<T, Acc>>(parsed);
     return "";
   };
-  k.text = [acc](const T& c) { return std::to_string(std::invoke(acc, const_cast<T&>(c))); };
-  k.toml = k.text;
   k.json = [acc](const T& c) { return nlohmann::json(std::invoke(acc, const_cast<T&>(c))); };
   return k;
 }
@@ -163,14 +184,12 @@ BoundKey<T, Acc> DoubleKey(std::string name, Acc acc, double min, double max, st
       return std::string("expected a number, got ") + KindName(v.kind);
     }
     if (!(parsed >= min && parsed <= max)) {
-      return NumberText(parsed) + " is out of range: expected a number within " +
-             NumberText(min) + ".." + NumberText(max);
+      return NumberText(parsed) + " is out of range: expected a number within " + NumberText(min) +
+             ".." + NumberText(max);
     }
     std::invoke(acc, c) = static_cast<FieldOf<T, Acc>>(parsed);
     return "";
   };
-  k.text = [acc](const T& c) { return NumberText(std::invoke(acc, const_cast<T&>(c))); };
-  k.toml = k.text;
   k.json = [acc](const T& c) { return nlohmann::json(std::invoke(acc, const_cast<T&>(c))); };
   return k;
 }
@@ -191,10 +210,6 @@ BoundKey<T, Acc> BoolKey(std::string name, Acc acc, std::string help) {
     std::invoke(acc, c) = parsed;
     return "";
   };
-  k.text = [acc](const T& c) {
-    return std::string(std::invoke(acc, const_cast<T&>(c)) ? "true" : "false");
-  };
-  k.toml = k.text;
   k.json = [acc](const T& c) { return nlohmann::json(std::invoke(acc, const_cast<T&>(c))); };
   return k;
 }
@@ -228,8 +243,6 @@ BoundKey<T, Acc> StringKey(std::string name, Acc acc, std::vector<std::string> a
     std::invoke(acc, c) = v.text;
     return "";
   };
-  k.text = [acc](const T& c) { return std::invoke(acc, const_cast<T&>(c)); };
-  k.toml = [acc](const T& c) { return Quote(std::invoke(acc, const_cast<T&>(c))); };
   k.json = [acc](const T& c) { return nlohmann::json(std::invoke(acc, const_cast<T&>(c))); };
   return k;
 }
@@ -239,8 +252,8 @@ inline std::vector<std::string> SplitList(const std::string& text) {
   std::size_t start = 0;
   while (start <= text.size() && !text.empty()) {
     auto comma = text.find(',', start);
-    out.push_back(text.substr(start, comma == std::string::npos ? std::string::npos
-                                                                : comma - start));
+    out.push_back(
+        text.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
     if (comma == std::string::npos) break;
     start = comma + 1;
   }
@@ -268,13 +281,6 @@ BoundKey<T, Acc> StringListKey(std::string name, Acc acc, std::string help) {
     if (!ListOf(v, &list)) return "expected an array of strings";
     std::invoke(acc, c) = std::move(list);
     return "";
-  };
-  k.text = [acc](const T& c) { return OneOf(std::invoke(acc, const_cast<T&>(c)), ","); };
-  k.toml = [acc](const T& c) {
-    std::string out = "[";
-    for (const auto& s : std::invoke(acc, const_cast<T&>(c)))
-      out += (out.size() > 1 ? ", " : "") + Quote(s);
-    return out + "]";
   };
   k.json = [acc](const T& c) { return nlohmann::json(std::invoke(acc, const_cast<T&>(c))); };
   return k;
@@ -314,18 +320,16 @@ BoundKey<T, Acc> EnumKey(std::string name, Acc acc, EnumNames<E> names, std::str
     }
     return "'" + v.text + "' is not one of: " + OneOf(NamesOf(names));
   };
-  k.text = [acc, names](const T& c) { return NameOf(names, std::invoke(acc, const_cast<T&>(c))); };
-  k.toml = [text = k.text](const T& c) { return Quote(text(c)); };
-  k.json = [text = k.text](const T& c) { return nlohmann::json(text(c)); };
+  k.json = [acc, names](const T& c) {
+    return nlohmann::json(NameOf(names, std::invoke(acc, const_cast<T&>(c))));
+  };
   return k;
 }
 
 // A non-empty list of distinct enum values, in order.
-template <typename T, typename Acc,
-          typename E = typename FieldOf<T, Acc>::value_type>
+template <typename T, typename Acc, typename E = typename FieldOf<T, Acc>::value_type>
 BoundKey<T, Acc> EnumListKey(std::string name, Acc acc, EnumNames<E> names, std::string help) {
-  auto k = Bind<T>(std::move(name), "array of " + OneOf(NamesOf(names), " "), std::move(help),
-                   acc);
+  auto k = Bind<T>(std::move(name), "array of " + OneOf(NamesOf(names), " "), std::move(help), acc);
   k.set = [acc, names](T& c, const RawValue& v) -> std::string {
     std::vector<std::string> list;
     if (!ListOf(v, &list)) return "expected an array of strings";
@@ -350,12 +354,6 @@ BoundKey<T, Acc> EnumListKey(std::string name, Acc acc, EnumNames<E> names, std:
     std::vector<std::string> out;
     for (E e : std::invoke(acc, const_cast<T&>(c))) out.push_back(NameOf(names, e));
     return out;
-  };
-  k.text = [names_of](const T& c) { return OneOf(names_of(c), ","); };
-  k.toml = [names_of](const T& c) {
-    std::string out = "[";
-    for (const auto& s : names_of(c)) out += (out.size() > 1 ? ", " : "") + Quote(s);
-    return out + "]";
   };
   k.json = [names_of](const T& c) { return nlohmann::json(names_of(c)); };
   return k;

@@ -154,11 +154,40 @@ Result<std::pair<std::string, float>> CheckSearch(const CacheOptions& options,
 
 namespace {
 
-bool Serveable(const Candidate& c, const Attributes& scope, std::int64_t now) {
+bool Servable(const Candidate& c, const Attributes& scope, std::int64_t now) {
   return c.entry && (c.expires_ms == 0 || c.expires_ms > now) && c.entry->HasAll(scope);
 }
 
 }  // namespace
+
+Candidate* Cache::ChooseExact(std::vector<Candidate>& found, const std::string& normalized,
+                              const SearchQuery& q, std::int64_t now) {
+  for (auto& c : found) {
+    // A backend that keeps the normalized text confirms the digest with it.
+    if (!c.normalized.empty() && c.normalized != normalized) continue;
+    if (Servable(c, q.attributes, now)) return &c;
+  }
+  return nullptr;
+}
+
+Candidate* Cache::ChooseSemantic(std::vector<Candidate>& found, const std::string& normalized,
+                                 float threshold, const SearchQuery& q, std::int64_t now,
+                                 LookupTrace& t) {
+  for (auto& c : found) {
+    t.best_similarity = std::max(t.best_similarity, c.similarity);
+    if (c.similarity < threshold) break;  // ranked: none after it reaches the threshold
+    if (!Servable(c, q.attributes, now)) continue;
+    // Entries need not keep a normalized copy: normalizing the one or two candidates above
+    // the threshold again costs a few microseconds.
+    if (c.normalized.empty()) {
+      auto again = NormalizePrompt(c.entry->prompt(), options().normalize);
+      if (!again.ok()) continue;
+      c.normalized = std::move(*again);
+    }
+    if (PassesGuards(normalized, c.normalized, t)) return &c;
+  }
+  return nullptr;
+}
 
 Result<std::vector<Hit>> Cache::Search(const SearchQuery& q, LookupTrace* trace) {
   using Steady = std::chrono::steady_clock;
@@ -175,40 +204,14 @@ Result<std::vector<Hit>> Cache::Search(const SearchQuery& q, LookupTrace* trace)
   const auto& strategies = q.strategies.empty() ? options().strategies : q.strategies;
   const std::int64_t now = NowMs();
   for (Strategy strategy : strategies) {
-    Candidate* chosen = nullptr;
-    Result<std::vector<Candidate>> found = std::vector<Candidate>{};
-    if (strategy == Strategy::kExact) {
-      found = ExactCandidates(normalized, q, t);
-      if (!found.ok()) return found.status();
-      for (auto& c : *found) {
-        // A backend that keeps the normalized text confirms the digest with it.
-        if (!c.normalized.empty() && c.normalized != normalized) continue;
-        if (Serveable(c, q.attributes, now)) {
-          chosen = &c;
-          break;
-        }
-      }
-    } else {
-      found = SemanticCandidates(normalized, threshold, q, now, t);
-      if (!found.ok()) return found.status();
-      const auto tg = Steady::now();
-      for (auto& c : *found) {
-        t.best_similarity = std::max(t.best_similarity, c.similarity);
-        if (c.similarity < threshold) break;  // ranked: none after it reaches the threshold
-        if (!Serveable(c, q.attributes, now)) continue;
-        // Entries need not keep a normalized copy: normalizing the one or two candidates
-        // above the threshold again costs a few microseconds.
-        Result<std::string> renormalized = std::string();
-        if (c.normalized.empty()) renormalized = NormalizePrompt(c.entry->prompt(), options().normalize);
-        if (!renormalized.ok()) continue;
-        if (!PassesGuards(normalized, c.normalized.empty() ? *renormalized : c.normalized, t)) {
-          continue;
-        }
-        chosen = &c;
-        break;
-      }
-      t.guards_us += Micros(Steady::now() - tg).count();
-    }
+    const bool exact = strategy == Strategy::kExact;
+    auto found = exact ? ExactCandidates(normalized, q, t)
+                       : SemanticCandidates(normalized, threshold, q, now, t);
+    if (!found.ok()) return found.status();
+    const auto tg = Steady::now();
+    Candidate* chosen = exact ? ChooseExact(*found, normalized, q, now)
+                              : ChooseSemantic(*found, normalized, threshold, q, now, t);
+    if (!exact) t.guards_us += Micros(Steady::now() - tg).count();
     if (chosen == nullptr) continue;
     RecordUse(*chosen, now);
     Hit hit{std::move(chosen->id), std::move(chosen->entry), std::min(chosen->similarity, 1.0f),

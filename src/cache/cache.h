@@ -67,9 +67,9 @@ struct CacheOptions {
   std::size_t max_prompt_bytes = 64 * 1024;
   std::size_t max_response_bytes = 1024 * 1024;
   std::size_t semantic_candidates = 4;  // nearest neighbours checked against threshold and guards
-  std::size_t search_ef = 24;   // a cache wants the best candidate, not a ranked list
-  std::size_t max_entries = 0;  // 0: no limit
-  std::size_t max_bytes = 0;    // text bytes (prompt, response, attributes); 0: no limit
+  std::size_t search_ef = 24;           // a cache wants the best candidate, not a ranked list
+  std::size_t max_entries = 0;          // 0: no limit
+  std::size_t max_bytes = 0;            // text bytes (prompt, response, attributes); 0: no limit
   Eviction eviction = Eviction::kLru;
   std::size_t eviction_samples = 16;
   std::int64_t lfu_half_life_ms = 10 * 60 * 1000;
@@ -137,7 +137,7 @@ struct Hit {
 // An entry a backend found for one tier, before Cache::Search has judged it.
 struct Candidate {
   std::string id;
-  EntryTextRef entry;  // null: not loaded (below the similarity the search asked to load)
+  EntryTextRef entry;           // null: not loaded (below the similarity the search asked to load)
   float similarity = 1;         // cosine; 1 for the exact tier
   std::int64_t expires_ms = 0;  // when it stops being served; 0: never
   std::int64_t ttl_ms = 0;      // the entry's own TTL (what a sliding TTL restarts)
@@ -235,7 +235,8 @@ class Cache {
                                                          LookupTrace& trace) = 0;
   // The nearest entries by embedding similarity, best first. The scope and `now` may narrow
   // the search where the index can filter as it walks; candidates below `load_floor` may come
-  // without their entry (a backend need not fetch what cannot be a hit).
+  // without their entry, and after the first of them none need come (a backend need not
+  // fetch what cannot be a hit; the first still tells the best similarity seen).
   virtual Result<std::vector<Candidate>> SemanticCandidates(const std::string& normalized,
                                                             float load_floor,
                                                             const SearchQuery& query,
@@ -250,6 +251,12 @@ class Cache {
   mutable CacheCounters counters_;
 
  private:
+  // The hit among a tier's candidates, or null.
+  Candidate* ChooseExact(std::vector<Candidate>& found, const std::string& normalized,
+                         const SearchQuery& query, std::int64_t now);
+  Candidate* ChooseSemantic(std::vector<Candidate>& found, const std::string& normalized,
+                            float threshold, const SearchQuery& query, std::int64_t now,
+                            LookupTrace& trace);
   // Whether a semantic candidate passes the cache's guards; a rejection is counted.
   bool PassesGuards(std::string_view query, std::string_view candidate, LookupTrace& trace);
 };

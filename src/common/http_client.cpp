@@ -81,7 +81,11 @@ void HttpClient::Release(void* handle) {
 Result<HttpResponse> HttpClient::Perform(const HttpRequest& request) {
   CURL* c = static_cast<CURL*>(Acquire());
   if (c == nullptr) return Internal("cannot create a libcurl handle");
-  std::unique_ptr<void, std::function<void(void*)>> handle(c, [this](void* h) { Release(h); });
+  struct Lease {  // the handle goes back to the pool however this returns
+    HttpClient* client;
+    CURL* handle;
+    ~Lease() { client->Release(handle); }
+  } lease{this, c};
   curl_slist* list = nullptr;
   for (const auto& h : request.headers) list = curl_slist_append(list, h.c_str());
   std::unique_ptr<curl_slist, void (*)(curl_slist*)> list_guard(list, curl_slist_free_all);

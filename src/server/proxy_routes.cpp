@@ -24,38 +24,23 @@ bool HasDirective(std::string_view header, std::string_view directive) {
 // One provider route as this deployment serves it: the wire format (llm/providers.h) with
 // the upstream's base URL and the key used for clients that send none.
 struct ProviderSpec {
-  ProviderSpec(const llm::ProviderWire& w, std::string base, std::string key,
-               const llm::CachePolicy& cache_policy)
-      : wire(w),
-        name(w.name),
-        base_url(std::move(base)),
-        pass_headers(w.pass_headers),
-        key_header(w.key_header),
-        configured_key(key.empty() ? std::string() : w.key_prefix + key),
-        storable(w.storable),
-        assemble(w.assemble),
-        replay(w.replay),
-        policy(cache_policy) {}
   Result<llm::ChatKey> key(const json& body, const HttpRequest& req) const {
-    auto model = req.path_params.find("model");
-    return wire.key(body, model == req.path_params.end() ? std::string() : model->second, policy);
+    return wire.key(body, Model(req), policy);
   }
   std::string upstream_path(const HttpRequest& req) const {
-    auto model = req.path_params.find("model");
-    return wire.upstream_path(model == req.path_params.end() ? std::string() : model->second,
-                              req.query);
+    return wire.upstream_path(Model(req), req.query);
   }
   HttpResponse error(int status, const std::string& message) const {
     return HttpResponse::Json(status, wire.error_body(status, message));
   }
+  static std::string Model(const HttpRequest& req) {
+    auto model = req.path_params.find("model");
+    return model == req.path_params.end() ? std::string() : model->second;
+  }
 
   const llm::ProviderWire& wire;
-  std::string name, base_url;
-  std::vector<std::string> pass_headers;
-  std::string key_header, configured_key;
-  std::function<bool(const json& answer)> storable;
-  std::function<std::optional<json>(std::string_view events)> assemble;
-  std::function<std::vector<std::string>(const json& answer, const json& request)> replay;
+  std::string base_url;
+  std::string configured_key;  // with the wire's prefix; empty: none configured
   const llm::CachePolicy& policy;
 };
 
@@ -83,13 +68,14 @@ HttpResponse Proxy(const HttpRequest& req, const ProviderSpec& p, cache::CacheRe
   std::shared_ptr<cache::Cache> store;
   if (auto found = registry.Find(opt.cache_id); found.ok()) store = *found;
   // Streams are cached for OpenAI: assembled on a miss, replayed as its events on a hit.
-  const bool stream_cacheable = static_cast<bool>(p.assemble);
+  const bool stream_cacheable = static_cast<bool>(p.wire.assemble);
   const std::string bypass_reason = !key->cacheable ? key->why_not
                                     : key->stream && !stream_cacheable
                                         ? "streaming responses of this provider are not cached yet"
                                     : !store ? "the proxy's cache does not exist"
                                              : "";
-  cache::Attributes scope = {{"provider", p.name}, {"model", key->model}, {"scope", key->scope}};
+  cache::Attributes scope = {
+      {"provider", p.wire.name}, {"model", key->model}, {"scope", key->scope}};
   // Always present, so an entry of one namespace never answers a search of none.
   scope["namespace"] = std::string(req.Header("x-semcached-namespace"));
 
@@ -108,7 +94,7 @@ HttpResponse Proxy(const HttpRequest& req, const ProviderSpec& p, cache::CacheRe
                    hits.status().message());  // fail-open
     } else if (!hits->empty()) {
       const cache::Hit& hit = hits->front();
-      pm.Count(p.name, "hit");
+      pm.Count(p.wire.name, "hit");
       // What this hit saved: the stored answer's own usage at the model's price, and the time
       // its upstream call took, both recorded as attributes when it was stored (entries from
       // before that have their answer parsed instead).
@@ -123,15 +109,15 @@ HttpResponse Proxy(const HttpRequest& req, const ProviderSpec& p, cache::CacheRe
         usage = llm::Usage{static_cast<std::uint64_t>(*in), static_cast<std::uint64_t>(*out)};
       } else {
         stored = json::parse(hit.entry->response(), nullptr, false);
-        usage = llm::UsageOf(p.name, stored);
+        usage = llm::UsageOf(p.wire.name, stored);
       }
       const double usd = usage ? opt.prices.Cost(key->model, *usage) : 0;
       const double seconds = number("upstream_ms").value_or(0) / 1000;
       const std::uint64_t tokens = usage ? usage->input_tokens + usage->output_tokens : 0;
       store->RecordSavings(tokens, usd, seconds);
-      pm.Add(pm.saved_usd, p.name, usd);
-      pm.Add(pm.saved_tokens, p.name, static_cast<double>(tokens));
-      pm.Add(pm.saved_seconds, p.name, seconds);
+      pm.Add(pm.saved_usd, p.wire.name, usd);
+      pm.Add(pm.saved_tokens, p.wire.name, static_cast<double>(tokens));
+      pm.Add(pm.saved_seconds, p.wire.name, seconds);
       std::vector<std::pair<std::string, std::string>> hit_headers = {
           {"x-semcached-cache", "hit"},
           {"x-semcached-similarity", std::to_string(hit.similarity)},
@@ -139,7 +125,7 @@ HttpResponse Proxy(const HttpRequest& req, const ProviderSpec& p, cache::CacheRe
       if (key->stream) {
         if (stored.is_null()) stored = json::parse(hit.entry->response(), nullptr, false);
         HttpResponse r;
-        r.stream = [events = p.replay(stored, body), hit_headers](ResponseStream& out) {
+        r.stream = [events = p.wire.replay(stored, body), hit_headers](ResponseStream& out) {
           if (!out.Begin(200, "text/event-stream", hit_headers)) return;
           for (const auto& e : events) {
             if (!out.Write(e)) return;
@@ -155,7 +141,7 @@ HttpResponse Proxy(const HttpRequest& req, const ProviderSpec& p, cache::CacheRe
 
   std::vector<std::string> headers{"Content-Type: application/json"};
   bool has_key = false;
-  for (const auto& name : p.pass_headers) {
+  for (const auto& name : p.wire.pass_headers) {
     if (auto v = req.Header(name); !v.empty()) {
       headers.push_back(name + ": " + std::string(v));
       has_key =
@@ -163,7 +149,7 @@ HttpResponse Proxy(const HttpRequest& req, const ProviderSpec& p, cache::CacheRe
     }
   }
   if (!has_key && req.query.find("key=") == std::string::npos && !p.configured_key.empty()) {
-    headers.push_back(p.key_header + ": " + p.configured_key);
+    headers.push_back(p.wire.key_header + ": " + p.configured_key);
   }
   const bool miss = bypass_reason.empty();
   std::optional<std::int64_t> ttl;
@@ -197,7 +183,7 @@ HttpResponse Proxy(const HttpRequest& req, const ProviderSpec& p, cache::CacheRe
             return out.Write(piece);
           });
       if (!up.ok()) {
-        pm.Count(p.name, "upstream_error");
+        pm.Count(p.wire.name, "upstream_error");
         if (!begun) {
           HttpResponse e = p.error(up.status().code() == ErrorCode::kDeadlineExceeded ? 504 : 502,
                                    up.status().message());
@@ -206,15 +192,15 @@ HttpResponse Proxy(const HttpRequest& req, const ProviderSpec& p, cache::CacheRe
         }
         return;  // a stream cut short is never stored
       }
-      pm.Upstream(p.name, up->seconds);
-      pm.Count(p.name, up->status >= 400       ? "upstream_error"
-                       : bypass_reason.empty() ? "miss"
-                                               : "bypass");
+      pm.Upstream(p.wire.name, up->seconds);
+      pm.Count(p.wire.name, up->status >= 400       ? "upstream_error"
+                            : bypass_reason.empty() ? "miss"
+                                                    : "bypass");
       if (!store || up->status != 200) return;
-      auto assembled = p.assemble(seen);
+      auto assembled = p.wire.assemble(seen);
       if (!assembled) return;  // truncated, refused or not finished with "stop"
-      const auto usage = llm::UsageOf(p.name, *assembled);
-      if (usage) pm.Add(pm.spent_usd, p.name, opt.prices.Cost(model, *usage));
+      const auto usage = llm::UsageOf(p.wire.name, *assembled);
+      if (usage) pm.Add(pm.spent_usd, p.wire.name, opt.prices.Cost(model, *usage));
       auto stored =
           store->Store(prompt, assembled->dump(), EntryAttributes(scope, up->seconds, usage), ttl);
       if (!stored.ok())
@@ -224,23 +210,23 @@ HttpResponse Proxy(const HttpRequest& req, const ProviderSpec& p, cache::CacheRe
   }
   auto up = llm::PostUpstream(p.base_url + p.upstream_path(req), headers, req.body, opt.upstream);
   if (!up.ok()) {
-    pm.Count(p.name, "upstream_error");
+    pm.Count(p.wire.name, "upstream_error");
     return p.error(up.status().code() == ErrorCode::kDeadlineExceeded ? 504 : 502,
                    up.status().message());
   }
-  pm.Upstream(p.name, up->seconds);
+  pm.Upstream(p.wire.name, up->seconds);
   json answer = json::parse(up->body, nullptr, false);
-  const auto usage = up->status == 200 ? llm::UsageOf(p.name, answer) : std::nullopt;
-  if (usage) pm.Add(pm.spent_usd, p.name, opt.prices.Cost(key->model, *usage));
+  const auto usage = up->status == 200 ? llm::UsageOf(p.wire.name, answer) : std::nullopt;
+  if (usage) pm.Add(pm.spent_usd, p.wire.name, opt.prices.Cost(key->model, *usage));
   if (miss && up->status == 200 && !no_store) {
-    if (p.storable(answer)) {
+    if (p.wire.storable(answer)) {
       auto stored =
           store->Store(key->prompt, up->body, EntryAttributes(scope, up->seconds, usage), ttl);
       if (!stored.ok())
         spdlog::warn("proxy: the answer was not stored: {}", stored.status().message());
     }
   }
-  pm.Count(p.name, up->status >= 400 ? "upstream_error" : miss ? "miss" : "bypass");
+  pm.Count(p.wire.name, up->status >= 400 ? "upstream_error" : miss ? "miss" : "bypass");
   HttpResponse r;
   r.status = up->status;
   r.content_type = up->content_type.empty() ? "application/json" : up->content_type;
@@ -259,11 +245,15 @@ void AddProxyRoutes(Router& router, cache::CacheRegistry& registry, Metrics& met
   for (const auto& [path, wire] : llm::ProviderRoutes()) {
     const bool openai = wire.api == "openai";
     const bool anthropic = wire.api == "anthropic";
+    const std::string& key = openai      ? opt->openai_api_key
+                             : anthropic ? opt->anthropic_api_key
+                                         : opt->gemini_api_key;
     auto spec = std::make_shared<ProviderSpec>(
-        wire,
-        openai ? opt->openai_base_url : anthropic ? opt->anthropic_base_url : opt->gemini_base_url,
-        openai ? opt->openai_api_key : anthropic ? opt->anthropic_api_key : opt->gemini_api_key,
-        opt->policy);
+        ProviderSpec{wire,
+                     openai      ? opt->openai_base_url
+                     : anthropic ? opt->anthropic_base_url
+                                 : opt->gemini_base_url,
+                     key.empty() ? std::string() : wire.key_prefix + key, opt->policy});
     router.Add(
         "POST", path,
         [&registry, opt, pm, spec](const HttpRequest& req) {

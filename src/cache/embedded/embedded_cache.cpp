@@ -21,8 +21,6 @@ using Steady = std::chrono::steady_clock;
 
 }  // namespace
 
-std::string EntryId(std::uint64_t label, std::uint64_t tag) { return MakeEntryId(label, tag); }
-
 Result<std::unique_ptr<EmbeddedCache>> EmbeddedCache::Create(
     CacheOptions options, std::unique_ptr<embed::Embedder> embedder, Clock clock,
     EmbeddedOptions embedded) {
@@ -288,14 +286,14 @@ Result<std::string> EmbeddedCache::Store(const std::string& prompt, const std::s
   InsertLocked(slot, std::move(text), exact, tag, created, expires, ttl > 0 ? ttl : 0);
   counters_.stores.fetch_add(1, std::memory_order_relaxed);
   EvictLocked(created);
-  return EntryId(slot, tag);
+  return MakeEntryId(slot, tag);
 }
 
 std::int64_t EmbeddedCache::NowMs() const { return clock_(); }
 
 Candidate EmbeddedCache::CandidateOf(std::uint32_t slot, const Entry& e, float similarity) const {
   Candidate c;
-  c.id = EntryId(slot, e.tag);
+  c.id = MakeEntryId(slot, e.tag);
   c.entry = e.text;
   c.similarity = similarity;
   c.expires_ms = ExpiresAt(e);
@@ -320,8 +318,7 @@ Result<std::vector<Candidate>> EmbeddedCache::ExactCandidates(const std::string&
 Result<std::vector<Candidate>> EmbeddedCache::SemanticCandidates(const std::string& normalized,
                                                                  float load_floor,
                                                                  const SearchQuery& q,
-                                                                 std::int64_t now,
-                                                                 LookupTrace& t) {
+                                                                 std::int64_t now, LookupTrace& t) {
   auto te = Steady::now();
   auto vec = embedder_->Embed(normalized);
   if (!vec.ok()) return vec.status();
@@ -348,11 +345,12 @@ Result<std::vector<Candidate>> EmbeddedCache::SemanticCandidates(const std::stri
   out.reserve(found->size());
   for (const auto& h : *found) {
     const float sim = vector::HnswIndex::Similarity(vector::Metric::kCosine, h.distance);
-    const Entry* e = Find(h.label);
-    if (e == nullptr) {  // added to the index, its slot not filled yet: ranked, not served
-      Candidate unfilled;
-      unfilled.similarity = sim;
-      out.push_back(std::move(unfilled));
+    const Entry* e = sim >= load_floor ? Find(h.label) : nullptr;
+    if (e == nullptr) {  // below the floor, or its slot not filled yet: ranked, not served
+      Candidate unloaded;
+      unloaded.similarity = sim;
+      out.push_back(std::move(unloaded));
+      if (sim < load_floor) break;  // ranked: nothing after it can be served either
       continue;
     }
     out.push_back(CandidateOf(static_cast<std::uint32_t>(h.label), *e, sim));

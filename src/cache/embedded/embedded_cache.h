@@ -51,8 +51,6 @@ struct Entry {
 };
 static_assert(sizeof(Entry) == 72);
 
-std::string EntryId(std::uint64_t label, std::uint64_t tag);
-
 // What only the embedded cache has: where its files go.
 struct EmbeddedOptions {
   std::string originals_path;  // float32 vectors in this file (RAM holds codes); empty: RAM
@@ -67,8 +65,9 @@ class EmbeddedCache final : public Cache {
   using Clock = std::function<std::int64_t()>;  // milliseconds since the epoch
 
   // Semantic candidates are re-scored in float32 only when their int8 distance is within the
-  // load floor's (the threshold) plus this: the int8 error on the built-in embedder's vectors stays well below
-  // it (tested), so every candidate that can qualify is re-scored, and misses read no floats.
+  // load floor's (the threshold) plus this: the int8 error on the built-in embedder's vectors stays
+  // well below it (tested), so every candidate that can qualify is re-scored, and misses read no
+  // floats.
   static constexpr float kRescoreMargin = 0.1f;
 
   static Result<std::unique_ptr<EmbeddedCache>> Create(CacheOptions options,
@@ -101,9 +100,9 @@ class EmbeddedCache final : public Cache {
   Result<std::vector<Candidate>> ExactCandidates(const std::string& normalized,
                                                  const SearchQuery& query,
                                                  LookupTrace& trace) override;
-  Result<std::vector<Candidate>> SemanticCandidates(const std::string& normalized,
-                                                    float load_floor, const SearchQuery& query,
-                                                    std::int64_t now, LookupTrace& trace) override;
+  Result<std::vector<Candidate>> SemanticCandidates(const std::string& normalized, float load_floor,
+                                                    const SearchQuery& query, std::int64_t now,
+                                                    LookupTrace& trace) override;
   void RecordUse(const Candidate& chosen, std::int64_t now) override;
   std::int64_t NowMs() const override;
 

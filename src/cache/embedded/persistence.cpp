@@ -112,9 +112,13 @@ Result<std::string> ReadWhole(const std::string& path) {
   return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
 
-// The body of an entries file (the entry count, then the entries), checked whole; the next
-// label from its header.
-Result<std::string> ReadEntriesBody(const std::string& path, std::uint64_t* next_label) {
+// An entries file, checked whole before any entry is parsed.
+struct EntriesFile {
+  std::uint64_t next_label = 0, count = 0;
+  std::string entries;  // `count` entries, as Writer::Entry writes them
+};
+
+Result<EntriesFile> ReadEntriesFile(const std::string& path) {
   FILE* f = std::fopen(path.c_str(), "rb");
   if (f == nullptr) return DataLoss("snapshot " + path + " is missing");
   std::unique_ptr<FILE, int (*)(FILE*)> closer(f, std::fclose);
@@ -125,40 +129,40 @@ Result<std::string> ReadEntriesBody(const std::string& path, std::uint64_t* next
   if (size < 8 || std::fread(magic, 1, 8, f) != 8) {
     return DataLoss(path + " is not a semcached entries file");
   }
+  EntriesFile file;
   if (std::memcmp(magic, kEntriesMagicV1, 8) == 0) {
     // Version 1: next label, count and entries, then the CRC-32 of all of them.
     std::string rest(static_cast<std::size_t>(size) - 8, '\0');
-    if (rest.size() < 4 + 16 || std::fread(rest.data(), 1, rest.size(), f) != rest.size()) {
+    if (rest.size() < 16 + 4 || std::fread(rest.data(), 1, rest.size(), f) != rest.size()) {
       return DataLoss(path + " is truncated");
     }
     std::uint32_t crc;
     std::memcpy(&crc, rest.data() + rest.size() - 4, 4);
     rest.resize(rest.size() - 4);
     if (Crc32(rest) != crc) return DataLoss(path + " fails its checksum");
-    std::memcpy(next_label, rest.data(), 8);
-    return rest.substr(8);
+    std::memcpy(&file.next_label, rest.data(), 8);
+    std::memcpy(&file.count, rest.data() + 8, 8);
+    file.entries = rest.substr(16);
+    return file;
   }
   if (std::memcmp(magic, kEntriesMagic, 8) != 0) {
     return DataLoss(path + " is not a semcached entries file");
   }
   SectionReader r(f, static_cast<std::uint64_t>(size), "entries file " + path + " is damaged");
-  std::uint64_t count = 0;
   Status s = r.Open(kHead, "HEAD");
-  if (s.ok()) s = r.ChunkPod(next_label);
-  if (s.ok()) s = r.ChunkPod(&count);
+  if (s.ok()) s = r.ChunkPod(&file.next_label);
+  if (s.ok()) s = r.ChunkPod(&file.count);
   if (s.ok()) s = r.Close();
   if (s.ok()) s = r.Open(kEnts, "ENTS");
-  std::string body;
   if (s.ok()) {
-    body.resize(8 + r.left());
-    std::memcpy(body.data(), &count, 8);
-    s = r.Chunk(body.data() + 8, body.size() - 8);
+    file.entries.resize(r.left());
+    s = r.Chunk(file.entries.data(), file.entries.size());
   }
   if (s.ok()) s = r.Close();
   if (s.ok()) s = r.Open(kEnd, "END!");
   if (s.ok()) s = r.Close();
   if (!s.ok()) return s;
-  return body;
+  return file;
 }
 
 }  // namespace
@@ -211,12 +215,14 @@ Result<std::unique_ptr<CachePersistence>> CachePersistence::Open(
   if (p->generation_ > 0) {
     // The snapshot: entries, then the index.
     const std::string path = p->Path(p->generation_, "entries");
-    auto body = ReadEntriesBody(path, &loaded->next_label);
-    if (!body.ok()) return body.status();
-    std::uint64_t count = 0;
-    Reader r(body->data(), body->size());
-    if (!r.Get(&count)) return DataLoss("entries file " + path + " is truncated");
-    if (count > body->size()) return DataLoss("entries file " + path + " announces too many entries");
+    auto file = ReadEntriesFile(path);
+    if (!file.ok()) return file.status();
+    const std::uint64_t count = file->count;
+    loaded->next_label = file->next_label;
+    if (count > file->entries.size()) {
+      return DataLoss("entries file " + path + " announces too many entries");
+    }
+    Reader r(file->entries.data(), file->entries.size());
     loaded->entries.reserve(count);
     for (std::uint64_t i = 0; i < count; ++i) {
       StoredEntry e;

@@ -10,7 +10,6 @@
 #include "cache/guards.h"
 #include "cache/redis/schema.h"
 
-
 namespace semcached::cache {
 
 namespace field = redis_schema::field;
@@ -115,19 +114,22 @@ Result<std::string> RedisCache::Store(const std::string& prompt, const std::stri
   const std::string exact = cache::ExactKey(options_.id, *normalized, {});
   const std::string attrs = nlohmann::json(attributes).dump();
   std::vector<redis::Args> tx;
+  // One field and its value a line.
+  // clang-format off
   tx.push_back({"HSET", keys_.Entry(id),
-                field::kPrompt,    prompt,
-                field::kResponse,    response,
+                field::kPrompt,        prompt,
+                field::kResponse,      response,
                 field::kAttributes,    attrs,
                 field::kNormalized,    *normalized,
-                field::kCreatedMs,    std::to_string(now),
-                field::kExpiresMs,    std::to_string(expires),
-                field::kTtlMs,    std::to_string(ttl > 0 ? ttl : 0),
-                field::kExactKey,    exact,
-                field::kLastAccessMs,   std::to_string(now),
-                field::kHits,    "0",
-                field::kResponseBytes,   std::to_string(response.size()),
-                field::kTextBytes,    std::to_string(cache::TextBytes(prompt, response, attributes))});
+                field::kCreatedMs,     std::to_string(now),
+                field::kExpiresMs,     std::to_string(expires),
+                field::kTtlMs,         std::to_string(ttl > 0 ? ttl : 0),
+                field::kExactKey,      exact,
+                field::kLastAccessMs,  std::to_string(now),
+                field::kHits,          "0",
+                field::kResponseBytes, std::to_string(response.size()),
+                field::kTextBytes,     std::to_string(cache::TextBytes(prompt, response, attributes))});
+  // clang-format on
   if (ttl > 0) tx.push_back({"PEXPIRE", keys_.Entry(id), std::to_string(ttl)});
   tx.push_back({"SADD", keys_.Exact(exact), id});
   tx.push_back({"SADD", keys_.Ids(), id});
@@ -297,12 +299,11 @@ Result<std::vector<cache::Candidate>> RedisCache::SemanticCandidates(const std::
   out.reserve(found->size());
   for (std::size_t i = 0; i < found->size(); ++i) {
     const auto& candidate = (*found)[i];
-    if (i >= hashes.size()) {  // below the floor: ranked, not loaded
+    if (i >= hashes.size()) {  // below the floor: the best of them, for its similarity only
       cache::Candidate unloaded;
-      unloaded.id = candidate.id;
       unloaded.similarity = candidate.similarity;
       out.push_back(std::move(unloaded));
-      continue;
+      break;
     }
     if (!hashes[i].ok()) return hashes[i].status();
     auto e = Parse(candidate.id, *hashes[i]);
@@ -330,17 +331,15 @@ void RedisCache::RecordUse(const cache::Candidate& chosen, std::int64_t now) {
   // FXX: only fields that exist are set, so a hash deleted or expired since it was read is not
   // brought back as a stub. Concurrent hits may count once: eviction needs an order, not a
   // census.
-  redis_.ExecuteAsync({"HSETEX", keys_.Entry(chosen.id), "FXX", "FIELDS", "2",
-                       field::kLastAccessMs, std::to_string(now), field::kHits,
-                       std::to_string(chosen.hits + 1)},
+  redis_.ExecuteAsync({"HSETEX", keys_.Entry(chosen.id), "FXX", "FIELDS", "2", field::kLastAccessMs,
+                       std::to_string(now), field::kHits, std::to_string(chosen.hits + 1)},
                       [](Result<redis::Reply>) {});
 }
 
 std::vector<redis::Args> RedisCache::DeleteCommands(const std::string& id,
                                                     const std::string& exact) const {
-  std::vector<redis::Args> out{{"UNLINK", keys_.Entry(id)},
-                               {"SREM", keys_.Ids(), id},
-                               {"ZREM", keys_.Expiry(), id}};
+  std::vector<redis::Args> out{
+      {"UNLINK", keys_.Entry(id)}, {"SREM", keys_.Ids(), id}, {"ZREM", keys_.Expiry(), id}};
   for (auto& vrem : vectors_->RemoveCommands(id)) out.push_back(std::move(vrem));
   if (!exact.empty()) out.push_back({"SREM", keys_.Exact(exact), id});
   return out;
@@ -393,7 +392,8 @@ Status RedisCache::Flush() {
   auto ids = redis_.Execute({"SMEMBERS", keys_.Ids()});
   if (!ids.ok()) return ids.status();
   std::vector<redis::Args> gets;
-  for (const auto& id : ids->elements) gets.push_back({"HGET", keys_.Entry(id.str), field::kExactKey});
+  for (const auto& id : ids->elements)
+    gets.push_back({"HGET", keys_.Entry(id.str), field::kExactKey});
   auto exacts = redis_.ExecuteMany(std::move(gets));
   std::vector<redis::Args> unlinks;
   for (std::size_t i = 0; i < exacts.size(); ++i) {
