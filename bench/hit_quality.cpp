@@ -20,6 +20,7 @@
 #include "cache/guards.h"
 #include "cache/normalize.h"
 #include "embed/builtin_embedder.h"
+#include "embed/static_embedder.h"
 
 namespace {
 
@@ -92,7 +93,15 @@ int main(int argc, char** argv) {
   app.add_option("--char-weight", eo.char_weight);
   app.add_option("--min-n", eo.min_char_ngram);
   app.add_option("--max-n", eo.max_char_ngram);
+  std::string embedder = "ngram";
+  app.add_option("--embedder", embedder, "ngram, or model2vec (the built-in static model)");
   CLI11_PARSE(app, argc, argv);
+  auto make = [&]() -> std::unique_ptr<semcached::embed::Embedder> {
+    if (embedder == "model2vec")
+      return std::move(
+          *semcached::embed::StaticEmbedder::Load(semcached::embed::DefaultStaticModel()));
+    return std::make_unique<semcached::embed::BuiltinEmbedder>(eo);
+  };
 
   std::ifstream in(qqp);
   if (!in) {
@@ -106,21 +115,22 @@ int main(int argc, char** argv) {
     if (f.size() < 3) continue;
     pairs.push_back({Norm(f[0]), Norm(f[1]), f[2] == "1"});
   }
-  semcached::embed::BuiltinEmbedder e(eo);
+  auto e = make();
   for (const auto& p : pairs) {
-    e.Observe(p.a);
-    e.Observe(p.b);
+    e->Observe(p.a);
+    e->Observe(p.b);
   }
-  for (auto& p : pairs) p.sim = Cos(*e.Embed(p.a), *e.Embed(p.b));
+  for (auto& p : pairs) p.sim = Cos(*e->Embed(p.a), *e->Embed(p.b));
 
   // Average precision: positives ranked by similarity.
   std::vector<Pair> sorted = pairs;
-  std::sort(sorted.begin(), sorted.end(), [](const Pair& x, const Pair& y) { return x.sim > y.sim; });
+  std::sort(sorted.begin(), sorted.end(),
+            [](const Pair& x, const Pair& y) { return x.sim > y.sim; });
   std::size_t pos_total = 0, neg_total = 0;
   for (const auto& p : pairs) (p.positive ? pos_total : neg_total)++;
   double ap = 0;
   std::size_t tp = 0, fp = 0;
-  double at5_threshold = 1, at5_hit = 0;
+  double at5_threshold = 1, at5_hit = 0, at1_threshold = 1, at1_hit = 0;
   for (std::size_t i = 0; i < sorted.size(); ++i) {
     if (sorted[i].positive) {
       ++tp;
@@ -128,26 +138,35 @@ int main(int argc, char** argv) {
     } else {
       ++fp;
     }
+    if (static_cast<double>(fp) / neg_total <= 0.01) {
+      at1_threshold = sorted[i].sim;
+      at1_hit = static_cast<double>(tp) / pos_total;
+    }
     if (static_cast<double>(fp) / neg_total <= 0.05) {
       at5_threshold = sorted[i].sim;
       at5_hit = static_cast<double>(tp) / pos_total;
     }
   }
   ap /= static_cast<double>(pos_total);
-  std::printf("QQP pairs (%s): %zu duplicates, %zu non-duplicates\n", qqp.c_str(), pos_total, neg_total);
-  std::printf("average precision %.3f; at a 5%% false-hit rate: threshold %.3f, hit rate %.3f\n", ap,
-              at5_threshold, at5_hit);
+  std::printf("QQP pairs (%s): %zu duplicates, %zu non-duplicates\n", qqp.c_str(), pos_total,
+              neg_total);
+  std::printf(
+      "average precision %.3f; at a 1%% false-hit rate: threshold %.3f, hit rate %.3f; at "
+      "5%%: threshold %.3f, hit rate %.3f\n",
+      ap, at1_threshold, at1_hit, at5_threshold, at5_hit);
   std::printf("%10s %10s %14s %12s\n", "threshold", "hit rate", "false-hit rate", "precision");
   std::string rows;
-  for (float t = 0.5f; t <= 0.951f; t += 0.05f) {
+  for (float t = 0.5f; t <= 0.991f; t += (t < 0.89f ? 0.05f : 0.01f)) {
     std::size_t h = 0, fh = 0;
     for (const auto& p : pairs) {
       if (p.sim >= t) (p.positive ? h : fh)++;
     }
     double prec = h + fh ? static_cast<double>(h) / (h + fh) : 1;
-    std::printf("%10.2f %10.3f %14.3f %12.3f\n", t, double(h) / pos_total, double(fh) / neg_total, prec);
-    rows += std::string(rows.empty() ? "" : ",") + "{\"threshold\":" + std::to_string(t) + ",\"hit_rate\":" +
-            std::to_string(double(h) / pos_total) + ",\"false_hit_rate\":" + std::to_string(double(fh) / neg_total) + "}";
+    std::printf("%10.2f %10.3f %14.3f %12.3f\n", t, double(h) / pos_total, double(fh) / neg_total,
+                prec);
+    rows += std::string(rows.empty() ? "" : ",") + "{\"threshold\":" + std::to_string(t) +
+            ",\"hit_rate\":" + std::to_string(double(h) / pos_total) +
+            ",\"false_hit_rate\":" + std::to_string(double(fh) / neg_total) + "}";
   }
 
   // Guards on negation/antonym pairs.
@@ -158,22 +177,26 @@ int main(int argc, char** argv) {
     if (f.size() < 3) continue;
     cp.push_back({Norm(f[0]), Norm(f[1]), f[2] == "0"});  // positive = equivalent
   }
-  semcached::embed::BuiltinEmbedder e2(eo);
+  auto e2 = make();
   for (const auto& p : cp) {
-    e2.Observe(p.a);
-    e2.Observe(p.b);
+    e2->Observe(p.a);
+    e2->Observe(p.b);
   }
   semcached::cache::GuardOptions guards;
   std::printf("\nCANNOT pairs (%s): %zu not equivalent, %zu paraphrases\n", cannot.c_str(),
-              static_cast<std::size_t>(std::count_if(cp.begin(), cp.end(), [](const Pair& p) { return !p.positive; })),
-              static_cast<std::size_t>(std::count_if(cp.begin(), cp.end(), [](const Pair& p) { return p.positive; })));
-  std::printf("%10s %24s %24s %22s\n", "threshold", "wrong served, no guards", "wrong served, guards", "paraphrases kept");
+              static_cast<std::size_t>(
+                  std::count_if(cp.begin(), cp.end(), [](const Pair& p) { return !p.positive; })),
+              static_cast<std::size_t>(
+                  std::count_if(cp.begin(), cp.end(), [](const Pair& p) { return p.positive; })));
+  std::printf("%10s %24s %24s %22s\n", "threshold", "wrong served, no guards",
+              "wrong served, guards", "paraphrases kept");
   std::string grows;
-  for (auto& p : cp) p.sim = Cos(*e2.Embed(p.a), *e2.Embed(p.b));
-  for (float t : {0.6f, 0.7f, 0.8f, 0.9f}) {
+  for (auto& p : cp) p.sim = Cos(*e2->Embed(p.a), *e2->Embed(p.b));
+  for (float t : {0.6f, 0.7f, 0.8f, 0.85f, 0.9f, 0.92f, 0.94f, 0.96f}) {
     std::size_t neg = 0, wrong = 0, wrong_guarded = 0, para = 0, para_above = 0, para_kept = 0;
     for (const auto& p : cp) {
-      bool pass = semcached::cache::CheckGuards(p.a, p.b, guards) == semcached::cache::GuardVerdict::kPass;
+      bool pass =
+          semcached::cache::CheckGuards(p.a, p.b, guards) == semcached::cache::GuardVerdict::kPass;
       if (!p.positive) {
         ++neg;
         if (p.sim >= t) ++wrong;
@@ -184,15 +207,17 @@ int main(int argc, char** argv) {
         if (p.sim >= t && pass) ++para_kept;
       }
     }
-    std::printf("%10.2f %17.3f (%4zu) %17.3f (%4zu) %15.3f of %4zu\n", t, double(wrong) / neg, wrong,
-                double(wrong_guarded) / neg, wrong_guarded, para_above ? double(para_kept) / para_above : 1.0,
-                para_above);
+    std::printf("%10.2f %17.3f (%4zu) %17.3f (%4zu) %15.3f of %4zu\n", t, double(wrong) / neg,
+                wrong, double(wrong_guarded) / neg, wrong_guarded,
+                para_above ? double(para_kept) / para_above : 1.0, para_above);
     grows += std::string(grows.empty() ? "" : ",") + "{\"threshold\":" + std::to_string(t) +
-             ",\"wrong_no_guards\":" + std::to_string(double(wrong) / neg) + ",\"wrong_guards\":" +
-             std::to_string(double(wrong_guarded) / neg) + "}";
+             ",\"wrong_no_guards\":" + std::to_string(double(wrong) / neg) +
+             ",\"wrong_guards\":" + std::to_string(double(wrong_guarded) / neg) + "}";
   }
   if (std::FILE* out = std::fopen(json_out.c_str(), "w")) {
-    std::fprintf(out, "{\"ap\":%.4f,\"threshold_at_5pct_false_hits\":%.4f,\"hit_rate_at_5pct\":%.4f,\"qqp\":[%s],\"cannot\":[%s]}\n",
+    std::fprintf(out,
+                 "{\"ap\":%.4f,\"threshold_at_5pct_false_hits\":%.4f,\"hit_rate_at_5pct\":%.4f,"
+                 "\"qqp\":[%s],\"cannot\":[%s]}\n",
                  ap, at5_threshold, at5_hit, rows.c_str(), grows.c_str());
     std::fclose(out);
   }

@@ -7,7 +7,10 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
+#include <map>
+#include <mutex>
 
 #include <spdlog/spdlog.h>
 
@@ -17,10 +20,91 @@
 #include "embed/builtin_embedder.h"
 #include "embed/caching_embedder.h"
 #include "embed/http_embedder.h"
+#include "embed/static_embedder.h"
 
 namespace semcached::app {
 
 using nlohmann::json;
+
+namespace {
+
+// One loaded copy of each static model per process: caches naming the same model share its
+// tables (Embed on a StaticEmbedder reads only, so sharing across threads is safe).
+class SharedStaticEmbedder final : public embed::Embedder {
+ public:
+  explicit SharedStaticEmbedder(std::shared_ptr<embed::StaticEmbedder> model)
+      : model_(std::move(model)) {}
+  std::size_t dim() const override { return model_->dim(); }
+  std::string name() const override { return model_->name(); }
+  Result<std::vector<float>> Embed(std::string_view text) override { return model_->Embed(text); }
+
+ private:
+  std::shared_ptr<embed::StaticEmbedder> model_;
+};
+
+Result<std::shared_ptr<embed::StaticEmbedder>> LoadStaticModelOnce(const Config& config,
+                                                                   const std::string& model) {
+  static std::mutex mu;
+  static std::map<std::string, std::weak_ptr<embed::StaticEmbedder>> loaded;
+  auto where = ResolveStaticModel(config, model);
+  if (!where.ok()) return where.status();
+  std::lock_guard lock(mu);
+  if (auto shared = loaded[*where].lock()) return shared;
+  auto files = where->empty() ? Result<embed::StaticModelFiles>(embed::DefaultStaticModel())
+                              : embed::ReadStaticModelDir(*where);
+  if (!files.ok()) return files.status();
+  if (!model.empty()) files->name = model;
+  auto made = embed::StaticEmbedder::Load(*files);
+  if (!made.ok()) return made.status();
+  std::shared_ptr<embed::StaticEmbedder> shared = std::move(*made);
+  spdlog::info("embedder {}: {}, {} dimensions, weights sha256 {}", shared->name(),
+               shared->tokenizer().Describe(), shared->dim(), shared->weights_sha256());
+  loaded[*where] = shared;
+  return shared;
+}
+
+}  // namespace
+
+Result<std::string> ResolveStaticModel(const Config& config, const std::string& model) {
+  if (model.empty()) return std::string();  // the built-in one
+  std::error_code ec;
+  if (std::filesystem::is_directory(model, ec)) return model;
+  const std::string models_dir =
+      config.models_dir.empty() ? config.data_dir + "/models" : config.models_dir;
+  const std::string repo = model.substr(0, model.find('@'));
+  const auto slash = repo.find('/');
+  const bool hub_name = slash != std::string::npos && slash > 0 && slash + 1 < repo.size() &&
+                        repo.find('/', slash + 1) == std::string::npos && repo[0] != '.';
+  if (!hub_name) {
+    return NotFound("embedder_model '" + model +
+                    "' is neither a model directory nor OWNER/NAME of a pulled model");
+  }
+  const std::string dir = models_dir + "/" + repo;
+  if (!std::filesystem::is_directory(dir, ec)) {
+    return NotFound("model " + repo + " is not in " + models_dir + ": run `semcached model pull " +
+                    model + "` first");
+  }
+  return dir;
+}
+
+Result<std::unique_ptr<embed::Embedder>> MakeEmbedder(const Config& config, const CacheConfig& c) {
+  if (c.embedder == "openai") {
+    embed::HttpEmbedderOptions ho;
+    ho.base_url = c.embedder_url;
+    ho.model = c.embedder_model;
+    ho.dim = static_cast<std::size_t>(c.embedder_dim);
+    ho.api_key_env = c.embedder_api_key_env;
+    ho.timeout_ms = static_cast<int>(c.embedder_timeout_ms);
+    return std::unique_ptr<embed::Embedder>(std::make_unique<embed::HttpEmbedder>(ho));
+  }
+  if (c.embedder == "ngram" || c.embedder == "builtin")
+    return std::unique_ptr<embed::Embedder>(std::make_unique<embed::BuiltinEmbedder>());
+  auto model = LoadStaticModelOnce(config, c.embedder_model);
+  if (!model.ok()) {
+    return Status(model.status().code(), "cache '" + c.id + "': " + model.status().message());
+  }
+  return std::unique_ptr<embed::Embedder>(std::make_unique<SharedStaticEmbedder>(*model));
+}
 
 Result<std::unique_ptr<cache::Cache>> MakeCache(const Config& config, const CacheConfig& c,
                                                 redis::Executor* redis) {
@@ -43,18 +127,9 @@ Result<std::unique_ptr<cache::Cache>> MakeCache(const Config& config, const Cach
     cache::ParseFsyncPolicy(config.persist.fsync, &eo.fsync);
     eo.snapshot_journal_bytes = static_cast<std::size_t>(config.persist.snapshot_journal_mb) << 20;
   }
-  std::unique_ptr<embed::Embedder> embedder;
-  if (c.embedder == "openai") {
-    embed::HttpEmbedderOptions ho;
-    ho.base_url = c.embedder_url;
-    ho.model = c.embedder_model;
-    ho.dim = static_cast<std::size_t>(c.embedder_dim);
-    ho.api_key_env = c.embedder_api_key_env;
-    ho.timeout_ms = static_cast<int>(c.embedder_timeout_ms);
-    embedder = std::make_unique<embed::HttpEmbedder>(ho);
-  } else {
-    embedder = std::make_unique<embed::BuiltinEmbedder>();
-  }
+  auto made_embedder = MakeEmbedder(config, c);
+  if (!made_embedder.ok()) return made_embedder.status();
+  std::unique_ptr<embed::Embedder> embedder = std::move(*made_embedder);
   // Popular prompts are embedded once (the LRU keeps 10,000 per cache).
   if (store == "redis") {
     auto made = cache::RedisCache::Create(

@@ -17,9 +17,17 @@
 
 #include "app/config.h"
 #include "cache/registry.h"
+#include "embed/embedder.h"
 #include "redis/client.h"
 
 namespace semcached::app {
+
+// The embedder a cache's settings name: a static model (each loaded once per process), the
+// n-gram one, or an HTTP service.
+Result<std::unique_ptr<embed::Embedder>> MakeEmbedder(const Config& config, const CacheConfig& c);
+// Where a model2vec embedder_model lives: "" for the built-in model, a directory as given,
+// or models_dir/OWNER/NAME for a pulled model (NotFound, saying what to run, if absent).
+Result<std::string> ResolveStaticModel(const Config& config, const std::string& model);
 
 // `redis` is the process's Redis connection (null without redis.url): caches whose store is
 // "redis" keep their entries there.

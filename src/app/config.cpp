@@ -40,6 +40,9 @@ const std::vector<KeySpec>& Keys() {
         "data_dir", [](Config& c) -> std::string& { return c.data_dir; }, {},
         "directory for the embedded store's files (created if missing)"));
     k.push_back(StringKey<Config>(
+        "models_dir", [](Config& c) -> std::string& { return c.models_dir; }, {},
+        "where `semcached model pull` keeps models (OWNER/NAME/); empty: data_dir/models"));
+    k.push_back(StringKey<Config>(
         "store", [](Config& c) -> std::string& { return c.store; }, {"embedded", "redis"},
         "default vector store of caches"));
     k.push_back(StringKey<Config>(
@@ -213,7 +216,8 @@ const std::vector<CacheKey>& CacheKeys() {
     api_keys.secret = true;
     k.push_back(api_keys);
     k.push_back(DoubleKey<C>("similarity_threshold", &C::similarity_threshold, 0, 1,
-                             "cosine similarity a semantic hit needs (README, thresholds)")
+                             "cosine similarity a semantic hit needs; 0: the embedder's "
+                             "measured default (README, thresholds)")
                     .Into(&O::similarity_threshold));
     k.push_back(IntKey<C>("ttl_ms", &C::ttl_ms, 0, kMax,
                           "entry lifetime unless a store says otherwise; 0: no expiry")
@@ -265,11 +269,16 @@ const std::vector<CacheKey>& CacheKeys() {
     k.push_back(DoubleKey<C>("output_usd_per_mtok", &C::output_usd_per_mtok, 0, 1e6,
                              "USD per million completion tokens of the calls a hit replaces")
                     .Into(&O::output_usd_per_mtok));
-    k.push_back(StringKey<C>("embedder", &C::embedder, {"builtin", "openai"},
-                             "builtin, or any OpenAI-compatible /v1/embeddings service"));
+    k.push_back(StringKey<C>("embedder", &C::embedder, {"model2vec", "ngram", "builtin", "openai"},
+                             "model2vec (a static model in process), ngram (model-free; "
+                             "builtin is its former name), or openai (any OpenAI-compatible "
+                             "/v1/embeddings service)"));
     k.push_back(StringKey<C>("embedder_url", &C::embedder_url, {},
                              "base URL of the embedding service (without /embeddings)"));
-    k.push_back(StringKey<C>("embedder_model", &C::embedder_model, {}, "the model to ask for"));
+    k.push_back(StringKey<C>("embedder_model", &C::embedder_model, {},
+                             "model2vec: a model directory or OWNER/NAME pulled into "
+                             "models_dir (empty: the built-in potion-base-4M-int8); openai: "
+                             "the model to ask for"));
     k.push_back(IntKey<C>("embedder_dim", &C::embedder_dim, 0, 65535,
                           "dimensions kept (vectors are truncated and re-normalized); "
                           "required for openai"));
@@ -593,11 +602,21 @@ std::vector<CacheConfig> DeclaredCaches(const Config& config) {
   return {d};
 }
 
+double DefaultSimilarityThreshold(const std::string& embedder) {
+  // Measured on meancache/val.csv and the rewording and trap sets in tests/data (README,
+  // "Thresholds"): each embedder's cosines spread differently, so each has its own.
+  if (embedder == "ngram" || embedder == "builtin") return 0.85;
+  if (embedder == "openai") return 0.85;
+  return 0.92;  // model2vec
+}
+
 cache::CacheOptions ToCacheOptions(const CacheConfig& c) {
   cache::CacheOptions o;
   for (const auto& k : CacheKeys()) {
     if (k.apply) k.apply(c, o);
   }
+  if (c.similarity_threshold == 0)
+    o.similarity_threshold = static_cast<float>(DefaultSimilarityThreshold(c.embedder));
   return o;
 }
 

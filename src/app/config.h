@@ -72,7 +72,8 @@ struct RedisConfig {
 struct CacheConfig {
   std::string id;
   std::vector<std::string> api_keys;            // empty: open to any caller (logged at start-up)
-  double similarity_threshold = 0.85;           // cosine, 0..1; measured default (README)
+  // Cosine, 0..1; 0 (unset): the embedder's measured default (DefaultSimilarityThreshold).
+  double similarity_threshold = 0;
   std::int64_t ttl_ms = 0;                      // 0: entries do not expire unless the request says
   bool sliding_ttl = false;                     // a hit restarts the entry's TTL
   std::vector<std::string> allowed_attributes;  // empty: any
@@ -94,9 +95,12 @@ struct CacheConfig {
   std::int64_t search_ef = 24;
   // Nearest entries the semantic tier checks against threshold and guards, best first.
   std::int64_t semantic_candidates = 4;
-  // Embedder: "builtin" (default) or "openai" (any OpenAI-compatible /v1/embeddings).
-  std::string embedder = "builtin";
+  // Embedder: "model2vec" (default: a static model in process), "ngram" (model-free;
+  // "builtin" is its former name), or "openai" (any OpenAI-compatible /v1/embeddings).
+  std::string embedder = "model2vec";
   std::string embedder_url = "http://127.0.0.1:11434/v1";
+  // model2vec: empty for the built-in model, a directory, or OWNER/NAME under models_dir
+  // (`semcached model pull`); openai: the model to ask for.
   std::string embedder_model;
   std::int64_t embedder_dim = 0;  // required for "openai": vectors are truncated to it
   std::string embedder_api_key_env = "OPENAI_API_KEY";
@@ -114,6 +118,7 @@ struct PersistConfig {
 
 struct Config {
   std::string data_dir = "data";
+  std::string models_dir;  // where `semcached model pull` puts models; empty: data_dir/models
   std::string store = "embedded";  // embedded | redis
   ServerConfig server;
   LogConfig log;
@@ -169,5 +174,7 @@ nlohmann::json CacheConfigToJson(const CacheConfig& c);
 std::vector<CacheConfig> DeclaredCaches(const Config& config);
 // A cache's runtime options from its settings: the one place they are built.
 cache::CacheOptions ToCacheOptions(const CacheConfig& c);
+// The similarity threshold a cache gets when it sets none, per embedder kind.
+double DefaultSimilarityThreshold(const std::string& embedder);
 
 }  // namespace semcached::app

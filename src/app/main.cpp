@@ -20,13 +20,11 @@
 #include "app/cache_admin.h"
 #include "app/config.h"
 #include "app/import.h"
+#include "app/model_command.h"
 #include "cache/registry.h"
 #include "common/durable_file.h"
 #include "common/logging.h"
 #include "common/memory.h"
-#include "embed/builtin_embedder.h"
-#include "embed/caching_embedder.h"
-#include "embed/http_embedder.h"
 #include "redis/client.h"
 #include "redis/cluster.h"
 #include "redis/probe.h"
@@ -445,6 +443,21 @@ int Main(int argc, char** argv) {
                          "Bearer key (default: default_cache_api_key)");
   import_cmd->add_flag("--no-progress", no_progress, "no progress bar");
 
+  ModelTextOptions model_opts;
+  auto* model_cmd = cli.add_subcommand("model", "static embedding models");
+  model_cmd->require_subcommand(1);
+  auto add_text_command = [&](const char* name, const char* help) {
+    auto* c = model_cmd->add_subcommand(name, help);
+    AddConfigOptions(c, opts);
+    c->add_option("--model", model_opts.model,
+                  "a model directory or OWNER/NAME pulled into models_dir (default: built-in)");
+    c->add_flag("--json-lines", model_opts.json_lines, "each stdin line is one JSON string");
+    return c;
+  };
+  auto* tokenize_cmd =
+      add_text_command("tokenize", "print the token ids of each stdin line (JSON arrays)");
+  auto* embed_cmd = add_text_command("embed", "print the vector of each stdin line (JSON arrays)");
+
   try {
     cli.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -458,6 +471,8 @@ int Main(int argc, char** argv) {
   }
   if (version->parsed()) return Version(*config);
   if (config_cmd->parsed()) return ShowConfig(*config, keys);
+  if (tokenize_cmd->parsed()) return RunModelTokenize(*config, model_opts);
+  if (embed_cmd->parsed()) return RunModelEmbed(*config, model_opts);
   if (import_cmd->parsed()) {
     import_opts.url = !import_url.empty() ? import_url
                                           : "http://" + config->server.host + ":" +

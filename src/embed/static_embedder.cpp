@@ -103,6 +103,25 @@ std::string_view Utf8Prefix(std::string_view s, std::size_t chars) {
   return s;
 }
 
+// A unit vector from the text's bytes: SHA-256 seeds a splitmix64 stream of uniform
+// components, whose direction is uniform enough for texts to be near only themselves.
+void HashedDirection(std::string_view text, std::vector<float>* out) {
+  const Sha256Digest digest = Sha256(text);
+  std::uint64_t state = 0;
+  std::memcpy(&state, digest.data(), sizeof state);
+  double norm = 0;
+  for (float& x : *out) {
+    std::uint64_t z = (state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    x = static_cast<float>(static_cast<double>(z >> 11) / 9007199254740992.0 - 0.5);
+    norm += static_cast<double>(x) * x;
+  }
+  const double scale = 1.0 / std::sqrt(norm);
+  for (float& x : *out) x = static_cast<float>(x * scale);
+}
+
 }  // namespace
 
 Result<StaticModelFiles> ReadStaticModelDir(const std::string& dir) {
@@ -159,10 +178,12 @@ StaticModelFiles DefaultStaticModel() {
 
 StaticEmbedder::~StaticEmbedder() = default;
 
-Result<std::unique_ptr<StaticEmbedder>> StaticEmbedder::Load(const StaticModelFiles& files) {
+Result<std::unique_ptr<StaticEmbedder>> StaticEmbedder::Load(const StaticModelFiles& files,
+                                                             StaticEmbedderOptions options) {
   const std::string& what = files.name;
   std::unique_ptr<StaticEmbedder> e(new StaticEmbedder());
   e->name_ = files.name;
+  e->options_ = options;
 
   const auto config = nlohmann::json::parse(files.config_json, nullptr, false);
   if (config.is_discarded() || !config.is_object())
@@ -276,7 +297,10 @@ std::vector<std::int32_t> StaticEmbedder::TokenIds(std::string_view text) const 
 Result<std::vector<float>> StaticEmbedder::Embed(std::string_view text) {
   const std::vector<std::int32_t> ids = TokenIds(text);
   std::vector<float> out(dim_, 0.0f);
-  if (ids.empty()) return out;  // no known token: a zero vector, near nothing
+  if (ids.empty()) {
+    if (!options_.zeros_for_unknown_text) HashedDirection(text, &out);
+    return out;
+  }
 
   std::vector<double> sum(dim_, 0.0);
   if (!table_i8_.empty() && weights_.empty()) {

@@ -41,9 +41,18 @@ Result<StaticModelFiles> ReadStaticModelDir(const std::string& dir);
 StaticModelFiles DefaultStaticModel();
 inline constexpr const char* kDefaultStaticModelName = "minishlab/potion-base-4M-int8";
 
+struct StaticEmbedderOptions {
+  // A text with no token the model knows (emoji only, an unknown script) has no mean.
+  // model2vec returns zeros; a cache cannot index a vector without a direction, so by default
+  // such a text gets a unit vector drawn from a hash of its bytes: found again by the same
+  // text, near nothing else (random directions in 128-d are ~0.09 apart in cosine).
+  bool zeros_for_unknown_text = false;
+};
+
 class StaticEmbedder final : public Embedder {
  public:
-  static Result<std::unique_ptr<StaticEmbedder>> Load(const StaticModelFiles& files);
+  static Result<std::unique_ptr<StaticEmbedder>> Load(const StaticModelFiles& files,
+                                                      StaticEmbedderOptions options = {});
   ~StaticEmbedder() override;
 
   std::size_t dim() const override { return dim_; }
@@ -63,6 +72,7 @@ class StaticEmbedder final : public Embedder {
   StaticEmbedder() = default;
 
   std::string name_;
+  StaticEmbedderOptions options_;
   std::unique_ptr<Tokenizer> tokenizer_;
   std::size_t dim_ = 0;
   std::size_t rows_ = 0;

@@ -228,7 +228,11 @@ id = "chat"
   EXPECT_EQ(c->caches[1].id, "chat");
   EXPECT_TRUE(c->caches[1].normalize_casefold);
   EXPECT_EQ(c->caches[1].search_ef, 24);
-  EXPECT_DOUBLE_EQ(c->caches[1].similarity_threshold, 0.85);
+  // Unset, the threshold is the embedder's measured default.
+  EXPECT_DOUBLE_EQ(c->caches[1].similarity_threshold, 0);
+  EXPECT_EQ(c->caches[1].embedder, "model2vec");
+  EXPECT_FLOAT_EQ(ToCacheOptions(c->caches[1]).similarity_threshold,
+                  static_cast<float>(DefaultSimilarityThreshold("model2vec")));
   // API keys are never printed.
   EXPECT_EQ(RenderToml(*c).find("k1"), std::string::npos);
 }

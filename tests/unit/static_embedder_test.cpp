@@ -30,11 +30,12 @@ std::vector<float> ReadExpected(const std::string& file) {
   return j.at(0).get<std::vector<float>>();
 }
 
-std::unique_ptr<StaticEmbedder> LoadFixture(const std::string& variant) {
+std::unique_ptr<StaticEmbedder> LoadFixture(const std::string& variant,
+                                            StaticEmbedderOptions options = {}) {
   auto files = ReadStaticModelDir(kFixtures + "/" + variant);
   EXPECT_TRUE(files.ok()) << files.status().ToString();
   if (!files.ok()) return nullptr;
-  auto e = StaticEmbedder::Load(*files);
+  auto e = StaticEmbedder::Load(*files, options);
   EXPECT_TRUE(e.ok()) << e.status().ToString();
   return e.ok() ? std::move(*e) : nullptr;
 }
@@ -111,14 +112,27 @@ TEST(StaticEmbedder, Float16AndInt8TablesEncodeLikeTheFloat32One) {
   }
 }
 
-TEST(StaticEmbedder, TextWithNoKnownTokenEmbedsToZeros) {
+TEST(StaticEmbedder, TextWithNoKnownTokenEmbedsToZerosAsModel2VecDoes) {
   REQUIRE_FIXTURES();
-  auto e = LoadFixture("test-model-float32");
+  auto e = LoadFixture("test-model-float32", {.zeros_for_unknown_text = true});
   ASSERT_NE(e, nullptr);
   for (const char* text : {"", "   ", "\xE2\x80\x8B", "[UNK] [UNK]"}) {
     const auto v = *e->Embed(text);
     EXPECT_EQ(v, std::vector<float>(2, 0.0f)) << text;
   }
+}
+
+TEST(StaticEmbedder, TextWithNoKnownTokenGetsADirectionOfItsOwnForCaches) {
+  auto e = StaticEmbedder::Load(DefaultStaticModel());
+  ASSERT_TRUE(e.ok());
+  const auto a = *(*e)->Embed("\xF0\x9F\x99\x82\xF0\x9F\x99\x82");  // two emoji
+  const auto b = *(*e)->Embed("\xF0\x9F\x8E\x89");
+  EXPECT_EQ(a, *(*e)->Embed("\xF0\x9F\x99\x82\xF0\x9F\x99\x82"));
+  double norm = 0;
+  for (float x : a) norm += x * x;
+  EXPECT_NEAR(norm, 1.0, 1e-5);
+  EXPECT_LT(Cosine(a, b), 0.5);
+  EXPECT_LT(Cosine(a, *(*e)->Embed("how do I reset my password")), 0.5);
 }
 
 TEST(StaticEmbedder, DefaultModelIsBuiltIn) {
