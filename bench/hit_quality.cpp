@@ -93,6 +93,10 @@ int main(int argc, char** argv) {
   app.add_option("--char-weight", eo.char_weight);
   app.add_option("--min-n", eo.min_char_ngram);
   app.add_option("--max-n", eo.max_char_ngram);
+  std::string rewordings = "tests/data/everyday_rewordings.tsv";
+  std::string traps = "tests/data/traps.tsv";
+  app.add_option("--rewordings", rewordings, "TSV of stored, asked, kind: should hit");
+  app.add_option("--traps", traps, "TSV of stored, asked, kind: must not hit");
   std::string embedder = "ngram";
   app.add_option("--embedder", embedder, "ngram, or model2vec (the built-in static model)");
   CLI11_PARSE(app, argc, argv);
@@ -213,6 +217,38 @@ int main(int argc, char** argv) {
     grows += std::string(grows.empty() ? "" : ",") + "{\"threshold\":" + std::to_string(t) +
              ",\"wrong_no_guards\":" + std::to_string(double(wrong) / neg) +
              ",\"wrong_guards\":" + std::to_string(double(wrong_guarded) / neg) + "}";
+  }
+  // Everyday rewordings (should be served) and traps (must not be), at each threshold.
+  auto read_set = [&](const std::string& path) {
+    std::vector<Pair> set;
+    std::ifstream sin(path);
+    ReadCsvRecord(sin, &f, '\t');
+    while (ReadCsvRecord(sin, &f, '\t')) {
+      if (f.size() >= 2) set.push_back({Norm(f[0]), Norm(f[1]), true});
+    }
+    auto se = make();
+    for (auto& p : set) p.sim = Cos(*se->Embed(p.a), *se->Embed(p.b));
+    return set;
+  };
+  const std::vector<Pair> reworded = read_set(rewordings), trapped = read_set(traps);
+  std::printf("\nEveryday rewordings (%s, %zu pairs) and traps (%s, %zu pairs): share served\n",
+              rewordings.c_str(), reworded.size(), traps.c_str(), trapped.size());
+  std::printf("%10s %20s %20s %20s %20s\n", "threshold", "rewordings, no guards",
+              "rewordings, guards", "traps, no guards", "traps, guards");
+  auto served = [&](const std::vector<Pair>& set, float t, bool guarded) {
+    std::size_t n = 0;
+    for (const auto& p : set) {
+      if (p.sim < t) continue;
+      if (guarded &&
+          semcached::cache::CheckGuards(p.b, p.a, guards) != semcached::cache::GuardVerdict::kPass)
+        continue;
+      ++n;
+    }
+    return set.empty() ? 0.0 : static_cast<double>(n) / static_cast<double>(set.size());
+  };
+  for (float t = 0.70f; t <= 0.991f; t += 0.01f) {
+    std::printf("%10.2f %20.3f %20.3f %20.3f %20.3f\n", t, served(reworded, t, false),
+                served(reworded, t, true), served(trapped, t, false), served(trapped, t, true));
   }
   if (std::FILE* out = std::fopen(json_out.c_str(), "w")) {
     std::fprintf(out,
