@@ -17,6 +17,7 @@ PACKAGES=(
   libssl-dev                # SHA-256, TLS
   libcurl4-openssl-dev      # upstream HTTP (embedders, LLM providers)
   libutf8proc-dev           # prompt normalization
+  wordnet-base              # antonyms for the guards (extracted at build time)
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev libhnswlib-dev
   wrk nginx                 # HTTP load generator, and the HTTP floor baseline

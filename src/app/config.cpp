@@ -233,6 +233,22 @@ const std::vector<CacheKey>& CacheKeys() {
     k.push_back(BoolKey<C>("guard_negation", &C::guard_negation,
                            "a semantic hit needs the same negation as the prompt")
                     .Into([](O& o) -> bool& { return o.guards.negation; }));
+    k.push_back(BoolKey<C>("guard_units", &C::guard_units,
+                           "where both prompts name units, a semantic hit needs the same ones")
+                    .Into([](O& o) -> bool& { return o.guards.units; }));
+    k.push_back(BoolKey<C>("guard_dates", &C::guard_dates,
+                           "a semantic hit needs the same date words (today, next week, May 5)")
+                    .Into([](O& o) -> bool& { return o.guards.dates; }));
+    k.push_back(BoolKey<C>("guard_entities", &C::guard_entities,
+                           "a semantic hit needs the prompt's names (Paris, iPhone, PDF) and "
+                           "no others")
+                    .Into([](O& o) -> bool& { return o.guards.entities; }));
+    k.push_back(BoolKey<C>("guard_direction", &C::guard_direction,
+                           "no semantic hit when two parts are swapped (from A to B, B to A)")
+                    .Into([](O& o) -> bool& { return o.guards.direction; }));
+    k.push_back(BoolKey<C>("guard_antonyms", &C::guard_antonyms,
+                           "no semantic hit when a word faces its opposite (WordNet antonyms)")
+                    .Into([](O& o) -> bool& { return o.guards.antonyms; }));
     k.push_back(BoolKey<C>("normalize_nfkc", &C::normalize_nfkc, "Unicode NFKC before matching")
                     .Into([](O& o) -> bool& { return o.normalize.nfkc; }));
     k.push_back(BoolKey<C>("normalize_casefold", &C::normalize_casefold,

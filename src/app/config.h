@@ -79,6 +79,11 @@ struct CacheConfig {
   std::vector<std::string> allowed_attributes;  // empty: any
   bool guard_numbers = true;
   bool guard_negation = true;
+  bool guard_units = true;
+  bool guard_dates = true;
+  bool guard_entities = true;
+  bool guard_direction = true;
+  bool guard_antonyms = true;
   // Prompt normalization steps (cache/normalize.h), each on unless turned off.
   bool normalize_nfkc = true;
   bool normalize_casefold = true;

@@ -184,7 +184,9 @@ Candidate* Cache::ChooseSemantic(std::vector<Candidate>& found, const std::strin
       if (!again.ok()) continue;
       c.normalized = std::move(*again);
     }
-    if (PassesGuards(normalized, c.normalized, t)) return &c;
+    if (PassesGuards(GuardText(normalized, q.prompt), GuardText(c.normalized, c.entry->prompt()),
+                     t))
+      return &c;
   }
   return nullptr;
 }
@@ -224,9 +226,11 @@ Result<std::vector<Hit>> Cache::Search(const SearchQuery& q, LookupTrace* trace)
   return std::vector<Hit>{};
 }
 
-bool Cache::PassesGuards(std::string_view query, std::string_view candidate, LookupTrace& t) {
-  if (CheckGuards(query, candidate, options().guards) == GuardVerdict::kPass) return true;
+bool Cache::PassesGuards(const GuardText& query, const GuardText& candidate, LookupTrace& t) {
+  const GuardVerdict verdict = CheckGuards(query, candidate, options().guards);
+  if (verdict == GuardVerdict::kPass) return true;
   ++t.guard_rejections;
+  ++t.rejections_by_guard[static_cast<std::size_t>(verdict)];
   counters_.guard_rejections.fetch_add(1, std::memory_order_relaxed);
   return false;
 }

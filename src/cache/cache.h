@@ -11,6 +11,7 @@
 // Must not: include vector/, redis/, store/ or HTTP headers (the backends bring those).
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <map>
@@ -163,6 +164,8 @@ struct LookupTrace {
   std::optional<Strategy> hit_tier;
   float best_similarity = -1;  // best semantic candidate seen, hit or not
   int guard_rejections = 0;
+  // Rejections by guard, indexed by GuardVerdict (kPass unused).
+  std::array<int, kGuardVerdicts> rejections_by_guard{};
   double normalize_us = 0, embed_us = 0, search_us = 0, guards_us = 0;
 };
 
@@ -258,7 +261,7 @@ class Cache {
                             float threshold, const SearchQuery& query, std::int64_t now,
                             LookupTrace& trace);
   // Whether a semantic candidate passes the cache's guards; a rejection is counted.
-  bool PassesGuards(std::string_view query, std::string_view candidate, LookupTrace& trace);
+  bool PassesGuards(const GuardText& query, const GuardText& candidate, LookupTrace& trace);
 };
 
 // Bytes of prompt, response, attribute names and values: what max_bytes counts.

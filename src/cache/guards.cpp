@@ -4,6 +4,10 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <cstring>
+#include <set>
+
+#include "cache/lexicon/lexicon.h"
 
 namespace semcached::cache {
 namespace {
@@ -73,9 +77,9 @@ std::vector<std::string> ExtractNumbers(std::string_view text) {
 }
 
 int CountNegations(std::string_view text) {
-  static constexpr std::array<std::string_view, 14> kMarkers = {
-      "not",     "no",      "never", "without", "cannot", "none", "nobody",
-      "nothing", "neither", "nor",   "nowhere", "isnt",   "dont", "doesnt"};
+  static constexpr std::array<std::string_view, 15> kMarkers = {
+      "not",     "no",      "never", "without", "cannot", "none", "nobody", "nothing",
+      "neither", "nor",     "nowhere", "isnt",  "dont",   "doesnt", "non"};
   int count = 0;
   for (std::string_view w : Words(text)) {
     if (w.size() > 3 && w.substr(w.size() - 3) == "n't") {
@@ -93,23 +97,262 @@ int CountNegations(std::string_view text) {
 }
 
 const char* GuardVerdictName(GuardVerdict v) {
-  static constexpr EnumName<GuardVerdict> kNames[] = {{GuardVerdict::kPass, "pass"},
-                                                      {GuardVerdict::kNumbersDiffer, "numbers"},
-                                                      {GuardVerdict::kNegationDiffers, "negation"}};
+  static constexpr EnumName<GuardVerdict> kNames[] = {
+      {GuardVerdict::kPass, "pass"},           {GuardVerdict::kNumbersDiffer, "numbers"},
+      {GuardVerdict::kNegationDiffers, "negation"}, {GuardVerdict::kUnitsDiffer, "units"},
+      {GuardVerdict::kDatesDiffer, "dates"},   {GuardVerdict::kEntitiesDiffer, "entities"},
+      {GuardVerdict::kDirectionDiffers, "direction"}, {GuardVerdict::kAntonym, "antonyms"}};
   return NameOf(kNames, v);
 }
 
-GuardVerdict CheckGuards(std::string_view query, std::string_view candidate,
+namespace {
+
+bool IsDigits(std::string_view w) {
+  return !w.empty() && std::all_of(w.begin(), w.end(), [](char c) {
+    return std::isdigit(static_cast<unsigned char>(c)) || c == ',' || c == '.';
+  });
+}
+
+// Words, with digits split from letters ("5km" -> "5", "km") and the currency and percent
+// signs as words of their own: what units and dates are read from.
+std::vector<std::string_view> UnitWords(std::string_view text) {
+  std::vector<std::string_view> out;
+  std::size_t i = 0;
+  auto symbol_at = [&](std::size_t at) -> std::size_t {
+    for (std::string_view sym : {"$", "%", "\xE2\x82\xAC", "\xC2\xA3", "\xC2\xA5"})
+      if (text.compare(at, sym.size(), sym) == 0) return sym.size();
+    return 0;
+  };
+  while (i < text.size()) {
+    if (std::size_t n = symbol_at(i)) {
+      out.push_back(text.substr(i, n));
+      i += n;
+      continue;
+    }
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (!IsWordChar(c)) {
+      ++i;
+      continue;
+    }
+    const bool digits = std::isdigit(c);
+    std::size_t j = i;
+    while (j < text.size() && !symbol_at(j)) {
+      const auto d = static_cast<unsigned char>(text[j]);
+      const bool inner_point = digits && (d == '.' || d == ',') && j + 1 < text.size() &&
+                               std::isdigit(static_cast<unsigned char>(text[j + 1]));
+      if (!(IsWordChar(d) || inner_point) || (!inner_point && (std::isdigit(d) != 0) != digits))
+        break;
+      ++j;
+    }
+    out.push_back(text.substr(i, j - i));
+    i = j;
+  }
+  return out;
+}
+
+// Short unit forms that are also ordinary words or letters count only after a number.
+bool NeedsNumber(std::string_view form) {
+  static constexpr std::string_view kAmbiguous[] = {"in.", "min", "mins", "sec", "cal", "gal",
+                                                    "mo",  "mos", "pt",   "qt",  "kn",  "mi",
+                                                    "hr",  "kg",  "oz",   "lb",  "yd",  "ft"};
+  if (form.size() <= 2) return true;
+  return std::find(std::begin(kAmbiguous), std::end(kAmbiguous), form) != std::end(kAmbiguous);
+}
+
+std::vector<std::string_view> Units(std::string_view text) {
+  std::vector<std::string_view> out;
+  const auto words = UnitWords(text);
+  for (std::size_t i = 0; i < words.size(); ++i) {
+    const std::string_view unit = lexicon::UnitOf(words[i]);
+    if (unit.empty()) continue;
+    const bool after_number = i > 0 && IsDigits(words[i - 1]);
+    const bool before_number = i + 1 < words.size() && IsDigits(words[i + 1]);  // "$ 5"
+    if (NeedsNumber(words[i]) && !after_number && !(words[i].size() == 1 && before_number &&
+                                                    !std::isalpha(static_cast<unsigned char>(words[i][0]))))
+      continue;
+    out.push_back(unit);
+  }
+  return out;
+}
+
+std::multiset<std::string> Dates(std::string_view text) {
+  std::multiset<std::string> out;
+  const auto words = UnitWords(text);
+  for (std::size_t i = 0; i < words.size(); ++i) {
+    const std::string_view w = words[i];
+    if (auto d = lexicon::DateWordOf(w); !d.empty()) {
+      out.emplace(d);
+      continue;
+    }
+    if (auto m = lexicon::DateModifierOf(w); !m.empty() && i + 1 < words.size()) {
+      std::string_view next = lexicon::DateWordOf(words[i + 1]);
+      if (next.empty()) {
+        const std::string_view unit = lexicon::UnitOf(words[i + 1]);
+        if (unit == "day" || unit == "week" || unit == "month" || unit == "year" ||
+            unit == "hour" || unit == "minute")
+          next = unit;
+      }
+      if (!next.empty()) {
+        out.emplace(std::string(m) + " " + std::string(next));
+        ++i;
+      }
+      continue;
+    }
+    // "may" is a month only beside a day number ("may 5", "5 may").
+    if (w == "may" && ((i > 0 && IsDigits(words[i - 1])) ||
+                       (i + 1 < words.size() && IsDigits(words[i + 1]))))
+      out.emplace("may");
+  }
+  return out;
+}
+
+std::string Lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+// Names in text as written: capitalized past a sentence start, mixed case, all caps, letters
+// then digits ("K2", "mp3"), or with a '#' or '+' ("C#", "C++"). Lower case, possessive cut.
+std::vector<std::string> Entities(std::string_view text) {
+  std::vector<std::string> out;
+  bool sentence_start = true;
+  std::size_t i = 0;
+  auto separator = [](unsigned char c) {
+    return std::isspace(c) || std::strchr(",;:!?()[]{}\"/", c) != nullptr;
+  };
+  while (i < text.size()) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (separator(c)) {
+      if (c == '!' || c == '?' || c == ':' || c == '\n') sentence_start = true;
+      ++i;
+      continue;
+    }
+    std::size_t j = i;
+    while (j < text.size() && !separator(static_cast<unsigned char>(text[j]))) ++j;
+    std::string_view tok = text.substr(i, j - i);
+    i = j;
+    const bool ends_sentence = tok.back() == '.';
+    while (!tok.empty() && (tok.back() == '.' || tok.back() == '\'')) tok.remove_suffix(1);
+    if (tok.size() > 2 && (tok.substr(tok.size() - 2) == "'s" ||
+                           tok.substr(tok.size() - 2) == "\xE2\x80\x99"))
+      tok.remove_suffix(2);
+    while (!tok.empty() && (tok.front() == '\'' || tok.front() == '.')) tok.remove_prefix(1);
+    const bool starts = sentence_start;
+    sentence_start = ends_sentence;
+    if (tok.empty() || IsDigits(tok)) continue;
+    bool upper_inside = false, has_alpha = false, digit_after_letter = false, sign = false;
+    for (std::size_t k = 0; k < tok.size(); ++k) {
+      const auto t = static_cast<unsigned char>(tok[k]);
+      if (k > 0 && std::isupper(t)) upper_inside = true;
+      if (std::isalpha(t)) has_alpha = true;
+      if (std::isdigit(t) && has_alpha) digit_after_letter = true;
+      if ((t == '#' || t == '+') && has_alpha) sign = true;
+    }
+    const bool capitalized = std::isupper(static_cast<unsigned char>(tok[0])) != 0;
+    const bool pronoun_i = tok == "I" || (tok.size() > 1 && tok[0] == 'I' && tok[1] == '\'');
+    if (upper_inside || digit_after_letter || sign || (capitalized && !starts && !pronoun_i))
+      out.push_back(Lower(tok));
+  }
+  return out;
+}
+
+// Every token of the text, lower case, as Entities cuts them, for looking names up.
+std::set<std::string> LowerTokens(std::string_view text) {
+  std::set<std::string> out;
+  std::string lowered = Lower(text);
+  std::string_view t(lowered);
+  std::size_t i = 0;
+  auto separator = [](unsigned char c) {
+    return std::isspace(c) || std::strchr(",;:!?()[]{}\"/", c) != nullptr;
+  };
+  while (i < t.size()) {
+    if (separator(static_cast<unsigned char>(t[i]))) {
+      ++i;
+      continue;
+    }
+    std::size_t j = i;
+    while (j < t.size() && !separator(static_cast<unsigned char>(t[j]))) ++j;
+    std::string_view tok = t.substr(i, j - i);
+    i = j;
+    while (!tok.empty() && (tok.back() == '.' || tok.back() == '\'')) tok.remove_suffix(1);
+    if (tok.size() > 2 && tok.substr(tok.size() - 2) == "'s") tok.remove_suffix(2);
+    while (!tok.empty() && (tok.front() == '\'' || tok.front() == '.')) tok.remove_prefix(1);
+    if (!tok.empty()) out.emplace(tok);
+  }
+  return out;
+}
+
+bool EntitiesAgree(std::string_view a, std::string_view b) {
+  const auto in_b = LowerTokens(b), in_a = LowerTokens(a);
+  for (const auto& e : Entities(a))
+    if (!in_b.count(e)) return false;
+  for (const auto& e : Entities(b))
+    if (!in_a.count(e)) return false;
+  return true;
+}
+
+// X M Y in one and Y M X in the other, once the shared beginning and end are set aside.
+bool PartsSwapped(std::string_view a, std::string_view b) {
+  auto wa = Words(a), wb = Words(b);
+  if (wa.size() != wb.size() || wa.size() > 64) return false;
+  std::size_t begin = 0, end = wa.size();
+  while (begin < end && wa[begin] == wb[begin]) ++begin;
+  while (end > begin && wa[end - 1] == wb[end - 1]) --end;
+  const std::size_t n = end - begin;
+  if (n < 3) return false;
+  auto sa = std::vector<std::string_view>(wa.begin() + begin, wa.begin() + end);
+  auto sb = std::vector<std::string_view>(wb.begin() + begin, wb.begin() + end);
+  if (!std::is_permutation(sa.begin(), sa.end(), sb.begin())) return false;
+  for (std::size_t x = 1; x + 2 <= n; ++x) {
+    for (std::size_t y = 1; x + y + 1 <= n; ++y) {
+      const std::size_t m = n - x - y;
+      // b = Y M X
+      if (!std::equal(sa.end() - y, sa.end(), sb.begin())) continue;
+      if (!std::equal(sa.begin() + x, sa.begin() + x + m, sb.begin() + y)) continue;
+      if (!std::equal(sa.begin(), sa.begin() + x, sb.begin() + y + m)) continue;
+      return true;
+    }
+  }
+  return false;
+}
+
+bool FacesAnAntonym(std::string_view a, std::string_view b) {
+  const auto wa = Words(a), wb = Words(b);
+  const std::set<std::string_view> sa(wa.begin(), wa.end()), sb(wb.begin(), wb.end());
+  std::vector<std::string_view> only_a, only_b;
+  std::set_difference(sa.begin(), sa.end(), sb.begin(), sb.end(), std::back_inserter(only_a));
+  std::set_difference(sb.begin(), sb.end(), sa.begin(), sa.end(), std::back_inserter(only_b));
+  if (only_a.size() > 32 || only_b.size() > 32) return false;  // not a near-copy anyway
+  for (std::string_view x : only_a)
+    for (std::string_view y : only_b)
+      if (lexicon::AreAntonyms(x, y)) return true;
+  return false;
+}
+
+}  // namespace
+
+GuardVerdict CheckGuards(const GuardText& query, const GuardText& candidate,
                          const GuardOptions& o) {
+  const std::string_view q = query.normalized, c = candidate.normalized;
   if (o.numbers) {
-    auto a = ExtractNumbers(query), b = ExtractNumbers(candidate);
+    auto a = ExtractNumbers(q), b = ExtractNumbers(c);
     std::sort(a.begin(), a.end());
     std::sort(b.begin(), b.end());
     if (a != b) return GuardVerdict::kNumbersDiffer;
   }
-  if (o.negation && CountNegations(query) != CountNegations(candidate)) {
+  if (o.negation && CountNegations(q) != CountNegations(c)) {
     return GuardVerdict::kNegationDiffers;
   }
+  if (o.units) {
+    const auto a = Units(q), b = Units(c);
+    if (!a.empty() && !b.empty() && a != b) return GuardVerdict::kUnitsDiffer;
+  }
+  if (o.dates && Dates(q) != Dates(c)) return GuardVerdict::kDatesDiffer;
+  if (o.entities && !EntitiesAgree(query.original, candidate.original))
+    return GuardVerdict::kEntitiesDiffer;
+  if (o.direction && PartsSwapped(q, c)) return GuardVerdict::kDirectionDiffers;
+  if (o.antonyms && FacesAnAntonym(q, c)) return GuardVerdict::kAntonym;
   return GuardVerdict::kPass;
 }
 

@@ -11,7 +11,7 @@ CacheMetrics::CacheMetrics(Metrics& m, const cache::CacheRegistry& registry) {
                   .Register(m.registry());
   guards_ = &prometheus::BuildCounter()
                  .Name("semcached_cache_guard_rejections_total")
-                 .Help("Semantic candidates above the threshold refused by a guard.")
+                 .Help("Semantic candidates above the threshold refused, by cache and guard.")
                  .Register(m.registry());
   stores_ = &prometheus::BuildCounter()
                  .Name("semcached_cache_stores_total")
@@ -71,7 +71,8 @@ void CacheMetrics::Observe(const cache::Cache& c, const cache::LookupTrace& t) {
    : *t.hit_tier == cache::Strategy::kExact ? s.exact
                                             : s.semantic)
       ->Increment();
-  if (t.guard_rejections > 0) s.guard->Increment(t.guard_rejections);
+  for (std::size_t g = 1; g < cache::kGuardVerdicts; ++g)
+    if (t.rejections_by_guard[g] > 0) s.guard[g]->Increment(t.rejections_by_guard[g]);
   if (t.best_similarity >= 0) s.best->Observe(t.best_similarity);
   s.normalize->Observe(t.normalize_us / 1e6);
   if (t.embed_us > 0) s.embed->Observe(t.embed_us / 1e6);
@@ -98,7 +99,10 @@ CacheMetrics::Series& CacheMetrics::For(const cache::Cache& c) {
   s.exact = &lookups_->Add({{"cache", id}, {"result", "exact"}});
   s.semantic = &lookups_->Add({{"cache", id}, {"result", "semantic"}});
   s.miss = &lookups_->Add({{"cache", id}, {"result", "miss"}});
-  s.guard = &guards_->Add({{"cache", id}});
+  for (std::size_t g = 1; g < cache::kGuardVerdicts; ++g) {
+    s.guard[g] = &guards_->Add(
+        {{"cache", id}, {"guard", cache::GuardVerdictName(static_cast<cache::GuardVerdict>(g))}});
+  }
   s.stores = &stores_->Add({{"cache", id}});
   s.best = &best_->Add({{"cache", id}}, sim);
   s.normalize = &stage_->Add({{"cache", id}, {"stage", "normalize"}}, secs);

@@ -7,6 +7,7 @@
 // Must not: hold a cache (the registry does), or take a lock on a lookup once warmed.
 #pragma once
 
+#include <array>
 #include <map>
 #include <shared_mutex>
 #include <string>
@@ -29,7 +30,9 @@ class CacheMetrics {
 
  private:
   struct Series {
-    prometheus::Counter *exact, *semantic, *miss, *guard, *stores;
+    prometheus::Counter *exact, *semantic, *miss, *stores;
+    // Guard rejections by guard name, indexed by cache::GuardVerdict (kPass unused).
+    std::array<prometheus::Counter*, cache::kGuardVerdicts> guard{};
     prometheus::Histogram *best, *normalize, *embed, *search, *guards;
   };
   Series& For(const cache::Cache& c);

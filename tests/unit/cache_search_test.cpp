@@ -85,15 +85,15 @@ TEST(CacheSearch, TheBestCandidateAtOrAboveTheThresholdWinsAndItsUseIsRecorded) 
 
 TEST(CacheSearch, BelowTheThresholdIsAMissButStillTheBestSimilaritySeen) {
   TableBackend b;
-  b.semantic = {Make("a", "what is the weather in Paris", 0.80f)};
+  b.semantic = {Make("a", "what is a good name for a puppy", 0.80f)};
   LookupTrace t;
-  auto hits = b.Search(Query("what is the capital of France"), &t);
+  auto hits = b.Search(Query("what is a good name for a kitten"), &t);
   ASSERT_TRUE(hits.ok());
   EXPECT_TRUE(hits->empty());
   EXPECT_TRUE(b.used.empty());
   EXPECT_FLOAT_EQ(t.best_similarity, 0.80f);
   EXPECT_EQ(b.Stats().misses, 1u);
-  SearchQuery looser = Query("what is the capital of France");
+  SearchQuery looser = Query("what is a good name for a kitten");
   looser.threshold = 0.75f;
   EXPECT_EQ(b.Search(looser)->size(), 1u);
 }

@@ -7,6 +7,7 @@
 #include "cache/fingerprint.h"
 #include "common/sha256.h"
 #include "cache/guards.h"
+#include "cache/lexicon/lexicon.h"
 #include "cache/normalize.h"
 #include "embed/builtin_embedder.h"
 
@@ -106,6 +107,12 @@ TEST(EntryText, OneBufferKeepsEveryField) {
   EXPECT_EQ(shared->response(), "the response");
 }
 
+std::string Lowered(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
 TEST(Guards, NumbersMustAgree) {
   EXPECT_EQ(ExtractNumbers("book 3 tickets for 1,250.50 dollars"),
             (std::vector<std::string>{"3", "1250.5"}));
@@ -114,7 +121,9 @@ TEST(Guards, NumbersMustAgree) {
   EXPECT_EQ(CheckGuards("book 3 tickets", "book 4 tickets", o), GuardVerdict::kNumbersDiffer);
   EXPECT_EQ(CheckGuards("book three tickets", "book 3 tickets", o), GuardVerdict::kPass);
   EXPECT_EQ(CheckGuards("flights in 2024", "flights in 2025", o), GuardVerdict::kNumbersDiffer);
-  EXPECT_EQ(CheckGuards("a 1 b 2", "a 2 b 1", o), GuardVerdict::kPass);  // same numbers
+  // Same numbers; the swap is the direction guard's to judge.
+  EXPECT_EQ(CheckGuards("a 1 b 2", "a 2 b 1", GuardOptions{.direction = false}),
+            GuardVerdict::kPass);
   o.numbers = false;
   EXPECT_EQ(CheckGuards("book 3 tickets", "book 4 tickets", o), GuardVerdict::kPass);
 }
@@ -128,6 +137,94 @@ TEST(Guards, NegationMustAgree) {
   EXPECT_EQ(CheckGuards("why doesn't it work", "why does it work", o),
             GuardVerdict::kNegationDiffers);
   EXPECT_EQ(CountNegations("no, never without"), 3);
+  EXPECT_EQ(CheckGuards("is the ticket refundable", "is the ticket non-refundable", o),
+            GuardVerdict::kNegationDiffers);
+}
+
+TEST(Guards, UnitsMustAgreeWhereBothNameSome) {
+  GuardOptions o;
+  EXPECT_EQ(CheckGuards("how many grams in a cup of flour", "how many ounces in a cup of flour", o),
+            GuardVerdict::kUnitsDiffer);
+  EXPECT_EQ(CheckGuards("walk 5 km", "walk 5 kilometres", o), GuardVerdict::kPass);
+  EXPECT_EQ(CheckGuards("walk 5km", "walk 5 miles", o), GuardVerdict::kUnitsDiffer);
+  EXPECT_EQ(CheckGuards("what's 100 $ in euros", "what's 100 \xE2\x82\xAC in dollars", o),
+            GuardVerdict::kUnitsDiffer);
+  // One side names no unit: a rewording, not a different unit.
+  EXPECT_EQ(CheckGuards("how many hours of sleep do adults need", "how much sleep do adults need", o),
+            GuardVerdict::kPass);
+  // A lone letter is a unit only after a number.
+  EXPECT_EQ(CheckGuards("is vitamin c good for colds", "is vitamin c good for a cold", o),
+            GuardVerdict::kPass);
+}
+
+TEST(Guards, DatesMustAgree) {
+  GuardOptions o;
+  EXPECT_EQ(CheckGuards("weather in paris tomorrow", "weather in paris today", o),
+            GuardVerdict::kDatesDiffer);
+  EXPECT_EQ(CheckGuards("events this weekend", "events next weekend", o),
+            GuardVerdict::kDatesDiffer);
+  EXPECT_EQ(CheckGuards("is the museum open on mondays", "is the museum open monday", o),
+            GuardVerdict::kPass);
+  // "may" and "last" are words before they are dates.
+  EXPECT_EQ(CheckGuards("may i change my seat", "can i change my seat", o), GuardVerdict::kPass);
+  EXPECT_EQ(CheckGuards("undo the last commit", "undo my last commit", o), GuardVerdict::kPass);
+  EXPECT_EQ(CheckGuards("flights on may 5", "flights on june 5", o), GuardVerdict::kDatesDiffer);
+}
+
+TEST(Guards, NamesInOnePromptMustAppearInTheOther) {
+  GuardOptions o;
+  auto check = [&](std::string_view a, std::string_view b) {
+    return CheckGuards(GuardText(Lowered(a), a), GuardText(Lowered(b), b), o);
+  };
+  EXPECT_EQ(check("What is the capital of France?", "What is the capital of Germany?"),
+            GuardVerdict::kEntitiesDiffer);
+  EXPECT_EQ(check("How do I reset my iPhone?", "How do I reset my iPad?"),
+            GuardVerdict::kEntitiesDiffer);
+  EXPECT_EQ(check("Is Rust faster than C++?", "Is Rust faster than C#?"),
+            GuardVerdict::kEntitiesDiffer);
+  // Case as typed does not matter, nor a capital that starts a sentence.
+  EXPECT_EQ(check("how do I install docker on ubuntu", "How do I install Docker on Ubuntu?"),
+            GuardVerdict::kPass);
+  EXPECT_EQ(check("Where can I watch it? Netflix maybe", "where can i watch it on netflix"),
+            GuardVerdict::kPass);
+  EXPECT_EQ(check("Who wrote Hamlet's first act?", "who wrote the first act of hamlet"),
+            GuardVerdict::kPass);
+}
+
+TEST(Guards, SwappedPartsChangeTheQuestion) {
+  GuardOptions o;
+  EXPECT_EQ(CheckGuards("move 500 from savings to checking", "move 500 from checking to savings", o),
+            GuardVerdict::kDirectionDiffers);
+  EXPECT_EQ(CheckGuards("flights from new york to london", "flights from london to new york", o),
+            GuardVerdict::kDirectionDiffers);
+  EXPECT_EQ(CheckGuards("does the dog chase the cat", "does the cat chase the dog", o),
+            GuardVerdict::kDirectionDiffers);
+  // A phrase moved to the front or the back is the same question.
+  EXPECT_EQ(CheckGuards("in python how do i sort a dict", "how do i sort a dict in python", o),
+            GuardVerdict::kPass);
+}
+
+TEST(Guards, OppositeWordsChangeTheQuestion) {
+  GuardOptions o;
+  EXPECT_EQ(CheckGuards("how do i increase my credit score", "how do i decrease my credit score", o),
+            GuardVerdict::kAntonym);
+  EXPECT_EQ(CheckGuards("is coffee good for you", "is coffee bad for you", o),
+            GuardVerdict::kAntonym);
+  EXPECT_EQ(CheckGuards("is it cheaper to drive or fly", "is it more expensive to drive or fly", o),
+            GuardVerdict::kAntonym);  // "cheaper" is a form of "cheap"
+  EXPECT_EQ(CheckGuards("how do i mute a call", "how do i unmute a call", o),
+            GuardVerdict::kAntonym);
+  EXPECT_EQ(CheckGuards("how do i upload a file", "how do i download a file", o),
+            GuardVerdict::kAntonym);
+  EXPECT_EQ(CheckGuards("swim after eating", "swim before eating", o), GuardVerdict::kAntonym);
+  // Different words that are not opposites pass; so do two forms of one word.
+  EXPECT_EQ(CheckGuards("how do i fix a leaky faucet", "how do i fix a dripping faucet", o),
+            GuardVerdict::kPass);
+  EXPECT_EQ(CheckGuards("how do i undo the last commit", "how can i undo my last commit", o),
+            GuardVerdict::kPass);
+  EXPECT_EQ(CheckGuards("benefits of meditation", "benefits of meditating", o),
+            GuardVerdict::kPass);
+  EXPECT_GT(lexicon::AntonymPairs(), 3000u);
 }
 
 float Cos(const std::vector<float>& a, const std::vector<float>& b) {
