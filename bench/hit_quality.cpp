@@ -63,7 +63,14 @@ struct Pair {
   std::string a, b;
   bool positive;
   float sim = 0;
+  std::string raw_a, raw_b;  // as written: the entity guard reads names from these
 };
+
+bool Guarded(const Pair& p, const semcached::cache::GuardOptions& g) {
+  using semcached::cache::GuardText;
+  return semcached::cache::CheckGuards(GuardText(p.b, p.raw_b), GuardText(p.a, p.raw_a), g) !=
+         semcached::cache::GuardVerdict::kPass;
+}
 
 float Cos(const std::vector<float>& x, const std::vector<float>& y) {
   float s = 0;
@@ -97,6 +104,11 @@ int main(int argc, char** argv) {
   std::string traps = "tests/data/traps.tsv";
   app.add_option("--rewordings", rewordings, "TSV of stored, asked, kind: should hit");
   app.add_option("--traps", traps, "TSV of stored, asked, kind: must not hit");
+  float dump_at = 0;
+  app.add_option("--dump-at", dump_at,
+                 "list the traps served and the rewordings refused at this threshold");
+  bool qqp_guards = false;
+  app.add_flag("--qqp-guards", qqp_guards, "apply every guard to the QQP pairs too");
   std::string embedder = "ngram";
   app.add_option("--embedder", embedder, "ngram, or model2vec (the built-in static model)");
   CLI11_PARSE(app, argc, argv);
@@ -117,7 +129,7 @@ int main(int argc, char** argv) {
   std::vector<Pair> pairs;
   while (ReadCsvRecord(in, &f, ',')) {
     if (f.size() < 3) continue;
-    pairs.push_back({Norm(f[0]), Norm(f[1]), f[2] == "1"});
+    pairs.push_back({Norm(f[0]), Norm(f[1]), f[2] == "1", 0, f[0], f[1]});
   }
   auto e = make();
   for (const auto& p : pairs) {
@@ -125,6 +137,11 @@ int main(int argc, char** argv) {
     e->Observe(p.b);
   }
   for (auto& p : pairs) p.sim = Cos(*e->Embed(p.a), *e->Embed(p.b));
+  const semcached::cache::GuardOptions all_guards;
+  if (qqp_guards) {  // a pair the guards refuse is never served, whatever its similarity
+    for (auto& p : pairs)
+      if (Guarded(p, all_guards)) p.sim = -1;
+  }
 
   // Average precision: positives ranked by similarity.
   std::vector<Pair> sorted = pairs;
@@ -179,7 +196,7 @@ int main(int argc, char** argv) {
   ReadCsvRecord(cin_, &f, '\t');
   while (ReadCsvRecord(cin_, &f, '\t')) {
     if (f.size() < 3) continue;
-    cp.push_back({Norm(f[0]), Norm(f[1]), f[2] == "0"});  // positive = equivalent
+    cp.push_back({Norm(f[0]), Norm(f[1]), f[2] == "0", 0, f[0], f[1]});  // positive = equivalent
   }
   auto e2 = make();
   for (const auto& p : cp) {
@@ -199,8 +216,7 @@ int main(int argc, char** argv) {
   for (float t : {0.6f, 0.7f, 0.8f, 0.85f, 0.9f, 0.92f, 0.94f, 0.96f}) {
     std::size_t neg = 0, wrong = 0, wrong_guarded = 0, para = 0, para_above = 0, para_kept = 0;
     for (const auto& p : cp) {
-      bool pass =
-          semcached::cache::CheckGuards(p.a, p.b, guards) == semcached::cache::GuardVerdict::kPass;
+      const bool pass = !Guarded(p, guards);
       if (!p.positive) {
         ++neg;
         if (p.sim >= t) ++wrong;
@@ -224,7 +240,7 @@ int main(int argc, char** argv) {
     std::ifstream sin(path);
     ReadCsvRecord(sin, &f, '\t');
     while (ReadCsvRecord(sin, &f, '\t')) {
-      if (f.size() >= 2) set.push_back({Norm(f[0]), Norm(f[1]), true});
+      if (f.size() >= 2) set.push_back({Norm(f[0]), Norm(f[1]), true, 0, f[0], f[1]});
     }
     auto se = make();
     for (auto& p : set) p.sim = Cos(*se->Embed(p.a), *se->Embed(p.b));
@@ -239,9 +255,7 @@ int main(int argc, char** argv) {
     std::size_t n = 0;
     for (const auto& p : set) {
       if (p.sim < t) continue;
-      if (guarded &&
-          semcached::cache::CheckGuards(p.b, p.a, guards) != semcached::cache::GuardVerdict::kPass)
-        continue;
+      if (guarded && Guarded(p, guards)) continue;
       ++n;
     }
     return set.empty() ? 0.0 : static_cast<double>(n) / static_cast<double>(set.size());
@@ -249,6 +263,20 @@ int main(int argc, char** argv) {
   for (float t = 0.70f; t <= 0.991f; t += 0.01f) {
     std::printf("%10.2f %20.3f %20.3f %20.3f %20.3f\n", t, served(reworded, t, false),
                 served(reworded, t, true), served(trapped, t, false), served(trapped, t, true));
+  }
+  if (dump_at > 0) {
+    for (const auto& p : trapped)
+      if (p.sim >= dump_at && !Guarded(p, guards))
+        std::printf("trap served   %.3f  %s | %s\n", p.sim, p.raw_a.c_str(), p.raw_b.c_str());
+    for (const auto& p : reworded) {
+      if (p.sim < dump_at) continue;
+      using semcached::cache::GuardText;
+      const auto v =
+          semcached::cache::CheckGuards(GuardText(p.b, p.raw_b), GuardText(p.a, p.raw_a), guards);
+      if (v != semcached::cache::GuardVerdict::kPass)
+        std::printf("reword guarded (%s) %.3f  %s | %s\n", semcached::cache::GuardVerdictName(v),
+                    p.sim, p.raw_a.c_str(), p.raw_b.c_str());
+    }
   }
   if (std::FILE* out = std::fopen(json_out.c_str(), "w")) {
     std::fprintf(out,

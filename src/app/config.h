@@ -39,10 +39,10 @@ struct ProxyConfig {
   std::string cache = "default";  // the cache the proxy stores in and answers from
   int timeout_ms = 120'000;       // per upstream call
   std::string outbound_proxy;     // HTTP(S) proxy for upstream calls; empty: none
-  std::string prices;             // "model=input/output,..." USD per million tokens, over the defaults
-  double max_temperature = 1.0;   // requests above this temperature are not cached
-  std::string scope_fields;       // "a,b,c": request fields that must match exactly; empty: the defaults
-  int max_n = 1;                  // requests asking for more choices are not cached
+  std::string prices;  // "model=input/output,..." USD per million tokens, over the defaults
+  double max_temperature = 1.0;  // requests above this temperature are not cached
+  std::string scope_fields;  // "a,b,c": request fields that must match exactly; empty: the defaults
+  int max_n = 1;             // requests asking for more choices are not cached
   // Environment variables holding keys for clients that send none; empty: pass-through only.
   std::string openai_api_key_env;
   std::string anthropic_api_key_env;
@@ -71,7 +71,7 @@ struct RedisConfig {
 // One cache, declared as a [[caches]] table in the TOML file.
 struct CacheConfig {
   std::string id;
-  std::vector<std::string> api_keys;            // empty: open to any caller (logged at start-up)
+  std::vector<std::string> api_keys;  // empty: open to any caller (logged at start-up)
   // Cosine, 0..1; 0 (unset): the embedder's measured default (DefaultSimilarityThreshold).
   double similarity_threshold = 0;
   std::int64_t ttl_ms = 0;                      // 0: entries do not expire unless the request says

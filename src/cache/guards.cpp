@@ -78,8 +78,8 @@ std::vector<std::string> ExtractNumbers(std::string_view text) {
 
 int CountNegations(std::string_view text) {
   static constexpr std::array<std::string_view, 15> kMarkers = {
-      "not",     "no",      "never", "without", "cannot", "none", "nobody", "nothing",
-      "neither", "nor",     "nowhere", "isnt",  "dont",   "doesnt", "non"};
+      "not",     "no",  "never",   "without", "cannot", "none",   "nobody", "nothing",
+      "neither", "nor", "nowhere", "isnt",    "dont",   "doesnt", "non"};
   int count = 0;
   for (std::string_view w : Words(text)) {
     if (w.size() > 3 && w.substr(w.size() - 3) == "n't") {
@@ -98,10 +98,14 @@ int CountNegations(std::string_view text) {
 
 const char* GuardVerdictName(GuardVerdict v) {
   static constexpr EnumName<GuardVerdict> kNames[] = {
-      {GuardVerdict::kPass, "pass"},           {GuardVerdict::kNumbersDiffer, "numbers"},
-      {GuardVerdict::kNegationDiffers, "negation"}, {GuardVerdict::kUnitsDiffer, "units"},
-      {GuardVerdict::kDatesDiffer, "dates"},   {GuardVerdict::kEntitiesDiffer, "entities"},
-      {GuardVerdict::kDirectionDiffers, "direction"}, {GuardVerdict::kAntonym, "antonyms"}};
+      {GuardVerdict::kPass, "pass"},
+      {GuardVerdict::kNumbersDiffer, "numbers"},
+      {GuardVerdict::kNegationDiffers, "negation"},
+      {GuardVerdict::kUnitsDiffer, "units"},
+      {GuardVerdict::kDatesDiffer, "dates"},
+      {GuardVerdict::kEntitiesDiffer, "entities"},
+      {GuardVerdict::kDirectionDiffers, "direction"},
+      {GuardVerdict::kAntonym, "antonyms"}};
   return NameOf(kNames, v);
 }
 
@@ -167,8 +171,9 @@ std::vector<std::string_view> Units(std::string_view text) {
     if (unit.empty()) continue;
     const bool after_number = i > 0 && IsDigits(words[i - 1]);
     const bool before_number = i + 1 < words.size() && IsDigits(words[i + 1]);  // "$ 5"
-    if (NeedsNumber(words[i]) && !after_number && !(words[i].size() == 1 && before_number &&
-                                                    !std::isalpha(static_cast<unsigned char>(words[i][0]))))
+    if (NeedsNumber(words[i]) && !after_number &&
+        !(words[i].size() == 1 && before_number &&
+          !std::isalpha(static_cast<unsigned char>(words[i][0]))))
       continue;
     out.push_back(unit);
   }
@@ -199,8 +204,8 @@ std::multiset<std::string> Dates(std::string_view text) {
       continue;
     }
     // "may" is a month only beside a day number ("may 5", "5 may").
-    if (w == "may" && ((i > 0 && IsDigits(words[i - 1])) ||
-                       (i + 1 < words.size() && IsDigits(words[i + 1]))))
+    if (w == "may" &&
+        ((i > 0 && IsDigits(words[i - 1])) || (i + 1 < words.size() && IsDigits(words[i + 1]))))
       out.emplace("may");
   }
   return out;
@@ -234,8 +239,8 @@ std::vector<std::string> Entities(std::string_view text) {
     i = j;
     const bool ends_sentence = tok.back() == '.';
     while (!tok.empty() && (tok.back() == '.' || tok.back() == '\'')) tok.remove_suffix(1);
-    if (tok.size() > 2 && (tok.substr(tok.size() - 2) == "'s" ||
-                           tok.substr(tok.size() - 2) == "\xE2\x80\x99"))
+    if (tok.size() > 2 &&
+        (tok.substr(tok.size() - 2) == "'s" || tok.substr(tok.size() - 2) == "\xE2\x80\x99"))
       tok.remove_suffix(2);
     while (!tok.empty() && (tok.front() == '\'' || tok.front() == '.')) tok.remove_prefix(1);
     const bool starts = sentence_start;
@@ -283,12 +288,18 @@ std::set<std::string> LowerTokens(std::string_view text) {
   return out;
 }
 
+// A name is present if the other text has it, or its plural or singular ("PDFs", "PDF").
+bool Mentions(const std::set<std::string>& tokens, const std::string& name) {
+  if (tokens.count(name) || tokens.count(name + "s") || tokens.count(name + "es")) return true;
+  return name.size() > 2 && name.back() == 's' && tokens.count(name.substr(0, name.size() - 1));
+}
+
 bool EntitiesAgree(std::string_view a, std::string_view b) {
   const auto in_b = LowerTokens(b), in_a = LowerTokens(a);
   for (const auto& e : Entities(a))
-    if (!in_b.count(e)) return false;
+    if (!Mentions(in_b, e)) return false;
   for (const auto& e : Entities(b))
-    if (!in_a.count(e)) return false;
+    if (!Mentions(in_a, e)) return false;
   return true;
 }
 

@@ -60,8 +60,8 @@ struct GuardOptions {
 // A prompt as the guards see it: normalized, and as the user wrote it (for names). Built from
 // one string, both are that string.
 struct GuardText {
-  GuardText(std::string_view text) : normalized(text), original(text) {}  // NOLINT: implicit
-  GuardText(const char* text) : GuardText(std::string_view(text)) {}     // NOLINT: implicit
+  GuardText(std::string_view text) : normalized(text), original(text) {}     // NOLINT: implicit
+  GuardText(const char* text) : GuardText(std::string_view(text)) {}         // NOLINT: implicit
   GuardText(const std::string& text) : GuardText(std::string_view(text)) {}  // NOLINT
   GuardText(std::string_view normalized_text, std::string_view original_text)
       : normalized(normalized_text), original(original_text) {}
@@ -70,7 +70,6 @@ struct GuardText {
 };
 
 // The first guard, in the order above, that the pair fails; kPass if none.
-GuardVerdict CheckGuards(const GuardText& query, const GuardText& candidate,
-                         const GuardOptions& o);
+GuardVerdict CheckGuards(const GuardText& query, const GuardText& candidate, const GuardOptions& o);
 
 }  // namespace semcached::cache

@@ -29,11 +29,10 @@ CacheMetrics::CacheMetrics(Metrics& m, const cache::CacheRegistry& registry) {
   m.AddCollector([&registry] {
     prometheus::MetricFamily entries{
         "semcached_cache_entries", "Entries held, per cache.", prometheus::MetricType::Gauge, {}};
-    prometheus::MetricFamily bytes{
-        "semcached_cache_text_bytes",
-        "Bytes of prompt, response and attribute text held, per cache.",
-        prometheus::MetricType::Gauge,
-        {}};
+    prometheus::MetricFamily bytes{"semcached_cache_text_bytes",
+                                   "Bytes of prompt, response and attribute text held, per cache.",
+                                   prometheus::MetricType::Gauge,
+                                   {}};
     prometheus::MetricFamily tokens{
         "semcached_cache_tokens_saved_total",
         "Estimated prompt and response tokens of the model calls that hits replaced.",

@@ -5,10 +5,10 @@
 
 #include "cache/cache.h"
 #include "cache/fingerprint.h"
-#include "common/sha256.h"
 #include "cache/guards.h"
 #include "cache/lexicon/lexicon.h"
 #include "cache/normalize.h"
+#include "common/sha256.h"
 #include "embed/builtin_embedder.h"
 
 namespace semcached::cache {
@@ -150,8 +150,9 @@ TEST(Guards, UnitsMustAgreeWhereBothNameSome) {
   EXPECT_EQ(CheckGuards("what's 100 $ in euros", "what's 100 \xE2\x82\xAC in dollars", o),
             GuardVerdict::kUnitsDiffer);
   // One side names no unit: a rewording, not a different unit.
-  EXPECT_EQ(CheckGuards("how many hours of sleep do adults need", "how much sleep do adults need", o),
-            GuardVerdict::kPass);
+  EXPECT_EQ(
+      CheckGuards("how many hours of sleep do adults need", "how much sleep do adults need", o),
+      GuardVerdict::kPass);
   // A lone letter is a unit only after a number.
   EXPECT_EQ(CheckGuards("is vitamin c good for colds", "is vitamin c good for a cold", o),
             GuardVerdict::kPass);
@@ -193,8 +194,9 @@ TEST(Guards, NamesInOnePromptMustAppearInTheOther) {
 
 TEST(Guards, SwappedPartsChangeTheQuestion) {
   GuardOptions o;
-  EXPECT_EQ(CheckGuards("move 500 from savings to checking", "move 500 from checking to savings", o),
-            GuardVerdict::kDirectionDiffers);
+  EXPECT_EQ(
+      CheckGuards("move 500 from savings to checking", "move 500 from checking to savings", o),
+      GuardVerdict::kDirectionDiffers);
   EXPECT_EQ(CheckGuards("flights from new york to london", "flights from london to new york", o),
             GuardVerdict::kDirectionDiffers);
   EXPECT_EQ(CheckGuards("does the dog chase the cat", "does the cat chase the dog", o),
@@ -206,8 +208,9 @@ TEST(Guards, SwappedPartsChangeTheQuestion) {
 
 TEST(Guards, OppositeWordsChangeTheQuestion) {
   GuardOptions o;
-  EXPECT_EQ(CheckGuards("how do i increase my credit score", "how do i decrease my credit score", o),
-            GuardVerdict::kAntonym);
+  EXPECT_EQ(
+      CheckGuards("how do i increase my credit score", "how do i decrease my credit score", o),
+      GuardVerdict::kAntonym);
   EXPECT_EQ(CheckGuards("is coffee good for you", "is coffee bad for you", o),
             GuardVerdict::kAntonym);
   EXPECT_EQ(CheckGuards("is it cheaper to drive or fly", "is it more expensive to drive or fly", o),

@@ -22,18 +22,20 @@ struct PairHash {
 
 // Opposites among function words and common verbs that WordNet does not link as antonyms.
 constexpr std::pair<std::string_view, std::string_view> kClosedClassOpposites[] = {
-    {"before", "after"}, {"above", "below"}, {"more", "less"},   {"most", "least"},
-    {"first", "last"},   {"push", "pull"},   {"plus", "minus"},  {"inside", "outside"},
-    {"in", "out"},       {"start", "stop"},  {"start", "end"},   {"begin", "end"},
-    {"always", "never"}, {"max", "min"},     {"pros", "cons"},   {"upper", "lower"},
-    {"earlier", "later"}, {"ascending", "descending"}, {"inbound", "outbound"},
+    {"before", "after"},     {"above", "below"},    {"more", "less"},
+    {"most", "least"},       {"first", "last"},     {"push", "pull"},
+    {"plus", "minus"},       {"inside", "outside"}, {"in", "out"},
+    {"start", "stop"},       {"start", "end"},      {"begin", "end"},
+    {"always", "never"},     {"max", "min"},        {"pros", "cons"},
+    {"upper", "lower"},      {"earlier", "later"},  {"ascending", "descending"},
+    {"inbound", "outbound"},
 };
 
 // Prefix swaps that turn a word into its opposite ("encrypt"/"decrypt", "upload"/"download");
 // the stem must be long enough that the match is not a coincidence of spelling.
 constexpr std::pair<std::string_view, std::string_view> kOppositePrefixes[] = {
-    {"", "un"}, {"", "non"}, {"en", "de"}, {"up", "down"}, {"in", "out"}, {"over", "under"},
-    {"pre", "post"}, {"max", "min"},
+    {"", "un"},    {"", "non"},       {"en", "de"},    {"up", "down"},
+    {"in", "out"}, {"over", "under"}, {"pre", "post"}, {"max", "min"},
 };
 constexpr std::size_t kMinStem = 3;
 
@@ -42,9 +44,9 @@ struct Tables {
   std::unordered_map<std::string, std::vector<std::string>> inflections;
 
   Tables() {
-    std::string_view all(semcached_wordnet_table,
-                         static_cast<std::size_t>(semcached_wordnet_table_end -
-                                                  semcached_wordnet_table));
+    std::string_view all(
+        semcached_wordnet_table,
+        static_cast<std::size_t>(semcached_wordnet_table_end - semcached_wordnet_table));
     while (!all.empty()) {
       const std::size_t eol = all.find('\n');
       std::string_view line = all.substr(0, eol);
@@ -210,21 +212,36 @@ std::string_view DateWordOf(std::string_view word) {
     std::unordered_map<std::string_view, std::string_view> m;
     // Only unambiguous forms: "may", "sun", "sat", "wed", "mar" and "fall" are words too.
     static constexpr std::array<std::array<std::string_view, 4>, 31> kForms = {{
-        {"monday", "mondays"},          {"tuesday", "tue", "tues", "tuesdays"},
-        {"wednesday", "wednesdays"},    {"thursday", "thu", "thurs", "thursdays"},
-        {"friday", "fri", "fridays"},   {"saturday", "saturdays"},
-        {"sunday", "sundays"},          {"january", "jan"},
-        {"february", "feb"},            {"march"},
-        {"april", "apr"},               {"june", "jun"},
-        {"july", "jul"},                {"august", "aug"},
-        {"september", "sep", "sept"},   {"october", "oct"},
-        {"november", "nov"},            {"december"},
-        {"today", "todays"},            {"tomorrow", "tmrw", "tomorrows"},
-        {"yesterday", "yesterdays"},    {"tonight", "tonights"},
-        {"morning", "mornings"},        {"afternoon", "afternoons"},
-        {"evening", "evenings"},        {"night", "nights", "overnight"},
-        {"weekend", "weekends"},        {"weekday", "weekdays"},
-        {"spring"},                     {"summer", "summers"},
+        {"monday", "mondays"},
+        {"tuesday", "tue", "tues", "tuesdays"},
+        {"wednesday", "wednesdays"},
+        {"thursday", "thu", "thurs", "thursdays"},
+        {"friday", "fri", "fridays"},
+        {"saturday", "saturdays"},
+        {"sunday", "sundays"},
+        {"january", "jan"},
+        {"february", "feb"},
+        {"march"},
+        {"april", "apr"},
+        {"june", "jun"},
+        {"july", "jul"},
+        {"august", "aug"},
+        {"september", "sep", "sept"},
+        {"october", "oct"},
+        {"november", "nov"},
+        {"december"},
+        {"today", "todays"},
+        {"tomorrow", "tmrw", "tomorrows"},
+        {"yesterday", "yesterdays"},
+        {"tonight", "tonights"},
+        {"morning", "mornings"},
+        {"afternoon", "afternoons"},
+        {"evening", "evenings"},
+        {"night", "nights", "overnight"},
+        {"weekend", "weekends"},
+        {"weekday", "weekdays"},
+        {"spring"},
+        {"summer", "summers"},
         {"winter", "winters"},
     }};
     for (const auto& forms : kForms)
@@ -238,8 +255,8 @@ std::string_view DateWordOf(std::string_view word) {
 
 std::string_view DateModifierOf(std::string_view word) {
   static constexpr std::pair<std::string_view, std::string_view> kModifiers[] = {
-      {"this", "this"},     {"next", "next"},     {"upcoming", "next"}, {"coming", "next"},
-      {"last", "last"},     {"previous", "last"}, {"past", "last"},
+      {"this", "this"}, {"next", "next"},     {"upcoming", "next"}, {"coming", "next"},
+      {"last", "last"}, {"previous", "last"}, {"past", "last"},
   };
   for (const auto& [w, canonical] : kModifiers)
     if (w == word) return canonical;

@@ -82,9 +82,16 @@ int main(int argc, char** argv) {
       if (src < 1 || tgt < 1 || static_cast<std::size_t>(src) > syn.words.size() ||
           static_cast<std::size_t>(tgt) > target->second.words.size())
         continue;
-      const std::string& a = syn.words[static_cast<std::size_t>(src - 1)];
-      const std::string& b = target->second.words[static_cast<std::size_t>(tgt - 1)];
-      if (a != b) pairs.insert(a < b ? std::make_pair(a, b) : std::make_pair(b, a));
+      // The pointer joins two words, but their synsets are synonyms in the same senses:
+      // "permit" opposes "forbid" as "allow" does. Every word of the one faces every word of
+      // the other.
+      (void)src;
+      (void)tgt;
+      for (const std::string& a : syn.words) {
+        for (const std::string& b : target->second.words) {
+          if (a != b) pairs.insert(a < b ? std::make_pair(a, b) : std::make_pair(b, a));
+        }
+      }
     }
   }
   std::set<std::pair<std::string, std::string>> inflections;
