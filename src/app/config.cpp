@@ -219,6 +219,10 @@ const std::vector<CacheKey>& CacheKeys() {
                              "cosine similarity a semantic hit needs; 0: the embedder's "
                              "measured default (README, thresholds)")
                     .Into(&O::similarity_threshold));
+    k.push_back(DoubleKey<C>("min_similarity_threshold", &C::min_similarity_threshold, 0, 1,
+                             "floor of a request's own threshold (cosine): a request may only "
+                             "tighten it; 0: no floor")
+                    .Into(&O::min_similarity_threshold));
     k.push_back(IntKey<C>("ttl_ms", &C::ttl_ms, 0, kMax,
                           "entry lifetime unless a store says otherwise; 0: no expiry")
                     .Into(&O::default_ttl_ms));

@@ -74,6 +74,8 @@ struct CacheConfig {
   std::vector<std::string> api_keys;  // empty: open to any caller (logged at start-up)
   // Cosine, 0..1; 0 (unset): the embedder's measured default (DefaultSimilarityThreshold).
   double similarity_threshold = 0;
+  // Cosine below which no request's own threshold may go (0: requests may loosen freely).
+  double min_similarity_threshold = 0;
   std::int64_t ttl_ms = 0;                      // 0: entries do not expire unless the request says
   bool sliding_ttl = false;                     // a hit restarts the entry's TTL
   std::vector<std::string> allowed_attributes;  // empty: any

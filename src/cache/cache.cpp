@@ -141,10 +141,12 @@ Result<std::pair<std::string, float>> CheckSearch(const CacheOptions& options,
         "prompt", "size",
         "prompt is longer than " + std::to_string(options.max_prompt_bytes) + " bytes");
   }
-  const float threshold = q.threshold.value_or(options.similarity_threshold);
+  float threshold = q.threshold.value_or(options.similarity_threshold);
   if (!(threshold >= 0 && threshold <= 1)) {
     return FieldError("similarityThreshold", "range", "similarityThreshold must be within 0 and 1");
   }
+  // The cache's floor holds whatever the request asks: a request may only be stricter.
+  threshold = std::max(threshold, options.min_similarity_threshold);
   if (Status s = CheckAttributes(options, q.attributes, "attributes"); !s.ok()) return s;
   auto normalized = NormalizePrompt(q.prompt, options.normalize);
   if (!normalized.ok()) return FieldError("prompt", "utf8", normalized.status().message());

@@ -59,8 +59,10 @@ using Attributes = std::map<std::string, std::string>;
 struct CacheOptions {
   std::string id;
   float similarity_threshold = 0.85f;  // cosine similarity, 0..1
-  std::int64_t default_ttl_ms = 0;     // 0: entries do not expire
-  bool sliding_ttl = false;            // a hit restarts the entry's TTL
+  // A request's own threshold may tighten the cache's but not go below this (0: any).
+  float min_similarity_threshold = 0;
+  std::int64_t default_ttl_ms = 0;  // 0: entries do not expire
+  bool sliding_ttl = false;         // a hit restarts the entry's TTL
   NormalizeOptions normalize;
   GuardOptions guards;
   std::vector<Strategy> strategies = {Strategy::kExact, Strategy::kSemantic};

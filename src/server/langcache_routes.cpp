@@ -1,5 +1,6 @@
 #include "server/langcache_routes.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <map>
 #include <shared_mutex>
@@ -12,6 +13,13 @@
 
 namespace semcached::server {
 namespace {
+
+// LangCache scores similarity as normalized cosine, (1 + cos) / 2 in 0..1: its SDK calls
+// similarityThreshold "normalized cosine similarity", and Redis's own LangCache wrapper
+// (redisvl) turns a Redis cosine distance d into LangCache similarity as (2 - d) / 2. The
+// cache works in cosine; these two convert at the LangCache API's edge, and nowhere else.
+float CosineFromLangCache(float similarity) { return 2.0f * similarity - 1.0f; }
+float LangCacheFromCosine(float cosine) { return (1.0f + cosine) / 2.0f; }
 
 using nlohmann::json;
 
@@ -119,7 +127,7 @@ std::string SearchBody(const std::vector<cache::Hit>& hits) {
       quoted(v);
     });
     out.append("},\"similarity\":");
-    out.append(Format("%.6g", h.similarity));
+    out.append(Format("%.6g", LangCacheFromCosine(h.similarity)));
     out.append(",\"searchStrategy\":");
     quoted(cache::StrategyName(h.strategy));
     out.push_back('}');
@@ -186,7 +194,11 @@ void AddLangCacheRoutes(Router& router, cache::CacheRegistry& registry, Metrics&
             if (!it->is_number())
               return Fail(
                   Field("similarityThreshold", "number", "similarityThreshold must be a number"));
-            q.threshold = it->get<float>();
+            const float t = it->get<float>();
+            if (!(t >= 0 && t <= 1))
+              return Fail(Field("similarityThreshold", "range",
+                                "similarityThreshold must be within 0 and 1"));
+            q.threshold = std::max(0.0f, CosineFromLangCache(t));
           }
           if (auto it = body.find("searchStrategies"); it != body.end() && !it->is_null()) {
             if (!it->is_array() || it->empty()) {
@@ -265,7 +277,8 @@ void AddLangCacheRoutes(Router& router, cache::CacheRegistry& registry, Metrics&
                 {"evicted", s.evicted},
                 {"estimatedTokensSaved", s.tokens_saved},
                 {"estimatedCostSavedUsd", s.cost_saved_usd},
-                {"similarityThreshold", c.options().similarity_threshold}};
+                {"similarityThreshold", LangCacheFromCosine(c.options().similarity_threshold)},
+                {"similarityThresholdCosine", c.options().similarity_threshold}};
       return HttpResponse::Json(200, Dump(j));
     });
   });

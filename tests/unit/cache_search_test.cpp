@@ -98,6 +98,21 @@ TEST(CacheSearch, BelowTheThresholdIsAMissButStillTheBestSimilaritySeen) {
   EXPECT_EQ(b.Search(looser)->size(), 1u);
 }
 
+TEST(CacheSearch, ARequestMayTightenTheThresholdButNotGoBelowTheFloor) {
+  TableBackend b;
+  b.options_.similarity_threshold = 0.9f;
+  b.options_.min_similarity_threshold = 0.85f;
+  b.semantic = {Make("a", "what is a good name for a puppy", 0.80f)};
+  SearchQuery looser = Query("what is a good name for a kitten");
+  looser.threshold = 0.5f;  // below the floor: the floor applies
+  EXPECT_TRUE(b.Search(looser)->empty());
+  b.semantic = {Make("a", "what is a good name for a puppy", 0.87f)};
+  EXPECT_EQ(b.Search(looser)->size(), 1u);  // at or above the floor
+  SearchQuery stricter = looser;
+  stricter.threshold = 0.95f;
+  EXPECT_TRUE(b.Search(stricter)->empty());
+}
+
 TEST(CacheSearch, ScopeExpiryAndUnloadedCandidatesAreSkipped) {
   TableBackend b;
   Candidate unloaded;

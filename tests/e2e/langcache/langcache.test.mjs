@@ -78,6 +78,24 @@ test("a paraphrase hits semantically, a different question misses", async () => 
   assert.deepEqual(onlyExact.data, []);
 });
 
+test("similarity and similarityThreshold are LangCache's normalized cosine, (1 + cos) / 2", async () => {
+  const lc = client();
+  await lc.set({ prompt: "What is the best way to store fresh herbs?", response: "Wrap in damp paper." });
+  const r = await fetch(`${url}/v1/caches/faq/entries/search`, {
+    method: "POST",
+    headers: { Authorization: "Bearer faq-key", "Content-Type": "application/json" },
+    body: JSON.stringify({ prompt: "how should I store fresh herbs" }),
+  });
+  const body = await r.json();
+  assert.equal(body.data.length, 1);
+  const cosine = Number(r.headers.get("x-semcached-similarity"));  // semcached's own: cosine
+  assert.ok(Math.abs(body.data[0].similarity - (1 + cosine) / 2) < 1e-3, `${body.data[0].similarity} vs cos ${cosine}`);
+  // A threshold just above the entry's normalized similarity misses; just below hits.
+  const s = body.data[0].similarity;
+  assert.deepEqual((await lc.search({ prompt: "how should I store fresh herbs", similarityThreshold: Math.min(1, s + 0.002) })).data, []);
+  assert.equal((await lc.search({ prompt: "how should I store fresh herbs", similarityThreshold: s - 0.002 })).data.length, 1);
+});
+
 test("an entry stored under one user is never returned to another", async () => {
   const lc = client();
   await lc.set({ prompt: "What is my account balance?", response: "alice: 10", attributes: { user: "alice" } });
