@@ -36,6 +36,7 @@ class SharedStaticEmbedder final : public embed::Embedder {
       : model_(std::move(model)) {}
   std::size_t dim() const override { return model_->dim(); }
   std::string name() const override { return model_->name(); }
+  embed::EmbedderIdentity identity() const override { return model_->identity(); }
   Result<std::vector<float>> Embed(std::string_view text) override { return model_->Embed(text); }
 
  private:

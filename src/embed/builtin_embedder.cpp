@@ -51,7 +51,8 @@ std::vector<BuiltinEmbedder::Feature> BuiltinEmbedder::Features(std::string_view
   for (std::size_t w = 0; w < words.size(); ++w) {
     out.push_back({Hash(words[w], options_.seed ^ 0x77), options_.word_weight});
     if (w + 1 < words.size()) {
-      std::uint64_t h = Mix64(Hash(words[w], options_.seed ^ 0x88) * 31 + Hash(words[w + 1], options_.seed ^ 0x99));
+      std::uint64_t h = Mix64(Hash(words[w], options_.seed ^ 0x88) * 31 +
+                              Hash(words[w + 1], options_.seed ^ 0x99));
       out.push_back({h, options_.bigram_weight});
     }
   }
@@ -69,7 +70,8 @@ float BuiltinEmbedder::Idf(std::uint64_t hash) const {
 
 void BuiltinEmbedder::Observe(std::string_view text) {
   auto features = Features(text);
-  std::sort(features.begin(), features.end(), [](const Feature& a, const Feature& b) { return a.hash < b.hash; });
+  std::sort(features.begin(), features.end(),
+            [](const Feature& a, const Feature& b) { return a.hash < b.hash; });
   const std::size_t w = sketch_.size() / 2;
   for (std::size_t i = 0; i < features.size(); ++i) {
     if (i > 0 && features[i].hash == features[i - 1].hash) continue;  // once per document
@@ -116,6 +118,20 @@ Result<std::vector<float>> BuiltinEmbedder::Embed(std::string_view text) {
   float inv = static_cast<float>(1.0 / std::sqrt(norm));
   for (float& x : v) x *= inv;
   return v;
+}
+
+}  // namespace semcached::embed
+
+namespace semcached::embed {
+
+EmbedderIdentity BuiltinEmbedder::identity() const {
+  // Its settings decide which feature lands where: any change makes other vectors.
+  const auto& o = options_;
+  std::string model = "char" + std::to_string(o.min_char_ngram) + "-" +
+                      std::to_string(o.max_char_ngram) + " words bigrams weights " +
+                      std::to_string(o.char_weight) + "/" + std::to_string(o.word_weight) + "/" +
+                      std::to_string(o.bigram_weight) + " seed " + std::to_string(o.seed);
+  return {"ngram", model, "", o.dim, true};
 }
 
 }  // namespace semcached::embed

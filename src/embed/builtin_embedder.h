@@ -21,9 +21,9 @@ struct BuiltinEmbedderOptions {
   std::size_t dim = 512;
   int min_char_ngram = 3;
   int max_char_ngram = 5;
-  float char_weight = 1.0f;     // weight of character n-gram features
-  float word_weight = 1.5f;     // of word unigrams
-  float bigram_weight = 1.0f;   // of word bigrams
+  float char_weight = 1.0f;    // weight of character n-gram features
+  float word_weight = 1.5f;    // of word unigrams
+  float bigram_weight = 1.0f;  // of word bigrams
   std::size_t sketch_width = 1 << 18;
   std::uint64_t seed = 0x5eca;
 };
@@ -33,6 +33,7 @@ class BuiltinEmbedder final : public Embedder {
   explicit BuiltinEmbedder(BuiltinEmbedderOptions options = {});
   std::size_t dim() const override { return options_.dim; }
   std::string name() const override { return "builtin-ngram-tfidf"; }
+  EmbedderIdentity identity() const override;
   Result<std::vector<float>> Embed(std::string_view text) override;
   void Observe(std::string_view text) override;
   // Moves each time the number of documents the weights were learned from doubles.

@@ -24,6 +24,7 @@ class CachingEmbedder final : public Embedder {
   CachingEmbedder(std::unique_ptr<Embedder> inner, std::size_t capacity);
   std::size_t dim() const override { return inner_->dim(); }
   std::string name() const override { return inner_->name(); }
+  EmbedderIdentity identity() const override { return inner_->identity(); }
   Result<std::vector<float>> Embed(std::string_view text) override { return Lookup(text, true); }
   Result<std::vector<float>> EmbedToStore(std::string_view text) override {
     return Lookup(text, false);

@@ -16,7 +16,8 @@ HttpEmbedder::HttpEmbedder(HttpEmbedderOptions options) : options_(std::move(opt
     const char* key = std::getenv(options_.api_key_env.c_str());
     if (key != nullptr) api_key_ = key;
   }
-  while (!options_.base_url.empty() && options_.base_url.back() == '/') options_.base_url.pop_back();
+  while (!options_.base_url.empty() && options_.base_url.back() == '/')
+    options_.base_url.pop_back();
 }
 
 HttpEmbedder::~HttpEmbedder() = default;
@@ -46,7 +47,8 @@ Result<std::string> HttpEmbedder::Post(const std::string& body, long* status) {
   return std::move(response->body);
 }
 
-Result<std::vector<std::vector<float>>> HttpEmbedder::EmbedBatch(const std::vector<std::string>& texts) {
+Result<std::vector<std::vector<float>>> HttpEmbedder::EmbedBatch(
+    const std::vector<std::string>& texts) {
   nlohmann::json req = {{"model", options_.model}, {"input", texts}};
   const std::string body = req.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   std::mt19937 rng(std::random_device{}());
@@ -64,23 +66,27 @@ Result<std::vector<std::vector<float>>> HttpEmbedder::EmbedBatch(const std::vect
       continue;  // timeouts and connection failures are transient
     }
     if (status == 401 || status == 403) {
-      return Status(ErrorCode::kUnauthenticated, "embedding service refused the API key (HTTP " + std::to_string(status) + ")");
+      return Status(ErrorCode::kUnauthenticated,
+                    "embedding service refused the API key (HTTP " + std::to_string(status) + ")");
     }
     if (status == 429 || status >= 500) {
       last = Status(status == 429 ? ErrorCode::kResourceExhausted : ErrorCode::kUnavailable,
                     "embedding service answered HTTP " + std::to_string(status));
       continue;
     }
-    if (status != 200) return Unavailable("embedding service answered HTTP " + std::to_string(status));
+    if (status != 200)
+      return Unavailable("embedding service answered HTTP " + std::to_string(status));
     auto j = nlohmann::json::parse(*text, nullptr, false);
-    if (j.is_discarded() || !j.contains("data") || !j["data"].is_array() || j["data"].size() != texts.size()) {
+    if (j.is_discarded() || !j.contains("data") || !j["data"].is_array() ||
+        j["data"].size() != texts.size()) {
       return Unavailable("embedding service sent a malformed response");
     }
     std::vector<std::vector<float>> out(texts.size());
     for (std::size_t i = 0; i < j["data"].size(); ++i) {
       const auto& item = j["data"][i];
       std::size_t index = i;
-      if (item.contains("index") && item["index"].is_number_unsigned()) index = item["index"].get<std::size_t>();
+      if (item.contains("index") && item["index"].is_number_unsigned())
+        index = item["index"].get<std::size_t>();
       if (index >= out.size() || !item.contains("embedding") || !item["embedding"].is_array()) {
         return Unavailable("embedding service sent a malformed item");
       }
@@ -97,7 +103,8 @@ Result<std::vector<std::vector<float>>> HttpEmbedder::EmbedBatch(const std::vect
       v.resize(options_.dim);  // Matryoshka truncation
       double norm = 0;
       for (float x : v) norm += static_cast<double>(x) * x;
-      if (!(norm > 0) || !std::isfinite(norm)) return Unavailable("embedding service sent a zero or non-finite vector");
+      if (!(norm > 0) || !std::isfinite(norm))
+        return Unavailable("embedding service sent a zero or non-finite vector");
       float inv = static_cast<float>(1.0 / std::sqrt(norm));
       for (float& x : v) x *= inv;
       out[index] = std::move(v);

@@ -33,6 +33,10 @@ class HttpEmbedder final : public Embedder {
   ~HttpEmbedder() override;
   std::size_t dim() const override { return options_.dim; }
   std::string name() const override { return "http:" + options_.model; }
+  // The service is not part of it: the same model behind another URL makes the same vectors.
+  EmbedderIdentity identity() const override {
+    return {"openai", options_.model, "", options_.dim, true};
+  }
   Result<std::vector<float>> Embed(std::string_view text) override;
   // One request for many texts.
   Result<std::vector<std::vector<float>>> EmbedBatch(const std::vector<std::string>& texts);

@@ -57,6 +57,9 @@ class StaticEmbedder final : public Embedder {
 
   std::size_t dim() const override { return dim_; }
   std::string name() const override { return "model2vec:" + name_; }
+  EmbedderIdentity identity() const override {
+    return {"model2vec", name_, weights_sha256_, dim_, normalize_};
+  }
   Result<std::vector<float>> Embed(std::string_view text) override;
 
   // The token ids a text is averaged over (after truncation and dropping unknown tokens).

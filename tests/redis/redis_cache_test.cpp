@@ -5,9 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include "cache/redis/redis_cache.h"
 #include "embed/builtin_embedder.h"
 #include "redis/client.h"
-#include "cache/redis/redis_cache.h"
 #include "test_support.h"
 
 namespace semcached::testing {
@@ -138,9 +138,31 @@ TEST(RedisCache, DeleteByIdByAttributesAndFlush) {
   ASSERT_TRUE(c->Flush().ok());
   EXPECT_EQ(c->Stats().entries, 0u);
   EXPECT_FALSE(Find(*c, "question number 2", {{"team", "blue"}}));
-  // Only this cache's keys existed, and none is left.
+  // Only this cache's keys existed, and none is left but the record of its embedder.
   auto keys = r->Execute({"KEYS", "semcached:{shared}:*"});
-  EXPECT_TRUE(keys->elements.empty()) << keys->elements.size() << " keys left";
+  ASSERT_EQ(keys->elements.size(), 1u);
+  EXPECT_EQ(keys->elements[0].str, "semcached:{shared}:embedder");
+}
+
+TEST(RedisCache, AnotherEmbedderIsRefusedWithWhatChangedAndWhatToRun) {
+  RedisServer server;
+  auto r = Connect(server);
+  cache::CacheOptions o;
+  o.id = "shared";
+  {
+    auto c = cache::RedisCache::Create(o, std::make_unique<embed::BuiltinEmbedder>(), *r);
+    ASSERT_TRUE(c.ok()) << c.status().ToString();
+    ASSERT_TRUE((*c)->Store("hello there", "hi", cache::Attributes{}, std::nullopt).ok());
+  }
+  embed::BuiltinEmbedderOptions other;
+  other.dim = 256;
+  auto refused = cache::RedisCache::Create(o, std::make_unique<embed::BuiltinEmbedder>(other), *r);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("dimensions 512 -> 256"), std::string::npos)
+      << refused.status().message();
+  EXPECT_NE(refused.status().message().find("semcached reembed shared"), std::string::npos);
+  // The same embedder again opens it.
+  EXPECT_TRUE(cache::RedisCache::Create(o, std::make_unique<embed::BuiltinEmbedder>(), *r).ok());
 }
 
 TEST(RedisCache, RedisDownIsAnErrorWithinTheTimeout) {

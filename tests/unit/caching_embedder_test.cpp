@@ -11,6 +11,7 @@ class CountingEmbedder final : public Embedder {
  public:
   std::size_t dim() const override { return 2; }
   std::string name() const override { return "counting"; }
+  EmbedderIdentity identity() const override { return {"counting", "", "", 2, false}; }
   Result<std::vector<float>> Embed(std::string_view text) override {
     calls.fetch_add(1);
     return std::vector<float>{static_cast<float>(text.size()), static_cast<float>(gen.load())};

@@ -1,7 +1,7 @@
 // Persistence of embedded caches: snapshot + journal survive a restart, a torn journal tail
 // is dropped, a corrupt snapshot is refused, and the index comes back without a rebuild.
-#include <filesystem>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 
 #include <gtest/gtest.h>
@@ -83,6 +83,33 @@ TEST(CachePersistence, EntriesSurviveARestartFromTheJournal) {
   auto fresh = c->Store("a new question after the restart", "new", {}, std::nullopt);
   ASSERT_TRUE(fresh.ok());
   for (const auto& old : ids) EXPECT_NE(*fresh, old);
+}
+
+TEST(CachePersistence, AnotherEmbedderIsRefusedWithWhatChangedAndWhatToRun) {
+  TempDir dir;
+  { ASSERT_TRUE(Open(dir)->Store("hello there", "hi", {}, std::nullopt).ok()); }
+  ASSERT_TRUE(std::filesystem::exists(dir.File("p1.embedder")));
+  auto open_with = [&](std::size_t dim) {
+    CacheOptions o;
+    o.id = "p1";
+    EmbeddedOptions e;
+    e.persist_dir = dir.path();
+    e.originals_path = dir.File("p1.vectors.f32");
+    embed::BuiltinEmbedderOptions eo;
+    eo.dim = dim;
+    return EmbeddedCache::Create(o, std::make_unique<embed::BuiltinEmbedder>(eo), {}, e);
+  };
+  auto refused = open_with(256);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("dimensions 512 -> 256"), std::string::npos)
+      << refused.status().message();
+  EXPECT_NE(refused.status().message().find("semcached reembed p1"), std::string::npos);
+  // Files from before the record: the dimensions decide, and the record is written.
+  std::filesystem::remove(dir.File("p1.embedder"));
+  EXPECT_FALSE(open_with(256).ok());
+  ASSERT_TRUE(open_with(512).ok());
+  EXPECT_TRUE(std::filesystem::exists(dir.File("p1.embedder")));
+  EXPECT_TRUE(Find(*Open(dir), "hello there"));
 }
 
 TEST(CachePersistence, SnapshotThenJournalThenRestart) {
@@ -198,7 +225,8 @@ TEST(CachePersistence, VersionOneEntriesFilesStillLoad) {
   testing::TempDir dir;
   {
     auto c = Open(dir);
-    for (int i = 0; i < 7; ++i) ASSERT_TRUE(c->Store(Prompt(i), "a" + std::to_string(i), {}, std::nullopt).ok());
+    for (int i = 0; i < 7; ++i)
+      ASSERT_TRUE(c->Store(Prompt(i), "a" + std::to_string(i), {}, std::nullopt).ok());
     ASSERT_TRUE(c->Snapshot().ok());
   }
   const std::string entries = dir.File("p1.1.entries");
@@ -210,7 +238,8 @@ TEST(CachePersistence, VersionOneEntriesFilesStillLoad) {
   std::memcpy(&ents_length, v2.data() + 8 + 16 + 16 + 4, 8);
   const std::string body = head + v2.substr(8 + 16 + 16 + 16, ents_length);
   const std::uint32_t crc = Crc32(body);
-  testing::WriteFile(entries, "SCENTRY1" + body + std::string(reinterpret_cast<const char*>(&crc), 4));
+  testing::WriteFile(entries,
+                     "SCENTRY1" + body + std::string(reinterpret_cast<const char*>(&crc), 4));
   auto c = Open(dir);
   EXPECT_EQ(c->Stats().entries, 7u);
   EXPECT_TRUE(Find(*c, Prompt(3)));

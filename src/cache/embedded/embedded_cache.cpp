@@ -3,12 +3,15 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <fstream>
 #include <limits>
 #include <random>
+#include <sstream>
 
 #include <spdlog/spdlog.h>
 
 #include "cache/fingerprint.h"
+#include "common/durable_file.h"
 #include "common/memory.h"
 
 namespace semcached::cache {
@@ -20,6 +23,32 @@ using Micros = std::chrono::duration<double, std::micro>;
 using Steady = std::chrono::steady_clock;
 
 }  // namespace
+
+// The embedder that made a cache's vectors is recorded beside them (id.embedder); opening them
+// with another is refused. Files from before the record was kept are taken as the current
+// embedder's when the dimensions agree (and the record is written then).
+static Status CheckEmbedderIdentity(const std::string& dir, const std::string& id,
+                                    const embed::Embedder& embedder, bool has_vectors,
+                                    std::size_t saved_dim) {
+  const std::string path = dir + "/" + id + ".embedder";
+  const embed::EmbedderIdentity now = embedder.identity();
+  std::ifstream in(path);
+  if (in) {
+    std::stringstream text;
+    text << in.rdbuf();
+    auto recorded = embed::EmbedderIdentity::FromJson(text.str());
+    if (!recorded) return DataLoss(path + " is not an embedder identity");
+    if (*recorded == now) return Status::Ok();
+    return InvalidArgument(embed::EmbedderMismatch(id, *recorded, now));
+  }
+  if (has_vectors && saved_dim != 0 && saved_dim != now.dim) {
+    embed::EmbedderIdentity old;
+    old.kind = "an earlier embedder";
+    old.dim = saved_dim;
+    return InvalidArgument(embed::EmbedderMismatch(id, old, now));
+  }
+  return WriteFileDurably(path, now.ToJson() + "\n");
+}
 
 Result<std::unique_ptr<EmbeddedCache>> EmbeddedCache::Create(
     CacheOptions options, std::unique_ptr<embed::Embedder> embedder, Clock clock,
@@ -39,11 +68,15 @@ Result<std::unique_ptr<EmbeddedCache>> EmbeddedCache::Create(
     persistence = std::move(*p);
   }
   std::unique_ptr<vector::HnswIndex> index = std::move(loaded.index);
-  if (index && index->options().dim != embedder->dim()) {
-    return InvalidArgument("cache " + options.id + ": its saved index has " +
-                           std::to_string(index->options().dim) +
-                           " dimensions but the embedder gives " + std::to_string(embedder->dim()) +
-                           "; flush the cache's files or keep the embedder");
+  if (!embedded.persist_dir.empty()) {
+    const bool has_vectors = index != nullptr || !loaded.journal.empty();
+    const std::size_t saved_dim =
+        index ? index->options().dim
+              : (loaded.journal.empty() ? 0 : loaded.journal.front().entry.vector.size());
+    if (Status s = CheckEmbedderIdentity(embedded.persist_dir, options.id, *embedder, has_vectors,
+                                         saved_dim);
+        !s.ok())
+      return s;
   }
   if (!index) {
     vector::HnswOptions io;

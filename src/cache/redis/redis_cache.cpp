@@ -89,6 +89,32 @@ Result<std::unique_ptr<RedisCache>> RedisCache::Create(cache::CacheOptions optio
   so.collection_options.quantization = redis_options.quantization;
   so.collection_options.M = redis_options.M;
   if (Status s = ValidateCollectionName(options.id); !s.ok()) return s;
+  // The first instance records its embedder; any other must embed the same way.
+  const redis_schema::Keys keys(redis_options.key_namespace, options.id);
+  const embed::EmbedderIdentity identity = embedder->identity();
+  auto recorded = executor.Execute({"GET", keys.Embedder()});
+  if (!recorded.ok()) return recorded.status();
+  if (recorded->IsNil()) {
+    auto info = executor.Execute({"VINFO", keys.Vectors()});
+    if (!info.ok()) return info.status();
+    const auto* d = info->IsNil() ? nullptr : info->Field("vector-dim");
+    if (d && d->AsInteger().ok() && static_cast<std::size_t>(*d->AsInteger()) != identity.dim) {
+      embed::EmbedderIdentity old;
+      old.kind = "an earlier embedder";
+      old.dim = static_cast<std::size_t>(*d->AsInteger());
+      return InvalidArgument(embed::EmbedderMismatch(options.id, old, identity));
+    }
+    auto set = executor.Execute({"SET", keys.Embedder(), identity.ToJson(), "NX"});
+    if (!set.ok()) return set.status();
+    if (set->IsNil()) recorded = executor.Execute({"GET", keys.Embedder()});  // lost a race
+    if (!recorded.ok()) return recorded.status();
+  }
+  if (recorded->IsText()) {
+    auto was = embed::EmbedderIdentity::FromJson(recorded->str);
+    if (!was) return DataLoss(keys.Embedder() + " is not an embedder identity");
+    if (!(*was == identity))
+      return InvalidArgument(embed::EmbedderMismatch(options.id, *was, identity));
+  }
   auto vectors = RedisVectorStore::OpenKey(
       executor, so, redis_schema::Keys(redis_options.key_namespace, options.id).Vectors());
   if (!vectors.ok()) return vectors.status();

@@ -8,6 +8,7 @@
 //   NS:{C}:x:<sha256>   set: ids of entries whose exact key (cache/fingerprint.h) is <sha256>
 //   NS:{C}:ids          set: every id (for delete-by-attributes, flush and eviction samples)
 //   NS:{C}:expiry       sorted set: id by expiry time, for the sweeper
+//   NS:{C}:embedder     string: the identity of the embedder that made the vectors
 #pragma once
 
 #include <string>
@@ -27,6 +28,9 @@ class Keys {
   }
   std::string Ids() const { return Of("ids"); }
   std::string Expiry() const { return Of("expiry"); }
+  // JSON of the embedder that made the vectors (embed::EmbedderIdentity): every instance that
+  // shares the cache must embed the same way.
+  std::string Embedder() const { return Of("embedder"); }
 
  private:
   std::string prefix_;
@@ -39,13 +43,13 @@ inline constexpr const char* kResponse = "r";
 inline constexpr const char* kAttributes = "a";  // JSON object of strings
 inline constexpr const char* kNormalized = "n";  // the normalized prompt, as stored
 inline constexpr const char* kCreatedMs = "c";
-inline constexpr const char* kExpiresMs = "e";   // 0: never
-inline constexpr const char* kTtlMs = "t";       // 0: none
-inline constexpr const char* kExactKey = "x";    // the sha256 hex of NS:{C}:x:<sha256>
+inline constexpr const char* kExpiresMs = "e";  // 0: never
+inline constexpr const char* kTtlMs = "t";      // 0: none
+inline constexpr const char* kExactKey = "x";   // the sha256 hex of NS:{C}:x:<sha256>
 inline constexpr const char* kLastAccessMs = "la";
 inline constexpr const char* kHits = "h";
 inline constexpr const char* kResponseBytes = "rs";
-inline constexpr const char* kTextBytes = "s";   // prompt, response and attribute bytes
+inline constexpr const char* kTextBytes = "s";  // prompt, response and attribute bytes
 }  // namespace field
 
 }  // namespace semcached::cache::redis_schema
