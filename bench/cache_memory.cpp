@@ -22,6 +22,7 @@
 #include "common/memory.h"
 #include "embed/builtin_embedder.h"
 #include "embed/caching_embedder.h"
+#include "embed/static_embedder.h"
 
 using namespace semcached;
 
@@ -34,7 +35,19 @@ int main(int argc, char** argv) {
   app.add_option("--dir", dir, "directory for the float originals file");
   bool persist = false;
   app.add_flag("--persist", persist, "also measure a snapshot and a restore");
+  std::string embedder = "ngram";
+  app.add_option("--embedder", embedder, "ngram (512-d) or model2vec (the built-in 128-d model)")
+      ->check(CLI::IsMember({"ngram", "model2vec"}));
   CLI11_PARSE(app, argc, argv);
+  // As `semcached serve` builds it: the embedder behind the 10,000-entry embedding LRU.
+  auto make_embedder = [&]() -> std::unique_ptr<embed::Embedder> {
+    std::unique_ptr<embed::Embedder> inner;
+    if (embedder == "model2vec")
+      inner = std::move(*embed::StaticEmbedder::Load(embed::DefaultStaticModel()));
+    else
+      inner = std::make_unique<embed::BuiltinEmbedder>();
+    return std::make_unique<embed::CachingEmbedder>(std::move(inner), 10000);
+  };
 
   const std::string originals = dir + "/cache_memory_bench.vectors.f32";
   std::mt19937_64 rng(7);
@@ -68,10 +81,9 @@ int main(int argc, char** argv) {
     eo.fsync = cache::FsyncPolicy::kNo;
   }
   const std::size_t rss0 = bench::RssAnonBytes();
-  auto made = cache::EmbeddedCache::Create(
-      o,
-      std::make_unique<embed::CachingEmbedder>(std::make_unique<embed::BuiltinEmbedder>(), 10000),
-      {}, eo);
+  auto first_embedder = make_embedder();
+  const std::size_t dim = first_embedder->dim();
+  auto made = cache::EmbeddedCache::Create(o, std::move(first_embedder), {}, eo);
   if (!made.ok()) {
     std::fprintf(stderr, "%s\n", made.status().ToString().c_str());
     return 1;
@@ -112,10 +124,11 @@ int main(int argc, char** argv) {
   const double marginal =
       (static_cast<double>(rss - rss_half) - static_cast<double>(text_bytes - text_half)) / half;
   std::printf(
-      R"({"bench":"cache_memory","n":%zu,"dim":512,"text_bytes_per_entry":%.0f,"resident_bytes_per_entry":%.0f,)"
+      R"({"bench":"cache_memory","embedder":"%s","n":%zu,"dim":%zu,"text_bytes_per_entry":%.0f,"resident_bytes_per_entry":%.0f,)"
       R"("beyond_text_bytes_per_entry":%.0f,"marginal_beyond_text_bytes":%.0f,"empty_cache_bytes":%zu})"
       "\n",
-      n, static_cast<double>(text_bytes) / n, per_entry, beyond, marginal, rss_empty - rss0);
+      embedder.c_str(), n, dim, static_cast<double>(text_bytes) / n, per_entry, beyond, marginal,
+      rss_empty - rss0);
   std::fprintf(
       stderr,
       "  %zu entries, %.0f B of text each: %.0f B resident per entry, %.0f B beyond the text "
@@ -142,11 +155,7 @@ int main(int argc, char** argv) {
     made->reset();
     ReleaseFreeMemory();
     const std::size_t base = bench::RssAnonBytes();
-    auto restored =
-        cache::EmbeddedCache::Create(o,
-                                     std::make_unique<embed::CachingEmbedder>(
-                                         std::make_unique<embed::BuiltinEmbedder>(), 10000),
-                                     {}, eo);
+    auto restored = cache::EmbeddedCache::Create(o, make_embedder(), {}, eo);
     if (!restored.ok() || (*restored)->Stats().entries != n) {
       std::fprintf(stderr, "restore failed\n");
       return 1;

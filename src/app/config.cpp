@@ -43,6 +43,9 @@ const std::vector<KeySpec>& Keys() {
         "models_dir", [](Config& c) -> std::string& { return c.models_dir; }, {},
         "where `semcached model pull` keeps models (OWNER/NAME/); empty: data_dir/models"));
     k.push_back(StringKey<Config>(
+        "model_hub_url", [](Config& c) -> std::string& { return c.model_hub_url; }, {},
+        "the Hugging Face hub (or a mirror) `semcached model pull` downloads from"));
+    k.push_back(StringKey<Config>(
         "store", [](Config& c) -> std::string& { return c.store; }, {"embedded", "redis"},
         "default vector store of caches"));
     k.push_back(StringKey<Config>(

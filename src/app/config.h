@@ -126,7 +126,8 @@ struct PersistConfig {
 struct Config {
   std::string data_dir = "data";
   std::string models_dir;  // where `semcached model pull` puts models; empty: data_dir/models
-  std::string store = "embedded";  // embedded | redis
+  std::string model_hub_url = "https://huggingface.co";  // where it pulls them from
+  std::string store = "embedded";                        // embedded | redis
   ServerConfig server;
   LogConfig log;
   RedisConfig redis;

@@ -21,6 +21,7 @@
 #include "app/config.h"
 #include "app/import.h"
 #include "app/model_command.h"
+#include "app/model_pull.h"
 #include "cache/registry.h"
 #include "common/durable_file.h"
 #include "common/logging.h"
@@ -457,6 +458,16 @@ int Main(int argc, char** argv) {
   auto* tokenize_cmd =
       add_text_command("tokenize", "print the token ids of each stdin line (JSON arrays)");
   auto* embed_cmd = add_text_command("embed", "print the vector of each stdin line (JSON arrays)");
+  ModelPullOptions pull_opts;
+  std::string pull_hub;
+  bool pull_no_progress = false;
+  auto* pull_cmd = model_cmd->add_subcommand(
+      "pull", "download a static model from the Hugging Face hub into models_dir");
+  AddConfigOptions(pull_cmd, opts);
+  pull_cmd->add_option("model", pull_opts.model, "OWNER/NAME[@REVISION]")->required();
+  pull_cmd->add_option("--hub", pull_hub, "hub base URL (default: model_hub_url)");
+  pull_cmd->add_option("--models-dir", pull_opts.models_dir, "directory (default: models_dir)");
+  pull_cmd->add_flag("--no-progress", pull_no_progress, "no progress bar");
 
   try {
     cli.parse(argc, argv);
@@ -472,6 +483,11 @@ int Main(int argc, char** argv) {
   if (version->parsed()) return Version(*config);
   if (config_cmd->parsed()) return ShowConfig(*config, keys);
   if (tokenize_cmd->parsed()) return RunModelTokenize(*config, model_opts);
+  if (pull_cmd->parsed()) {
+    pull_opts.hub_url = pull_hub.empty() ? config->model_hub_url : pull_hub;
+    pull_opts.progress = !pull_no_progress;
+    return RunModelPull(*config, pull_opts);
+  }
   if (embed_cmd->parsed()) return RunModelEmbed(*config, model_opts);
   if (import_cmd->parsed()) {
     import_opts.url = !import_url.empty() ? import_url
