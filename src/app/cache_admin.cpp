@@ -66,6 +66,18 @@ Result<std::shared_ptr<embed::StaticEmbedder>> LoadStaticModelOnce(const Config&
 
 }  // namespace
 
+Result<CacheConfig> FindCacheConfig(const Config& config, const std::string& id) {
+  std::ifstream in(config.data_dir + "/caches.json");
+  if (in) {
+    json all = json::parse(in, nullptr, /*allow_exceptions=*/false);
+    if (all.is_object() && all.contains(id)) return CacheConfigFromJson(all[id]);
+  }
+  for (const auto& c : DeclaredCaches(config))
+    if (c.id == id) return c;
+  return NotFound("no cache '" + id + "' in the configuration or " + config.data_dir +
+                  "/caches.json");
+}
+
 Result<std::string> ResolveStaticModel(const Config& config, const std::string& model) {
   if (model.empty()) return std::string();  // the built-in one
   std::error_code ec;

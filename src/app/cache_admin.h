@@ -25,6 +25,9 @@ namespace semcached::app {
 // The embedder a cache's settings name: a static model (each loaded once per process), the
 // n-gram one, or an HTTP service.
 Result<std::unique_ptr<embed::Embedder>> MakeEmbedder(const Config& config, const CacheConfig& c);
+// The settings of cache `id`: from data_dir/caches.json (created through the admin API) or the
+// configuration's [[caches]] (or the implicit "default"); NotFound otherwise.
+Result<CacheConfig> FindCacheConfig(const Config& config, const std::string& id);
 // Where a model2vec embedder_model lives: "" for the built-in model, a directory as given,
 // or models_dir/OWNER/NAME for a pulled model (NotFound, saying what to run, if absent).
 Result<std::string> ResolveStaticModel(const Config& config, const std::string& model);

@@ -22,6 +22,7 @@
 #include "app/import.h"
 #include "app/model_command.h"
 #include "app/model_pull.h"
+#include "app/reembed.h"
 #include "cache/registry.h"
 #include "common/durable_file.h"
 #include "common/logging.h"
@@ -458,6 +459,15 @@ int Main(int argc, char** argv) {
   auto* tokenize_cmd =
       add_text_command("tokenize", "print the token ids of each stdin line (JSON arrays)");
   auto* embed_cmd = add_text_command("embed", "print the vector of each stdin line (JSON arrays)");
+  std::string reembed_cache;
+  bool reembed_no_progress = false;
+  auto* reembed_cmd = cli.add_subcommand(
+      "reembed",
+      "recompute a cache's vectors with the embedder its settings now name (server "
+      "stopped)");
+  AddConfigOptions(reembed_cmd, opts);
+  reembed_cmd->add_option("cache", reembed_cache, "cache id")->required();
+  reembed_cmd->add_flag("--no-progress", reembed_no_progress, "no progress bar");
   ModelPullOptions pull_opts;
   std::string pull_hub;
   bool pull_no_progress = false;
@@ -483,6 +493,13 @@ int Main(int argc, char** argv) {
   if (version->parsed()) return Version(*config);
   if (config_cmd->parsed()) return ShowConfig(*config, keys);
   if (tokenize_cmd->parsed()) return RunModelTokenize(*config, model_opts);
+  if (reembed_cmd->parsed()) {
+    if (Status s = ConfigureLogging(config->log.level, config->log.format); !s.ok()) {
+      std::cerr << "semcached: " << s.message() << "\n";
+      return kExitConfig;
+    }
+    return RunReembed(*config, reembed_cache, !reembed_no_progress);
+  }
   if (pull_cmd->parsed()) {
     pull_opts.hub_url = pull_hub.empty() ? config->model_hub_url : pull_hub;
     pull_opts.progress = !pull_no_progress;

@@ -126,3 +126,79 @@ TEST(PersistenceE2E, OffKeepsNothing) {
 
 }  // namespace
 }  // namespace semcached::testing
+
+namespace semcached::testing {
+namespace {
+
+std::string SearchTier(int port, const std::string& cache, const std::string& prompt,
+                       std::string* id = nullptr) {
+  nlohmann::json body = {{"prompt", prompt}};
+  auto r = HttpRequestOnce(port, "POST", "/v1/caches/" + cache + "/entries/search", body.dump(),
+                           {{"Content-Type", "application/json"}});
+  if (!r || r->status != 200) return "error";
+  auto data = nlohmann::json::parse(r->body)["data"];
+  if (id != nullptr && !data.empty()) *id = data[0]["id"].get<std::string>();
+  return r->headers["x-semcached-tier"];
+}
+
+// The n-gram embedder's vectors are refused once the cache's embedder is the static model,
+// with what changed and what to run; `semcached reembed` recomputes them from the stored
+// prompts, keeping every entry and its id, and the cache then answers with the new model.
+TEST(PersistenceE2E, AnotherEmbedderIsRefusedUntilReembedRecomputesTheVectors) {
+  TempDir dir;
+  const std::string data = dir.File("data");
+  const std::string config = dir.File("semcached.toml");
+  auto write_config = [&](const char* embedder) {
+    WriteFile(config, std::string("[[caches]]\nid = \"faq\"\nembedder = \"") + embedder + "\"\n");
+  };
+  const std::vector<std::string> prompts = {
+      "What is the cheapest way to ship a parcel?", "How do I reset my router password?",
+      "What time does the pharmacy open on Sundays?", "How do I make cold brew coffee at home?"};
+  std::vector<std::string> ids;
+  write_config("ngram");
+  {
+    SemcachedServer server({"--config", config}, {}, data);
+    for (const auto& p : prompts) {
+      nlohmann::json body = {{"prompt", p}, {"response", "answer to " + p}};
+      auto r = HttpRequestOnce(server.port(), "POST", "/v1/caches/faq/entries", body.dump(),
+                               {{"Content-Type", "application/json"}});
+      ASSERT_TRUE(r && r->status == 201);
+      ids.push_back(nlohmann::json::parse(r->body)["entryId"]);
+    }
+    server.process().Signal(SIGTERM);
+    ASSERT_EQ(server.process().Wait(10s), 0);
+  }
+  write_config("model2vec");
+  const std::string bin = SemcachedServer::BinaryPath();
+  auto refused = RunCommand({bin, "serve", "--config", config, "--port", "0", "--data-dir", data});
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_NE(refused.output.find("dimensions 512 -> 128"), std::string::npos) << refused.output;
+  EXPECT_NE(refused.output.find("semcached reembed faq"), std::string::npos) << refused.output;
+
+  auto reembed = RunCommand({bin, "reembed", "faq", "--config", config, "--data-dir", data});
+  ASSERT_EQ(reembed.exit_code, 0) << reembed.output;
+  EXPECT_NE(reembed.output.find("4/4 entries"), std::string::npos) << reembed.output;
+  EXPECT_NE(reembed.output.find("now holds vectors made by model2vec"), std::string::npos);
+  EXPECT_FALSE(std::filesystem::exists(data + "/faq.vectors.f32.reembed"));
+
+  SemcachedServer server({"--config", config}, {}, data);
+  for (std::size_t i = 0; i < prompts.size(); ++i) {
+    std::string id;
+    EXPECT_EQ(SearchTier(server.port(), "faq", prompts[i], &id), "exact");
+    EXPECT_EQ(id, ids[i]);
+  }
+  std::string id;
+  EXPECT_EQ(SearchTier(server.port(), "faq", "how can I reset the password of my router", &id),
+            "semantic");
+  EXPECT_EQ(id, ids[1]);
+  // A cache that is not there, and a server still running, are clear errors.
+  auto unknown = RunCommand({bin, "reembed", "nope", "--config", config, "--data-dir", data});
+  EXPECT_EQ(unknown.exit_code, 2);
+  EXPECT_NE(unknown.output.find("no cache 'nope'"), std::string::npos) << unknown.output;
+  auto busy = RunCommand({bin, "reembed", "faq", "--config", config, "--data-dir", data});
+  EXPECT_EQ(busy.exit_code, 1);
+  EXPECT_NE(busy.output.find("stop it first"), std::string::npos) << busy.output;
+}
+
+}  // namespace
+}  // namespace semcached::testing

@@ -68,7 +68,12 @@ Result<std::unique_ptr<EmbeddedCache>> EmbeddedCache::Create(
     persistence = std::move(*p);
   }
   std::unique_ptr<vector::HnswIndex> index = std::move(loaded.index);
-  if (!embedded.persist_dir.empty()) {
+  std::size_t fresh_dim = embedder->dim();
+  if (!embedded.persist_dir.empty() && embedded.allow_embedder_change) {
+    // The old vectors are restored as they are, into an index of their own dimension.
+    if (!index && !loaded.journal.empty() && !loaded.journal.front().entry.vector.empty())
+      fresh_dim = loaded.journal.front().entry.vector.size();
+  } else if (!embedded.persist_dir.empty()) {
     const bool has_vectors = index != nullptr || !loaded.journal.empty();
     const std::size_t saved_dim =
         index ? index->options().dim
@@ -80,7 +85,7 @@ Result<std::unique_ptr<EmbeddedCache>> EmbeddedCache::Create(
   }
   if (!index) {
     vector::HnswOptions io;
-    io.dim = embedder->dim();
+    io.dim = fresh_dim;
     io.metric = vector::Metric::kCosine;
     io.originals_path = embedded.originals_path;
     auto created = vector::HnswIndex::Create(io);
@@ -214,6 +219,41 @@ Status EmbeddedCache::Snapshot() {
   Status written = WriteSnapshot();
   ReleaseFreeMemory();  // the copy of every entry it wrote
   return written;
+}
+
+Status EmbeddedCache::Reembed(std::unique_ptr<embed::Embedder> next,
+                              const std::function<void(std::size_t, std::size_t)>& progress) {
+  if (!next) return InvalidArgument("reembed needs an embedder");
+  const std::string new_originals =
+      embedded_.originals_path.empty() ? "" : embedded_.originals_path + ".reembed";
+  {
+    std::unique_lock<std::shared_mutex> lock(mu_);
+    vector::HnswOptions io = index_->options();
+    io.dim = next->dim();
+    io.originals_path = new_originals;
+    auto made = vector::HnswIndex::Create(io);
+    if (!made.ok()) return made.status();
+    std::unique_ptr<vector::HnswIndex> fresh = std::move(*made);
+    const std::size_t total = live_;
+    std::size_t done = 0;
+    for (std::uint32_t slot = 0; slot < slots_.size(); ++slot) {
+      const Entry& e = slots_[slot];
+      if (!e.text) continue;
+      auto normalized = NormalizePrompt(e.text->prompt(), options_.normalize);
+      if (!normalized.ok()) return normalized.status();
+      auto vec = next->EmbedToStore(*normalized);
+      if (!vec.ok()) return vec.status();
+      if (Status s = fresh->Add(slot, vec->data(), vec->size()); !s.ok()) return s;
+      if (progress && (++done % 256 == 0 || done == total)) progress(done, total);
+    }
+    if (progress && total == 0) progress(0, 0);
+    index_ = std::move(fresh);
+    embedder_ = std::move(next);
+  }
+  if (embedded_.persist_dir.empty()) return Status::Ok();
+  if (Status s = WriteSnapshot(); !s.ok()) return s;
+  return WriteFileDurably(embedded_.persist_dir + "/" + options_.id + ".embedder",
+                          embedder_->identity().ToJson() + "\n");
 }
 
 Status EmbeddedCache::WriteSnapshot() {

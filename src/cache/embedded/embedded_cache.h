@@ -58,6 +58,9 @@ struct EmbeddedOptions {
   std::string persist_dir;
   FsyncPolicy fsync = FsyncPolicy::kEverySecond;
   std::size_t snapshot_journal_bytes = 64u << 20;  // MaybeSnapshot writes one past this
+  // For `semcached reembed` only: opens files whose vectors another embedder made (the
+  // recorded identity is not checked); Reembed must follow before any search or store.
+  bool allow_embedder_change = false;
 };
 
 class EmbeddedCache final : public Cache {
@@ -85,6 +88,13 @@ class EmbeddedCache final : public Cache {
   // Writes a snapshot (persisted caches only; Ok otherwise); MaybeSnapshot only when the
   // journal has grown past EmbeddedOptions::snapshot_journal_bytes.
   Status Snapshot() override;
+  // Recomputes every entry's vector from its stored prompt with `next`, switches the cache to
+  // the new index and embedder in one step, then (persisted caches) writes a snapshot and
+  // records `next`'s identity, in that order, so a crash leaves either the old state or the
+  // new vectors under the old record (which a second run repairs). `progress` is called with
+  // (done, total). Holds the write lock throughout: searches and stores wait.
+  Status Reembed(std::unique_ptr<embed::Embedder> next,
+                 const std::function<void(std::size_t, std::size_t)>& progress = {});
   Status MaybeSnapshot() override;
   // Stops writing files (the cache is being deleted; requests still holding it carry on in
   // memory), so its files can be removed.
