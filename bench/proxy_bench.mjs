@@ -7,7 +7,10 @@
 //     non-duplicate pair is its own question. Reported: hit rate, false hits (a hit whose
 //     answer was made for another question), and the cost reduction (upstream calls saved,
 //     each priced at its usage).
-// Usage: node bench/proxy_bench.mjs SEMCACHED_BINARY [--requests 5000] [--thresholds 0.85,0.95]
+// Each embedder of --embedders is replayed in the same run, at each threshold of --thresholds
+// ("default": the embedder's own default threshold).
+// Usage: node bench/proxy_bench.mjs SEMCACHED_BINARY [--requests 5000]
+//          [--thresholds default,0.95] [--embedders model2vec,ngram]
 import { createServer, Agent, request as httpRequest } from "node:http";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -22,7 +25,8 @@ const arg = (name, fallback) => {
   return i > 0 ? process.argv[i + 1] : fallback;
 };
 const requests = Number(arg("--requests", "5000"));
-const thresholds = arg("--thresholds", "0.85,0.95").split(",").map(Number);
+const thresholds = arg("--thresholds", "default,0.95").split(",");
+const embedders = arg("--embedders", "model2vec,ngram").split(",");
 if (!binary) {
   console.error("usage: node bench/proxy_bench.mjs SEMCACHED_BINARY [--requests N] [--thresholds a,b]");
   process.exit(2);
@@ -69,7 +73,7 @@ function post(port, path, payload, headers = {}) {
 const chat = (content) => ({ model: "gpt-4o-mini", messages: [{ role: "user", content }] });
 const pct = (xs, p) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))];
 
-async function startSemcached(threshold) {
+async function startSemcached(threshold, embedder = "model2vec") {
   const dir = mkdtempSync(join(tmpdir(), "semcached-proxy-bench-"));
   const { child, port } = await start(binary, dir, `${serverTable(dir)}
 [persist]
@@ -81,7 +85,8 @@ cache = "llm"
 
 [[caches]]
 id = "llm"
-similarity_threshold = ${threshold}
+embedder = "${embedder}"
+${threshold === "default" ? "" : `similarity_threshold = ${threshold}`}
 `, { stdout: "ignore" });
   return { port, stop: async () => {
     await stop(child);
@@ -91,7 +96,7 @@ similarity_threshold = ${threshold}
 
 // --- 1. added latency --------------------------------------------------------------------
 {
-  const s = await startSemcached(0.85);
+  const s = await startSemcached("default");
   const rounds = 500;
   const direct = [], miss = [], hit = [];
   for (let i = 0; i < 50; i++) await post(upstreamPort, "/v1/chat/completions", chat(`warm ${i}`));
@@ -160,8 +165,8 @@ for (let i = 0; i < requests; i++) {
   workload.push(g[Math.floor(rand() * g.length)]);
 }
 
-for (const threshold of thresholds) {
-  const s = await startSemcached(threshold);
+for (const embedder of embedders) for (const threshold of thresholds) {
+  const s = await startSemcached(threshold, embedder);
   const before = upstreamCalls;
   let hits = 0, wrong = 0, exactHits = 0;
   for (const q of workload) {
@@ -174,12 +179,12 @@ for (const threshold of thresholds) {
   }
   const calls = upstreamCalls - before;
   await s.stop();
-  const row = { bench: "proxy_replay", threshold, requests, distinct_questions: new Set(workload).size,
+  const row = { bench: "proxy_replay", embedder, threshold, requests, distinct_questions: new Set(workload).size,
                 hit_rate: hits / requests, exact_hit_rate: exactHits / requests,
                 false_hit_rate: wrong / requests, false_hits_per_hit: hits ? wrong / hits : 0,
                 upstream_calls: calls, cost_reduction: 1 - calls / requests };
   console.log(JSON.stringify(row));
-  console.error(`  replay at threshold ${threshold}: ${requests} requests, ${row.distinct_questions} distinct; ` +
+  console.error(`  replay, ${embedder} at threshold ${threshold}: ${requests} requests, ${row.distinct_questions} distinct; ` +
                 `hit rate ${(100 * row.hit_rate).toFixed(1)}% (${(100 * row.exact_hit_rate).toFixed(1)}% same wording), ` +
                 `false hits ${(100 * row.false_hit_rate).toFixed(2)}% of requests ` +
                 `(${(100 * row.false_hits_per_hit).toFixed(2)}% of hits), cost reduction ${(100 * row.cost_reduction).toFixed(1)}%`);

@@ -21,16 +21,28 @@ bash bench/redis.sh "$BUILD" $([ "$MODE" = "--quick" ] && echo --quick)
 echo "== LSH vs HNSW =="
 "$BUILD/bench/lsh_bench" --n "$([ "$MODE" = "--quick" ] && echo 20000 || echo 100000)"
 
-echo "== Hit quality of the built-in embedder on ../shared/data/semantic-pairs =="
-"$BUILD/bench/hit_quality" --qqp "$ROOT/../shared/data/semantic-pairs/meancache/val.csv" \
-  --cannot "$ROOT/../shared/data/semantic-pairs/cannot/sem_anto_neg.tsv"
+echo "== Hit quality through the HTTP API: static model vs n-gram, guards on and off =="
+node bench/hit_quality_http.mjs "$BUILD/src/semcached"
+echo "== Hit quality per threshold, in process (model2vec, then ngram; guards applied to QQP too) =="
+for embedder in model2vec ngram; do
+  "$BUILD/bench/hit_quality" --embedder "$embedder" --qqp-guards \
+    --qqp "$ROOT/../shared/data/semantic-pairs/meancache/val.csv" \
+    --cannot "$ROOT/../shared/data/semantic-pairs/cannot/sem_anto_neg.tsv" \
+    --json "bench/results/hit_quality_$embedder.json"
+done
+
+echo "== Embedding time per prompt: static model vs n-gram (one thread) =="
+"$BUILD/bench/embed_bench" --questions "$ROOT/../shared/data/semantic-pairs/meancache/val.csv"
 
 echo "== Semantic tier: recall@1 per search_ef against an exact scan =="
 "$BUILD/bench/cache_recall" --n "$([ "$MODE" = "--quick" ] && echo 10000 || echo 50000)" \
   2> bench/results/cache_recall.jsonl
 
-echo "== Memory per cache entry beyond its text (512-d built-in embedder) =="
-"$BUILD/bench/cache_memory" --persist --n "$([ "$MODE" = "--quick" ] && echo 20000 || echo 100000)" | tee bench/results/cache_memory.jsonl
+echo "== Memory per cache entry beyond its text: static model (128-d), then n-gram (512-d) =="
+for embedder in model2vec ngram; do
+  "$BUILD/bench/cache_memory" --embedder "$embedder" --persist \
+    --n "$([ "$MODE" = "--quick" ] && echo 20000 || echo 100000)"
+done | tee bench/results/cache_memory.jsonl
 
 echo "== Cache throughput over HTTP: exact, semantic, miss vs nginx =="
 bash bench/cache_http.sh "$BUILD" $([ "$MODE" = "--quick" ] && echo 10000 || echo 10000 100000)
