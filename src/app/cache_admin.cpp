@@ -269,6 +269,9 @@ json CacheAdmin::List() const {
 
 Status CacheAdmin::Delete(const std::string& id) {
   std::lock_guard lock(mu_);
+  if (auto job = jobs_.find(id); job != jobs_.end() && job->second->state.load() == 1)
+    return Status(ErrorCode::kAlreadyExists,
+                  "cache '" + id + "' is being reembedded; delete it when that is done");
   auto removed = registry_.Remove(id);
   if (!removed.ok()) return removed.status();
   saved_.erase(id);
@@ -277,6 +280,96 @@ Status CacheAdmin::Delete(const std::string& id) {
   if (Status s = cache::RemoveCacheFiles(config_.data_dir, id); !s.ok()) return s;
   spdlog::info("cache '{}' deleted through the admin API", id);
   return Status::Ok();
+}
+
+CacheAdmin::~CacheAdmin() {
+  for (auto& w : workers_)
+    if (w.joinable()) w.join();
+}
+
+Result<json> CacheAdmin::StartReembed(const std::string& id, const json& body) {
+  std::lock_guard lock(mu_);
+  auto found = registry_.Find(id);
+  if (!found.ok()) return found.status();
+  std::shared_ptr<cache::Cache> target = *found;
+  auto* embedded = dynamic_cast<cache::EmbeddedCache*>(target.get());
+  if (embedded == nullptr)
+    return InvalidArgument("cache '" + id +
+                           "' keeps its vectors in Redis; reembed handles "
+                           "embedded caches only");
+  if (auto job = jobs_.find(id); job != jobs_.end() && job->second->state.load() == 1)
+    return Status(ErrorCode::kAlreadyExists, "cache '" + id + "' is being reembedded already");
+  if (!body.is_object()) return InvalidArgument("the body must be a JSON object");
+  for (const auto& [key, value] : body.items()) {
+    if (key.rfind("embedder", 0) != 0) {
+      Status s = InvalidArgument("reembed takes embedder settings only, not '" + key + "'");
+      s.WithField(key, "embedder", "only the embedder* keys may change");
+      return s;
+    }
+  }
+  // The body's values, checked by the configuration's own table, over the cache's settings.
+  json probe = body;
+  probe["id"] = id;
+  auto parsed = CacheConfigFromJson(probe);
+  if (!parsed.ok()) return parsed.status();
+  CacheConfig next_settings = ConfigOf(id);
+  if (body.contains("embedder")) next_settings.embedder = parsed->embedder;
+  if (body.contains("embedder_model")) next_settings.embedder_model = parsed->embedder_model;
+  if (body.contains("embedder_url")) next_settings.embedder_url = parsed->embedder_url;
+  if (body.contains("embedder_dim")) next_settings.embedder_dim = parsed->embedder_dim;
+  if (body.contains("embedder_api_key_env"))
+    next_settings.embedder_api_key_env = parsed->embedder_api_key_env;
+  if (body.contains("embedder_timeout_ms"))
+    next_settings.embedder_timeout_ms = parsed->embedder_timeout_ms;
+  const json merged = body;
+  auto next = MakeEmbedder(config_, next_settings);
+  if (!next.ok()) return next.status();
+  const embed::EmbedderIdentity identity = (*next)->identity();
+  auto job = std::make_shared<ReembedJob>();
+  job->state = 1;
+  jobs_[id] = job;
+  const bool api_created = saved_.count(id) > 0;
+  std::unique_ptr<embed::Embedder> wrapped =
+      std::make_unique<embed::CachingEmbedder>(std::move(*next), 10000);
+  workers_.emplace_back(
+      [this, id, target, embedded, job, merged, api_created, e = std::move(wrapped)]() mutable {
+        Status s = embedded->Reembed(std::move(e), [&](std::size_t done, std::size_t total) {
+          job->done = done;
+          job->total = total;
+        });
+        if (s.ok()) {
+          std::lock_guard lock(mu_);
+          if (api_created && saved_.count(id)) {
+            json saved = saved_[id];
+            for (const auto& [key, value] : merged.items())
+              if (key.rfind("embedder", 0) == 0) saved[key] = value;
+            saved_[id] = saved;
+            if (Status w = SaveLocked(); !w.ok()) s = w;
+          } else {
+            job->note =
+                "the configuration file still names the old embedder: change it to the new "
+                "one before the next start, or the cache will be refused";
+          }
+        }
+        if (!s.ok()) job->error = s.message();
+        job->state = s.ok() ? 2 : 3;
+        spdlog::info("cache '{}': reembed {}", id, s.ok() ? "done" : "failed: " + s.message());
+      });
+  return json{{"state", "running"}, {"embedder", json::parse(identity.ToJson())}};
+}
+
+Result<json> CacheAdmin::ReembedStatus(const std::string& id) const {
+  std::lock_guard lock(mu_);
+  if (!registry_.Find(id).ok()) return NotFound("no cache '" + id + "'");
+  auto it = jobs_.find(id);
+  if (it == jobs_.end()) return json{{"state", "idle"}};
+  const ReembedJob& job = *it->second;
+  static const char* kStates[] = {"idle", "running", "done", "failed"};
+  const int state = job.state.load();
+  json j = {{"state", kStates[state]}, {"done", job.done.load()}, {"total", job.total.load()}};
+  if (state >= 2 && !job.error.empty()) j["error"] = job.error;
+  if (state >= 2 && !job.note.empty()) j["note"] = job.note;
+  return j;
 }
 
 }  // namespace semcached::app

@@ -8,10 +8,13 @@
 // configuration file cannot be deleted through it. API keys are never returned.
 #pragma once
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -47,8 +50,21 @@ class CacheAdmin {
   Result<nlohmann::json> Describe(const std::string& id) const;
   nlohmann::json List() const;
   Status Delete(const std::string& id);
+  // Starts recomputing an embedded cache's vectors with the embedder `body` names (keys
+  // embedder, embedder_model, embedder_url, embedder_dim, embedder_api_key_env,
+  // embedder_timeout_ms; the cache's other settings stay) in the background: the cache keeps
+  // answering from its old vectors until the switch. One at a time per cache.
+  Result<nlohmann::json> StartReembed(const std::string& id, const nlohmann::json& body);
+  // {state: idle | running | done | failed, done, total, error?, embedder}.
+  Result<nlohmann::json> ReembedStatus(const std::string& id) const;
+  ~CacheAdmin();
 
  private:
+  struct ReembedJob {
+    std::atomic<std::size_t> done{0}, total{0};
+    std::atomic<int> state{0};  // 1 running, 2 done, 3 failed
+    std::string error, note;    // written before state leaves "running"
+  };
   Status SaveLocked() const;
   // Both read saved_: called with mu_ held.
   nlohmann::json DescribeCache(const cache::Cache& c) const;
@@ -57,8 +73,10 @@ class CacheAdmin {
   const Config& config_;
   cache::CacheRegistry& registry_;
   redis::Executor* redis_;
-  mutable std::mutex mu_;                        // one admin change at a time
-  std::map<std::string, nlohmann::json> saved_;  // API-created definitions, as posted
+  mutable std::mutex mu_;                                    // one admin change at a time
+  std::map<std::string, nlohmann::json> saved_;              // API-created definitions, as posted
+  std::map<std::string, std::shared_ptr<ReembedJob>> jobs_;  // the last reembed of each cache
+  std::vector<std::thread> workers_;                         // joined at destruction
 };
 
 }  // namespace semcached::app

@@ -339,7 +339,11 @@ int Serve(const Config& config) {
                          {[&admin](const nlohmann::json& body) { return admin.Create(body); },
                           [&admin] { return admin.List(); },
                           [&admin](const std::string& id) { return admin.Describe(id); },
-                          [&admin](const std::string& id) { return admin.Delete(id); }});
+                          [&admin](const std::string& id) { return admin.Delete(id); },
+                          [&admin](const std::string& id, const nlohmann::json& body) {
+                            return admin.StartReembed(id, body);
+                          },
+                          [&admin](const std::string& id) { return admin.ReembedStatus(id); }});
   Sweeper sweeper(**caches);
 
   Status s = http.Listen();
@@ -468,6 +472,9 @@ int Main(int argc, char** argv) {
   AddConfigOptions(reembed_cmd, opts);
   reembed_cmd->add_option("cache", reembed_cache, "cache id")->required();
   reembed_cmd->add_flag("--no-progress", reembed_no_progress, "no progress bar");
+  std::string reembed_url;
+  reembed_cmd->add_option("--url", reembed_url,
+                          "the running server (default: http://server.host:server.port)");
   ModelPullOptions pull_opts;
   std::string pull_hub;
   bool pull_no_progress = false;
@@ -498,7 +505,7 @@ int Main(int argc, char** argv) {
       std::cerr << "semcached: " << s.message() << "\n";
       return kExitConfig;
     }
-    return RunReembed(*config, reembed_cache, !reembed_no_progress);
+    return RunReembed(*config, reembed_cache, !reembed_no_progress, reembed_url);
   }
   if (pull_cmd->parsed()) {
     pull_opts.hub_url = pull_hub.empty() ? config->model_hub_url : pull_hub;

@@ -9,13 +9,86 @@
 #include <filesystem>
 #include <iostream>
 
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
 #include "app/cache_admin.h"
 #include "cache/embedded/embedded_cache.h"
+#include "common/http_client.h"
 #include "embed/caching_embedder.h"
 
 namespace semcached::app {
+namespace {
 
-int RunReembed(const Config& config, const std::string& cache_id, bool progress) {
+void ShowProgress(std::size_t done, std::size_t total, double secs, bool final) {
+  const double share = total ? static_cast<double>(done) / static_cast<double>(total) : 1.0;
+  const int filled = static_cast<int>(share * 30);
+  std::fprintf(stderr, "\r  [%s%s] %3.0f%% %zu/%zu entries, %.0f/s",
+               std::string(static_cast<std::size_t>(filled), '#').c_str(),
+               std::string(static_cast<std::size_t>(30 - filled), ' ').c_str(), share * 100, done,
+               total, secs > 0 ? static_cast<double>(done) / secs : 0.0);
+  if (final) std::fprintf(stderr, "\n");
+}
+
+// The server holds the data directory: ask it, through the admin API, to reembed while it
+// keeps answering, and follow its progress.
+int ReembedOnline(const Config& config, const std::string& cache_id, const CacheConfig& settings,
+                  const std::string& url, bool progress) {
+  auto fail = [](int code, const std::string& why) {
+    std::cerr << "semcached reembed: " << why << "\n";
+    return code;
+  };
+  if (config.admin_api_key.empty())
+    return fail(1, "data_dir '" + config.data_dir +
+                       "' is in use by a running semcached, and reembedding through it needs "
+                       "admin_api_key (or stop it and run this again)");
+  nlohmann::json body = nlohmann::json::object();
+  const nlohmann::json all = CacheConfigToJson(settings);
+  for (auto it = all.begin(); it != all.end(); ++it)
+    if (it.key().rfind("embedder", 0) == 0) body[it.key()] = it.value();
+  HttpClient http;
+  HttpRequest start;
+  start.url = url + "/v1/caches/" + cache_id + "/reembed";
+  start.headers = {"Authorization: Bearer " + config.admin_api_key,
+                   "Content-Type: application/json"};
+  start.body = body.dump();
+  auto started = http.Perform(start);
+  if (!started.ok()) return fail(1, start.url + ": " + started.status().message());
+  if (started->status != 202)
+    return fail(
+        started->status == 404 || started->status == 400 ? 2 : 1,
+        "the server refused: HTTP " + std::to_string(started->status) + " " + started->body);
+  std::cerr << "reembedding cache '" << cache_id << "' in the running server at " << url
+            << "; it keeps answering from the old vectors until the switch\n";
+  const auto t0 = std::chrono::steady_clock::now();
+  HttpRequest poll;
+  poll.method = "GET";
+  poll.url = start.url;
+  poll.headers = {start.headers[0]};
+  for (;;) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    auto r = http.Perform(poll);
+    if (!r.ok() || r->status != 200)
+      return fail(1, "lost the server while it reembedded: " +
+                         (r.ok() ? "HTTP " + std::to_string(r->status) : r.status().message()));
+    const auto j = nlohmann::json::parse(r->body, nullptr, false);
+    const std::string state = j.value("state", "");
+    const double secs =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (progress) ShowProgress(j.value("done", 0u), j.value("total", 0u), secs, state != "running");
+    if (state == "running") continue;
+    if (state != "done") return fail(1, "reembed failed: " + j.value("error", state));
+    std::cerr << "cache '" << cache_id << "' switched to the new vectors\n";
+    if (j.contains("note")) std::cerr << "note: " << j["note"].get<std::string>() << "\n";
+    return 0;
+  }
+}
+
+}  // namespace
+
+int RunReembed(const Config& config, const std::string& cache_id, bool progress,
+               const std::string& server_url) {
   auto fail = [](int code, const std::string& why) {
     std::cerr << "semcached reembed: " << why << "\n";
     return code;
@@ -31,10 +104,14 @@ int RunReembed(const Config& config, const std::string& cache_id, bool progress)
 
   const std::string lock_path = config.data_dir + "/semcached.lock";
   const int lock_fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (lock_fd < 0 || ::flock(lock_fd, LOCK_EX | LOCK_NB) != 0)
-    return fail(1, "data_dir '" + config.data_dir +
-                       "' is in use by a running semcached: stop it first (lock " + lock_path +
-                       ")");
+  if (lock_fd < 0) return fail(1, "cannot open " + lock_path);
+  if (::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    ::close(lock_fd);
+    const std::string url = !server_url.empty() ? server_url
+                                                : "http://" + config.server.host + ":" +
+                                                      std::to_string(config.server.port);
+    return ReembedOnline(config, cache_id, *settings, url, progress);
+  }
 
   auto embedder = MakeEmbedder(config, *settings);
   if (!embedder.ok()) return fail(1, embedder.status().message());
@@ -60,14 +137,7 @@ int RunReembed(const Config& config, const std::string& cache_id, bool progress)
     const auto now = std::chrono::steady_clock::now();
     if (done != total && now - last < std::chrono::milliseconds(100)) return;
     last = now;
-    const double share = total ? static_cast<double>(done) / static_cast<double>(total) : 1.0;
-    const int filled = static_cast<int>(share * 30);
-    const double secs = std::chrono::duration<double>(now - start).count();
-    std::fprintf(stderr, "\r  [%s%s] %3.0f%% %zu/%zu entries, %.0f/s",
-                 std::string(static_cast<std::size_t>(filled), '#').c_str(),
-                 std::string(static_cast<std::size_t>(30 - filled), ' ').c_str(), share * 100, done,
-                 total, secs > 0 ? static_cast<double>(done) / secs : 0.0);
-    if (done == total) std::fprintf(stderr, "\n");
+    ShowProgress(done, total, std::chrono::duration<double>(now - start).count(), done == total);
   };
   auto next = MakeEmbedder(config, *settings);
   if (!next.ok()) return fail(1, next.status().message());
@@ -77,7 +147,9 @@ int RunReembed(const Config& config, const std::string& cache_id, bool progress)
     return fail(1, s.message());
   made->reset();  // closes the files; the new vectors are in the snapshot
   std::error_code ec;
-  std::filesystem::remove(eo.originals_path + ".reembed", ec);
+  for (const auto& f : std::filesystem::directory_iterator(config.data_dir, ec))
+    if (f.path().filename().string().rfind(cache_id + ".vectors.f32.reembed", 0) == 0)
+      std::filesystem::remove(f.path(), ec);
   std::cerr << "cache '" << cache_id << "' now holds vectors made by " << target.Describe() << "\n";
   ::close(lock_fd);
   return 0;

@@ -1,13 +1,16 @@
 // `semcached reembed CACHE`: recomputes a cache's vectors with the embedder its settings now
 // name, from the prompts it stores.
 //
-// For when a cache's embedder changed (a new model, the default moving from the n-gram
+// For when a cache's embedder changes (a new model, the default moving from the n-gram
 // embedder to the static model): opening such a cache is refused, and this is what the
-// refusal says to run. It works on the data directory with the server stopped (it takes the
-// same lock `serve` does): it restores the cache as it is, embeds every stored prompt with the
-// new embedder into a new index (progress bar on stderr), switches to it, writes a snapshot
-// and records the new embedder. Entries, ids, TTLs and attributes stay as they were.
-// Embedded caches only; a Redis cache is refused with a message.
+// refusal says to run. With the server running (the data directory is locked), it asks the
+// server through the admin API (POST /v1/caches/CACHE/reembed), which re-embeds in the
+// background while the cache keeps answering from its old vectors, then switches in one step;
+// this command follows the progress. With no server running, it does the same itself on the
+// data directory (taking the lock `serve` takes). Either way every stored prompt is embedded
+// with the new embedder into a new index (progress bar on stderr), a snapshot is written and
+// the new embedder recorded; entries, ids, TTLs and attributes stay as they were. Embedded
+// caches only; a Redis cache is refused with a message.
 #pragma once
 
 #include <string>
@@ -17,6 +20,8 @@
 namespace semcached::app {
 
 // Exit codes: 0 done, 2 unknown cache or a Redis one, 1 a failure (the cache is unchanged).
-int RunReembed(const Config& config, const std::string& cache_id, bool progress);
+// `server_url` empty: http://server.host:server.port of the configuration.
+int RunReembed(const Config& config, const std::string& cache_id, bool progress,
+               const std::string& server_url = "");
 
 }  // namespace semcached::app

@@ -64,6 +64,27 @@ void AddAdminRoutes(Router& router, std::string admin_key, AdminHandlers h) {
     return HttpResponse::Json(200, Dump(*described));
   });
 
+  router.Add("POST", "/v1/caches/{cacheId}/reembed", [handlers, key](const HttpRequest& req) {
+    if (Status s = CheckAdmin(req, *key); !s.ok()) return Fail(s);
+    json body = req.body.empty() ? json::object()
+                                 : json::parse(req.body, nullptr, /*allow_exceptions=*/false);
+    if (body.is_discarded() || !body.is_object()) {
+      Status s = InvalidArgument("request body must be a JSON object of embedder settings");
+      s.WithField("body", "object", "not a JSON object");
+      return Fail(s);
+    }
+    auto started = handlers->reembed(req.path_params.at("cacheId"), body);
+    if (!started.ok()) return Fail(started.status());
+    return HttpResponse::Json(202, Dump(*started));
+  });
+
+  router.Add("GET", "/v1/caches/{cacheId}/reembed", [handlers, key](const HttpRequest& req) {
+    if (Status s = CheckAdmin(req, *key); !s.ok()) return Fail(s);
+    auto status = handlers->reembed_status(req.path_params.at("cacheId"));
+    if (!status.ok()) return Fail(status.status());
+    return HttpResponse::Json(200, Dump(*status));
+  });
+
   router.Add("DELETE", "/v1/caches/{cacheId}", [handlers, key](const HttpRequest& req) {
     if (Status s = CheckAdmin(req, *key); !s.ok()) return Fail(s);
     if (Status s = handlers->remove(req.path_params.at("cacheId")); !s.ok()) return Fail(s);

@@ -4,6 +4,8 @@
 //   GET    /v1/caches                                                       200 {caches: [...]}
 //   GET    /v1/caches/{cacheId}                                             200 the cache
 //   DELETE /v1/caches/{cacheId}                                             204
+//   POST   /v1/caches/{cacheId}/reembed  {embedder, embedder_model, ...}      202 started
+//   GET    /v1/caches/{cacheId}/reembed                                     200 its progress
 // Authorization: Bearer <admin_api_key>. Without a configured admin key the API answers 403.
 // This file is HTTP only: what a cache is, and where its definition is kept, is the app's
 // (app/cache_admin.h), passed in as handlers.
@@ -24,6 +26,8 @@ struct AdminHandlers {
   std::function<nlohmann::json()> list;
   std::function<Result<nlohmann::json>(const std::string& id)> describe;
   std::function<Status(const std::string& id)> remove;
+  std::function<Result<nlohmann::json>(const std::string& id, const nlohmann::json& body)> reembed;
+  std::function<Result<nlohmann::json>(const std::string& id)> reembed_status;
 };
 
 void AddAdminRoutes(Router& router, std::string admin_key, AdminHandlers handlers);

@@ -195,9 +195,85 @@ TEST(PersistenceE2E, AnotherEmbedderIsRefusedUntilReembedRecomputesTheVectors) {
   auto unknown = RunCommand({bin, "reembed", "nope", "--config", config, "--data-dir", data});
   EXPECT_EQ(unknown.exit_code, 2);
   EXPECT_NE(unknown.output.find("no cache 'nope'"), std::string::npos) << unknown.output;
+  // With the server running, reembed goes through its admin API, which needs the key.
   auto busy = RunCommand({bin, "reembed", "faq", "--config", config, "--data-dir", data});
   EXPECT_EQ(busy.exit_code, 1);
-  EXPECT_NE(busy.output.find("stop it first"), std::string::npos) << busy.output;
+  EXPECT_NE(busy.output.find("needs admin_api_key"), std::string::npos) << busy.output;
+}
+
+// Online: the running server re-embeds in the background and keeps answering from the old
+// vectors (every search during the rebuild is served), then switches; `semcached reembed`
+// against a running server follows it through the admin API.
+TEST(PersistenceE2E, ReembedOnlineKeepsAnsweringUntilTheSwitch) {
+  TempDir dir;
+  const std::string data = dir.File("data");
+  const std::string config = dir.File("semcached.toml");
+  auto write_config = [&](const char* embedder) {
+    WriteFile(config,
+              std::string("admin_api_key = \"adm\"\n[[caches]]\nid = \"faq\"\nembedder = \"") +
+                  embedder + "\"\n");
+  };
+  write_config("ngram");
+  SemcachedServer server({"--config", config}, {}, data);
+  RawHttpConnection c(server.port());
+  const int n = 3000;
+  auto question = [](int i) {
+    return "How do I configure the backup schedule of server " + std::to_string(i) + "?";
+  };
+  std::string first_id;
+  for (int i = 0; i < n; ++i) {
+    nlohmann::json body = {{"prompt", question(i)}, {"response", "answer " + std::to_string(i)}};
+    const std::string b = body.dump();
+    c.Send(
+        "POST /v1/caches/faq/entries HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        "Content-Length: " +
+        std::to_string(b.size()) + "\r\n\r\n" + b);
+    auto r = c.ReadResponse();
+    ASSERT_TRUE(r && r->status == 201);
+    if (i == 0) first_id = nlohmann::json::parse(r->body)["entryId"];
+  }
+  const std::map<std::string, std::string> admin = {{"Authorization", "Bearer adm"},
+                                                    {"Content-Type", "application/json"}};
+  auto started = HttpRequestOnce(server.port(), "POST", "/v1/caches/faq/reembed",
+                                 R"({"embedder": "model2vec"})", admin);
+  ASSERT_TRUE(started && started->status == 202) << (started ? started->body : "no reply");
+  // A second one while the first runs is refused.
+  auto twice = HttpRequestOnce(server.port(), "POST", "/v1/caches/faq/reembed",
+                               R"({"embedder": "model2vec"})", admin);
+  ASSERT_TRUE(twice);
+  EXPECT_EQ(twice->status, 409) << twice->body;
+  int served_during = 0;
+  std::string state = "running";
+  for (int i = 0; state == "running" && i < 100000; ++i) {
+    std::string id;
+    EXPECT_EQ(SearchTier(server.port(), "faq", question(i % n), &id), "exact") << i;
+    ++served_during;
+    auto st = HttpRequestOnce(server.port(), "GET", "/v1/caches/faq/reembed", "", admin);
+    ASSERT_TRUE(st && st->status == 200);
+    state = nlohmann::json::parse(st->body)["state"];
+  }
+  EXPECT_EQ(state, "done");
+  EXPECT_GT(served_during, 0);
+  auto final_state = HttpRequestOnce(server.port(), "GET", "/v1/caches/faq/reembed", "", admin);
+  const auto fj = nlohmann::json::parse(final_state->body);
+  EXPECT_EQ(fj["done"], n);
+  EXPECT_NE(fj["note"].get<std::string>().find("configuration file"), std::string::npos);
+  // The new vectors answer: the identity on disk, and a paraphrase through the static model.
+  EXPECT_NE(ReadFile(data + "/faq.embedder").find("model2vec"), std::string::npos);
+  std::string id;
+  EXPECT_EQ(
+      SearchTier(server.port(), "faq", "how can i configure the backup schedule of server 0", &id),
+      "semantic");
+  EXPECT_EQ(id, first_id);
+  // The CLI against the running server, configured for the model now recorded: a no-op
+  // switch through the admin API, followed to the end.
+  write_config("model2vec");
+  auto cli =
+      RunCommand({SemcachedServer::BinaryPath(), "reembed", "faq", "--config", config, "--data-dir",
+                  data, "--url", "http://127.0.0.1:" + std::to_string(server.port())});
+  EXPECT_EQ(cli.exit_code, 0) << cli.output;
+  EXPECT_NE(cli.output.find("keeps answering from the old vectors"), std::string::npos)
+      << cli.output;
 }
 
 }  // namespace

@@ -475,3 +475,66 @@ TEST(EmbeddedCacheRescore, Int8ErrorOnBuiltinEmbeddingsStaysWithinTheMargin) {
 
 }  // namespace
 }  // namespace semcached::cache
+
+namespace semcached::cache {
+namespace {
+
+// Reembed while other threads search and store (TSan checks the switch): every search is
+// answered, every store lands, and afterwards every entry, including those stored during the
+// rebuild, is found through the new embedder.
+TEST(EmbeddedCache, ReembedKeepsAnsweringAndCatchesUpStoresMadeMeanwhile) {
+  CacheOptions o;
+  o.id = "re";
+  auto made = EmbeddedCache::Create(o, std::make_unique<embed::BuiltinEmbedder>());
+  ASSERT_TRUE(made.ok());
+  EmbeddedCache& c = **made;
+  auto prompt = [](int i) {
+    return "how do I renew the parking permit number " + std::to_string(i);
+  };
+  for (int i = 0; i < 400; ++i) ASSERT_TRUE(c.Store(prompt(i), "r", {}, std::nullopt).ok());
+  std::atomic<bool> stop{false};
+  std::atomic<int> searches{0}, failures{0}, stored{400};
+  std::thread searcher([&] {
+    for (int i = 0; !stop.load(); ++i) {
+      SearchQuery q;
+      q.prompt = prompt(i % 400);
+      auto r = c.Search(q);
+      if (!r.ok() || r->empty()) failures.fetch_add(1);
+      searches.fetch_add(1);
+    }
+  });
+  std::thread storer([&] {
+    for (int i = 400; !stop.load() && i < 2000; ++i) {
+      if (c.Store(prompt(i), "r", {}, std::nullopt).ok())
+        stored.fetch_add(1);
+      else
+        failures.fetch_add(1);
+    }
+  });
+  embed::BuiltinEmbedderOptions other;
+  other.dim = 256;
+  std::size_t last_total = 0;
+  ASSERT_TRUE(c.Reembed(std::make_unique<embed::BuiltinEmbedder>(other), [&](std::size_t,
+                                                                             std::size_t total) {
+                 last_total = total;
+               }).ok());
+  stop = true;
+  searcher.join();
+  storer.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_GT(searches.load(), 0);
+  EXPECT_GE(last_total, 400u);
+  EXPECT_EQ(c.Stats().entries, static_cast<std::size_t>(stored.load()));
+  for (int i = 0; i < stored.load(); i += 37) {
+    SearchQuery q;
+    q.prompt = prompt(i);
+    q.strategies = {Strategy::kSemantic};
+    auto r = c.Search(q);
+    ASSERT_TRUE(r.ok());
+    ASSERT_EQ(r->size(), 1u) << i;
+    EXPECT_EQ((*r)[0].entry->prompt(), prompt(i));
+  }
+}
+
+}  // namespace
+}  // namespace semcached::cache

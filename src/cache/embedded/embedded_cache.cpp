@@ -221,43 +221,83 @@ Status EmbeddedCache::Snapshot() {
   return written;
 }
 
-Status EmbeddedCache::Reembed(std::unique_ptr<embed::Embedder> next,
+Status EmbeddedCache::Reembed(std::unique_ptr<embed::Embedder> next_embedder,
                               const std::function<void(std::size_t, std::size_t)>& progress) {
-  if (!next) return InvalidArgument("reembed needs an embedder");
+  if (!next_embedder) return InvalidArgument("reembed needs an embedder");
+  std::lock_guard one_at_a_time(reembed_mu_);
+  std::shared_ptr<embed::Embedder> next = std::move(next_embedder);
   const std::string new_originals =
-      embedded_.originals_path.empty() ? "" : embedded_.originals_path + ".reembed";
+      embedded_.originals_path.empty()
+          ? ""
+          : embedded_.originals_path + ".reembed" + std::to_string(vectors_epoch_ + 1);
+  // What to embed: every live entry as it is now (slot, tag, prompt).
+  struct Work {
+    std::uint32_t slot;
+    std::uint64_t tag;
+    std::string prompt;
+  };
+  std::vector<Work> work;
+  vector::HnswOptions io;
   {
-    std::unique_lock<std::shared_mutex> lock(mu_);
-    vector::HnswOptions io = index_->options();
-    io.dim = next->dim();
-    io.originals_path = new_originals;
-    auto made = vector::HnswIndex::Create(io);
-    if (!made.ok()) return made.status();
-    std::unique_ptr<vector::HnswIndex> fresh = std::move(*made);
-    const std::size_t total = live_;
-    std::size_t done = 0;
-    for (std::uint32_t slot = 0; slot < slots_.size(); ++slot) {
-      const Entry& e = slots_[slot];
-      if (!e.text) continue;
-      auto normalized = NormalizePrompt(e.text->prompt(), options_.normalize);
-      if (!normalized.ok()) return normalized.status();
-      auto vec = next->EmbedToStore(*normalized);
-      if (!vec.ok()) return vec.status();
-      if (Status s = fresh->Add(slot, vec->data(), vec->size()); !s.ok()) return s;
-      if (progress && (++done % 256 == 0 || done == total)) progress(done, total);
-    }
-    if (progress && total == 0) progress(0, 0);
-    index_ = std::move(fresh);
-    embedder_ = std::move(next);
+    std::shared_lock<std::shared_mutex> lock(mu_);
+    io = index_->options();
+    work.reserve(live_);
+    for (std::uint32_t slot = 0; slot < slots_.size(); ++slot)
+      if (slots_[slot].text)
+        work.push_back({slot, slots_[slot].tag, std::string(slots_[slot].text->prompt())});
   }
+  io.dim = next->dim();
+  io.originals_path = new_originals;
+  auto made = vector::HnswIndex::Create(io);
+  if (!made.ok()) return made.status();
+  std::shared_ptr<vector::HnswIndex> fresh = std::move(*made);
+  auto embed_into = [&](const std::string& prompt, std::uint32_t slot) -> Status {
+    auto normalized = NormalizePrompt(prompt, options_.normalize);
+    if (!normalized.ok()) return normalized.status();
+    auto vec = next->EmbedToStore(*normalized);
+    if (!vec.ok()) return vec.status();
+    return fresh->Add(slot, vec->data(), vec->size());
+  };
+  // The bulk, outside the lock: the cache answers from the old vectors meanwhile.
+  std::size_t done = 0;
+  for (const Work& w : work) {
+    if (Status s = embed_into(w.prompt, w.slot); !s.ok()) return s;
+    if (progress && (++done % 256 == 0 || done == work.size())) progress(done, work.size());
+  }
+  if (progress && work.empty()) progress(0, 0);
+
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  // Catch up: entries deleted since (or their slot reused) leave the new index; entries
+  // stored since join it.
+  boost::unordered_flat_map<std::uint32_t, std::uint64_t> built;
+  built.reserve(work.size());
+  for (const Work& w : work) built.emplace(w.slot, w.tag);
+  for (const auto& [slot, tag] : built) {
+    if (!slots_[slot].text || slots_[slot].tag != tag) (void)fresh->Remove(slot);
+  }
+  for (std::uint32_t slot = 0; slot < slots_.size(); ++slot) {
+    const Entry& e = slots_[slot];
+    if (!e.text) continue;
+    auto it = built.find(slot);
+    if (it != built.end() && it->second == e.tag) continue;
+    if (Status s = embed_into(std::string(e.text->prompt()), slot); !s.ok()) return s;
+  }
+  index_ = std::move(fresh);
+  embedder_ = std::move(next);
+  ++vectors_epoch_;
   if (embedded_.persist_dir.empty()) return Status::Ok();
-  if (Status s = WriteSnapshot(); !s.ok()) return s;
+  // The new state on disk before the record that names its embedder.
+  if (Status s = WriteSnapshotLocked(); !s.ok()) return s;
   return WriteFileDurably(embedded_.persist_dir + "/" + options_.id + ".embedder",
                           embedder_->identity().ToJson() + "\n");
 }
 
 Status EmbeddedCache::WriteSnapshot() {
   std::unique_lock<std::shared_mutex> lock(mu_);  // writes wait; the cut is consistent
+  return WriteSnapshotLocked();
+}
+
+Status EmbeddedCache::WriteSnapshotLocked() {
   if (!persistence_) return Status::Ok();
   // One entry's copy at a time: the whole cache is never copied to be saved.
   auto each = [this](const std::function<void(const StoredEntry&)>& emit) {
@@ -318,8 +358,17 @@ Result<std::string> EmbeddedCache::Store(const std::string& prompt, const std::s
   auto normalized = CheckStore(options_, prompt, response, attributes, ttl_ms);
   if (!normalized.ok()) return normalized.status();
 
-  embedder_->Observe(*normalized);
-  auto vec = embedder_->EmbedToStore(*normalized);
+  std::shared_ptr<embed::Embedder> embedder;
+  std::shared_ptr<vector::HnswIndex> index;
+  std::uint64_t epoch;
+  {
+    std::shared_lock<std::shared_mutex> lock(mu_);
+    embedder = embedder_;
+    index = index_;
+    epoch = vectors_epoch_;
+  }
+  embedder->Observe(*normalized);
+  auto vec = embedder->EmbedToStore(*normalized);
   if (!vec.ok()) return vec.status();
 
   auto text = EntryText::Make(prompt, response, attributes);
@@ -338,8 +387,14 @@ Result<std::string> EmbeddedCache::Store(const std::string& prompt, const std::s
     return Status(ErrorCode::kResourceExhausted, "cache " + options_.id + " holds 2^32 entries");
   // The index is thread-safe: add outside the cache lock so searches are not held up by a
   // graph insert. Until the slot holds the entry, searches skip its label.
-  Status s = index_->Add(slot, vec->data(), vec->size());
+  Status s = index->Add(slot, vec->data(), vec->size());
   std::unique_lock<std::shared_mutex> lock(mu_);
+  if (s.ok() && epoch != vectors_epoch_) {
+    // Reembed switched meanwhile: the vector went to the old index. Embed again for the new.
+    auto again = embedder_->EmbedToStore(*normalized);
+    s = again.ok() ? index_->Add(slot, again->data(), again->size()) : again.status();
+    if (s.ok()) vec = std::move(again);
+  }
   if (!s.ok()) {
     FreeSlotLocked(slot);
     return s;
@@ -393,10 +448,19 @@ Result<std::vector<Candidate>> EmbeddedCache::SemanticCandidates(const std::stri
                                                                  const SearchQuery& q,
                                                                  std::int64_t now, LookupTrace& t) {
   auto te = Steady::now();
-  auto vec = embedder_->Embed(normalized);
+  std::shared_ptr<embed::Embedder> embedder;
+  {
+    std::shared_lock<std::shared_mutex> lock(mu_);
+    embedder = embedder_;
+  }
+  auto vec = embedder->Embed(normalized);
   if (!vec.ok()) return vec.status();
   t.embed_us += Micros(Steady::now() - te).count();
   std::shared_lock<std::shared_mutex> lock(mu_);
+  if (embedder != embedder_) {  // Reembed switched meanwhile: embed for the new index
+    vec = embedder_->Embed(normalized);
+    if (!vec.ok()) return vec.status();
+  }
   std::function<bool(std::uint64_t)> filter = [&](std::uint64_t label) {
     const Entry* e = Find(label);
     return e != nullptr && Matches(*e, q.attributes, now);

@@ -88,11 +88,12 @@ class EmbeddedCache final : public Cache {
   // Writes a snapshot (persisted caches only; Ok otherwise); MaybeSnapshot only when the
   // journal has grown past EmbeddedOptions::snapshot_journal_bytes.
   Status Snapshot() override;
-  // Recomputes every entry's vector from its stored prompt with `next`, switches the cache to
-  // the new index and embedder in one step, then (persisted caches) writes a snapshot and
-  // records `next`'s identity, in that order, so a crash leaves either the old state or the
-  // new vectors under the old record (which a second run repairs). `progress` is called with
-  // (done, total). Holds the write lock throughout: searches and stores wait.
+  // Recomputes every entry's vector from its stored prompt with `next` into a new index while
+  // the cache keeps answering (searches and stores use the old embedder and index), catches up
+  // the entries stored or deleted meanwhile, then switches in one step under the write lock:
+  // index, embedder, and (persisted caches) a snapshot of the new state followed by the record
+  // of `next`'s identity, so a crash leaves the old state or the new vectors under the old
+  // record (which a second run repairs). `progress` is called with (done, total).
   Status Reembed(std::unique_ptr<embed::Embedder> next,
                  const std::function<void(std::size_t, std::size_t)>& progress = {});
   Status MaybeSnapshot() override;
@@ -133,16 +134,21 @@ class EmbeddedCache final : public Cache {
   void LowerNextExpiry(std::int64_t expires_ms);
   Status LogLocked(const JournalRecord& record);  // Ok when not persisted
   Status Restore(LoadedState& loaded);
-  Status WriteSnapshot();  // Snapshot() without the heap trim that follows it
+  Status WriteSnapshot();        // Snapshot() without the heap trim that follows it
+  Status WriteSnapshotLocked();  // the same, mu_ held exclusively by the caller
   Status RestoreLocked(const StoredEntry& stored);
   double EvictionScore(const Entry& e, std::int64_t now) const;  // lower leaves first
   void EvictLocked(std::int64_t now);
 
   CacheOptions options_;
   EmbeddedOptions embedded_;
-  std::unique_ptr<embed::Embedder> embedder_;
+  // Shared so that a search or store that started before Reembed switched may finish with
+  // the ones it began with; read (copied) under mu_, replaced under mu_ held exclusively.
+  std::shared_ptr<embed::Embedder> embedder_;
   Clock clock_;
-  std::unique_ptr<vector::HnswIndex> index_;
+  std::shared_ptr<vector::HnswIndex> index_;
+  std::uint64_t vectors_epoch_ = 0;  // +1 at each switch of embedder and index
+  std::mutex reembed_mu_;            // one Reembed at a time
   std::unique_ptr<CachePersistence> persistence_;
   std::size_t restored_entries_ = 0;
 
