@@ -217,35 +217,47 @@ std::string Lower(std::string_view s) {
   return out;
 }
 
-// Names in text as written: capitalized past a sentence start, mixed case, all caps, letters
-// then digits ("K2", "mp3"), or with a '#' or '+' ("C#", "C++"). Lower case, possessive cut.
-std::vector<std::string> Entities(std::string_view text) {
-  std::vector<std::string> out;
+bool NameSeparator(unsigned char c) {
+  return std::isspace(c) || std::strchr(",;:!?()[]{}\"/", c) != nullptr;
+}
+
+// Cuts text into the tokens names are read from: split at spaces and punctuation that never
+// belongs to a name, dots and quotes trimmed, a possessive ('s, ’s) cut. Calls
+// each(token, starts_sentence).
+template <typename Each>
+void ForEachNameToken(std::string_view text, Each each) {
   bool sentence_start = true;
-  std::size_t i = 0;
-  auto separator = [](unsigned char c) {
-    return std::isspace(c) || std::strchr(",;:!?()[]{}\"/", c) != nullptr;
-  };
-  while (i < text.size()) {
+  for (std::size_t i = 0; i < text.size();) {
     const auto c = static_cast<unsigned char>(text[i]);
-    if (separator(c)) {
+    if (NameSeparator(c)) {
       if (c == '!' || c == '?' || c == ':' || c == '\n') sentence_start = true;
       ++i;
       continue;
     }
     std::size_t j = i;
-    while (j < text.size() && !separator(static_cast<unsigned char>(text[j]))) ++j;
+    while (j < text.size() && !NameSeparator(static_cast<unsigned char>(text[j]))) ++j;
     std::string_view tok = text.substr(i, j - i);
     i = j;
     const bool ends_sentence = tok.back() == '.';
     while (!tok.empty() && (tok.back() == '.' || tok.back() == '\'')) tok.remove_suffix(1);
-    if (tok.size() > 2 &&
-        (tok.substr(tok.size() - 2) == "'s" || tok.substr(tok.size() - 2) == "\xE2\x80\x99"))
-      tok.remove_suffix(2);
+    for (std::string_view possessive : {"'s", "'S", "\xE2\x80\x99s"}) {
+      if (tok.size() > possessive.size() &&
+          tok.substr(tok.size() - possessive.size()) == possessive)
+        tok.remove_suffix(possessive.size());
+    }
     while (!tok.empty() && (tok.front() == '\'' || tok.front() == '.')) tok.remove_prefix(1);
     const bool starts = sentence_start;
     sentence_start = ends_sentence;
-    if (tok.empty() || IsDigits(tok)) continue;
+    if (!tok.empty()) each(tok, starts);
+  }
+}
+
+// Names in text as written: capitalized past a sentence start, mixed case, all caps, letters
+// then digits ("K2", "mp3"), or with a '#' or '+' ("C#", "C++"). Lower case.
+std::vector<std::string> Entities(std::string_view text) {
+  std::vector<std::string> out;
+  ForEachNameToken(text, [&](std::string_view tok, bool starts) {
+    if (IsDigits(tok)) return;
     bool upper_inside = false, has_alpha = false, digit_after_letter = false, sign = false;
     for (std::size_t k = 0; k < tok.size(); ++k) {
       const auto t = static_cast<unsigned char>(tok[k]);
@@ -258,33 +270,14 @@ std::vector<std::string> Entities(std::string_view text) {
     const bool pronoun_i = tok == "I" || (tok.size() > 1 && tok[0] == 'I' && tok[1] == '\'');
     if (upper_inside || digit_after_letter || sign || (capitalized && !starts && !pronoun_i))
       out.push_back(Lower(tok));
-  }
+  });
   return out;
 }
 
-// Every token of the text, lower case, as Entities cuts them, for looking names up.
+// Every token of the text, lower case, cut as Entities cuts them, for looking names up.
 std::set<std::string> LowerTokens(std::string_view text) {
   std::set<std::string> out;
-  std::string lowered = Lower(text);
-  std::string_view t(lowered);
-  std::size_t i = 0;
-  auto separator = [](unsigned char c) {
-    return std::isspace(c) || std::strchr(",;:!?()[]{}\"/", c) != nullptr;
-  };
-  while (i < t.size()) {
-    if (separator(static_cast<unsigned char>(t[i]))) {
-      ++i;
-      continue;
-    }
-    std::size_t j = i;
-    while (j < t.size() && !separator(static_cast<unsigned char>(t[j]))) ++j;
-    std::string_view tok = t.substr(i, j - i);
-    i = j;
-    while (!tok.empty() && (tok.back() == '.' || tok.back() == '\'')) tok.remove_suffix(1);
-    if (tok.size() > 2 && tok.substr(tok.size() - 2) == "'s") tok.remove_suffix(2);
-    while (!tok.empty() && (tok.front() == '\'' || tok.front() == '.')) tok.remove_prefix(1);
-    if (!tok.empty()) out.emplace(tok);
-  }
+  ForEachNameToken(text, [&](std::string_view tok, bool) { out.insert(Lower(tok)); });
   return out;
 }
 

@@ -386,50 +386,46 @@ struct Tokenizer::Impl {
     }
   }
 
-  // Splits on added tokens (leftmost, then longest), raw ones on the text as given and
-  // normalized ones on the normalized text, and tokenizes what lies between.
-  void Encode(const Text& text, std::vector<std::int32_t>* ids) const {
+  // Cuts t at the added tokens of one kind (raw or normalized), leftmost then longest:
+  // on_text(from, to) for each stretch between them, on_token(id) for each of them.
+  template <typename OnText>
+  void SplitAtAdded(const Text& t, bool normalized, OnText on_text,
+                    std::vector<std::int32_t>* ids) const {
     std::size_t from = 0;
-    bool first = true;
-    auto flush = [&](std::size_t to) {
-      if (to > from) EncodeWithNormalizedAdded(text.substr(from, to - from), first, ids);
-      first = false;
-    };
-    for (std::size_t i = 0; i < text.size();) {
-      const AddedToken* match = Longest(text, i, /*normalized=*/false);
+    for (std::size_t i = 0; i < t.size();) {
+      const AddedToken* match = Longest(t, i, normalized);
       if (match == nullptr) {
         ++i;
         continue;
       }
-      flush(i);
+      if (i > from) on_text(from, i);
       ids->push_back(match->id);
       i += match->content.size();
       from = i;
     }
-    flush(text.size());
+    if (t.size() > from) on_text(from, t.size());
   }
 
-  void EncodeWithNormalizedAdded(Text segment, bool first, std::vector<std::int32_t>* ids) const {
-    const bool any =
+  // Splits on added tokens, raw ones on the text as given and normalized ones on the
+  // normalized text, and tokenizes what lies between.
+  void Encode(const Text& text, std::vector<std::int32_t>* ids) const {
+    const bool any_normalized =
         std::any_of(added.begin(), added.end(), [](const AddedToken& a) { return a.normalized; });
-    Normalize(&segment);
-    if (!any) return TokenizeNormalized(std::move(segment), first, ids);
-    std::size_t from = 0;
-    auto flush = [&](std::size_t to) {
-      if (to > from) TokenizeNormalized(segment.substr(from, to - from), first && from == 0, ids);
-    };
-    for (std::size_t i = 0; i < segment.size();) {
-      const AddedToken* match = Longest(segment, i, /*normalized=*/true);
-      if (match == nullptr) {
-        ++i;
-        continue;
-      }
-      flush(i);
-      ids->push_back(match->id);
-      i += match->content.size();
-      from = i;
-    }
-    flush(segment.size());
+    SplitAtAdded(
+        text, /*normalized=*/false,
+        [&](std::size_t from, std::size_t to) {
+          Text segment = text.substr(from, to - from);
+          Normalize(&segment);
+          // "first" (Metaspace's prepend_scheme) is the stretch that starts the input.
+          if (!any_normalized) return TokenizeNormalized(std::move(segment), from == 0, ids);
+          SplitAtAdded(
+              segment, /*normalized=*/true,
+              [&](std::size_t a, std::size_t b) {
+                TokenizeNormalized(segment.substr(a, b - a), from == 0 && a == 0, ids);
+              },
+              ids);
+        },
+        ids);
   }
 
   const AddedToken* Longest(const Text& t, std::size_t at, bool normalized) const {

@@ -190,6 +190,8 @@ TEST(Guards, NamesInOnePromptMustAppearInTheOther) {
             GuardVerdict::kPass);
   EXPECT_EQ(check("Who wrote Hamlet's first act?", "who wrote the first act of hamlet"),
             GuardVerdict::kPass);
+  EXPECT_EQ(check("Who wrote Hamlet\xE2\x80\x99s first act?", "who wrote the first act of hamlet"),
+            GuardVerdict::kPass);
 }
 
 TEST(Guards, SwappedPartsChangeTheQuestion) {
