@@ -31,6 +31,13 @@ std::optional<EmbedderIdentity> EmbedderIdentity::FromJson(std::string_view text
   return id;
 }
 
+bool EmbedderIdentity::SameVectors(const EmbedderIdentity& other) const {
+  if (kind != other.kind || dim != other.dim || normalized != other.normalized) return false;
+  if (!weights_sha256.empty() && !other.weights_sha256.empty())
+    return weights_sha256 == other.weights_sha256;
+  return model == other.model && weights_sha256 == other.weights_sha256;
+}
+
 std::string EmbedderIdentity::Describe() const {
   std::string out = kind;
   if (!model.empty()) out += " " + model;

@@ -34,6 +34,10 @@ struct EmbedderIdentity {
   std::string Describe() const;
   // One phrase per field that differs ("dim 512 -> 128"); empty when the same.
   std::vector<std::string> Differences(const EmbedderIdentity& now) const;
+  // Whether vectors of the two compare: the same kind, dimensions and normalization, and the
+  // same weights (by sha256 when both know it: one model under two names is one model) or,
+  // without weights, the same model name.
+  bool SameVectors(const EmbedderIdentity& other) const;
   bool operator==(const EmbedderIdentity&) const = default;
 };
 

@@ -253,3 +253,28 @@ TEST(StaticEmbedder, RefusesATableOfTheWrongTypeOrShape) {
 
 }  // namespace
 }  // namespace semcached::embed
+
+namespace semcached::embed {
+namespace {
+
+TEST(EmbedderIdentity, OneModelUnderTwoNamesMakesTheSameVectors) {
+  StaticModelFiles files = DefaultStaticModel();
+  auto a = StaticEmbedder::Load(files);
+  files.name = "/opt/models/potion";  // the same files, named by their path
+  auto b = StaticEmbedder::Load(files);
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_NE((*a)->identity(), (*b)->identity());
+  EXPECT_TRUE((*a)->identity().SameVectors((*b)->identity()));
+  EmbedderIdentity other = (*a)->identity();
+  other.weights_sha256 = std::string(64, '0');
+  EXPECT_FALSE((*a)->identity().SameVectors(other));
+  EXPECT_EQ((*a)->identity().Differences(other).size(), 1u);
+  // Round trip through the record's JSON.
+  auto back = EmbedderIdentity::FromJson((*a)->identity().ToJson());
+  ASSERT_TRUE(back.has_value());
+  EXPECT_EQ(*back, (*a)->identity());
+  EXPECT_FALSE(EmbedderIdentity::FromJson("{\"kind\": 3}").has_value());
+}
+
+}  // namespace
+}  // namespace semcached::embed

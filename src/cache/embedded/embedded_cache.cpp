@@ -38,7 +38,7 @@ static Status CheckEmbedderIdentity(const std::string& dir, const std::string& i
     text << in.rdbuf();
     auto recorded = embed::EmbedderIdentity::FromJson(text.str());
     if (!recorded) return DataLoss(path + " is not an embedder identity");
-    if (*recorded == now) return Status::Ok();
+    if (recorded->SameVectors(now)) return Status::Ok();
     return InvalidArgument(embed::EmbedderMismatch(id, *recorded, now));
   }
   if (has_vectors && saved_dim != 0 && saved_dim != now.dim) {

@@ -112,7 +112,7 @@ Result<std::unique_ptr<RedisCache>> RedisCache::Create(cache::CacheOptions optio
   if (recorded->IsText()) {
     auto was = embed::EmbedderIdentity::FromJson(recorded->str);
     if (!was) return DataLoss(keys.Embedder() + " is not an embedder identity");
-    if (!(*was == identity))
+    if (!was->SameVectors(identity))
       return InvalidArgument(embed::EmbedderMismatch(options.id, *was, identity));
   }
   auto vectors = RedisVectorStore::OpenKey(
