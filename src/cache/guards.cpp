@@ -321,6 +321,19 @@ bool PartsSwapped(std::string_view a, std::string_view b) {
   return false;
 }
 
+// Whether `word` comes right after a word that turns it around ("least expensive" is cheap,
+// "less common" is rare): an opposite so modified says the same, not the contrary.
+bool Reversed(const std::vector<std::string_view>& words, std::string_view word) {
+  static constexpr std::string_view kReversers[] = {"least",  "less",   "not", "never",
+                                                    "hardly", "barely", "non"};
+  for (std::size_t i = 1; i < words.size(); ++i) {
+    if (words[i] != word) continue;
+    for (std::string_view r : kReversers)
+      if (words[i - 1] == r) return true;
+  }
+  return false;
+}
+
 bool FacesAnAntonym(std::string_view a, std::string_view b) {
   const auto wa = Words(a), wb = Words(b);
   const std::set<std::string_view> sa(wa.begin(), wa.end()), sb(wb.begin(), wb.end());
@@ -330,7 +343,7 @@ bool FacesAnAntonym(std::string_view a, std::string_view b) {
   if (only_a.size() > 32 || only_b.size() > 32) return false;  // not a near-copy anyway
   for (std::string_view x : only_a)
     for (std::string_view y : only_b)
-      if (lexicon::AreAntonyms(x, y)) return true;
+      if (lexicon::AreAntonyms(x, y) && Reversed(wa, x) == Reversed(wb, y)) return true;
   return false;
 }
 

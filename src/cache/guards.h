@@ -14,7 +14,8 @@
 //   direction  not the same words with two parts swapped around a middle ("from A to B" vs
 //              "from B to A", "the dog chased the cat" vs "the cat chased the dog");
 //   antonyms   no word of one faces its opposite in the other (WordNet, and negating
-//              prefixes: "safe"/"unsafe", "upload"/"download").
+//              prefixes: "safe"/"unsafe", "upload"/"download"), unless one of the two is
+//              turned around ("cheapest" / "least expensive").
 // All but entities work on the normalized (case-folded) text; entities needs the original.
 // Guards never look at responses and never change the similarity; they only say no.
 #pragma once

@@ -222,6 +222,13 @@ TEST(Guards, OppositeWordsChangeTheQuestion) {
   EXPECT_EQ(CheckGuards("how do i upload a file", "how do i download a file", o),
             GuardVerdict::kAntonym);
   EXPECT_EQ(CheckGuards("swim after eating", "swim before eating", o), GuardVerdict::kAntonym);
+  // An opposite turned around says the same; turned around on both sides, the contrary.
+  EXPECT_EQ(CheckGuards("the cheapest way to ship a parcel",
+                        "the least expensive way to ship a parcel", o),
+            GuardVerdict::kPass);
+  EXPECT_EQ(CheckGuards("the most expensive way to ship a parcel",
+                        "the cheapest way to ship a parcel", o),
+            GuardVerdict::kAntonym);
   // Different words that are not opposites pass; so do two forms of one word.
   EXPECT_EQ(CheckGuards("how do i fix a leaky faucet", "how do i fix a dripping faucet", o),
             GuardVerdict::kPass);
