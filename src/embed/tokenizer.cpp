@@ -567,8 +567,9 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::FromJson(std::string_view json_tex
   const auto model = j.find("model");
   if (model == j.end() || !model->is_object()) return DataLoss(what + " has no model");
   const std::string type = model->value("type", "");
-  // Ids are 32-bit in our tables; a vocabulary past that is not a tokenizer we know.
-  constexpr std::size_t kMaxVocab = 1u << 24;
+  // Ids index a table of tokens: an id past any real vocabulary is a damaged (or hostile)
+  // file, refused before it can make us allocate for it.
+  constexpr std::size_t kMaxVocab = 1u << 21;  // the largest real vocabularies hold ~256K
   if (type == "WordPiece") {
     impl->model = Impl::kWordPiece;
     const auto vocab = model->find("vocab");
