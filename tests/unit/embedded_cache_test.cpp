@@ -488,8 +488,11 @@ TEST(EmbeddedCache, ReembedKeepsAnsweringAndCatchesUpStoresMadeMeanwhile) {
   auto made = EmbeddedCache::Create(o, std::make_unique<embed::BuiltinEmbedder>());
   ASSERT_TRUE(made.ok());
   EmbeddedCache& c = **made;
+  // Prompts that differ in a made-up word, so each is its own nearest neighbour by far.
   auto prompt = [](int i) {
-    return "how do I renew the parking permit number " + std::to_string(i);
+    std::string word;
+    for (int v = i + 1; v > 0; v /= 26) word += static_cast<char>('a' + v % 26);
+    return "how do I renew the parking permit of " + word + "ville";
   };
   for (int i = 0; i < 400; ++i) ASSERT_TRUE(c.Store(prompt(i), "r", {}, std::nullopt).ok());
   std::atomic<bool> stop{false};

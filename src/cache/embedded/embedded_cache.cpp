@@ -258,7 +258,13 @@ Status EmbeddedCache::Reembed(std::unique_ptr<embed::Embedder> next_embedder,
     if (!vec.ok()) return vec.status();
     return fresh->Add(slot, vec->data(), vec->size());
   };
-  // The bulk, outside the lock: the cache answers from the old vectors meanwhile.
+  // The bulk, outside the lock: the cache answers from the old vectors meanwhile. An embedder
+  // that learns from the entries (the n-gram one's term weights) sees them all first, so the
+  // first entry is embedded with the same weights as the last.
+  for (const Work& w : work) {
+    auto normalized = NormalizePrompt(w.prompt, options_.normalize);
+    if (normalized.ok()) next->Observe(*normalized);
+  }
   std::size_t done = 0;
   for (const Work& w : work) {
     if (Status s = embed_into(w.prompt, w.slot); !s.ok()) return s;
@@ -280,7 +286,10 @@ Status EmbeddedCache::Reembed(std::unique_ptr<embed::Embedder> next_embedder,
     if (!e.text) continue;
     auto it = built.find(slot);
     if (it != built.end() && it->second == e.tag) continue;
-    if (Status s = embed_into(std::string(e.text->prompt()), slot); !s.ok()) return s;
+    const std::string stored(e.text->prompt());
+    if (auto normalized = NormalizePrompt(stored, options_.normalize); normalized.ok())
+      next->Observe(*normalized);
+    if (Status s = embed_into(stored, slot); !s.ok()) return s;
   }
   index_ = std::move(fresh);
   embedder_ = std::move(next);
