@@ -292,11 +292,6 @@ Result<json> CacheAdmin::StartReembed(const std::string& id, const json& body) {
   auto found = registry_.Find(id);
   if (!found.ok()) return found.status();
   std::shared_ptr<cache::Cache> target = *found;
-  auto* embedded = dynamic_cast<cache::EmbeddedCache*>(target.get());
-  if (embedded == nullptr)
-    return InvalidArgument("cache '" + id +
-                           "' keeps its vectors in Redis; reembed handles "
-                           "embedded caches only");
   if (auto job = jobs_.find(id); job != jobs_.end() && job->second->state.load() == 1)
     return Status(ErrorCode::kAlreadyExists, "cache '" + id + "' is being reembedded already");
   if (!body.is_object()) return InvalidArgument("the body must be a JSON object");
@@ -332,8 +327,8 @@ Result<json> CacheAdmin::StartReembed(const std::string& id, const json& body) {
   std::unique_ptr<embed::Embedder> wrapped =
       std::make_unique<embed::CachingEmbedder>(std::move(*next), 10000);
   workers_.emplace_back(
-      [this, id, target, embedded, job, merged, api_created, e = std::move(wrapped)]() mutable {
-        Status s = embedded->Reembed(std::move(e), [&](std::size_t done, std::size_t total) {
+      [this, id, target, job, merged, api_created, e = std::move(wrapped)]() mutable {
+        Status s = target->Reembed(std::move(e), [&](std::size_t done, std::size_t total) {
           job->done = done;
           job->total = total;
         });

@@ -467,14 +467,15 @@ int Main(int argc, char** argv) {
   bool reembed_no_progress = false;
   auto* reembed_cmd = cli.add_subcommand(
       "reembed",
-      "recompute a cache's vectors with the embedder its settings now name (server "
-      "stopped)");
+      "recompute a cache's vectors with the embedder its settings now name, while the cache "
+      "keeps answering");
   AddConfigOptions(reembed_cmd, opts);
   reembed_cmd->add_option("cache", reembed_cache, "cache id")->required();
   reembed_cmd->add_flag("--no-progress", reembed_no_progress, "no progress bar");
   std::string reembed_url;
   reembed_cmd->add_option("--url", reembed_url,
-                          "the running server (default: http://server.host:server.port)");
+                          "the running server that should do it (default for an embedded cache "
+                          "whose data directory a server holds: http://server.host:server.port)");
   ModelPullOptions pull_opts;
   std::string pull_hub;
   bool pull_no_progress = false;
@@ -505,7 +506,17 @@ int Main(int argc, char** argv) {
       std::cerr << "semcached: " << s.message() << "\n";
       return kExitConfig;
     }
-    return RunReembed(*config, reembed_cache, !reembed_no_progress, reembed_url);
+    server::Metrics metrics;  // the Redis client reports to it; nothing serves it
+    RedisBackend redis;
+    if (!config->redis.url.empty()) {
+      auto connected = ConnectRedis(*config, metrics);
+      if (!connected.ok()) {
+        std::cerr << "semcached: " << connected.status().message() << "\n";
+        return kExitConfig;
+      }
+      redis = std::move(*connected);
+    }
+    return RunReembed(*config, reembed_cache, !reembed_no_progress, reembed_url, redis.executor);
   }
   if (pull_cmd->parsed()) {
     pull_opts.hub_url = pull_hub.empty() ? config->model_hub_url : pull_hub;

@@ -15,6 +15,7 @@
 
 #include "app/cache_admin.h"
 #include "cache/embedded/embedded_cache.h"
+#include "cache/redis/redis_cache.h"
 #include "common/http_client.h"
 #include "embed/caching_embedder.h"
 
@@ -85,10 +86,52 @@ int ReembedOnline(const Config& config, const std::string& cache_id, const Cache
   }
 }
 
+// A Redis cache, reembedded from here: Redis is shared, there is no lock to take.
+int ReembedInRedis(const Config& config, const std::string& cache_id,
+                   const CacheConfig& settings, redis::Executor& redis, bool progress) {
+  auto fail = [](int code, const std::string& why) {
+    std::cerr << "semcached reembed: " << why << "\n";
+    return code;
+  };
+  auto embedder = MakeEmbedder(config, settings);
+  if (!embedder.ok()) return fail(1, embedder.status().message());
+  const embed::EmbedderIdentity target = (*embedder)->identity();
+  cache::RedisCacheOptions ro;
+  ro.allow_embedder_change = true;
+  auto made = cache::RedisCache::Create(
+      ToCacheOptions(settings),
+      std::make_unique<embed::CachingEmbedder>(std::move(*embedder), 10000), redis, ro);
+  if (!made.ok()) return fail(1, made.status().message());
+  auto& cache = **made;
+  std::cerr << "reembedding " << cache.Stats().entries << " entries of cache '" << cache_id
+            << "' in Redis with " << target.Describe()
+            << "; every instance keeps answering from the old vectors until the switch\n";
+  const auto start = std::chrono::steady_clock::now();
+  auto last = start;
+  auto show = [&](std::size_t done, std::size_t total) {
+    if (!progress) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (done != total && now - last < std::chrono::milliseconds(100)) return;
+    last = now;
+    ShowProgress(done, total, std::chrono::duration<double>(now - start).count(), done == total);
+  };
+  auto next = MakeEmbedder(config, settings);
+  if (!next.ok()) return fail(1, next.status().message());
+  if (Status s =
+          cache.Reembed(std::make_unique<embed::CachingEmbedder>(std::move(*next), 10000), show);
+      !s.ok())
+    return fail(1, s.message());
+  std::cerr << "cache '" << cache_id << "' now holds vectors made by " << target.Describe()
+            << " (generation " << cache.generation()
+            << "); instances configured with the old embedder refuse it until restarted with "
+               "the new settings\n";
+  return 0;
+}
+
 }  // namespace
 
 int RunReembed(const Config& config, const std::string& cache_id, bool progress,
-               const std::string& server_url) {
+               const std::string& server_url, redis::Executor* redis) {
   auto fail = [](int code, const std::string& why) {
     std::cerr << "semcached reembed: " << why << "\n";
     return code;
@@ -96,9 +139,13 @@ int RunReembed(const Config& config, const std::string& cache_id, bool progress,
   auto settings = FindCacheConfig(config, cache_id);
   if (!settings.ok()) return fail(2, settings.status().message());
   const std::string store = settings->store.empty() ? config.store : settings->store;
-  if (store == "redis")
-    return fail(2, "cache '" + cache_id +
-                       "' keeps its vectors in Redis; reembed handles embedded caches only");
+  if (store == "redis") {
+    if (!server_url.empty())
+      return ReembedOnline(config, cache_id, *settings, server_url, progress);
+    if (redis == nullptr)
+      return fail(2, "cache '" + cache_id + "' keeps its entries in Redis, but redis.url is not set");
+    return ReembedInRedis(config, cache_id, *settings, *redis, progress);
+  }
   if (config.persist.fsync == "off")
     return fail(2, "persist.fsync is off: cache '" + cache_id + "' has no files to reembed");
 

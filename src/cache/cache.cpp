@@ -7,7 +7,14 @@
 #include <new>
 #include <random>
 
+#include "embed/embedder.h"
+
 namespace semcached::cache {
+
+Status Cache::Reembed(std::unique_ptr<embed::Embedder>, const ReembedProgress&) {
+  return InvalidArgument(std::string("a cache on the ") + store_name() +
+                         " store cannot be reembedded");
+}
 
 const std::vector<std::pair<std::string, Eviction>>& EvictionNames() {
   static const std::vector<std::pair<std::string, Eviction>> names = {

@@ -14,6 +14,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -27,6 +28,10 @@
 #include "cache/guards.h"
 #include "cache/normalize.h"
 #include "common/status.h"
+
+namespace semcached::embed {
+class Embedder;
+}
 
 namespace semcached::cache {
 
@@ -226,6 +231,11 @@ class Cache {
   virtual Status MaybeSnapshot() { return Status::Ok(); }
   virtual void DropPersistence() {}
   virtual std::size_t restored_entries() const { return 0; }
+  // Recomputes every entry's vector from its stored prompt with `next`, while the cache keeps
+  // answering from the old vectors, and then switches to the new ones in one step; `progress`
+  // gets (done, total). Stores that cannot refuse it.
+  using ReembedProgress = std::function<void(std::size_t done, std::size_t total)>;
+  virtual Status Reembed(std::unique_ptr<embed::Embedder> next, const ReembedProgress& progress);
 
  protected:
   // The tiers of a search whose request is checked. A backend finds candidates and nothing

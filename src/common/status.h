@@ -26,6 +26,7 @@ enum class ErrorCode {
   kDeadlineExceeded,   // a timeout expired
   kDataLoss,           // stored data is corrupt or truncated
   kAlreadyExists,      // the named thing exists and may not be replaced
+  kFailedPrecondition, // the system is not in the state this needs (vectors of another embedder)
   kInternal,           // a bug
 };
 
@@ -66,6 +67,9 @@ class [[nodiscard]] Status {
 inline Status InvalidArgument(std::string m) { return {ErrorCode::kInvalidArgument, std::move(m)}; }
 inline Status NotFound(std::string m) { return {ErrorCode::kNotFound, std::move(m)}; }
 inline Status Unavailable(std::string m) { return {ErrorCode::kUnavailable, std::move(m)}; }
+inline Status FailedPrecondition(std::string m) {
+  return {ErrorCode::kFailedPrecondition, std::move(m)};
+}
 inline Status Internal(std::string m) { return {ErrorCode::kInternal, std::move(m)}; }
 inline Status DataLoss(std::string m) { return {ErrorCode::kDataLoss, std::move(m)}; }
 

@@ -33,6 +33,19 @@ bool IsKeyless(const std::string& command) {
                      [&](const char* k) { return upper == k; });
 }
 
+// The slot a command goes to: its first key's. Scripts name their keys after the script and
+// the key count (EVAL script numkeys key...); a keyless command goes anywhere (-1).
+int SlotOf(const Args& args) {
+  if (args.size() < 2 || IsKeyless(args[0])) return -1;
+  std::string upper(args[0]);
+  for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  if (upper == "EVAL" || upper == "EVALSHA" || upper == "EVAL_RO" || upper == "EVALSHA_RO" ||
+      upper == "FCALL" || upper == "FCALL_RO")
+    return args.size() >= 4 && args[2] != "0" ? KeySlot(args[3]) : -1;
+  if (upper == "MULTI" || upper == "EXEC") return -1;
+  return KeySlot(args[1]);
+}
+
 // "MOVED 3999 127.0.0.1:6381" / "ASK 3999 127.0.0.1:6381"; an empty host means "the node that
 // answered", which for us is the configured host.
 bool ParseRedirect(const std::string& error, int* slot, std::string* host, int* port) {
@@ -173,7 +186,7 @@ void ClusterClient::ExecuteAsync(Args args, Callback done, CommandOptions option
 }
 
 void ClusterClient::Send(Args args, Callback done, CommandOptions options, int redirects) {
-  const int slot = args.size() >= 2 && !IsKeyless(args[0]) ? KeySlot(args[1]) : -1;
+  const int slot = SlotOf(args);
   Client* client = ClientForSlot(slot);
   if (client == nullptr) return done(Unavailable("redis cluster: no node known"));
   auto shared = std::make_shared<Args>(std::move(args));
@@ -208,10 +221,8 @@ void ClusterClient::ExecuteGroupAsync(std::vector<Args> commands, Callback done,
                                       CommandOptions options) {
   int slot = -1;
   for (const auto& c : commands) {
-    if (c.size() >= 2 && !IsKeyless(c[0]) && c[0] != "MULTI" && c[0] != "EXEC") {
-      slot = KeySlot(c[1]);
-      break;
-    }
+    slot = SlotOf(c);
+    if (slot >= 0) break;
   }
   Client* client = ClientForSlot(slot);
   if (client == nullptr) return done(Unavailable("redis cluster: no node known"));

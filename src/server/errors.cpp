@@ -23,6 +23,7 @@ Mapping MapCode(ErrorCode code) {
     case ErrorCode::kDeadlineExceeded: return {424, error_type::kDatabaseUnavailable};
     case ErrorCode::kDataLoss: return {500, error_type::kUnexpected};
     case ErrorCode::kAlreadyExists: return {409, error_type::kConflict};
+    case ErrorCode::kFailedPrecondition: return {409, error_type::kConflict};
     case ErrorCode::kInternal: return {500, error_type::kUnexpected};
   }
   return {500, error_type::kUnexpected};

@@ -1,5 +1,6 @@
 // Tests against a real Redis 8 server started on a free loopback port.
 #include <cstring>
+#include <map>
 #include <memory>
 #include <vector>
 
@@ -161,6 +162,61 @@ TEST(Redis8, RedisCacheWithAByteLimitIsRefusedAtStartup) {
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_NE(r.output.find("max_bytes applies to embedded caches"), std::string::npos)
       << r.output;
+}
+
+// The embedder of a Redis cache changes with `semcached reembed`: it recomputes the vectors in
+// Redis while servers keep answering, then switches; a server still configured with the old
+// embedder refuses semantic lookups (and says why) but keeps its exact hits; a server started
+// with the new settings answers paraphrases through the new model.
+TEST(Redis8, ReembedCommandMovesARedisCacheToAnotherEmbedder) {
+  RedisServer redis;
+  TempDir dir;
+  const std::string config = dir.File("c.toml");
+  auto write_config = [&](const char* embedder) {
+    WriteFile(config, std::string("[[caches]]\nid = \"faq\"\nstore = \"redis\"\nembedder = \"") +
+                          embedder + "\"\n");
+  };
+  const std::map<std::string, std::string> json = {{"Content-Type", "application/json"}};
+  auto search = [&](int port, const std::string& prompt) {
+    nlohmann::json body = {{"prompt", prompt}};
+    return HttpRequestOnce(port, "POST", "/v1/caches/faq/entries/search", body.dump(), json);
+  };
+  write_config("ngram");
+  SemcachedServer old_settings({"--config", config, "--redis-url", redis.url()});
+  const std::vector<std::string> prompts = {
+      "What is the cheapest way to ship a parcel?", "How do I reset my router password?",
+      "What time does the pharmacy open on Sundays?", "How do I make cold brew coffee at home?"};
+  std::vector<std::string> ids;
+  for (const auto& p : prompts) {
+    nlohmann::json body = {{"prompt", p}, {"response", "answer to " + p}};
+    auto r = HttpRequestOnce(old_settings.port(), "POST", "/v1/caches/faq/entries", body.dump(),
+                             json);
+    ASSERT_TRUE(r && r->status == 201);
+    ids.push_back(nlohmann::json::parse(r->body)["entryId"]);
+  }
+  write_config("model2vec");
+  auto reembed = RunCommand({SemcachedServer::BinaryPath(), "reembed", "faq", "--config", config,
+                             "--redis-url", redis.url()});
+  ASSERT_EQ(reembed.exit_code, 0) << reembed.output;
+  EXPECT_NE(reembed.output.find("4/4 entries"), std::string::npos) << reembed.output;
+  EXPECT_NE(reembed.output.find("generation 1"), std::string::npos) << reembed.output;
+
+  // The server that still embeds with n-grams: exact hits yes, semantic lookups refused.
+  auto exact = search(old_settings.port(), prompts[1]);
+  ASSERT_TRUE(exact);
+  EXPECT_EQ(exact->status, 200) << exact->body;
+  auto refused = search(old_settings.port(), "how can I reset the password of my router");
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 409) << refused->body;
+  EXPECT_NE(refused->body.find("was reembedded"), std::string::npos) << refused->body;
+  EXPECT_NE(refused->body.find("restart it"), std::string::npos) << refused->body;
+
+  SemcachedServer new_settings({"--config", config, "--redis-url", redis.url()});
+  auto hit = search(new_settings.port(), "how can I reset the password of my router");
+  ASSERT_TRUE(hit && hit->status == 200) << (hit ? hit->body : "no reply");
+  const auto data = nlohmann::json::parse(hit->body)["data"];
+  ASSERT_EQ(data.size(), 1u) << hit->body;
+  EXPECT_EQ(data[0]["id"], ids[1]);
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // The semantic cache on Redis 8 (cache/redis/redis_cache.h) against a real server: two instances
 // share entries; tiers, scoping, TTL and the sweeper, deletes and flush; Redis down gives an
 // error within the timeout, never a hang or a wrong answer.
+#include <set>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -138,10 +139,12 @@ TEST(RedisCache, DeleteByIdByAttributesAndFlush) {
   ASSERT_TRUE(c->Flush().ok());
   EXPECT_EQ(c->Stats().entries, 0u);
   EXPECT_FALSE(Find(*c, "question number 2", {{"team", "blue"}}));
-  // Only this cache's keys existed, and none is left but the record of its embedder.
+  // Only this cache's keys existed, and none is left but the record of its embedder and the
+  // count of its writes.
   auto keys = r->Execute({"KEYS", "semcached:{shared}:*"});
-  ASSERT_EQ(keys->elements.size(), 1u);
-  EXPECT_EQ(keys->elements[0].str, "semcached:{shared}:embedder");
+  std::set<std::string> left;
+  for (const auto& k : keys->elements) left.insert(k.str);
+  EXPECT_EQ(left, (std::set<std::string>{"semcached:{shared}:embedder", "semcached:{shared}:writes"}));
 }
 
 TEST(RedisCache, AnotherEmbedderIsRefusedWithWhatChangedAndWhatToRun) {
@@ -163,6 +166,131 @@ TEST(RedisCache, AnotherEmbedderIsRefusedWithWhatChangedAndWhatToRun) {
   EXPECT_NE(refused.status().message().find("semcached reembed shared"), std::string::npos);
   // The same embedder again opens it.
   EXPECT_TRUE(cache::RedisCache::Create(o, std::make_unique<embed::BuiltinEmbedder>(), *r).ok());
+}
+
+std::unique_ptr<embed::Embedder> NgramOfDim(std::size_t dim) {
+  embed::BuiltinEmbedderOptions o;
+  o.dim = dim;
+  return std::make_unique<embed::BuiltinEmbedder>(o);
+}
+
+std::string Question(int i) {
+  static const char* const kTopics[] = {"renew a passport", "cancel a subscription",
+                                        "reset a router",   "bake sourdough bread",
+                                        "change a tyre",    "learn the guitar"};
+  return "How long does it take to " + std::string(kTopics[i % 6]) + " in city " +
+         std::to_string(i) + "?";
+}
+
+TEST(RedisCache, ReembedSwitchesInOneStepWhileAnotherInstanceKeepsStoring) {
+  RedisServer server;
+  auto ra = Connect(server), rb = Connect(server);
+  cache::CacheOptions o;
+  o.id = "shared";
+  auto a = cache::RedisCache::Create(o, NgramOfDim(512), *ra);
+  auto b = cache::RedisCache::Create(o, NgramOfDim(512), *rb);  // another instance
+  ASSERT_TRUE(a.ok() && b.ok());
+  std::vector<std::pair<std::string, std::string>> stored;  // id, prompt
+  for (int i = 0; i < 300; ++i) {
+    auto id = (*a)->Store(Question(i), "answer " + std::to_string(i), {}, std::nullopt);
+    ASSERT_TRUE(id.ok()) << id.status().ToString();
+    stored.emplace_back(*id, Question(i));
+  }
+  // The other instance stores all along; what it stored before the switch must be found
+  // after it, and after the switch it must refuse (its embedder makes the old vectors).
+  std::atomic<bool> stop{false};
+  std::vector<std::pair<std::string, std::string>> by_b;
+  Status b_refusal;
+  std::thread writer([&] {
+    for (int i = 1000; !stop.load(); ++i) {
+      auto id = (*b)->Store(Question(i), "answer", {}, std::nullopt);
+      if (!id.ok()) {
+        b_refusal = id.status();
+        return;
+      }
+      by_b.emplace_back(*id, Question(i));
+    }
+  });
+  std::size_t last_total = 0, calls = 0;
+  Status s = (*a)->Reembed(NgramOfDim(256), [&](std::size_t done, std::size_t total) {
+    ++calls;
+    EXPECT_LE(done, total);
+    last_total = total;
+  });
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  // b refuses from its next store on; give it a moment to try one.
+  for (int i = 0; i < 200 && b_refusal.ok(); ++i) std::this_thread::sleep_for(5ms);
+  stop = true;
+  writer.join();
+  EXPECT_GT(calls, 0u);
+  EXPECT_GE(last_total, 300u);
+  ASSERT_FALSE(b_refusal.ok());
+  EXPECT_EQ(b_refusal.code(), ErrorCode::kFailedPrecondition);
+  EXPECT_NE(b_refusal.message().find("restart it"), std::string::npos) << b_refusal.message();
+  EXPECT_EQ((*a)->generation(), 1);
+
+  // Every entry, from either instance, is found by its own prompt in the new vectors.
+  for (const auto& list : {stored, by_b}) {
+    for (const auto& [id, prompt] : list) {
+      auto hit = Find(**a, prompt, {}, {Strategy::kSemantic});
+      ASSERT_TRUE(hit) << prompt;
+      EXPECT_EQ(hit->id, id);
+      EXPECT_GT(hit->similarity, 0.98f);  // int8 in Redis
+    }
+  }
+  // One vector per entry, in the new set only.
+  auto ids = ra->Execute({"SCARD", "semcached:{shared}:ids"});
+  auto card = ra->Execute({"VCARD", "semcached:{shared}:vectors.g1"});
+  EXPECT_EQ(*card->AsInteger(), *ids->AsInteger());
+  EXPECT_EQ(*card->AsInteger(), static_cast<std::int64_t>(stored.size() + by_b.size()));
+  EXPECT_EQ(*ra->Execute({"EXISTS", "semcached:{shared}:vectors"})->AsInteger(), 0);
+  EXPECT_EQ(*ra->Execute({"EXISTS", "semcached:{shared}:reembed"})->AsInteger(), 0);
+
+  // b's searches refuse too, rather than compare vectors of two embedders.
+  SearchQuery q;
+  q.prompt = "something never stored";
+  q.strategies = {Strategy::kSemantic};
+  auto refused = (*b)->Search(q);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), ErrorCode::kFailedPrecondition);
+  // A new instance with the old embedder is refused; one with the new embedder opens it.
+  auto old = cache::RedisCache::Create(o, NgramOfDim(512), *rb);
+  ASSERT_FALSE(old.ok());
+  EXPECT_NE(old.status().message().find("semcached reembed shared"), std::string::npos);
+  auto c = cache::RedisCache::Create(o, NgramOfDim(256), *rb);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ((*c)->generation(), 1);
+  EXPECT_EQ(Find(**c, stored[7].second, {}, {Strategy::kSemantic})->id, stored[7].first);
+
+  // An instance whose embedder makes the new vectors follows a later reembed by itself.
+  ASSERT_TRUE((*a)->Reembed(NgramOfDim(256), {}).ok());
+  EXPECT_EQ((*a)->generation(), 2);
+  auto after = (*c)->Store("What is the tallest mountain in Wales?", "Snowdon", {}, std::nullopt);
+  ASSERT_TRUE(after.ok()) << after.status().ToString();
+  EXPECT_EQ((*c)->generation(), 2);
+  EXPECT_EQ(Find(**a, "What is the tallest mountain in Wales?", {}, {Strategy::kSemantic})->id,
+            *after);
+}
+
+TEST(RedisCache, OneReembedAtATime) {
+  RedisServer server;
+  auto r = Connect(server);
+  cache::CacheOptions o;
+  o.id = "shared";
+  auto a = cache::RedisCache::Create(o, NgramOfDim(512), *r);
+  ASSERT_TRUE(a.ok());
+  ASSERT_TRUE((*a)->Store("hello there", "hi", {}, std::nullopt).ok());
+  // Another instance holds the lock.
+  ASSERT_TRUE(r->Execute({"SET", "semcached:{shared}:reembed", "someone", "PX", "60000"}).ok());
+  Status s = (*a)->Reembed(NgramOfDim(256), {});
+  EXPECT_EQ(s.code(), ErrorCode::kAlreadyExists) << s.ToString();
+  EXPECT_EQ((*a)->generation(), 0);
+  EXPECT_TRUE(Find(**a, "hello there", {}, {Strategy::kSemantic}));  // unchanged
+  // Its lock is left alone; once released, the reembed goes through.
+  EXPECT_EQ(r->Execute({"GET", "semcached:{shared}:reembed"})->str, "someone");
+  ASSERT_TRUE(r->Execute({"DEL", "semcached:{shared}:reembed"}).ok());
+  EXPECT_TRUE((*a)->Reembed(NgramOfDim(256), {}).ok());
+  EXPECT_TRUE(Find(**a, "hello there", {}, {Strategy::kSemantic}));
 }
 
 TEST(RedisCache, RedisDownIsAnErrorWithinTheTimeout) {

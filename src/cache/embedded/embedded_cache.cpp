@@ -222,7 +222,7 @@ Status EmbeddedCache::Snapshot() {
 }
 
 Status EmbeddedCache::Reembed(std::unique_ptr<embed::Embedder> next_embedder,
-                              const std::function<void(std::size_t, std::size_t)>& progress) {
+                              const ReembedProgress& progress) {
   if (!next_embedder) return InvalidArgument("reembed needs an embedder");
   std::lock_guard one_at_a_time(reembed_mu_);
   std::shared_ptr<embed::Embedder> next = std::move(next_embedder);

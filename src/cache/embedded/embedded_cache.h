@@ -95,7 +95,7 @@ class EmbeddedCache final : public Cache {
   // of `next`'s identity, so a crash leaves the old state or the new vectors under the old
   // record (which a second run repairs). `progress` is called with (done, total).
   Status Reembed(std::unique_ptr<embed::Embedder> next,
-                 const std::function<void(std::size_t, std::size_t)>& progress = {});
+                 const ReembedProgress& progress = {}) override;
   Status MaybeSnapshot() override;
   // Stops writing files (the cache is being deleted; requests still holding it carry on in
   // memory), so its files can be removed.

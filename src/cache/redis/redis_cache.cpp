@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <random>
+#include <unordered_set>
 
 #include <nlohmann/json.hpp>
 
@@ -64,16 +65,36 @@ Status CheckExec(const Result<redis::Reply>& r, const char* what) {
 
 }  // namespace
 
-RedisCache::RedisCache(cache::CacheOptions options, std::unique_ptr<embed::Embedder> embedder,
-                       redis::Executor& executor, RedisCacheOptions redis_options, Clock clock,
-                       std::unique_ptr<store::RedisVectorSets> vectors)
+RedisCache::RedisCache(cache::CacheOptions options, redis::Executor& executor,
+                       RedisCacheOptions redis_options, Clock clock, Generation generation)
     : options_(std::move(options)),
-      embedder_(std::move(embedder)),
       redis_(executor),
       redis_options_(std::move(redis_options)),
       clock_(std::move(clock)),
-      vectors_(std::move(vectors)),
-      keys_(redis_options_.key_namespace, options_.id) {}
+      keys_(redis_options_.key_namespace, options_.id),
+      generation_(std::make_shared<const Generation>(std::move(generation))) {}
+
+namespace {
+
+// NS:{C}:generation's value (absent: 0); -1 for what no semcached writes.
+std::int64_t GenerationOf(const redis::Reply& reply) {
+  if (reply.IsNil()) return 0;
+  auto n = reply.AsInteger();
+  return n.ok() && *n >= 0 ? *n : -1;
+}
+
+RedisStoreOptions VectorOptions(const RedisCacheOptions& redis_options, const std::string& id,
+                                std::size_t dim) {
+  RedisStoreOptions so;
+  so.key_namespace = redis_options.key_namespace;
+  so.collection = id;
+  so.collection_options.dim = dim;
+  so.collection_options.quantization = redis_options.quantization;
+  so.collection_options.M = redis_options.M;
+  return so;
+}
+
+}  // namespace
 
 Result<std::unique_ptr<RedisCache>> RedisCache::Create(cache::CacheOptions options,
                                                        std::unique_ptr<embed::Embedder> embedder,
@@ -82,46 +103,102 @@ Result<std::unique_ptr<RedisCache>> RedisCache::Create(cache::CacheOptions optio
                                                        Clock clock) {
   if (options.id.empty()) return InvalidArgument("a cache needs an id");
   if (!embedder) return InvalidArgument("a cache needs an embedder");
-  RedisStoreOptions so;
-  so.key_namespace = redis_options.key_namespace;
-  so.collection = options.id;
-  so.collection_options.dim = embedder->dim();
-  so.collection_options.quantization = redis_options.quantization;
-  so.collection_options.M = redis_options.M;
   if (Status s = ValidateCollectionName(options.id); !s.ok()) return s;
   // The first instance records its embedder; any other must embed the same way.
   const redis_schema::Keys keys(redis_options.key_namespace, options.id);
-  const embed::EmbedderIdentity identity = embedder->identity();
-  auto recorded = executor.Execute({"GET", keys.Embedder()});
+  Generation generation;
+  generation.identity = embedder->identity();
+  auto recorded = executor.Execute({"MGET", keys.Embedder(), keys.Generation()});
   if (!recorded.ok()) return recorded.status();
-  if (recorded->IsNil()) {
-    auto info = executor.Execute({"VINFO", keys.Vectors()});
+  if (!recorded->IsAggregate() || recorded->elements.size() != 2)
+    return Internal("redis MGET: unexpected reply");
+  generation.number = GenerationOf(recorded->elements[1]);
+  if (generation.number < 0) return DataLoss(keys.Generation() + " is not a generation number");
+  redis::Reply record = recorded->elements[0];
+  std::size_t dim = generation.identity.dim;
+  if (record.IsNil()) {
+    auto info = executor.Execute({"VINFO", keys.Vectors(generation.number)});
     if (!info.ok()) return info.status();
     const auto* d = info->IsNil() ? nullptr : info->Field("vector-dim");
-    if (d && d->AsInteger().ok() && static_cast<std::size_t>(*d->AsInteger()) != identity.dim) {
+    if (d && d->AsInteger().ok() &&
+        static_cast<std::size_t>(*d->AsInteger()) != generation.identity.dim) {
       embed::EmbedderIdentity old;
       old.kind = "an earlier embedder";
       old.dim = static_cast<std::size_t>(*d->AsInteger());
-      return InvalidArgument(embed::EmbedderMismatch(options.id, old, identity));
+      if (!redis_options.allow_embedder_change)
+        return InvalidArgument(embed::EmbedderMismatch(options.id, old, generation.identity));
+      dim = old.dim;
+    } else {
+      auto set = executor.Execute({"SET", keys.Embedder(), generation.identity.ToJson(), "NX"});
+      if (!set.ok()) return set.status();
+      if (set->IsNil()) {  // lost a race
+        auto again = executor.Execute({"GET", keys.Embedder()});
+        if (!again.ok()) return again.status();
+        record = *again;
+      }
     }
-    auto set = executor.Execute({"SET", keys.Embedder(), identity.ToJson(), "NX"});
-    if (!set.ok()) return set.status();
-    if (set->IsNil()) recorded = executor.Execute({"GET", keys.Embedder()});  // lost a race
-    if (!recorded.ok()) return recorded.status();
   }
-  if (recorded->IsText()) {
-    auto was = embed::EmbedderIdentity::FromJson(recorded->str);
+  if (record.IsText()) {
+    auto was = embed::EmbedderIdentity::FromJson(record.str);
     if (!was) return DataLoss(keys.Embedder() + " is not an embedder identity");
-    if (!was->SameVectors(identity))
-      return InvalidArgument(embed::EmbedderMismatch(options.id, *was, identity));
+    if (!was->SameVectors(generation.identity)) {
+      if (!redis_options.allow_embedder_change)
+        return InvalidArgument(embed::EmbedderMismatch(options.id, *was, generation.identity));
+      generation.identity = *was;  // what the vectors are until Reembed replaces them
+      dim = was->dim;
+    }
   }
-  auto vectors = RedisVectorStore::OpenKey(
-      executor, so, redis_schema::Keys(redis_options.key_namespace, options.id).Vectors());
+  auto vectors = RedisVectorStore::OpenKey(executor, VectorOptions(redis_options, options.id, dim),
+                                           keys.Vectors(generation.number));
   if (!vectors.ok()) return vectors.status();
+  generation.vectors = std::move(*vectors);
+  generation.embedder = std::move(embedder);
   if (!clock) clock = SystemNowMs;
-  return std::unique_ptr<RedisCache>(new RedisCache(std::move(options), std::move(embedder),
-                                                    executor, std::move(redis_options),
-                                                    std::move(clock), std::move(*vectors)));
+  return std::unique_ptr<RedisCache>(new RedisCache(std::move(options), executor,
+                                                    std::move(redis_options), std::move(clock),
+                                                    std::move(generation)));
+}
+
+std::shared_ptr<const RedisCache::Generation> RedisCache::Current() const {
+  std::lock_guard lock(generation_mu_);
+  return generation_;
+}
+
+Result<std::shared_ptr<store::RedisVectorStore>> RedisCache::OpenVectors(std::int64_t generation,
+                                                                         std::size_t dim) const {
+  auto opened = RedisVectorStore::OpenKey(redis_, VectorOptions(redis_options_, options_.id, dim),
+                                          keys_.Vectors(generation));
+  if (!opened.ok()) return opened.status();
+  return std::shared_ptr<store::RedisVectorStore>(std::move(*opened));
+}
+
+Status RedisCache::FollowGeneration(const Generation& used) {
+  if (Current()->number != used.number) return Status::Ok();  // this process switched already
+  auto recorded = redis_.Execute({"MGET", keys_.Embedder(), keys_.Generation()});
+  if (!recorded.ok()) return recorded.status();
+  if (!recorded->IsAggregate() || recorded->elements.size() != 2)
+    return Internal("redis MGET: unexpected reply");
+  const std::int64_t number = GenerationOf(recorded->elements[1]);
+  if (number < 0) return DataLoss(keys_.Generation() + " is not a generation number");
+  if (number == used.number) return Status::Ok();
+  const redis::Reply& record = recorded->elements[0];
+  auto now = record.IsText() ? embed::EmbedderIdentity::FromJson(record.str) : std::nullopt;
+  if (!now) return DataLoss(keys_.Embedder() + " is not an embedder identity");
+  if (!now->SameVectors(used.identity))
+    return FailedPrecondition("cache '" + options_.id + "' was reembedded (by another instance) " +
+                              "with " + now->Describe() + ", and this instance embeds with " +
+                              used.identity.Describe() +
+                              ": restart it with the cache's new embedder settings");
+  auto vectors = OpenVectors(number, used.identity.dim);
+  if (!vectors.ok()) return vectors.status();
+  std::lock_guard lock(generation_mu_);
+  if (generation_->number == used.number) {
+    auto next = std::make_shared<Generation>(*generation_);
+    next->number = number;
+    next->vectors = std::move(*vectors);
+    generation_ = std::move(next);
+  }
+  return Status::Ok();
 }
 
 std::string RedisCache::Key(const std::string& suffix) const { return keys_.Of(suffix); }
@@ -131,47 +208,60 @@ Result<std::string> RedisCache::Store(const std::string& prompt, const std::stri
                                       std::optional<std::int64_t> ttl_ms) {
   auto normalized = cache::CheckStore(options_, prompt, response, attributes, ttl_ms);
   if (!normalized.ok()) return normalized.status();
-  auto vec = embedder_->EmbedToStore(*normalized);
-  if (!vec.ok()) return vec.status();
-  const std::string id = cache::MakeEntryId(cache::RandomU64(), cache::RandomU64());
-  const std::int64_t now = clock_();
-  const std::int64_t ttl = ttl_ms ? *ttl_ms : options_.default_ttl_ms;
-  const std::int64_t expires = ttl > 0 ? now + ttl : 0;
   const std::string exact = cache::ExactKey(options_.id, *normalized, {});
   const std::string attrs = nlohmann::json(attributes).dump();
-  std::vector<redis::Args> tx;
-  // One field and its value a line.
-  // clang-format off
-  tx.push_back({"HSET", keys_.Entry(id),
-                field::kPrompt,        prompt,
-                field::kResponse,      response,
-                field::kAttributes,    attrs,
-                field::kNormalized,    *normalized,
-                field::kCreatedMs,     std::to_string(now),
-                field::kExpiresMs,     std::to_string(expires),
-                field::kTtlMs,         std::to_string(ttl > 0 ? ttl : 0),
-                field::kExactKey,      exact,
-                field::kLastAccessMs,  std::to_string(now),
-                field::kHits,          "0",
-                field::kResponseBytes, std::to_string(response.size()),
-                field::kTextBytes,     std::to_string(cache::TextBytes(prompt, response, attributes))});
-  // clang-format on
-  if (ttl > 0) tx.push_back({"PEXPIRE", keys_.Entry(id), std::to_string(ttl)});
-  tx.push_back({"SADD", keys_.Exact(exact), id});
-  tx.push_back({"SADD", keys_.Ids(), id});
-  if (ttl > 0) tx.push_back({"ZADD", keys_.Expiry(), std::to_string(expires), id});
-  auto vadd = vectors_->WriteCommands({id, std::move(*vec), attrs});
-  if (!vadd.ok()) return vadd.status();
-  for (auto& command : *vadd) tx.push_back(std::move(command));
-  if (Status s = CheckExec(redis_.Transaction(std::move(tx)), "store"); !s.ok()) {
-    // Commands of a transaction that failed part-way are undone (VADD last, so a failed
-    // VADD leaves only these to remove).
-    (void)redis_.Transaction(DeleteCommands(id, exact));
-    return s;
+  // Twice at most: a reembed may switch the generation between the embedding and the write.
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    const auto generation = Current();
+    auto vec = generation->embedder->EmbedToStore(*normalized);
+    if (!vec.ok()) return vec.status();
+    const std::string id = cache::MakeEntryId(cache::RandomU64(), cache::RandomU64());
+    const std::int64_t now = clock_();
+    const std::int64_t ttl = ttl_ms ? *ttl_ms : options_.default_ttl_ms;
+    const std::int64_t expires = ttl > 0 ? now + ttl : 0;
+    std::vector<redis::Args> tx;
+    // One field and its value a line.
+    // clang-format off
+    tx.push_back({"HSET", keys_.Entry(id),
+                  field::kPrompt,        prompt,
+                  field::kResponse,      response,
+                  field::kAttributes,    attrs,
+                  field::kNormalized,    *normalized,
+                  field::kCreatedMs,     std::to_string(now),
+                  field::kExpiresMs,     std::to_string(expires),
+                  field::kTtlMs,         std::to_string(ttl > 0 ? ttl : 0),
+                  field::kExactKey,      exact,
+                  field::kLastAccessMs,  std::to_string(now),
+                  field::kHits,          "0",
+                  field::kResponseBytes, std::to_string(response.size()),
+                  field::kTextBytes,     std::to_string(cache::TextBytes(prompt, response, attributes))});
+    // clang-format on
+    if (ttl > 0) tx.push_back({"PEXPIRE", keys_.Entry(id), std::to_string(ttl)});
+    tx.push_back({"SADD", keys_.Exact(exact), id});
+    tx.push_back({"SADD", keys_.Ids(), id});
+    if (ttl > 0) tx.push_back({"ZADD", keys_.Expiry(), std::to_string(expires), id});
+    tx.push_back({"INCR", keys_.Writes()});
+    auto vadd = generation->vectors->WriteCommands({id, std::move(*vec), attrs});
+    if (!vadd.ok()) return vadd.status();
+    for (auto& command : *vadd) tx.push_back(std::move(command));
+    tx.push_back({"GET", keys_.Generation()});  // last: read in the same step as the write
+    auto done = redis_.Transaction(std::move(tx));
+    if (Status s = CheckExec(done, "store"); !s.ok()) {
+      // Commands of a transaction that failed part-way are undone (VADD last, so a failed
+      // VADD leaves only these to remove).
+      (void)redis_.Transaction(DeleteCommands(id, exact, *generation));
+      return s;
+    }
+    if (!done->elements.empty() && GenerationOf(done->elements.back()) == generation->number) {
+      counters_.stores.fetch_add(1, std::memory_order_relaxed);
+      EvictOverLimit(now);
+      return id;
+    }
+    // A reembed switched before this write: its vector went to a set no longer searched.
+    (void)redis_.Transaction(DeleteCommands(id, exact, *generation));
+    if (Status s = FollowGeneration(*generation); !s.ok()) return s;
   }
-  counters_.stores.fetch_add(1, std::memory_order_relaxed);
-  EvictOverLimit(now);
-  return id;
+  return Unavailable("cache '" + options_.id + "' changed its vectors while storing; try again");
 }
 
 std::optional<RedisCache::Loaded> RedisCache::Parse(const std::string& id,
@@ -246,7 +336,9 @@ void RedisCache::EvictOverLimit(std::int64_t now) {
       }
     }
     if (victim.empty()) return;
-    if (!CheckExec(redis_.Transaction(DeleteCommands(victim, victim_exact)), "evict").ok()) return;
+    if (!CheckExec(redis_.Transaction(DeleteCommands(victim, victim_exact, *Current())), "evict")
+             .ok())
+      return;
     counters_.evicted.fetch_add(1, std::memory_order_relaxed);
   }
 }
@@ -301,19 +393,35 @@ Result<std::vector<cache::Candidate>> RedisCache::SemanticCandidates(const std::
                                                                      const cache::SearchQuery& q,
                                                                      std::int64_t,
                                                                      cache::LookupTrace& t) {
-  auto te = Steady::now();
-  auto vec = embedder_->Embed(normalized);
-  if (!vec.ok()) return vec.status();
-  t.embed_us += Micros(Steady::now() - te).count();
-  auto ts = Steady::now();
   SearchRequest r;
   r.filter = ScopeFilter(q.attributes);
   const bool filtered_here = r.filter.empty() && !q.attributes.empty();
   r.k = options_.semantic_candidates * (filtered_here ? 8 : 1);
   r.ef = std::max<std::size_t>(options_.search_ef, r.k);
   if (!r.filter.empty()) r.filter_ef = std::max<std::size_t>(r.ef * 10, 200);
-  auto found = vectors_->Search(*vec, r);
+  auto generation = Current();
+  auto te = Steady::now();
+  auto vec = generation->embedder->Embed(normalized);
+  if (!vec.ok()) return vec.status();
+  t.embed_us += Micros(Steady::now() - te).count();
+  auto ts = Steady::now();
+  auto found = generation->vectors->Search(*vec, r);
   if (!found.ok()) return found.status();
+  if (found->empty()) {
+    // An empty cache, or a reembed switched and dropped the set searched: which one?
+    auto now = redis_.Execute({"GET", keys_.Generation()});
+    if (!now.ok()) return now.status();
+    if (GenerationOf(*now) != generation->number) {
+      if (Status s = FollowGeneration(*generation); !s.ok()) return s;
+      generation = Current();
+      te = Steady::now();
+      vec = generation->embedder->Embed(normalized);
+      if (!vec.ok()) return vec.status();
+      t.embed_us += Micros(Steady::now() - te).count();
+      found = generation->vectors->Search(*vec, r);
+      if (!found.ok()) return found.status();
+    }
+  }
   // Hashes only for what can be a hit: VSIM ranks best first, so they are a prefix.
   std::vector<redis::Args> gets;
   for (const auto& h : *found) {
@@ -334,7 +442,7 @@ Result<std::vector<cache::Candidate>> RedisCache::SemanticCandidates(const std::
     if (!hashes[i].ok()) return hashes[i].status();
     auto e = Parse(candidate.id, *hashes[i]);
     if (!e) {  // its hash expired: the sweeper's work, done here for this one
-      for (auto& vrem : vectors_->RemoveCommands(candidate.id))
+      for (auto& vrem : generation->vectors->RemoveCommands(candidate.id))
         redis_.ExecuteAsync(std::move(vrem), [](Result<redis::Reply>) {});
       continue;
     }
@@ -362,11 +470,13 @@ void RedisCache::RecordUse(const cache::Candidate& chosen, std::int64_t now) {
                       [](Result<redis::Reply>) {});
 }
 
-std::vector<redis::Args> RedisCache::DeleteCommands(const std::string& id,
-                                                    const std::string& exact) const {
-  std::vector<redis::Args> out{
-      {"UNLINK", keys_.Entry(id)}, {"SREM", keys_.Ids(), id}, {"ZREM", keys_.Expiry(), id}};
-  for (auto& vrem : vectors_->RemoveCommands(id)) out.push_back(std::move(vrem));
+std::vector<redis::Args> RedisCache::DeleteCommands(const std::string& id, const std::string& exact,
+                                                    const Generation& generation) const {
+  std::vector<redis::Args> out{{"UNLINK", keys_.Entry(id)},
+                               {"SREM", keys_.Ids(), id},
+                               {"ZREM", keys_.Expiry(), id},
+                               {"INCR", keys_.Writes()}};
+  for (auto& vrem : generation.vectors->RemoveCommands(id)) out.push_back(std::move(vrem));
   if (!exact.empty()) out.push_back({"SREM", keys_.Exact(exact), id});
   return out;
 }
@@ -378,7 +488,8 @@ Status RedisCache::Delete(const std::string& entry_id) {
   auto exact = redis_.Execute({"HGET", keys_.Entry(entry_id), field::kExactKey});
   if (!exact.ok()) return exact.status();
   if (!exact->IsText()) return missing;
-  if (Status s = CheckExec(redis_.Transaction(DeleteCommands(entry_id, exact->str)), "delete");
+  if (Status s = CheckExec(redis_.Transaction(DeleteCommands(entry_id, exact->str, *Current())),
+                           "delete");
       !s.ok())
     return s;
   counters_.deleted.fetch_add(1, std::memory_order_relaxed);
@@ -404,7 +515,8 @@ Result<std::size_t> RedisCache::DeleteByAttributes(const cache::Attributes& attr
       auto e = Parse(names[i], *hashes[i]);
       // Expired entries whose hash Redis has not removed yet go too.
       if (!e || !e->text->HasAll(attributes)) continue;
-      if (Status s = CheckExec(redis_.Transaction(DeleteCommands(e->id, e->exact)), "delete");
+      if (Status s =
+              CheckExec(redis_.Transaction(DeleteCommands(e->id, e->exact, *Current())), "delete");
           !s.ok())
         return s;
       ++n;
@@ -428,9 +540,10 @@ Status RedisCache::Flush() {
       unlinks.push_back({"UNLINK", keys_.Exact(exacts[i]->str)});
   }
   redis::Args unlink_all{"UNLINK"};
-  for (const auto& key : vectors_->SetKeys()) unlink_all.push_back(key);
+  for (const auto& key : Current()->vectors->SetKeys()) unlink_all.push_back(key);
   unlink_all.insert(unlink_all.end(), {keys_.Ids(), keys_.Expiry()});
   unlinks.push_back(std::move(unlink_all));
+  unlinks.push_back({"INCR", keys_.Writes()});
   for (const auto& r : redis_.ExecuteMany(std::move(unlinks))) {
     if (!r.ok()) return r.status();
   }
@@ -456,10 +569,199 @@ std::size_t RedisCache::Sweep() {
                           [](Result<redis::Reply>) {});
       continue;
     }
-    if (CheckExec(redis_.Transaction(DeleteCommands(id, "")), "sweep").ok()) ++n;
+    if (CheckExec(redis_.Transaction(DeleteCommands(id, "", *Current())), "sweep").ok()) ++n;
   }
   counters_.expired.fetch_add(n, std::memory_order_relaxed);
   return n;
+}
+
+namespace {
+
+// The switch, in one step on the server: only if no other reembed switched (generation) and,
+// unless ARGV[1] is -1, nothing was stored or deleted since the catch-up (writes). Its keys
+// share one slot.
+constexpr const char* kSwitchScript = R"lua(
+local writes = tonumber(redis.call('GET', KEYS[1]) or '0')
+local generation = tonumber(redis.call('GET', KEYS[3]) or '0')
+if generation ~= tonumber(ARGV[4]) then return -1 end
+if ARGV[1] ~= '-1' and writes ~= tonumber(ARGV[1]) then return 0 end
+redis.call('SET', KEYS[2], ARGV[2])
+redis.call('SET', KEYS[3], ARGV[3])
+redis.call('UNLINK', KEYS[4])
+return 1
+)lua";
+
+constexpr std::size_t kReembedBatch = 500;
+// Catch-up rounds that wait for a quiet moment; after them the switch goes ahead and one more
+// round, on the live set, adds what was stored in between (briefly found by its exact key only).
+constexpr int kQuietRounds = 3;
+constexpr const char* kReembedLockMs = "60000";
+
+}  // namespace
+
+Result<std::vector<std::string>> RedisCache::ReembedBatch(const std::vector<std::string>& ids,
+                                                          embed::Embedder& embedder,
+                                                          const store::RedisVectorStore& into) {
+  std::vector<redis::Args> gets;
+  gets.reserve(ids.size());
+  for (const auto& id : ids)
+    gets.push_back({"HMGET", keys_.Entry(id), field::kNormalized, field::kAttributes});
+  auto texts = redis_.ExecuteMany(std::move(gets));
+  std::vector<redis::Args> vadds;
+  std::vector<std::string> written;
+  for (std::size_t i = 0; i < texts.size(); ++i) {
+    if (!texts[i].ok()) return texts[i].status();
+    const auto& f = texts[i]->elements;
+    if (f.size() != 2 || !f[0].IsText()) continue;  // gone meanwhile: nothing to embed
+    auto vec = embedder.EmbedToStore(f[0].str);
+    if (!vec.ok()) return vec.status();
+    auto vadd = into.WriteCommands({ids[i], std::move(*vec), f[1].IsText() ? f[1].str : ""});
+    if (!vadd.ok()) return vadd.status();
+    for (auto& command : *vadd) vadds.push_back(std::move(command));
+    written.push_back(ids[i]);
+  }
+  for (const auto& r : redis_.ExecuteMany(std::move(vadds))) {
+    if (!r.ok()) return r.status();
+    if (r->IsError()) return Internal("redis VADD: " + r->str);
+  }
+  return written;
+}
+
+Status RedisCache::Reembed(std::unique_ptr<embed::Embedder> next_embedder,
+                           const ReembedProgress& progress) {
+  if (!next_embedder) return InvalidArgument("reembed needs an embedder");
+  std::lock_guard one_at_a_time(reembed_mu_);
+  const auto from = Current();
+  std::shared_ptr<embed::Embedder> next(std::move(next_embedder));
+  const embed::EmbedderIdentity identity = next->identity();
+  // One instance at a time over the whole Redis: the lock expires if this one dies.
+  const std::string token = cache::MakeEntryId(cache::RandomU64(), cache::RandomU64());
+  auto locked =
+      redis_.Execute({"SET", keys_.ReembedLock(), token, "NX", "PX", kReembedLockMs});
+  if (!locked.ok()) return locked.status();
+  if (locked->IsNil())
+    return Status(ErrorCode::kAlreadyExists,
+                  "cache '" + options_.id + "' is being reembedded by another instance");
+  struct Unlock {
+    RedisCache* self;
+    const std::string& token;
+    ~Unlock() {
+      auto held = self->redis_.Execute({"GET", self->keys_.ReembedLock()});
+      if (held.ok() && held->IsText() && held->str == token)
+        (void)self->redis_.Execute({"DEL", self->keys_.ReembedLock()});
+    }
+  } unlock{this, token};
+
+  if (Status s = FollowGeneration(*from); !s.ok() && s.code() != ErrorCode::kFailedPrecondition)
+    return s;
+  if (Current()->number != from->number)
+    return FailedPrecondition("cache '" + options_.id +
+                              "' was reembedded by another instance meanwhile");
+  const std::int64_t number = from->number + 1;
+  // A set left by a reembed that died part-way is started again.
+  if (auto r = redis_.Execute({"UNLINK", keys_.Vectors(number)}); !r.ok()) return r.status();
+  auto into = OpenVectors(number, next->dim());
+  if (!into.ok()) return into.status();
+
+  auto total_reply = redis_.Execute({"SCARD", keys_.Ids()});
+  if (!total_reply.ok()) return total_reply.status();
+  std::size_t total = static_cast<std::size_t>(std::max<std::int64_t>(
+      0, total_reply->AsInteger().ok() ? *total_reply->AsInteger() : 0));
+  std::unordered_set<std::string> done;
+  auto embed_these = [&](const std::vector<std::string>& ids) -> Status {
+    for (std::size_t at = 0; at < ids.size(); at += kReembedBatch) {
+      std::vector<std::string> batch(ids.begin() + static_cast<std::ptrdiff_t>(at),
+                                     ids.begin() + static_cast<std::ptrdiff_t>(
+                                                       std::min(ids.size(), at + kReembedBatch)));
+      auto written = ReembedBatch(batch, *next, **into);
+      if (!written.ok()) return written.status();
+      done.insert(written->begin(), written->end());
+      (void)redis_.Execute({"PEXPIRE", keys_.ReembedLock(), kReembedLockMs});
+      total = std::max(total, done.size());
+      if (progress) progress(done.size(), total);
+    }
+    return Status::Ok();
+  };
+  auto fail = [&](Status s) {
+    (void)redis_.Execute({"UNLINK", keys_.Vectors(number)});
+    return s;
+  };
+
+  // Every entry as it is now, SSCAN batch by batch (Redis stays responsive).
+  std::string cursor = "0";
+  do {
+    auto page = redis_.Execute({"SSCAN", keys_.Ids(), cursor, "COUNT",
+                                std::to_string(kReembedBatch)});
+    if (!page.ok()) return fail(page.status());
+    if (!page->IsAggregate() || page->elements.size() != 2 || !page->elements[0].IsText())
+      return fail(Internal("redis SSCAN: unexpected reply"));
+    cursor = page->elements[0].str;
+    std::vector<std::string> ids;
+    for (const auto& id : page->elements[1].elements)
+      if (id.IsText() && !done.count(id.str)) ids.push_back(id.str);
+    if (Status s = embed_these(ids); !s.ok()) return fail(s);
+  } while (cursor != "0");
+
+  // Then what changed meanwhile: the ids present but not embedded, and those embedded but gone.
+  auto catch_up = [&]() -> Status {
+    auto ids = redis_.Execute({"SMEMBERS", keys_.Ids()});
+    if (!ids.ok()) return ids.status();
+    std::unordered_set<std::string> present;
+    std::vector<std::string> missing;
+    for (const auto& id : ids->elements) {
+      if (!id.IsText()) continue;
+      present.insert(id.str);
+      if (!done.count(id.str)) missing.push_back(id.str);
+    }
+    std::vector<redis::Args> vrems;
+    for (auto it = done.begin(); it != done.end();) {
+      if (present.count(*it)) {
+        ++it;
+        continue;
+      }
+      for (auto& vrem : (*into)->RemoveCommands(*it)) vrems.push_back(std::move(vrem));
+      it = done.erase(it);
+    }
+    for (const auto& r : redis_.ExecuteMany(std::move(vrems)))
+      if (!r.ok()) return r.status();
+    total = present.size();
+    return embed_these(missing);
+  };
+  for (int round = 0;; ++round) {
+    const bool quiet_or_not = round >= kQuietRounds;
+    auto writes = redis_.Execute({"GET", keys_.Writes()});
+    if (!writes.ok()) return fail(writes.status());
+    const std::int64_t writes_seen =
+        writes->IsNil() ? 0 : (writes->AsInteger().ok() ? *writes->AsInteger() : 0);
+    if (Status s = catch_up(); !s.ok()) return fail(s);
+    auto switched = redis_.Execute(
+        {"EVAL", kSwitchScript, "4", keys_.Writes(), keys_.Embedder(), keys_.Generation(),
+         keys_.Vectors(from->number), quiet_or_not ? "-1" : std::to_string(writes_seen),
+         identity.ToJson(), std::to_string(number), std::to_string(from->number)});
+    if (!switched.ok()) return fail(switched.status());
+    if (switched->IsError()) return fail(Internal("redis EVAL: " + switched->str));
+    const std::int64_t outcome = switched->AsInteger().ok() ? *switched->AsInteger() : -1;
+    if (outcome == -1)
+      return fail(FailedPrecondition("cache '" + options_.id +
+                                     "' was reembedded by another instance meanwhile"));
+    if (outcome == 0) continue;
+    {
+      std::lock_guard lock(generation_mu_);
+      auto now = std::make_shared<Generation>();
+      now->number = number;
+      now->embedder = next;
+      now->vectors = *into;
+      now->identity = identity;
+      generation_ = std::move(now);
+    }
+    // Instances that stored between the catch-up and the switch (their transaction saw the
+    // old generation, so they kept the entry): their entries join the live set now.
+    if (quiet_or_not) {
+      if (Status s = catch_up(); !s.ok()) return s;
+    }
+    if (progress) progress(done.size(), done.size());
+    return Status::Ok();
+  }
 }
 
 cache::CacheStats RedisCache::Stats() const {

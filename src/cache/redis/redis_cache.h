@@ -12,12 +12,19 @@
 // sweeper removes expired ids from the vector set and the other sets. The built-in embedder
 // learns term weights from the texts it sees; instances sharing a Redis see different texts,
 // so here it is never told (no Observe) and every instance embeds alike.
+// Reembed builds a new vector set (the next generation) beside the one in use, catches up
+// with what other instances stored meanwhile (every write counts in NS:{C}:writes), and
+// switches in one script: the new embedder's identity, the generation, the old set dropped.
+// An instance that still embeds the old way finds out at its next store (each store's
+// transaction reads the generation) or at a search that finds nothing, and refuses with a
+// message saying so; one whose embedder makes the new vectors just follows.
 // Must not: block past the Redis client's timeouts, or throw.
 #pragma once
 
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <mutex>
 
 #include "cache/cache.h"
 #include "cache/redis/schema.h"
@@ -31,6 +38,9 @@ struct RedisCacheOptions {
   std::string key_namespace = "semcached";
   store::Quantization quantization = store::Quantization::kQ8;
   std::size_t M = 16;
+  // For `semcached reembed` only: opens a cache whose vectors another embedder made; nothing
+  // but Reembed may follow.
+  bool allow_embedder_change = false;
 };
 
 class RedisCache final : public cache::Cache {
@@ -55,6 +65,8 @@ class RedisCache final : public cache::Cache {
 
   // A key of this cache (schema.h): Key("vectors"), Key("e:" + id), ...
   std::string Key(const std::string& suffix) const;
+  Status Reembed(std::unique_ptr<embed::Embedder> next, const ReembedProgress& progress) override;
+  std::int64_t generation() const { return Current()->number; }
 
  protected:
   Result<std::vector<cache::Candidate>> ExactCandidates(const std::string& normalized,
@@ -78,22 +90,41 @@ class RedisCache final : public cache::Cache {
     std::uint64_t hits = 0;
     std::string exact;
   };
-  RedisCache(cache::CacheOptions options, std::unique_ptr<embed::Embedder> embedder,
-             redis::Executor& executor, RedisCacheOptions redis_options, Clock clock,
-             std::unique_ptr<store::RedisVectorSets> vectors);
+  // What makes and holds the vectors: replaced as one when a reembed switches, while requests
+  // that started before finish with the one they took.
+  struct Generation {
+    std::int64_t number = 0;
+    std::shared_ptr<embed::Embedder> embedder;
+    std::shared_ptr<store::RedisVectorStore> vectors;
+    embed::EmbedderIdentity identity;
+  };
+  RedisCache(cache::CacheOptions options, redis::Executor& executor,
+             RedisCacheOptions redis_options, Clock clock, Generation generation);
+  std::shared_ptr<const Generation> Current() const;
+  // `used` is not the cache's generation in Redis any more: follow the new one when this
+  // instance's embedder makes its vectors (Ok: try again), else kFailedPrecondition.
+  Status FollowGeneration(const Generation& used);
+  Result<std::shared_ptr<store::RedisVectorStore>> OpenVectors(std::int64_t generation,
+                                                               std::size_t dim) const;
+  // Embeds the stored prompts of `ids` with `embedder` into `into`; the ids it wrote.
+  Result<std::vector<std::string>> ReembedBatch(const std::vector<std::string>& ids,
+                                                embed::Embedder& embedder,
+                                                const store::RedisVectorStore& into);
   // HGETALL replies into entries; nullopt for a hash that is gone.
   std::optional<Loaded> Parse(const std::string& id, const redis::Reply& reply) const;
   cache::Candidate CandidateOf(Loaded&& e, float similarity) const;
-  std::vector<redis::Args> DeleteCommands(const std::string& id, const std::string& exact) const;
+  std::vector<redis::Args> DeleteCommands(const std::string& id, const std::string& exact,
+                                          const Generation& generation) const;
   void EvictOverLimit(std::int64_t now);
 
   cache::CacheOptions options_;
-  std::unique_ptr<embed::Embedder> embedder_;
   redis::Executor& redis_;
   RedisCacheOptions redis_options_;
   Clock clock_;
-  std::unique_ptr<store::RedisVectorSets> vectors_;
   redis_schema::Keys keys_;
+  mutable std::mutex generation_mu_;
+  std::shared_ptr<const Generation> generation_;
+  std::mutex reembed_mu_;  // one Reembed at a time in this process (Redis holds the others off)
 };
 
 }  // namespace semcached::cache

@@ -3,14 +3,19 @@
 //
 // Keys of cache C under namespace NS, all with the hash tag {C}, so they share a Cluster slot
 // and one MULTI can write them together:
-//   NS:{C}:vectors      vector set: one element per entry, its attributes as SETATTR JSON
+//   NS:{C}:vectors      vector set: one element per entry, its attributes as SETATTR JSON;
+//                       after the Nth reembed NS:{C}:vectors.gN (the generation says which)
 //   NS:{C}:e:<id>       hash: one entry (fields below); PEXPIRE when it has a TTL
 //   NS:{C}:x:<sha256>   set: ids of entries whose exact key (cache/fingerprint.h) is <sha256>
 //   NS:{C}:ids          set: every id (for delete-by-attributes, flush and eviction samples)
 //   NS:{C}:expiry       sorted set: id by expiry time, for the sweeper
 //   NS:{C}:embedder     string: the identity of the embedder that made the vectors
+//   NS:{C}:generation   integer: how many reembeds the cache has had (absent: 0)
+//   NS:{C}:writes       integer: counts stores and deletes, so a reembed knows it missed none
+//   NS:{C}:reembed      string: held (with an expiry) by the instance that is reembedding
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -21,7 +26,9 @@ class Keys {
   Keys(const std::string& key_namespace, const std::string& cache_id)
       : prefix_(key_namespace + ":{" + cache_id + "}:") {}
   std::string Of(std::string_view suffix) const { return prefix_ + std::string(suffix); }
-  std::string Vectors() const { return Of("vectors"); }
+  std::string Vectors(std::int64_t generation = 0) const {
+    return generation == 0 ? Of("vectors") : Of("vectors.g" + std::to_string(generation));
+  }
   std::string Entry(std::string_view id) const { return Of("e:" + std::string(id)); }
   std::string Exact(std::string_view sha256_hex) const {
     return Of("x:" + std::string(sha256_hex));
@@ -31,6 +38,9 @@ class Keys {
   // JSON of the embedder that made the vectors (embed::EmbedderIdentity): every instance that
   // shares the cache must embed the same way.
   std::string Embedder() const { return Of("embedder"); }
+  std::string Generation() const { return Of("generation"); }
+  std::string Writes() const { return Of("writes"); }
+  std::string ReembedLock() const { return Of("reembed"); }
 
  private:
   std::string prefix_;
