@@ -44,6 +44,12 @@ for embedder in model2vec ngram; do
     --n "$([ "$MODE" = "--quick" ] && echo 20000 || echo 100000)"
 done | tee bench/results/cache_memory.jsonl
 
+echo "== One lookup in process, by stage: exact vs semantic hits, static model vs n-gram =="
+for embedder in model2vec ngram; do
+  "$BUILD/bench/cache_lookup" --embedder "$embedder" --words "$ROOT/bench/bench_words.txt" \
+    --n "$([ "$MODE" = "--quick" ] && echo 10000 || echo 100000)"
+done | tee bench/results/cache_lookup.txt
+
 echo "== Cache throughput over HTTP: exact, semantic, miss vs nginx =="
 bash bench/cache_http.sh "$BUILD" $([ "$MODE" = "--quick" ] && echo 10000 || echo 10000 100000)
 

@@ -87,8 +87,8 @@ int ReembedOnline(const Config& config, const std::string& cache_id, const Cache
 }
 
 // A Redis cache, reembedded from here: Redis is shared, there is no lock to take.
-int ReembedInRedis(const Config& config, const std::string& cache_id,
-                   const CacheConfig& settings, redis::Executor& redis, bool progress) {
+int ReembedInRedis(const Config& config, const std::string& cache_id, const CacheConfig& settings,
+                   redis::Executor& redis, bool progress) {
   auto fail = [](int code, const std::string& why) {
     std::cerr << "semcached reembed: " << why << "\n";
     return code;
@@ -143,7 +143,8 @@ int RunReembed(const Config& config, const std::string& cache_id, bool progress,
     if (!server_url.empty())
       return ReembedOnline(config, cache_id, *settings, server_url, progress);
     if (redis == nullptr)
-      return fail(2, "cache '" + cache_id + "' keeps its entries in Redis, but redis.url is not set");
+      return fail(2,
+                  "cache '" + cache_id + "' keeps its entries in Redis, but redis.url is not set");
     return ReembedInRedis(config, cache_id, *settings, *redis, progress);
   }
   if (config.persist.fsync == "off")

@@ -12,7 +12,13 @@
 namespace semcached::cache {
 namespace {
 
-bool IsWordChar(unsigned char c) { return std::isalnum(c) || c == '\'' || c >= 0x80; }
+// ASCII classes inline: the guards run on every semantic candidate, and the C library's
+// locale-aware std::isalnum is a call per character.
+constexpr bool IsDigit(unsigned char c) { return c >= '0' && c <= '9'; }
+constexpr bool IsAlpha(unsigned char c) { return (c | 0x20) >= 'a' && (c | 0x20) <= 'z'; }
+constexpr bool IsWordChar(unsigned char c) {
+  return IsDigit(c) || IsAlpha(c) || c == '\'' || c >= 0x80;
+}
 
 std::vector<std::string_view> Words(std::string_view text) {
   std::vector<std::string_view> out;
@@ -50,22 +56,22 @@ std::vector<std::string> ExtractNumbers(std::string_view text) {
   std::size_t i = 0;
   while (i < text.size()) {
     unsigned char c = static_cast<unsigned char>(text[i]);
-    if (std::isdigit(c)) {
+    if (IsDigit(c)) {
       std::size_t j = i;
-      while (j < text.size() && (std::isdigit(static_cast<unsigned char>(text[j])) ||
+      while (j < text.size() && (IsDigit(static_cast<unsigned char>(text[j])) ||
                                  ((text[j] == ',' || text[j] == '.') && j + 1 < text.size() &&
-                                  std::isdigit(static_cast<unsigned char>(text[j + 1]))))) {
+                                  IsDigit(static_cast<unsigned char>(text[j + 1]))))) {
         ++j;
       }
       out.push_back(CanonicalNumber(std::string(text.substr(i, j - i))));
       i = j;
       continue;
     }
-    if (std::isalpha(c) && (i == 0 || !IsWordChar(static_cast<unsigned char>(text[i - 1])))) {
+    if (IsAlpha(c) && (i == 0 || !IsWordChar(static_cast<unsigned char>(text[i - 1])))) {
       std::size_t j = i;
-      while (j < text.size() && std::isalpha(static_cast<unsigned char>(text[j]))) ++j;
+      while (j < text.size() && IsAlpha(static_cast<unsigned char>(text[j]))) ++j;
       std::string_view w = text.substr(i, j - i);
-      for (std::size_t n = 0; n < kNumberWords.size(); ++n) {
+      for (std::size_t n = 0; w.size() >= 3 && w.size() <= 9 && n < kNumberWords.size(); ++n) {
         if (w == kNumberWords[n]) out.push_back(std::to_string(n));
       }
       i = j;
@@ -76,12 +82,17 @@ std::vector<std::string> ExtractNumbers(std::string_view text) {
   return out;
 }
 
-int CountNegations(std::string_view text) {
+namespace {
+
+int CountNegationsIn(const std::vector<std::string_view>& words) {
   static constexpr std::array<std::string_view, 15> kMarkers = {
       "not",     "no",  "never",   "without", "cannot", "none",   "nobody", "nothing",
       "neither", "nor", "nowhere", "isnt",    "dont",   "doesnt", "non"};
   int count = 0;
-  for (std::string_view w : Words(text)) {
+  for (std::string_view w : words) {
+    if (w.empty() || (w[0] != 'n' && w[0] != 'w' && w[0] != 'c' && w[0] != 'i' && w[0] != 'd' &&
+                      w.find('\'') == std::string_view::npos))
+      continue;  // every marker starts with one of these letters
     if (w.size() > 3 && w.substr(w.size() - 3) == "n't") {
       ++count;
       continue;
@@ -95,6 +106,10 @@ int CountNegations(std::string_view text) {
   }
   return count;
 }
+
+}  // namespace
+
+int CountNegations(std::string_view text) { return CountNegationsIn(Words(text)); }
 
 const char* GuardVerdictName(GuardVerdict v) {
   static constexpr EnumName<GuardVerdict> kNames[] = {
@@ -113,7 +128,7 @@ namespace {
 
 bool IsDigits(std::string_view w) {
   return !w.empty() && std::all_of(w.begin(), w.end(), [](char c) {
-    return std::isdigit(static_cast<unsigned char>(c)) || c == ',' || c == '.';
+    return IsDigit(static_cast<unsigned char>(c)) || c == ',' || c == '.';
   });
 }
 
@@ -123,7 +138,10 @@ std::vector<std::string_view> UnitWords(std::string_view text) {
   std::vector<std::string_view> out;
   std::size_t i = 0;
   auto symbol_at = [&](std::size_t at) -> std::size_t {
-    for (std::string_view sym : {"$", "%", "\xE2\x82\xAC", "\xC2\xA3", "\xC2\xA5"})
+    const auto c = static_cast<unsigned char>(text[at]);
+    if (c == '$' || c == '%') return 1;
+    if (c != 0xE2 && c != 0xC2) return 0;
+    for (std::string_view sym : {"\xE2\x82\xAC", "\xC2\xA3", "\xC2\xA5"})
       if (text.compare(at, sym.size(), sym) == 0) return sym.size();
     return 0;
   };
@@ -138,14 +156,13 @@ std::vector<std::string_view> UnitWords(std::string_view text) {
       ++i;
       continue;
     }
-    const bool digits = std::isdigit(c);
+    const bool digits = IsDigit(c);
     std::size_t j = i;
     while (j < text.size() && !symbol_at(j)) {
       const auto d = static_cast<unsigned char>(text[j]);
       const bool inner_point = digits && (d == '.' || d == ',') && j + 1 < text.size() &&
-                               std::isdigit(static_cast<unsigned char>(text[j + 1]));
-      if (!(IsWordChar(d) || inner_point) || (!inner_point && (std::isdigit(d) != 0) != digits))
-        break;
+                               IsDigit(static_cast<unsigned char>(text[j + 1]));
+      if (!(IsWordChar(d) || inner_point) || (!inner_point && (IsDigit(d) != 0) != digits)) break;
       ++j;
     }
     out.push_back(text.substr(i, j - i));
@@ -163,9 +180,8 @@ bool NeedsNumber(std::string_view form) {
   return std::find(std::begin(kAmbiguous), std::end(kAmbiguous), form) != std::end(kAmbiguous);
 }
 
-std::vector<std::string_view> Units(std::string_view text) {
+std::vector<std::string_view> Units(const std::vector<std::string_view>& words) {
   std::vector<std::string_view> out;
-  const auto words = UnitWords(text);
   for (std::size_t i = 0; i < words.size(); ++i) {
     const std::string_view unit = lexicon::UnitOf(words[i]);
     if (unit.empty()) continue;
@@ -173,16 +189,15 @@ std::vector<std::string_view> Units(std::string_view text) {
     const bool before_number = i + 1 < words.size() && IsDigits(words[i + 1]);  // "$ 5"
     if (NeedsNumber(words[i]) && !after_number &&
         !(words[i].size() == 1 && before_number &&
-          !std::isalpha(static_cast<unsigned char>(words[i][0]))))
+          !IsAlpha(static_cast<unsigned char>(words[i][0]))))
       continue;
     out.push_back(unit);
   }
   return out;
 }
 
-std::multiset<std::string> Dates(std::string_view text) {
+std::multiset<std::string> Dates(const std::vector<std::string_view>& words) {
   std::multiset<std::string> out;
-  const auto words = UnitWords(text);
   for (std::size_t i = 0; i < words.size(); ++i) {
     const std::string_view w = words[i];
     if (auto d = lexicon::DateWordOf(w); !d.empty()) {
@@ -218,7 +233,28 @@ std::string Lower(std::string_view s) {
 }
 
 bool NameSeparator(unsigned char c) {
-  return std::isspace(c) || std::strchr(",;:!?()[]{}\"/", c) != nullptr;
+  switch (c) {
+    case ' ':
+    case '\t':
+    case '\n':
+    case '\v':
+    case '\f':
+    case '\r':
+    case ',':
+    case ';':
+    case ':':
+    case '!':
+    case '?':
+    case '(':
+    case ')':
+    case '[':
+    case ']':
+    case '{':
+    case '}':
+    case '"':
+    case '/': return true;
+    default: return false;
+  }
 }
 
 // Cuts text into the tokens names are read from: split at spaces and punctuation that never
@@ -252,53 +288,57 @@ void ForEachNameToken(std::string_view text, Each each) {
   }
 }
 
-// Names in text as written: capitalized past a sentence start, mixed case, all caps, letters
-// then digits ("K2", "mp3"), or with a '#' or '+' ("C#", "C++"). Lower case.
-std::vector<std::string> Entities(std::string_view text) {
-  std::vector<std::string> out;
+// A text's tokens as ForEachNameToken cuts them, lower case, for looking names up;
+// and its names as written: capitalized past a sentence start, mixed case, all caps, letters
+// then digits ("K2", "mp3"), or with a '#' or '+' ("C#", "C++"), lower case.
+struct NameTokens {
+  std::vector<std::string> tokens;
+  std::vector<std::string> names;
+};
+
+NameTokens ReadNames(std::string_view text) {
+  NameTokens read;
+  std::vector<std::string>& out = read.names;
   ForEachNameToken(text, [&](std::string_view tok, bool starts) {
+    read.tokens.push_back(Lower(tok));
     if (IsDigits(tok)) return;
     bool upper_inside = false, has_alpha = false, digit_after_letter = false, sign = false;
     for (std::size_t k = 0; k < tok.size(); ++k) {
       const auto t = static_cast<unsigned char>(tok[k]);
       if (k > 0 && std::isupper(t)) upper_inside = true;
-      if (std::isalpha(t)) has_alpha = true;
-      if (std::isdigit(t) && has_alpha) digit_after_letter = true;
+      if (IsAlpha(t)) has_alpha = true;
+      if (IsDigit(t) && has_alpha) digit_after_letter = true;
       if ((t == '#' || t == '+') && has_alpha) sign = true;
     }
     const bool capitalized = std::isupper(static_cast<unsigned char>(tok[0])) != 0;
     const bool pronoun_i = tok == "I" || (tok.size() > 1 && tok[0] == 'I' && tok[1] == '\'');
     if (upper_inside || digit_after_letter || sign || (capitalized && !starts && !pronoun_i))
-      out.push_back(Lower(tok));
+      out.push_back(read.tokens.back());
   });
-  return out;
-}
-
-// Every token of the text, lower case, cut as Entities cuts them, for looking names up.
-std::set<std::string> LowerTokens(std::string_view text) {
-  std::set<std::string> out;
-  ForEachNameToken(text, [&](std::string_view tok, bool) { out.insert(Lower(tok)); });
-  return out;
+  return read;
 }
 
 // A name is present if the other text has it, or its plural or singular ("PDFs", "PDF").
-bool Mentions(const std::set<std::string>& tokens, const std::string& name) {
-  if (tokens.count(name) || tokens.count(name + "s") || tokens.count(name + "es")) return true;
-  return name.size() > 2 && name.back() == 's' && tokens.count(name.substr(0, name.size() - 1));
+bool Mentions(const std::vector<std::string>& tokens, const std::string& name) {
+  auto has = [&](const std::string& t) {
+    return std::find(tokens.begin(), tokens.end(), t) != tokens.end();  // a prompt's few words
+  };
+  if (has(name) || has(name + "s") || has(name + "es")) return true;
+  return name.size() > 2 && name.back() == 's' && has(name.substr(0, name.size() - 1));
 }
 
 bool EntitiesAgree(std::string_view a, std::string_view b) {
-  const auto in_b = LowerTokens(b), in_a = LowerTokens(a);
-  for (const auto& e : Entities(a))
-    if (!Mentions(in_b, e)) return false;
-  for (const auto& e : Entities(b))
-    if (!Mentions(in_a, e)) return false;
+  const NameTokens in_a = ReadNames(a), in_b = ReadNames(b);
+  for (const auto& e : in_a.names)
+    if (!Mentions(in_b.tokens, e)) return false;
+  for (const auto& e : in_b.names)
+    if (!Mentions(in_a.tokens, e)) return false;
   return true;
 }
 
 // X M Y in one and Y M X in the other, once the shared beginning and end are set aside.
-bool PartsSwapped(std::string_view a, std::string_view b) {
-  auto wa = Words(a), wb = Words(b);
+bool PartsSwapped(const std::vector<std::string_view>& wa,
+                  const std::vector<std::string_view>& wb) {
   if (wa.size() != wb.size() || wa.size() > 64) return false;
   std::size_t begin = 0, end = wa.size();
   while (begin < end && wa[begin] == wb[begin]) ++begin;
@@ -334,9 +374,13 @@ bool Reversed(const std::vector<std::string_view>& words, std::string_view word)
   return false;
 }
 
-bool FacesAnAntonym(std::string_view a, std::string_view b) {
-  const auto wa = Words(a), wb = Words(b);
-  const std::set<std::string_view> sa(wa.begin(), wa.end()), sb(wb.begin(), wb.end());
+bool FacesAnAntonym(const std::vector<std::string_view>& wa,
+                    const std::vector<std::string_view>& wb) {
+  std::vector<std::string_view> sa(wa), sb(wb);
+  for (auto* s : {&sa, &sb}) {
+    std::sort(s->begin(), s->end());
+    s->erase(std::unique(s->begin(), s->end()), s->end());
+  }
   std::vector<std::string_view> only_a, only_b;
   std::set_difference(sa.begin(), sa.end(), sb.begin(), sb.end(), std::back_inserter(only_a));
   std::set_difference(sb.begin(), sb.end(), sa.begin(), sa.end(), std::back_inserter(only_b));
@@ -358,18 +402,23 @@ GuardVerdict CheckGuards(const GuardText& query, const GuardText& candidate,
     std::sort(b.begin(), b.end());
     if (a != b) return GuardVerdict::kNumbersDiffer;
   }
-  if (o.negation && CountNegations(q) != CountNegations(c)) {
+  // Each text is cut into words once for every guard that reads them.
+  const auto wq = Words(q), wc = Words(c);
+  if (o.negation && CountNegationsIn(wq) != CountNegationsIn(wc)) {
     return GuardVerdict::kNegationDiffers;
   }
-  if (o.units) {
-    const auto a = Units(q), b = Units(c);
-    if (!a.empty() && !b.empty() && a != b) return GuardVerdict::kUnitsDiffer;
+  if (o.units || o.dates) {
+    const auto uq = UnitWords(q), uc = UnitWords(c);
+    if (o.units) {
+      const auto a = Units(uq), b = Units(uc);
+      if (!a.empty() && !b.empty() && a != b) return GuardVerdict::kUnitsDiffer;
+    }
+    if (o.dates && Dates(uq) != Dates(uc)) return GuardVerdict::kDatesDiffer;
   }
-  if (o.dates && Dates(q) != Dates(c)) return GuardVerdict::kDatesDiffer;
   if (o.entities && !EntitiesAgree(query.original, candidate.original))
     return GuardVerdict::kEntitiesDiffer;
-  if (o.direction && PartsSwapped(q, c)) return GuardVerdict::kDirectionDiffers;
-  if (o.antonyms && FacesAnAntonym(q, c)) return GuardVerdict::kAntonym;
+  if (o.direction && PartsSwapped(wq, wc)) return GuardVerdict::kDirectionDiffers;
+  if (o.antonyms && FacesAnAntonym(wq, wc)) return GuardVerdict::kAntonym;
   return GuardVerdict::kPass;
 }
 

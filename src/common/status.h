@@ -16,18 +16,18 @@ namespace semcached {
 
 enum class ErrorCode {
   kOk = 0,
-  kInvalidArgument,    // the caller sent something wrong; retrying will not help
-  kNotFound,           // the named thing does not exist
-  kUnauthenticated,    // no or unknown credentials
-  kPermissionDenied,   // credentials valid, but not for this
-  kPayloadTooLarge,    // input over a configured limit
-  kResourceExhausted,  // a quota or rate limit
-  kUnavailable,        // a backend (Redis, upstream) cannot be reached; may be retried
-  kDeadlineExceeded,   // a timeout expired
-  kDataLoss,           // stored data is corrupt or truncated
-  kAlreadyExists,      // the named thing exists and may not be replaced
-  kFailedPrecondition, // the system is not in the state this needs (vectors of another embedder)
-  kInternal,           // a bug
+  kInvalidArgument,     // the caller sent something wrong; retrying will not help
+  kNotFound,            // the named thing does not exist
+  kUnauthenticated,     // no or unknown credentials
+  kPermissionDenied,    // credentials valid, but not for this
+  kPayloadTooLarge,     // input over a configured limit
+  kResourceExhausted,   // a quota or rate limit
+  kUnavailable,         // a backend (Redis, upstream) cannot be reached; may be retried
+  kDeadlineExceeded,    // a timeout expired
+  kDataLoss,            // stored data is corrupt or truncated
+  kAlreadyExists,       // the named thing exists and may not be replaced
+  kFailedPrecondition,  // the system is not in the state this needs (vectors of another embedder)
+  kInternal,            // a bug
 };
 
 const char* ErrorCodeName(ErrorCode code);
@@ -77,7 +77,7 @@ inline Status DataLoss(std::string m) { return {ErrorCode::kDataLoss, std::move(
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : state_(std::move(value)) {}  // NOLINT: implicit on purpose
+  Result(T value) : state_(std::move(value)) {}        // NOLINT: implicit on purpose
   Result(Status status) : state_(std::move(status)) {  // NOLINT: implicit on purpose
     assert(!std::get<Status>(state_).ok() && "a Result needs a value or an error");
   }

@@ -160,8 +160,7 @@ TEST(Redis8, RedisCacheWithAByteLimitIsRefusedAtStartup) {
       RunCommand({SemcachedServer::BinaryPath(), "serve", "--port", "0", "--data-dir",
                   dir.File("data"), "--config", dir.File("c.toml"), "--redis-url", redis.url()});
   EXPECT_EQ(r.exit_code, 2) << r.output;
-  EXPECT_NE(r.output.find("max_bytes applies to embedded caches"), std::string::npos)
-      << r.output;
+  EXPECT_NE(r.output.find("max_bytes applies to embedded caches"), std::string::npos) << r.output;
 }
 
 // The embedder of a Redis cache changes with `semcached reembed`: it recomputes the vectors in
@@ -189,8 +188,8 @@ TEST(Redis8, ReembedCommandMovesARedisCacheToAnotherEmbedder) {
   std::vector<std::string> ids;
   for (const auto& p : prompts) {
     nlohmann::json body = {{"prompt", p}, {"response", "answer to " + p}};
-    auto r = HttpRequestOnce(old_settings.port(), "POST", "/v1/caches/faq/entries", body.dump(),
-                             json);
+    auto r =
+        HttpRequestOnce(old_settings.port(), "POST", "/v1/caches/faq/entries", body.dump(), json);
     ASSERT_TRUE(r && r->status == 201);
     ids.push_back(nlohmann::json::parse(r->body)["entryId"]);
   }

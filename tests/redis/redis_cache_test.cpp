@@ -144,7 +144,8 @@ TEST(RedisCache, DeleteByIdByAttributesAndFlush) {
   auto keys = r->Execute({"KEYS", "semcached:{shared}:*"});
   std::set<std::string> left;
   for (const auto& k : keys->elements) left.insert(k.str);
-  EXPECT_EQ(left, (std::set<std::string>{"semcached:{shared}:embedder", "semcached:{shared}:writes"}));
+  EXPECT_EQ(left,
+            (std::set<std::string>{"semcached:{shared}:embedder", "semcached:{shared}:writes"}));
 }
 
 TEST(RedisCache, AnotherEmbedderIsRefusedWithWhatChangedAndWhatToRun) {

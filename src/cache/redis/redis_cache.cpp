@@ -488,8 +488,8 @@ Status RedisCache::Delete(const std::string& entry_id) {
   auto exact = redis_.Execute({"HGET", keys_.Entry(entry_id), field::kExactKey});
   if (!exact.ok()) return exact.status();
   if (!exact->IsText()) return missing;
-  if (Status s = CheckExec(redis_.Transaction(DeleteCommands(entry_id, exact->str, *Current())),
-                           "delete");
+  if (Status s =
+          CheckExec(redis_.Transaction(DeleteCommands(entry_id, exact->str, *Current())), "delete");
       !s.ok())
     return s;
   counters_.deleted.fetch_add(1, std::memory_order_relaxed);
@@ -636,8 +636,7 @@ Status RedisCache::Reembed(std::unique_ptr<embed::Embedder> next_embedder,
   const embed::EmbedderIdentity identity = next->identity();
   // One instance at a time over the whole Redis: the lock expires if this one dies.
   const std::string token = cache::MakeEntryId(cache::RandomU64(), cache::RandomU64());
-  auto locked =
-      redis_.Execute({"SET", keys_.ReembedLock(), token, "NX", "PX", kReembedLockMs});
+  auto locked = redis_.Execute({"SET", keys_.ReembedLock(), token, "NX", "PX", kReembedLockMs});
   if (!locked.ok()) return locked.status();
   if (locked->IsNil())
     return Status(ErrorCode::kAlreadyExists,
@@ -665,14 +664,14 @@ Status RedisCache::Reembed(std::unique_ptr<embed::Embedder> next_embedder,
 
   auto total_reply = redis_.Execute({"SCARD", keys_.Ids()});
   if (!total_reply.ok()) return total_reply.status();
-  std::size_t total = static_cast<std::size_t>(std::max<std::int64_t>(
-      0, total_reply->AsInteger().ok() ? *total_reply->AsInteger() : 0));
+  std::size_t total = static_cast<std::size_t>(
+      std::max<std::int64_t>(0, total_reply->AsInteger().ok() ? *total_reply->AsInteger() : 0));
   std::unordered_set<std::string> done;
   auto embed_these = [&](const std::vector<std::string>& ids) -> Status {
     for (std::size_t at = 0; at < ids.size(); at += kReembedBatch) {
-      std::vector<std::string> batch(ids.begin() + static_cast<std::ptrdiff_t>(at),
-                                     ids.begin() + static_cast<std::ptrdiff_t>(
-                                                       std::min(ids.size(), at + kReembedBatch)));
+      std::vector<std::string> batch(
+          ids.begin() + static_cast<std::ptrdiff_t>(at),
+          ids.begin() + static_cast<std::ptrdiff_t>(std::min(ids.size(), at + kReembedBatch)));
       auto written = ReembedBatch(batch, *next, **into);
       if (!written.ok()) return written.status();
       done.insert(written->begin(), written->end());
@@ -690,8 +689,8 @@ Status RedisCache::Reembed(std::unique_ptr<embed::Embedder> next_embedder,
   // Every entry as it is now, SSCAN batch by batch (Redis stays responsive).
   std::string cursor = "0";
   do {
-    auto page = redis_.Execute({"SSCAN", keys_.Ids(), cursor, "COUNT",
-                                std::to_string(kReembedBatch)});
+    auto page =
+        redis_.Execute({"SSCAN", keys_.Ids(), cursor, "COUNT", std::to_string(kReembedBatch)});
     if (!page.ok()) return fail(page.status());
     if (!page->IsAggregate() || page->elements.size() != 2 || !page->elements[0].IsText())
       return fail(Internal("redis SSCAN: unexpected reply"));
