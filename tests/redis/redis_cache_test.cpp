@@ -201,12 +201,14 @@ TEST(RedisCache, ReembedSwitchesInOneStepWhileAnotherInstanceKeepsStoring) {
   // after it, and after the switch it must refuse (its embedder makes the old vectors).
   std::atomic<bool> stop{false};
   std::vector<std::pair<std::string, std::string>> by_b;
-  Status b_refusal;
+  Status b_refusal;  // written by the writer, read after it is joined
+  std::atomic<bool> b_refused{false};
   std::thread writer([&] {
     for (int i = 1000; !stop.load(); ++i) {
       auto id = (*b)->Store(Question(i), "answer", {}, std::nullopt);
       if (!id.ok()) {
         b_refusal = id.status();
+        b_refused = true;
         return;
       }
       by_b.emplace_back(*id, Question(i));
@@ -220,7 +222,7 @@ TEST(RedisCache, ReembedSwitchesInOneStepWhileAnotherInstanceKeepsStoring) {
   });
   ASSERT_TRUE(s.ok()) << s.ToString();
   // b refuses from its next store on; give it a moment to try one.
-  for (int i = 0; i < 200 && b_refusal.ok(); ++i) std::this_thread::sleep_for(5ms);
+  for (int i = 0; i < 200 && !b_refused.load(); ++i) std::this_thread::sleep_for(5ms);
   stop = true;
   writer.join();
   EXPECT_GT(calls, 0u);
