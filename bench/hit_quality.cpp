@@ -269,7 +269,10 @@ int main(int argc, char** argv) {
       if (p.sim >= dump_at && !Guarded(p, guards))
         std::printf("trap served   %.3f  %s | %s\n", p.sim, p.raw_a.c_str(), p.raw_b.c_str());
     for (const auto& p : reworded) {
-      if (p.sim < dump_at) continue;
+      if (p.sim < dump_at) {
+        std::printf("reword below  %.3f  %s | %s\n", p.sim, p.raw_a.c_str(), p.raw_b.c_str());
+        continue;
+      }
       using semcached::cache::GuardText;
       const auto v =
           semcached::cache::CheckGuards(GuardText(p.b, p.raw_b), GuardText(p.a, p.raw_a), guards);

@@ -20,15 +20,29 @@ struct PairHash {
   }
 };
 
-// Opposites among function words and common verbs that WordNet does not link as antonyms.
+// Opposites WordNet does not link as antonyms: function words, quantities, and the actions
+// people ask a computer or a service to do and undo ("add a user" / "remove a user"), which
+// WordNet links, if at all, only through other senses. Words with an opposite prefix of their
+// own ("lock"/"unlock") are found by kOppositePrefixes instead.
 constexpr std::pair<std::string_view, std::string_view> kClosedClassOpposites[] = {
-    {"before", "after"},     {"above", "below"},    {"more", "less"},
-    {"most", "least"},       {"first", "last"},     {"push", "pull"},
-    {"plus", "minus"},       {"inside", "outside"}, {"in", "out"},
-    {"start", "stop"},       {"start", "end"},      {"begin", "end"},
-    {"always", "never"},     {"max", "min"},        {"pros", "cons"},
-    {"upper", "lower"},      {"earlier", "later"},  {"ascending", "descending"},
-    {"inbound", "outbound"},
+    // Function words, order and position.
+    {"before", "after"}, {"above", "below"}, {"more", "less"}, {"most", "least"},
+    {"first", "last"}, {"plus", "minus"}, {"inside", "outside"}, {"in", "out"},
+    {"always", "never"}, {"max", "min"}, {"pros", "cons"}, {"upper", "lower"},
+    {"earlier", "later"}, {"ascending", "descending"}, {"inbound", "outbound"},
+    // Quantities.
+    {"lot", "little"}, {"lots", "little"}, {"much", "little"}, {"many", "few"},
+    {"more", "fewer"}, {"most", "fewest"},
+    // Actions and their undoing.
+    {"push", "pull"}, {"start", "stop"}, {"start", "end"}, {"begin", "end"},
+    {"add", "remove"}, {"add", "delete"}, {"show", "hide"}, {"open", "close"},
+    {"enable", "disable"}, {"allow", "block"}, {"allow", "deny"}, {"allow", "disallow"},
+    {"accept", "reject"}, {"accept", "decline"}, {"approve", "reject"}, {"pause", "resume"},
+    {"tighten", "loosen"}, {"send", "receive"}, {"import", "export"}, {"connect", "disconnect"},
+    {"attach", "detach"}, {"include", "exclude"}, {"join", "leave"}, {"enter", "exit"},
+    {"arrive", "depart"}, {"raise", "lower"}, {"expand", "collapse"}, {"gain", "lose"},
+    {"compress", "decompress"}, {"mute", "unmute"}, {"subscribe", "unsubscribe"},
+    {"install", "uninstall"}, {"encrypt", "decrypt"}, {"zip", "unzip"}, {"lend", "borrow"},
 };
 
 // Prefix swaps that turn a word into its opposite ("encrypt"/"decrypt", "upload"/"download");
