@@ -109,6 +109,9 @@ int main(int argc, char** argv) {
                  "list the traps served and the rewordings refused at this threshold");
   bool qqp_guards = false;
   app.add_flag("--qqp-guards", qqp_guards, "apply every guard to the QQP pairs too");
+  float dump_qqp_at = 0;
+  app.add_option("--dump-qqp-at", dump_qqp_at,
+                 "list the QQP non-duplicates served at this threshold (after the guards)");
   std::string embedder = "ngram";
   app.add_option("--embedder", embedder, "ngram, or model2vec (the built-in static model)");
   CLI11_PARSE(app, argc, argv);
@@ -188,6 +191,13 @@ int main(int argc, char** argv) {
     rows += std::string(rows.empty() ? "" : ",") + "{\"threshold\":" + std::to_string(t) +
             ",\"hit_rate\":" + std::to_string(double(h) / pos_total) +
             ",\"false_hit_rate\":" + std::to_string(double(fh) / neg_total) + "}";
+  }
+
+  if (dump_qqp_at > 0) {
+    for (const auto& p : pairs)
+      if (!p.positive && p.sim >= dump_qqp_at)
+        std::printf("qqp non-duplicate served %.3f  %s | %s\n", p.sim, p.raw_a.c_str(),
+                    p.raw_b.c_str());
   }
 
   // Guards on negation/antonym pairs.

@@ -59,7 +59,7 @@ const sets = {
     .map(([a, b, kind]) => ({ a, b, kind, positive: false })).slice(0, limit),
 };
 
-const guards = ["numbers", "negation", "units", "dates", "entities", "direction", "antonyms"];
+const guards = ["numbers", "negation", "units", "dates", "entities", "direction", "antonyms", "reason"];
 const caches = [
   { id: "model2vec_guards", embedder: "model2vec", guards: true },
   { id: "model2vec_noguards", embedder: "model2vec", guards: false },

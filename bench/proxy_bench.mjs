@@ -10,7 +10,7 @@
 // Each embedder of --embedders is replayed in the same run, at each threshold of --thresholds
 // ("default": the embedder's own default threshold).
 // Usage: node bench/proxy_bench.mjs SEMCACHED_BINARY [--requests 5000]
-//          [--thresholds default,0.95] [--embedders model2vec,ngram]
+//          [--thresholds default,0.95] [--embedders model2vec,ngram] [--list-false-hits]
 import { createServer, Agent, request as httpRequest } from "node:http";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -175,7 +175,10 @@ for (const embedder of embedders) for (const threshold of thresholds) {
     hits++;
     const answeredFor = JSON.parse(r.body).choices[0].message.content.replace(/^answer to: /, "");
     if (answeredFor === q) exactHits++;
-    if (groupOf.get(answeredFor) !== groupOf.get(q)) wrong++;
+    if (groupOf.get(answeredFor) !== groupOf.get(q)) {
+      wrong++;
+      if (process.argv.includes("--list-false-hits")) console.log(`  false hit: ${q} | answered for: ${answeredFor}`);
+    }
   }
   const calls = upstreamCalls - before;
   await s.stop();

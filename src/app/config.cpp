@@ -256,6 +256,9 @@ const std::vector<CacheKey>& CacheKeys() {
     k.push_back(BoolKey<C>("guard_antonyms", &C::guard_antonyms,
                            "no semantic hit when a word faces its opposite (WordNet antonyms)")
                     .Into([](O& o) -> bool& { return o.guards.antonyms; }));
+    k.push_back(BoolKey<C>("guard_reason", &C::guard_reason,
+                           "no semantic hit when one asks why and the other does not")
+                    .Into([](O& o) -> bool& { return o.guards.reason; }));
     k.push_back(BoolKey<C>("normalize_nfkc", &C::normalize_nfkc, "Unicode NFKC before matching")
                     .Into([](O& o) -> bool& { return o.normalize.nfkc; }));
     k.push_back(

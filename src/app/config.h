@@ -86,6 +86,7 @@ struct CacheConfig {
   bool guard_entities = true;
   bool guard_direction = true;
   bool guard_antonyms = true;
+  bool guard_reason = true;
   // Prompt normalization steps (cache/normalize.h), each on unless turned off.
   bool normalize_nfkc = true;
   bool normalize_casefold = true;

@@ -49,6 +49,10 @@ constexpr std::array<std::string_view, 21> kNumberWords = {
     "seven",    "eight",   "nine",    "ten",       "eleven",   "twelve",   "thirteen",
     "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty"};
 
+// "first" is left out: it is as often "at first" or "first of all" as a rank.
+constexpr std::array<std::string_view, 9> kOrdinalWords = {
+    "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth"};
+
 }  // namespace
 
 std::vector<std::string> ExtractNumbers(std::string_view text) {
@@ -73,6 +77,9 @@ std::vector<std::string> ExtractNumbers(std::string_view text) {
       std::string_view w = text.substr(i, j - i);
       for (std::size_t n = 0; w.size() >= 3 && w.size() <= 9 && n < kNumberWords.size(); ++n) {
         if (w == kNumberWords[n]) out.push_back(std::to_string(n));
+      }
+      for (std::size_t n = 0; w.size() >= 5 && w.size() <= 7 && n < kOrdinalWords.size(); ++n) {
+        if (w == kOrdinalWords[n]) out.push_back(std::to_string(n + 2));
       }
       i = j;
       continue;
@@ -120,7 +127,8 @@ const char* GuardVerdictName(GuardVerdict v) {
       {GuardVerdict::kDatesDiffer, "dates"},
       {GuardVerdict::kEntitiesDiffer, "entities"},
       {GuardVerdict::kDirectionDiffers, "direction"},
-      {GuardVerdict::kAntonym, "antonyms"}};
+      {GuardVerdict::kAntonym, "antonyms"},
+      {GuardVerdict::kReasonDiffers, "reason"}};
   return NameOf(kNames, v);
 }
 
@@ -355,7 +363,94 @@ bool PartsSwapped(const std::vector<std::string_view>& wa,
       if (!std::equal(sa.end() - y, sa.end(), sb.begin())) continue;
       if (!std::equal(sa.begin() + x, sa.begin() + x + m, sb.begin() + y)) continue;
       if (!std::equal(sa.begin(), sa.begin() + x, sb.begin() + y + m)) continue;
+      // Sides of "and", "or", "vs" may trade places ("cats and dogs", "dogs and cats").
+      const bool symmetric =
+          std::all_of(sa.begin() + x, sa.begin() + x + m, [](std::string_view w) {
+            return w == "and" || w == "or" || w == "vs" || w == "versus" || w == "&" || w == "nor";
+          });
+      if (symmetric) continue;
       return true;
+    }
+  }
+  return false;
+}
+
+// Two content words on either side of the same relation word, in one order in one text and in
+// the other order in the other ("install Windows on a Mac" / "install a Mac on Windows", "is
+// Python faster than Java" / "is Java faster than Python"): the same words asking the opposite.
+// Only relations whose sides cannot trade places ("and", "or", "vs" can); only words a text
+// has once, at most four words apart.
+bool ArgumentsSwapped(const std::vector<std::string_view>& wa,
+                      const std::vector<std::string_view>& wb) {
+  static constexpr std::string_view kRelations[] = {"to",   "from", "on",      "onto",  "into",
+                                                    "than", "over", "against", "under", "for"};
+  static constexpr std::string_view kFunctionWords[] = {
+      "a",  "an",   "the", "my",  "your", "our",   "their", "his",  "her",   "its", "this", "that",
+      "is", "are",  "be",  "do",  "does", "i",     "you",   "we",   "it",    "of",  "in",   "at",
+      "by", "with", "can", "how", "what", "which", "why",   "when", "where", "who"};
+  auto is_relation = [](std::string_view w) {
+    return std::find(std::begin(kRelations), std::end(kRelations), w) != std::end(kRelations);
+  };
+  auto is_content = [&](std::string_view w) {
+    return w.size() >= 2 && !is_relation(w) &&
+           std::find(std::begin(kFunctionWords), std::end(kFunctionWords), w) ==
+               std::end(kFunctionWords);
+  };
+  auto once_at = [](const std::vector<std::string_view>& words, std::string_view w) {
+    std::ptrdiff_t at = -1;
+    for (std::size_t i = 0; i < words.size(); ++i) {
+      if (words[i] != w) continue;
+      if (at >= 0) return std::ptrdiff_t{-1};
+      at = static_cast<std::ptrdiff_t>(i);
+    }
+    return at;
+  };
+  // The relation words strictly between two positions (in either order), or none if too far.
+  auto relations_between = [&](const std::vector<std::string_view>& words, std::ptrdiff_t x,
+                               std::ptrdiff_t y) {
+    std::vector<std::string_view> out;
+    if (x > y) std::swap(x, y);
+    if (y - x > 4) return out;
+    for (std::ptrdiff_t i = x + 1; i < y; ++i)
+      if (is_relation(words[static_cast<std::size_t>(i)]))
+        out.push_back(words[static_cast<std::size_t>(i)]);
+    return out;
+  };
+  if (wa.size() > 64 || wb.size() > 64) return false;
+  for (std::size_t i = 0; i < wa.size(); ++i) {
+    if (!is_content(wa[i])) continue;
+    const auto ax = static_cast<std::ptrdiff_t>(i);
+    if (once_at(wa, wa[i]) != ax) continue;
+    const std::ptrdiff_t bx = once_at(wb, wa[i]);
+    if (bx < 0) continue;
+    for (std::size_t j = i + 1; j < wa.size() && j <= i + 4; ++j) {
+      if (!is_content(wa[j]) || wa[j] == wa[i]) continue;
+      const auto ay = static_cast<std::ptrdiff_t>(j);
+      if (once_at(wa, wa[j]) != ay) continue;
+      const std::ptrdiff_t by = once_at(wb, wa[j]);
+      if (by < 0 || by > bx) continue;  // the same order in both
+      const auto ra = relations_between(wa, ax, ay), rb = relations_between(wb, bx, by);
+      for (std::string_view r : ra)
+        if (std::find(rb.begin(), rb.end(), r) != rb.end()) return true;
+    }
+  }
+  return false;
+}
+
+// Whether the text asks for a reason: "why" ("why's"), "how come", "what" with "make(s)" or
+// "cause(s)" right after it or one word later ("what makes cats purr", "what is causing it").
+bool AsksWhy(const std::vector<std::string_view>& words) {
+  for (std::size_t i = 0; i < words.size(); ++i) {
+    const std::string_view w = words[i];
+    if (w == "why" || w == "why's" || w == "whys") return true;
+    if (w == "how" && i + 1 < words.size() && words[i + 1] == "come") return true;
+    if (w == "what" || w == "what's") {
+      for (std::size_t j = i + 1; j < words.size() && j <= i + 2; ++j) {
+        const std::string_view v = words[j];
+        if (v == "make" || v == "makes" || v == "made" || v == "cause" || v == "causes" ||
+            v == "caused" || v == "causing")
+          return true;
+      }
     }
   }
   return false;
@@ -417,8 +512,10 @@ GuardVerdict CheckGuards(const GuardText& query, const GuardText& candidate,
   }
   if (o.entities && !EntitiesAgree(query.original, candidate.original))
     return GuardVerdict::kEntitiesDiffer;
-  if (o.direction && PartsSwapped(wq, wc)) return GuardVerdict::kDirectionDiffers;
+  if (o.direction && (PartsSwapped(wq, wc) || ArgumentsSwapped(wq, wc)))
+    return GuardVerdict::kDirectionDiffers;
   if (o.antonyms && FacesAnAntonym(wq, wc)) return GuardVerdict::kAntonym;
+  if (o.reason && AsksWhy(wq) != AsksWhy(wc)) return GuardVerdict::kReasonDiffers;
   return GuardVerdict::kPass;
 }
 

@@ -15,7 +15,10 @@
 //              "from B to A", "the dog chased the cat" vs "the cat chased the dog");
 //   antonyms   no word of one faces its opposite in the other (WordNet, and negating
 //              prefixes: "safe"/"unsafe", "upload"/"download"), unless one of the two is
-//              turned around ("cheapest" / "least expensive").
+//              turned around ("cheapest" / "least expensive");
+//   reason     both ask for a reason or neither does ("why", "how come", "what makes",
+//              "what causes": "what is a certified letter" vs "why would I get a certified
+//              letter").
 // All but entities work on the normalized (case-folded) text; entities needs the original.
 // Guards never look at responses and never change the similarity; they only say no.
 #pragma once
@@ -28,7 +31,8 @@
 namespace semcached::cache {
 
 // Numbers in the text, canonical ("1,000" and "1000" are the same; "3.50" and "3.5" too),
-// plus English number words up to twenty, in order of appearance.
+// plus English number words up to twenty and ordinals from "second" to "tenth", in order of
+// appearance.
 std::vector<std::string> ExtractNumbers(std::string_view text);
 
 // Negation markers ("not", "no", "never", "n't", "without", "cannot", ...) in the text.
@@ -43,9 +47,11 @@ enum class GuardVerdict {
   kEntitiesDiffer,
   kDirectionDiffers,
   kAntonym,
+  kReasonDiffers,
 };
-inline constexpr std::size_t kGuardVerdicts = 8;
-// "pass", "numbers", "negation", "units", "dates", "entities", "direction", "antonyms".
+inline constexpr std::size_t kGuardVerdicts = 9;
+// "pass", "numbers", "negation", "units", "dates", "entities", "direction", "antonyms",
+// "reason".
 const char* GuardVerdictName(GuardVerdict v);
 
 struct GuardOptions {
@@ -56,6 +62,7 @@ struct GuardOptions {
   bool entities = true;
   bool direction = true;
   bool antonyms = true;
+  bool reason = true;
 };
 
 // A prompt as the guards see it: normalized, and as the user wrote it (for names). Built from

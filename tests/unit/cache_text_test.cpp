@@ -117,6 +117,8 @@ TEST(Guards, NumbersMustAgree) {
   EXPECT_EQ(ExtractNumbers("book 3 tickets for 1,250.50 dollars"),
             (std::vector<std::string>{"3", "1250.5"}));
   EXPECT_EQ(ExtractNumbers("two apples and 007"), (std::vector<std::string>{"2", "7"}));
+  EXPECT_EQ(ExtractNumbers("the second most popular sport, first of all"),
+            (std::vector<std::string>{"2"}));  // "first" is too often not a rank
   GuardOptions o;
   EXPECT_EQ(CheckGuards("book 3 tickets", "book 4 tickets", o), GuardVerdict::kNumbersDiffer);
   EXPECT_EQ(CheckGuards("book three tickets", "book 3 tickets", o), GuardVerdict::kPass);
@@ -206,6 +208,19 @@ TEST(Guards, SwappedPartsChangeTheQuestion) {
   // A phrase moved to the front or the back is the same question.
   EXPECT_EQ(CheckGuards("in python how do i sort a dict", "how do i sort a dict in python", o),
             GuardVerdict::kPass);
+  // The two sides of one relation traded, with other words around them changed too.
+  EXPECT_EQ(
+      CheckGuards("how should i install windows on a mac", "how do i install mac on windows", o),
+      GuardVerdict::kDirectionDiffers);
+  EXPECT_EQ(CheckGuards("is python faster than java", "is java much faster than python", o),
+            GuardVerdict::kDirectionDiffers);
+  EXPECT_EQ(CheckGuards("how do i convert pdf to word", "convert a word file to pdf", o),
+            GuardVerdict::kDirectionDiffers);
+  // Sides that may trade places, and the same trip told in another order, pass.
+  EXPECT_EQ(CheckGuards("difference between cats and dogs", "difference between dogs and cats", o),
+            GuardVerdict::kPass);
+  EXPECT_EQ(CheckGuards("flights from london to paris", "flights to paris from london", o),
+            GuardVerdict::kPass);
 }
 
 TEST(Guards, OppositeWordsChangeTheQuestion) {
@@ -236,7 +251,33 @@ TEST(Guards, OppositeWordsChangeTheQuestion) {
             GuardVerdict::kPass);
   EXPECT_EQ(CheckGuards("benefits of meditation", "benefits of meditating", o),
             GuardVerdict::kPass);
+  // Actions and their undoing, and quantities, that WordNet does not link.
+  EXPECT_EQ(CheckGuards("how do i add a user in linux", "how do i remove a user in linux", o),
+            GuardVerdict::kAntonym);
+  EXPECT_EQ(CheckGuards("how do i pause windows updates", "how do i resume windows updates", o),
+            GuardVerdict::kAntonym);
+  EXPECT_EQ(CheckGuards("is it normal for a baby to sleep a lot",
+                        "is it normal for a baby to sleep very little", o),
+            GuardVerdict::kAntonym);
+  EXPECT_EQ(CheckGuards("how do i remove a user", "how do i delete a user", o),
+            GuardVerdict::kPass);
   EXPECT_GT(lexicon::AntonymPairs(), 3000u);
+}
+
+TEST(Guards, AskingWhyIsAnotherQuestion) {
+  GuardOptions o;
+  EXPECT_EQ(CheckGuards("what is a certified letter from the irs",
+                        "why would i get a certified letter from the irs", o),
+            GuardVerdict::kReasonDiffers);
+  // Reasons asked in other words are the same question.
+  EXPECT_EQ(CheckGuards("why do cats purr", "what makes cats purr", o), GuardVerdict::kPass);
+  EXPECT_EQ(CheckGuards("why's my internet so slow", "how come my internet is so slow", o),
+            GuardVerdict::kPass);
+  EXPECT_EQ(CheckGuards("what causes hiccups", "why do we get hiccups", o), GuardVerdict::kPass);
+  EXPECT_STREQ(GuardVerdictName(GuardVerdict::kReasonDiffers), "reason");
+  o.reason = false;
+  EXPECT_EQ(CheckGuards("what is a certified letter", "why would i get a certified letter", o),
+            GuardVerdict::kPass);
 }
 
 float Cos(const std::vector<float>& a, const std::vector<float>& b) {
