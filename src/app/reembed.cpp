@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <memory>
 
 #include <thread>
 
@@ -30,6 +31,19 @@ void ShowProgress(std::size_t done, std::size_t total, double secs, bool final) 
                std::string(static_cast<std::size_t>(30 - filled), ' ').c_str(), share * 100, done,
                total, secs > 0 ? static_cast<double>(done) / secs : 0.0);
   if (final) std::fprintf(stderr, "\n");
+}
+
+// The progress bar of a reembed done here: redrawn at most every 100 ms, and at the end.
+cache::Cache::ReembedProgress ProgressBar(bool enabled) {
+  if (!enabled) return {};
+  const auto start = std::chrono::steady_clock::now();
+  auto last = std::make_shared<std::chrono::steady_clock::time_point>(start);
+  return [start, last](std::size_t done, std::size_t total) {
+    const auto now = std::chrono::steady_clock::now();
+    if (done != total && now - *last < std::chrono::milliseconds(100)) return;
+    *last = now;
+    ShowProgress(done, total, std::chrono::duration<double>(now - start).count(), done == total);
+  };
 }
 
 // The server holds the data directory: ask it, through the admin API, to reembed while it
@@ -106,15 +120,7 @@ int ReembedInRedis(const Config& config, const std::string& cache_id, const Cach
   std::cerr << "reembedding " << cache.Stats().entries << " entries of cache '" << cache_id
             << "' in Redis with " << target.Describe()
             << "; every instance keeps answering from the old vectors until the switch\n";
-  const auto start = std::chrono::steady_clock::now();
-  auto last = start;
-  auto show = [&](std::size_t done, std::size_t total) {
-    if (!progress) return;
-    const auto now = std::chrono::steady_clock::now();
-    if (done != total && now - last < std::chrono::milliseconds(100)) return;
-    last = now;
-    ShowProgress(done, total, std::chrono::duration<double>(now - start).count(), done == total);
-  };
+  auto show = ProgressBar(progress);
   auto next = MakeEmbedder(config, settings);
   if (!next.ok()) return fail(1, next.status().message());
   if (Status s =
@@ -178,15 +184,7 @@ int RunReembed(const Config& config, const std::string& cache_id, bool progress,
   auto& cache = **made;
   std::cerr << "reembedding " << cache.Stats().entries << " entries of cache '" << cache_id
             << "' with " << target.Describe() << "\n";
-  const auto start = std::chrono::steady_clock::now();
-  auto last = start;
-  auto show = [&](std::size_t done, std::size_t total) {
-    if (!progress) return;
-    const auto now = std::chrono::steady_clock::now();
-    if (done != total && now - last < std::chrono::milliseconds(100)) return;
-    last = now;
-    ShowProgress(done, total, std::chrono::duration<double>(now - start).count(), done == total);
-  };
+  auto show = ProgressBar(progress);
   auto next = MakeEmbedder(config, *settings);
   if (!next.ok()) return fail(1, next.status().message());
   if (Status s =
