@@ -97,9 +97,6 @@ int CountNegationsIn(const std::vector<std::string_view>& words) {
       "neither", "nor", "nowhere", "isnt",    "dont",   "doesnt", "non"};
   int count = 0;
   for (std::string_view w : words) {
-    if (w.empty() || (w[0] != 'n' && w[0] != 'w' && w[0] != 'c' && w[0] != 'i' && w[0] != 'd' &&
-                      w.find('\'') == std::string_view::npos))
-      continue;  // every marker starts with one of these letters
     if (w.size() > 3 && w.substr(w.size() - 3) == "n't") {
       ++count;
       continue;

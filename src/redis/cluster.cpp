@@ -23,26 +23,34 @@ std::uint16_t Crc16(std::string_view data) {
   return crc;
 }
 
+// Whether `command` is one of `names` (upper case), in any case; no allocation, since every
+// command sent to the cluster is looked up.
+template <std::size_t N>
+bool IsOneOf(const std::string& command, const char* const (&names)[N]) {
+  return std::any_of(std::begin(names), std::end(names), [&](const char* name) {
+    const std::size_t n = std::strlen(name);
+    if (command.size() != n) return false;
+    for (std::size_t i = 0; i < n; ++i)
+      if (std::toupper(static_cast<unsigned char>(command[i])) != name[i]) return false;
+    return true;
+  });
+}
+
 bool IsKeyless(const std::string& command) {
   static const char* const kKeyless[] = {"PING",     "ECHO",    "INFO",    "CLUSTER", "CLIENT",
                                          "CONFIG",   "TIME",    "COMMAND", "ACL",     "DBSIZE",
                                          "FLUSHALL", "FLUSHDB", "HELLO",   "AUTH",    "SELECT"};
-  std::string upper(command);
-  for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return std::any_of(std::begin(kKeyless), std::end(kKeyless),
-                     [&](const char* k) { return upper == k; });
+  return IsOneOf(command, kKeyless);
 }
 
 // The slot a command goes to: its first key's. Scripts name their keys after the script and
-// the key count (EVAL script numkeys key...); a keyless command goes anywhere (-1).
+// the key count (EVAL script numkeys key...); a keyless command (MULTI and EXEC too, having no
+// arguments) goes anywhere (-1).
 int SlotOf(const Args& args) {
+  static const char* const kScripts[] = {"EVAL",  "EVALSHA",  "EVAL_RO",
+                                         "FCALL", "FCALL_RO", "EVALSHA_RO"};
   if (args.size() < 2 || IsKeyless(args[0])) return -1;
-  std::string upper(args[0]);
-  for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  if (upper == "EVAL" || upper == "EVALSHA" || upper == "EVAL_RO" || upper == "EVALSHA_RO" ||
-      upper == "FCALL" || upper == "FCALL_RO")
-    return args.size() >= 4 && args[2] != "0" ? KeySlot(args[3]) : -1;
-  if (upper == "MULTI" || upper == "EXEC") return -1;
+  if (IsOneOf(args[0], kScripts)) return args.size() >= 4 && args[2] != "0" ? KeySlot(args[3]) : -1;
   return KeySlot(args[1]);
 }
 

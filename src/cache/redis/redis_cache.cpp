@@ -83,15 +83,39 @@ std::int64_t GenerationOf(const redis::Reply& reply) {
   return n.ok() && *n >= 0 ? *n : -1;
 }
 
-RedisStoreOptions VectorOptions(const RedisCacheOptions& redis_options, const std::string& id,
-                                std::size_t dim) {
+// The vector set of one generation of a cache.
+Result<std::shared_ptr<store::RedisVectorStore>> OpenVectorSet(
+    redis::Executor& executor, const RedisCacheOptions& redis_options, const std::string& id,
+    std::int64_t generation, std::size_t dim) {
   RedisStoreOptions so;
   so.key_namespace = redis_options.key_namespace;
   so.collection = id;
   so.collection_options.dim = dim;
   so.collection_options.quantization = redis_options.quantization;
   so.collection_options.M = redis_options.M;
-  return so;
+  auto opened = RedisVectorStore::OpenKey(
+      executor, so, redis_schema::Keys(redis_options.key_namespace, id).Vectors(generation));
+  if (!opened.ok()) return opened.status();
+  return std::shared_ptr<store::RedisVectorStore>(std::move(*opened));
+}
+
+// What Redis records of a cache's vectors: the embedder identity (nil before the first
+// instance records it) and the generation, read in one step.
+struct VectorRecord {
+  redis::Reply embedder;
+  std::int64_t generation = 0;
+};
+
+Result<VectorRecord> ReadVectorRecord(redis::Executor& executor, const redis_schema::Keys& keys) {
+  auto recorded = executor.Execute({"MGET", keys.Embedder(), keys.Generation()});
+  if (!recorded.ok()) return recorded.status();
+  if (!recorded->IsAggregate() || recorded->elements.size() != 2)
+    return Internal("redis MGET: unexpected reply");
+  VectorRecord out;
+  out.embedder = std::move(recorded->elements[0]);
+  out.generation = GenerationOf(recorded->elements[1]);
+  if (out.generation < 0) return DataLoss(keys.Generation() + " is not a generation number");
+  return out;
 }
 
 }  // namespace
@@ -108,13 +132,10 @@ Result<std::unique_ptr<RedisCache>> RedisCache::Create(cache::CacheOptions optio
   const redis_schema::Keys keys(redis_options.key_namespace, options.id);
   Generation generation;
   generation.identity = embedder->identity();
-  auto recorded = executor.Execute({"MGET", keys.Embedder(), keys.Generation()});
+  auto recorded = ReadVectorRecord(executor, keys);
   if (!recorded.ok()) return recorded.status();
-  if (!recorded->IsAggregate() || recorded->elements.size() != 2)
-    return Internal("redis MGET: unexpected reply");
-  generation.number = GenerationOf(recorded->elements[1]);
-  if (generation.number < 0) return DataLoss(keys.Generation() + " is not a generation number");
-  redis::Reply record = recorded->elements[0];
+  generation.number = recorded->generation;
+  redis::Reply record = std::move(recorded->embedder);
   std::size_t dim = generation.identity.dim;
   if (record.IsNil()) {
     auto info = executor.Execute({"VINFO", keys.Vectors(generation.number)});
@@ -148,8 +169,7 @@ Result<std::unique_ptr<RedisCache>> RedisCache::Create(cache::CacheOptions optio
       dim = was->dim;
     }
   }
-  auto vectors = RedisVectorStore::OpenKey(executor, VectorOptions(redis_options, options.id, dim),
-                                           keys.Vectors(generation.number));
+  auto vectors = OpenVectorSet(executor, redis_options, options.id, generation.number, dim);
   if (!vectors.ok()) return vectors.status();
   generation.vectors = std::move(*vectors);
   generation.embedder = std::move(embedder);
@@ -164,24 +184,13 @@ std::shared_ptr<const RedisCache::Generation> RedisCache::Current() const {
   return generation_;
 }
 
-Result<std::shared_ptr<store::RedisVectorStore>> RedisCache::OpenVectors(std::int64_t generation,
-                                                                         std::size_t dim) const {
-  auto opened = RedisVectorStore::OpenKey(redis_, VectorOptions(redis_options_, options_.id, dim),
-                                          keys_.Vectors(generation));
-  if (!opened.ok()) return opened.status();
-  return std::shared_ptr<store::RedisVectorStore>(std::move(*opened));
-}
-
 Status RedisCache::FollowGeneration(const Generation& used) {
   if (Current()->number != used.number) return Status::Ok();  // this process switched already
-  auto recorded = redis_.Execute({"MGET", keys_.Embedder(), keys_.Generation()});
+  auto recorded = ReadVectorRecord(redis_, keys_);
   if (!recorded.ok()) return recorded.status();
-  if (!recorded->IsAggregate() || recorded->elements.size() != 2)
-    return Internal("redis MGET: unexpected reply");
-  const std::int64_t number = GenerationOf(recorded->elements[1]);
-  if (number < 0) return DataLoss(keys_.Generation() + " is not a generation number");
+  const std::int64_t number = recorded->generation;
   if (number == used.number) return Status::Ok();
-  const redis::Reply& record = recorded->elements[0];
+  const redis::Reply& record = recorded->embedder;
   auto now = record.IsText() ? embed::EmbedderIdentity::FromJson(record.str) : std::nullopt;
   if (!now) return DataLoss(keys_.Embedder() + " is not an embedder identity");
   if (!now->SameVectors(used.identity))
@@ -189,7 +198,7 @@ Status RedisCache::FollowGeneration(const Generation& used) {
                               "with " + now->Describe() + ", and this instance embeds with " +
                               used.identity.Describe() +
                               ": restart it with the cache's new embedder settings");
-  auto vectors = OpenVectors(number, used.identity.dim);
+  auto vectors = OpenVectorSet(redis_, redis_options_, options_.id, number, used.identity.dim);
   if (!vectors.ok()) return vectors.status();
   std::lock_guard lock(generation_mu_);
   if (generation_->number == used.number) {
@@ -659,7 +668,7 @@ Status RedisCache::Reembed(std::unique_ptr<embed::Embedder> next_embedder,
   const std::int64_t number = from->number + 1;
   // A set left by a reembed that died part-way is started again.
   if (auto r = redis_.Execute({"UNLINK", keys_.Vectors(number)}); !r.ok()) return r.status();
-  auto into = OpenVectors(number, next->dim());
+  auto into = OpenVectorSet(redis_, redis_options_, options_.id, number, next->dim());
   if (!into.ok()) return into.status();
 
   auto total_reply = redis_.Execute({"SCARD", keys_.Ids()});

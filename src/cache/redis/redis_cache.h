@@ -104,8 +104,6 @@ class RedisCache final : public cache::Cache {
   // `used` is not the cache's generation in Redis any more: follow the new one when this
   // instance's embedder makes its vectors (Ok: try again), else kFailedPrecondition.
   Status FollowGeneration(const Generation& used);
-  Result<std::shared_ptr<store::RedisVectorStore>> OpenVectors(std::int64_t generation,
-                                                               std::size_t dim) const;
   // Embeds the stored prompts of `ids` with `embedder` into `into`; the ids it wrote.
   Result<std::vector<std::string>> ReembedBatch(const std::vector<std::string>& ids,
                                                 embed::Embedder& embedder,
