@@ -287,23 +287,46 @@ void ForEachNameToken(std::string_view text, Each each) {
         tok.remove_suffix(possessive.size());
     }
     while (!tok.empty() && (tok.front() == '\'' || tok.front() == '.')) tok.remove_prefix(1);
+    // Curly quotes around a word ("“reset”", "‘on’").
+    for (std::string_view q : {"\xE2\x80\x98", "\xE2\x80\x99", "\xE2\x80\x9C", "\xE2\x80\x9D"}) {
+      while (tok.size() > q.size() && tok.substr(0, q.size()) == q) tok.remove_prefix(q.size());
+      while (tok.size() > q.size() && tok.substr(tok.size() - q.size()) == q)
+        tok.remove_suffix(q.size());
+    }
     const bool starts = sentence_start;
     sentence_start = ends_sentence;
     if (!tok.empty()) each(tok, starts);
   }
 }
 
+// Whether a token holds an emoji or a pictographic symbol (U+2600-U+27BF, U+1F000 and up):
+// "what does ✊ mean" and "what does 👍 mean" differ in nothing else.
+bool HasPictograph(std::string_view tok) {
+  for (std::size_t i = 0; i + 1 < tok.size(); ++i) {
+    const auto a = static_cast<unsigned char>(tok[i]), b = static_cast<unsigned char>(tok[i + 1]);
+    if (a == 0xF0 && b >= 0x9F) return true;
+    if (a == 0xE2 && b >= 0x98 && b <= 0x9E) return true;
+  }
+  return false;
+}
+
+// A name as the guard compares it: lower case, and whether a trailing "s" may be a plural
+// ("PDFs" is PDF's plural; "H2S" and "GPS" are not plurals of "H2" and "GP").
+struct Name {
+  std::string lower;
+  bool may_be_plural;
+};
+
 // A text's tokens as ForEachNameToken cuts them, lower case, for looking names up;
 // and its names as written: capitalized past a sentence start, mixed case, all caps, letters
-// then digits ("K2", "mp3"), or with a '#' or '+' ("C#", "C++"), lower case.
+// then digits ("K2", "mp3"), with a '#' or '+' ("C#", "C++"), or a pictograph.
 struct NameTokens {
   std::vector<std::string> tokens;
-  std::vector<std::string> names;
+  std::vector<Name> names;
 };
 
 NameTokens ReadNames(std::string_view text) {
   NameTokens read;
-  std::vector<std::string>& out = read.names;
   ForEachNameToken(text, [&](std::string_view tok, bool starts) {
     read.tokens.push_back(Lower(tok));
     if (IsDigits(tok)) return;
@@ -317,19 +340,53 @@ NameTokens ReadNames(std::string_view text) {
     }
     const bool capitalized = std::isupper(static_cast<unsigned char>(tok[0])) != 0;
     const bool pronoun_i = tok == "I" || (tok.size() > 1 && tok[0] == 'I' && tok[1] == '\'');
-    if (upper_inside || digit_after_letter || sign || (capitalized && !starts && !pronoun_i))
-      out.push_back(read.tokens.back());
+    if (upper_inside || digit_after_letter || sign || (capitalized && !starts && !pronoun_i) ||
+        HasPictograph(tok))
+      read.names.push_back({read.tokens.back(), tok.back() != 'S'});
   });
   return read;
 }
 
 // A name is present if the other text has it, or its plural or singular ("PDFs", "PDF").
-bool Mentions(const std::vector<std::string>& tokens, const std::string& name) {
+bool Mentions(const std::vector<std::string>& tokens, const Name& name) {
   auto has = [&](const std::string& t) {
     return std::find(tokens.begin(), tokens.end(), t) != tokens.end();  // a prompt's few words
   };
-  if (has(name) || has(name + "s") || has(name + "es")) return true;
-  return name.size() > 2 && name.back() == 's' && has(name.substr(0, name.size() - 1));
+  const std::string& n = name.lower;
+  if (has(n) || has(n + "s") || has(n + "es")) return true;
+  return name.may_be_plural && n.size() > 2 && n.back() == 's' && has(n.substr(0, n.size() - 1));
+}
+
+// Text the user put in quotes ('...', "...", curly quotes): a phrase they mean exactly ("how do
+// I say 'thank you' in Japanese"). Opening quotes follow a space or the start, closing ones
+// precede a space, punctuation or the end, so apostrophes ("don't", "users'") are not quotes.
+std::vector<std::string_view> QuotedSpans(std::string_view text) {
+  std::vector<std::string_view> out;
+  auto quote_at = [&](std::size_t i) -> std::size_t {  // the quote's length in bytes, or 0
+    if (text[i] == '\'' || text[i] == '"') return 1;
+    if (text.substr(i, 2) == "\xE2\x80" && i + 2 < text.size()) {
+      const auto c = static_cast<unsigned char>(text[i + 2]);
+      if (c == 0x98 || c == 0x99 || c == 0x9C || c == 0x9D) return 3;  // ‘ ’ “ ”
+    }
+    return 0;
+  };
+  auto boundary = [&](std::size_t i) {  // nothing, a space or punctuation at i
+    if (i >= text.size()) return true;
+    const auto c = static_cast<unsigned char>(text[i]);
+    return c < 0x80 && !IsAlpha(c) && !IsDigit(c);
+  };
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const std::size_t open = quote_at(i);
+    if (open == 0 || (i > 0 && !boundary(i - 1))) continue;
+    for (std::size_t j = i + open; j < text.size() && j < i + open + 80; ++j) {
+      const std::size_t close = quote_at(j);
+      if (close == 0 || !boundary(j + close)) continue;
+      if (j > i + open) out.push_back(text.substr(i + open, j - i - open));
+      i = j + close - 1;
+      break;
+    }
+  }
+  return out;
 }
 
 bool EntitiesAgree(std::string_view a, std::string_view b) {
@@ -338,6 +395,17 @@ bool EntitiesAgree(std::string_view a, std::string_view b) {
     if (!Mentions(in_b.tokens, e)) return false;
   for (const auto& e : in_b.names)
     if (!Mentions(in_a.tokens, e)) return false;
+  // Every word of a quoted phrase of one is in the other, quoted or not.
+  for (const auto* pair : {&a, &b}) {
+    const NameTokens& other = pair == &a ? in_b : in_a;
+    for (std::string_view span : QuotedSpans(*pair)) {
+      bool all = true;
+      ForEachNameToken(span, [&](std::string_view tok, bool) {
+        all = all && Mentions(other.tokens, Name{Lower(tok), true});
+      });
+      if (!all) return false;
+    }
+  }
   return true;
 }
 
@@ -376,15 +444,18 @@ bool PartsSwapped(const std::vector<std::string_view>& wa,
 // the other order in the other ("install Windows on a Mac" / "install a Mac on Windows", "is
 // Python faster than Java" / "is Java faster than Python"): the same words asking the opposite.
 // Only relations whose sides cannot trade places ("and", "or", "vs" can); only words a text
-// has once, at most four words apart.
+// has once, at most six words apart; and at least one of the two must have changed the
+// relation it follows: "see in Paris in spring" / "in spring, see in Paris" moves both words
+// with their own "in" and asks the same.
 bool ArgumentsSwapped(const std::vector<std::string_view>& wa,
                       const std::vector<std::string_view>& wb) {
-  static constexpr std::string_view kRelations[] = {"to",   "from", "on",      "onto",  "into",
-                                                    "than", "over", "against", "under", "for"};
+  static constexpr std::string_view kRelations[] = {"to",    "from", "on",      "onto",  "into",
+                                                    "than",  "over", "against", "under", "for",
+                                                    "about", "in",   "of"};
   static constexpr std::string_view kFunctionWords[] = {
-      "a",  "an",   "the", "my",  "your", "our",   "their", "his",  "her",   "its", "this", "that",
-      "is", "are",  "be",  "do",  "does", "i",     "you",   "we",   "it",    "of",  "in",   "at",
-      "by", "with", "can", "how", "what", "which", "why",   "when", "where", "who"};
+      "a",    "an",   "the", "my",  "your", "our",   "their", "his",  "her",   "its", "this",
+      "that", "is",   "are", "be",  "do",   "does",  "i",     "you",  "we",    "it",  "at",
+      "by",   "with", "can", "how", "what", "which", "why",   "when", "where", "who"};
   auto is_relation = [](std::string_view w) {
     return std::find(std::begin(kRelations), std::end(kRelations), w) != std::end(kRelations);
   };
@@ -407,11 +478,23 @@ bool ArgumentsSwapped(const std::vector<std::string_view>& wa,
                                std::ptrdiff_t y) {
     std::vector<std::string_view> out;
     if (x > y) std::swap(x, y);
-    if (y - x > 4) return out;
+    if (y - x > 6) return out;
     for (std::ptrdiff_t i = x + 1; i < y; ++i)
       if (is_relation(words[static_cast<std::size_t>(i)]))
         out.push_back(words[static_cast<std::size_t>(i)]);
     return out;
+  };
+  // The relation a word follows: the nearest word before it, past articles and possessives.
+  auto relation_before = [&](const std::vector<std::string_view>& words, std::ptrdiff_t at) {
+    static constexpr std::string_view kDeterminers[] = {
+        "a", "an", "the", "my", "your", "our", "his", "her", "its", "their", "this", "that"};
+    for (std::ptrdiff_t i = at - 1; i >= 0 && i >= at - 3; --i) {
+      const std::string_view w = words[static_cast<std::size_t>(i)];
+      if (is_relation(w)) return w;
+      if (std::find(std::begin(kDeterminers), std::end(kDeterminers), w) == std::end(kDeterminers))
+        break;
+    }
+    return std::string_view();
   };
   if (wa.size() > 64 || wb.size() > 64) return false;
   for (std::size_t i = 0; i < wa.size(); ++i) {
@@ -420,12 +503,15 @@ bool ArgumentsSwapped(const std::vector<std::string_view>& wa,
     if (once_at(wa, wa[i]) != ax) continue;
     const std::ptrdiff_t bx = once_at(wb, wa[i]);
     if (bx < 0) continue;
-    for (std::size_t j = i + 1; j < wa.size() && j <= i + 4; ++j) {
+    for (std::size_t j = i + 1; j < wa.size() && j <= i + 6; ++j) {
       if (!is_content(wa[j]) || wa[j] == wa[i]) continue;
       const auto ay = static_cast<std::ptrdiff_t>(j);
       if (once_at(wa, wa[j]) != ay) continue;
       const std::ptrdiff_t by = once_at(wb, wa[j]);
       if (by < 0 || by > bx) continue;  // the same order in both
+      if (relation_before(wa, ax) == relation_before(wb, bx) &&
+          relation_before(wa, ay) == relation_before(wb, by))
+        continue;  // each kept its own relation: moved, not swapped
       const auto ra = relations_between(wa, ax, ay), rb = relations_between(wb, bx, by);
       for (std::string_view r : ra)
         if (std::find(rb.begin(), rb.end(), r) != rb.end()) return true;

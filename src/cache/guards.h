@@ -10,9 +10,11 @@
 //   units      the same units where both name some ("grams" vs "ounces", "km" vs "miles");
 //   dates      the same date words ("today" vs "tomorrow", "next week" vs "this week");
 //   entities   every name in one (capitalized past a sentence start, mixed case, all caps,
-//              letters with digits: "Paris", "iPhone", "PDF", "K2") appears in the other;
+//              letters with digits: "Paris", "iPhone", "PDF", "K2", "H2S"; an emoji) appears
+//              in the other, and every word the user put in quotes ("say 'good night'");
 //   direction  not the same words with two parts swapped around a middle ("from A to B" vs
-//              "from B to A", "the dog chased the cat" vs "the cat chased the dog");
+//              "from B to A", "the dog chased the cat" vs "the cat chased the dog", "what do
+//              cats think about dogs" vs "... dogs think about cats");
 //   antonyms   no word of one faces its opposite in the other (WordNet, and negating
 //              prefixes: "safe"/"unsafe", "upload"/"download"), unless one of the two is
 //              turned around ("cheapest" / "least expensive");

@@ -10,15 +10,13 @@
 // decide when to recalibrate or compact (maintenance does).
 #pragma once
 
-
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <condition_variable>
-#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <queue>
-
 
 #include <boost/unordered/unordered_flat_map.hpp>
 
@@ -59,6 +57,14 @@ struct StoredMeta {
 static_assert(sizeof(StoredMeta) == 16);
 
 inline std::size_t RoundUp(std::size_t v, std::size_t to) { return (v + to - 1) / to * to; }
+
+// Starts loading every cache line a row touches (rows are not line-aligned).
+inline void PrefetchSpan(const void* at, std::size_t bytes) {
+  const auto first = reinterpret_cast<std::uintptr_t>(at) & ~std::uintptr_t{63};
+  const auto last = reinterpret_cast<std::uintptr_t>(at) + bytes - 1;
+  for (std::uintptr_t line = first; line <= last; line += 64)
+    __builtin_prefetch(reinterpret_cast<const void*>(line));
+}
 
 inline std::uint64_t SplitMix(std::uint64_t x) {
   x += 0x9E3779B97F4A7C15ULL;
@@ -133,7 +139,8 @@ class HnswIndex::Impl {
   // flags (not ready) and are skipped.
   std::uint32_t ScanLimit() const {
     std::size_t cap = std::min({nodes.capacity(), floats.capacity(), links0.capacity()});
-    return static_cast<std::uint32_t>(std::min<std::size_t>(count.load(std::memory_order_acquire), cap));
+    return static_cast<std::uint32_t>(
+        std::min<std::size_t>(count.load(std::memory_order_acquire), cap));
   }
   NodeRecord* Node(std::uint32_t id) const { return nodes.RowAs<NodeRecord>(id); }
   const float* Float(std::uint32_t id) const { return floats.RowAs<float>(id); }
@@ -194,7 +201,8 @@ class HnswIndex::Impl {
       dot = q.code.offset_dot + meta->alpha * q.code.wide_scale * static_cast<float>(kd);
     } else {
       std::int32_t kd = k.dot_u8i8(q.code.biased.data(), codes, dim);
-      dot = q.code.offset_dot + meta->alpha * q.code.w_scale * static_cast<float>(kd - 128 * meta->sum);
+      dot = q.code.offset_dot +
+            meta->alpha * q.code.w_scale * static_cast<float>(kd - 128 * meta->sum);
     }
     return ToDistance(dot, q.code.norm2, meta->norm2);
   }
@@ -202,26 +210,34 @@ class HnswIndex::Impl {
   // Distances to several nodes with one batched kernel call.
   void CodeDistances(const CodeSpace& s, const Query& q, const std::uint32_t* ids, std::size_t n,
                      float* out) const {
+    const std::uint8_t* rows[64];
+    for (std::size_t base = 0; base < n; base += 64) {
+      const std::size_t m = std::min<std::size_t>(64, n - base);
+      for (std::size_t i = 0; i < m; ++i) rows[i] = s.codes->Row(ids[base + i]);
+      RowDistances(q, rows, m, out + base);
+    }
+  }
+
+  // The same for code rows already located (at most 64).
+  void RowDistances(const Query& q, const std::uint8_t* const* rows, std::size_t m,
+                    float* out) const {
     const std::int8_t* ptrs[64];
     std::int32_t dots[64];
-    for (std::size_t base = 0; base < n; base += 64) {
-      std::size_t m = std::min<std::size_t>(64, n - base);
-      for (std::size_t i = 0; i < m; ++i) {
-        ptrs[i] = reinterpret_cast<const std::int8_t*>(s.codes->Row(ids[base + i]) + sizeof(StoredMeta));
-      }
-      if (opt.wide_query) {
-        k.dot_i16i8_many(q.code.wide.data(), ptrs, m, dim, dots);
-      } else {
-        k.dot_u8i8_many(q.code.biased.data(), ptrs, m, dim, dots);
-      }
-      for (std::size_t i = 0; i < m; ++i) {
-        const auto* meta = reinterpret_cast<const StoredMeta*>(s.codes->Row(ids[base + i]));
-        float dot = opt.wide_query
-                        ? q.code.offset_dot + meta->alpha * q.code.wide_scale * static_cast<float>(dots[i])
-                        : q.code.offset_dot +
-                              meta->alpha * q.code.w_scale * static_cast<float>(dots[i] - 128 * meta->sum);
-        out[base + i] = ToDistance(dot, q.code.norm2, meta->norm2);
-      }
+    for (std::size_t i = 0; i < m; ++i)
+      ptrs[i] = reinterpret_cast<const std::int8_t*>(rows[i] + sizeof(StoredMeta));
+    if (opt.wide_query) {
+      k.dot_i16i8_many(q.code.wide.data(), ptrs, m, dim, dots);
+    } else {
+      k.dot_u8i8_many(q.code.biased.data(), ptrs, m, dim, dots);
+    }
+    for (std::size_t i = 0; i < m; ++i) {
+      const auto* meta = reinterpret_cast<const StoredMeta*>(rows[i]);
+      float dot =
+          opt.wide_query
+              ? q.code.offset_dot + meta->alpha * q.code.wide_scale * static_cast<float>(dots[i])
+              : q.code.offset_dot +
+                    meta->alpha * q.code.w_scale * static_cast<float>(dots[i] - 128 * meta->sum);
+      out[i] = ToDistance(dot, q.code.norm2, meta->norm2);
     }
   }
 
@@ -250,7 +266,8 @@ class HnswIndex::Impl {
   // Writes a node's code; returns how many components were clipped.
   std::uint32_t WriteCode(CodeSpace& s, std::uint32_t id, bool count_drift = true) {
     std::uint8_t* row = s.codes->Row(id);
-    CodeMeta m = Encode(s.params, Float(id), reinterpret_cast<std::int8_t*>(row + sizeof(StoredMeta)));
+    CodeMeta m =
+        Encode(s.params, Float(id), reinterpret_cast<std::int8_t*>(row + sizeof(StoredMeta)));
     auto* meta = reinterpret_cast<StoredMeta*>(row);
     *meta = StoredMeta{m.alpha, m.sum, m.norm2, m.version};
     if (s.bits) EncodeBinary(s.params, Float(id), s.bits->RowAs<std::uint64_t>(id));
@@ -273,7 +290,8 @@ class HnswIndex::Impl {
 
   // ---- graph ----
   int RandomLevel(std::uint32_t id) const {
-    double u = static_cast<double>(SplitMix(opt.seed ^ (std::uint64_t{id} * 0x632BE59BD9B4E019ULL)) >> 11) *
+    double u = static_cast<double>(
+                   SplitMix(opt.seed ^ (std::uint64_t{id} * 0x632BE59BD9B4E019ULL)) >> 11) *
                (1.0 / 9007199254740992.0);
     u = std::max(u, 1e-300);
     return static_cast<int>(-std::log(u) * level_mult);
@@ -323,6 +341,7 @@ class HnswIndex::Impl {
     float bound = results.empty() ? std::numeric_limits<float>::max() : entry_dist;
 
     std::uint32_t buf[128], fresh[128];
+    const std::uint8_t* rows[128];
     float dists[128];
     while (!candidates.empty()) {
       auto [d, c] = candidates.top();
@@ -335,16 +354,19 @@ class HnswIndex::Impl {
           // The code rows are random reads: start them all, every cache line of each, before
           // the kernel needs them (a row is several lines; the hardware prefetcher would
           // fetch them one miss at a time).
-          const std::uint8_t* row = s.codes->Row(buf[i]);
-          for (std::size_t off = 0; off < code_row; off += 64) __builtin_prefetch(row + off);
+          rows[m] = s.codes->Row(buf[i]);
+          PrefetchSpan(rows[m], code_row);
           fresh[m++] = buf[i];
         }
       }
       if (!candidates.empty()) {
-        // And the next node's link list, which the next round reads first.
-        __builtin_prefetch(Links(candidates.top().second, level));
+        // And the next node's link list, which the next round reads first: all of it (a
+        // level-0 list is 4 + 8M bytes, three lines at M = 16).
+        PrefetchSpan(Links(candidates.top().second, level),
+                     (1 + MaxLinks(level)) * sizeof(std::uint32_t));
       }
-      CodeDistances(s, q, fresh, m, dists);
+      for (std::size_t at = 0; at < m; at += 64)
+        RowDistances(q, rows + at, std::min<std::size_t>(64, m - at), dists + at);
       for (std::size_t i = 0; i < m; ++i) {
         if (results.size() < ef || dists[i] < bound) {
           candidates.emplace(dists[i], fresh[i]);

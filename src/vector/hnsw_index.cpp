@@ -4,9 +4,9 @@
 #include <cstdio>
 #include <queue>
 
+#include "common/enum_names.h"
 #include "vector/hnsw_graph.h"
 #include "vector/hnsw_maintenance.h"
-#include "common/enum_names.h"
 
 namespace semcached::vector {
 
@@ -99,8 +99,9 @@ Result<AddOutcome> AddToImpl(Impl& impl, std::uint64_t label, const float* v) {
     }
   }
   if (!impl.space) {
-    out.calibrate_now = impl.opt.calibrate &&
-                        impl.count.load() >= std::max<std::size_t>(impl.opt.calibration_threshold, 1);
+    out.calibrate_now =
+        impl.opt.calibrate &&
+        impl.count.load() >= std::max<std::size_t>(impl.opt.calibration_threshold, 1);
     return out;
   }
   if (!impl.opt.calibrate) return out;
@@ -166,7 +167,8 @@ Status HnswIndex::Remove(std::uint64_t label) {
     {
       std::unique_lock<std::shared_mutex> lock(impl.label_mu);
       auto it = impl.label_to_id.find(label);
-      if (it == impl.label_to_id.end()) return NotFound("no vector with label " + std::to_string(label));
+      if (it == impl.label_to_id.end())
+        return NotFound("no vector with label " + std::to_string(label));
       impl.SetFlag(it->second, kDeleted);
       impl.label_to_id.erase(it);
     }
@@ -190,7 +192,8 @@ Result<std::vector<float>> HnswIndex::Get(std::uint64_t label) const {
   const Impl& impl = *state_->impl;
   std::shared_lock<std::shared_mutex> lock(impl.label_mu);
   auto it = impl.label_to_id.find(label);
-  if (it == impl.label_to_id.end()) return NotFound("no vector with label " + std::to_string(label));
+  if (it == impl.label_to_id.end())
+    return NotFound("no vector with label " + std::to_string(label));
   const float* f = impl.Float(it->second);
   return std::vector<float>(f, f + impl.dim);
 }
@@ -228,11 +231,13 @@ Result<std::vector<SearchHit>> HnswIndex::Search(const float* query, std::size_t
 
   std::vector<DistId> found;
   const CodeSpace* space = impl.space.get();
-  const std::size_t wanted = std::max<std::size_t>(p.k * std::max<std::size_t>(p.oversample, 1), p.k);
+  const std::size_t wanted =
+      std::max<std::size_t>(p.k * std::max<std::size_t>(p.oversample, 1), p.k);
   if (space == nullptr || p.precision == Precision::kExact) {
     found = impl.ExactScan(qv.data(), qnorm2, p.k, accept);
   } else if (p.precision == Precision::kCascade) {
-    if (!space->bits) return InvalidArgument("cascade search needs an index built with binary_codes");
+    if (!space->bits)
+      return InvalidArgument("cascade search needs an index built with binary_codes");
     Impl::Query q;
     impl.PrepareQuery(space, qv.data(), &q);
     const std::size_t words = BinaryWords(dim);
@@ -284,8 +289,10 @@ Result<std::vector<SearchHit>> HnswIndex::Search(const float* query, std::size_t
       // Every candidate the walk kept is re-scored: int8 noise reorders close neighbours,
       // and the true k may sit anywhere in the ef list. ef (at least k * oversample) is the
       // knob for how many.
+      const float kth = found.empty() ? 0 : found[std::min(found.size(), p.k) - 1].first;
+      const float upto = std::min(p.rescore_max_distance, kth + p.rescore_band);
       for (auto& f : found) {
-        if (f.first <= p.rescore_max_distance) {
+        if (f.first <= upto) {
           f.first = impl.FloatDistance(qv.data(), qnorm2, f.second);
         }
       }
@@ -312,8 +319,8 @@ IndexStats HnswIndex::Stats() const {
   {
     std::shared_lock<std::shared_mutex> lock(impl.label_mu);
     s.live = impl.label_to_id.size();
-    s.graph_bytes += impl.label_to_id.bucket_count() *
-                     (sizeof(decltype(impl.label_to_id)::value_type) + 1);
+    s.graph_bytes +=
+        impl.label_to_id.bucket_count() * (sizeof(decltype(impl.label_to_id)::value_type) + 1);
   }
   s.nodes = impl.count.load();
   s.tombstones = impl.tombstones.load();
@@ -321,8 +328,8 @@ IndexStats HnswIndex::Stats() const {
   if (impl.space) {
     s.params_version = impl.space->params.version;
     s.scheme = impl.space->params.scheme;
-    s.code_bytes = s.nodes * impl.code_row +
-                   (impl.space->bits ? s.nodes * BinaryWords(impl.dim) * 8 : 0);
+    s.code_bytes =
+        s.nodes * impl.code_row + (impl.space->bits ? s.nodes * BinaryWords(impl.dim) * 8 : 0);
   }
   s.recalibrations = impl.recalibrations.load();
   s.compactions = state_->compactions.load();

@@ -62,14 +62,14 @@ enum class Precision : std::uint8_t {
 struct HnswOptions {
   std::size_t dim = 0;
   Metric metric = Metric::kCosine;
-  std::size_t M = 16;                // links per node on upper levels; 2M on level 0
+  std::size_t M = 16;  // links per node on upper levels; 2M on level 0
   std::size_t ef_construction = 200;
   std::size_t calibration_threshold = 1024;
-  bool calibrate = true;             // false: keep Redis's per-vector Q8 codes forever
-  double drift_clip_rate = 0.01;     // recalibrate when this share of new components clip
-  std::size_t drift_window = 2000;   // inserts the clip rate is measured over
-  double compact_ratio = 0.3;        // compact when tombstones exceed this share of nodes
-  bool binary_codes = false;         // keep sign codes for Precision::kCascade
+  bool calibrate = true;            // false: keep Redis's per-vector Q8 codes forever
+  double drift_clip_rate = 0.01;    // recalibrate when this share of new components clip
+  std::size_t drift_window = 2000;  // inserts the clip rate is measured over
+  double compact_ratio = 0.3;       // compact when tombstones exceed this share of nodes
+  bool binary_codes = false;        // keep sign codes for Precision::kCascade
   // Choose graph links by float32 distances between originals (int8 is used to walk the
   // graph either way). Costs build time and, with originals on disk, page reads while
   // building; buys graph quality at large sizes where int8 noise blurs close neighbours.
@@ -77,7 +77,7 @@ struct HnswOptions {
   // Walk the graph with the query at 14 bits (int16 x int8 kernel) instead of 8: the query's
   // share of the distance error all but disappears, at about half the kernel speed.
   bool wide_query = false;
-  std::string originals_path;        // float32 originals in this file; empty: in memory
+  std::string originals_path;  // float32 originals in this file; empty: in memory
   std::uint64_t seed = 100;
   bool background_maintenance = true;  // recalibrate/compact on a background thread
 };
@@ -92,6 +92,11 @@ struct SearchParams {
   // similarity threshold) sets it a little above that distance, and spares the float reads
   // for candidates that cannot qualify.
   float rescore_max_distance = std::numeric_limits<float>::infinity();
+  // kInt8Rescore: only candidates whose int8 distance is within this of the k-th best int8
+  // distance are re-scored. A bound on the int8 error (with calibrated codes well under 0.02
+  // in cosine) is enough for the top k to come out as float32 would order them; each float
+  // row is a random read of 4 bytes per dimension. Infinity: every candidate.
+  float rescore_band = std::numeric_limits<float>::infinity();
   // Only labels for which this returns true are returned. Null: all.
   const std::function<bool(std::uint64_t)>* filter = nullptr;
 };
@@ -148,7 +153,8 @@ class HnswIndex {
   // Reads an index written by Save without rebuilding the graph. A truncated, corrupted or
   // foreign file is refused with kDataLoss (or kInvalidArgument for a newer format); it
   // never crashes.
-  static Result<std::unique_ptr<HnswIndex>> Load(const std::string& path, const LoadOptions& options);
+  static Result<std::unique_ptr<HnswIndex>> Load(const std::string& path,
+                                                 const LoadOptions& options);
 
   // Learns new int8 params from the live vectors and re-codes them; searches go on.
   Status Recalibrate();

@@ -31,7 +31,9 @@ class RowStore {
   // Makes rows [0, rows) addressable. Thread-safe; rows never move afterwards.
   Status Reserve(std::size_t rows);
 
-  std::uint8_t* Row(std::size_t i) const {
+  // Always inlined: a graph walk calls it for every neighbour it looks at, and the compiler
+  // otherwise leaves it a call in the walk's large loop.
+  [[gnu::always_inline]] std::uint8_t* Row(std::size_t i) const {
     return segments_[i >> shift_].load(std::memory_order_acquire) + (i & mask_) * row_bytes_;
   }
   template <typename T>

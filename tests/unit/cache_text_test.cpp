@@ -196,6 +196,38 @@ TEST(Guards, NamesInOnePromptMustAppearInTheOther) {
             GuardVerdict::kPass);
 }
 
+TEST(Guards, FormulasQuotesAndEmojiAreNames) {
+  GuardOptions o;
+  auto check = [&](std::string_view a, std::string_view b) {
+    return CheckGuards(GuardText(Lowered(a), a), GuardText(Lowered(b), b), o);
+  };
+  // A capital S is part of a code, not a plural; a small s is a plural.
+  EXPECT_EQ(check("How toxic is H2S gas?", "How toxic is H2 gas?"), GuardVerdict::kEntitiesDiffer);
+  EXPECT_EQ(check("Does the GPS need a signal?", "Does the GP need a signal?"),
+            GuardVerdict::kEntitiesDiffer);
+  EXPECT_EQ(check("How do I merge two PDFs?", "how do i merge two PDF files"), GuardVerdict::kPass);
+  // What the user quoted is meant word for word; quoted or not in the other is the same.
+  EXPECT_EQ(
+      check("How do I say 'good morning' in Japanese?", "How do I say 'good night' in Japanese?"),
+      GuardVerdict::kEntitiesDiffer);
+  EXPECT_EQ(check("What does \"carpe diem\" mean?", "what does carpe diem mean"),
+            GuardVerdict::kPass);
+  EXPECT_EQ(check("What does \xE2\x80\x9C"
+                  "carpe diem\xE2\x80\x9D mean?",
+                  "What does 'carpe diem' mean?"),
+            GuardVerdict::kPass);
+  // Apostrophes are not quotes.
+  EXPECT_EQ(
+      check("Why won't my users' passwords reset?", "why won't the passwords of my users reset"),
+      GuardVerdict::kPass);
+  // Pictographs are what such a question is about.
+  EXPECT_EQ(check("What does \xF0\x9F\x91\x8D mean in a text?",
+                  "What does \xF0\x9F\x99\x8F mean in a text?"),
+            GuardVerdict::kEntitiesDiffer);
+  EXPECT_EQ(check("what does \xE2\x9C\x8A mean", "What does \xE2\x9C\x8A mean?"),
+            GuardVerdict::kPass);
+}
+
 TEST(Guards, SwappedPartsChangeTheQuestion) {
   GuardOptions o;
   EXPECT_EQ(
@@ -220,6 +252,16 @@ TEST(Guards, SwappedPartsChangeTheQuestion) {
   EXPECT_EQ(CheckGuards("difference between cats and dogs", "difference between dogs and cats", o),
             GuardVerdict::kPass);
   EXPECT_EQ(CheckGuards("flights from london to paris", "flights to paris from london", o),
+            GuardVerdict::kPass);
+  // "about", "in" and "of" relate their sides too, and a side may sit six words away.
+  EXPECT_EQ(CheckGuards("what do cats think about dogs", "what do dogs think about cats", o),
+            GuardVerdict::kDirectionDiffers);
+  EXPECT_EQ(
+      CheckGuards("a good book on the history of art", "a good book on the art of history", o),
+      GuardVerdict::kDirectionDiffers);
+  // Each side moved with its own relation: the same question.
+  EXPECT_EQ(CheckGuards("what should i see in paris in spring",
+                        "in spring what should i see in paris", o),
             GuardVerdict::kPass);
 }
 

@@ -479,6 +479,7 @@ Result<std::vector<Candidate>> EmbeddedCache::SemanticCandidates(const std::stri
   p.ef = std::max(options_.search_ef, p.k);
   // Only candidates that could reach the floor are re-scored in float32.
   p.rescore_max_distance = 1.0f - load_floor + kRescoreMargin;
+  p.rescore_band = kRescoreBand;
   // With no scope and nothing that can expire, every live node of the index is a valid
   // entry: the walk needs no per-node predicate (deletions are tombstones there).
   const bool unscoped = q.attributes.empty() && next_expiry_.load(std::memory_order_relaxed) == 0;
