@@ -23,6 +23,7 @@
 #include "app/model_command.h"
 #include "app/model_pull.h"
 #include "app/reembed.h"
+#include "app/tune.h"
 #include "cache/registry.h"
 #include "common/durable_file.h"
 #include "common/logging.h"
@@ -487,6 +488,27 @@ int Main(int argc, char** argv) {
   pull_cmd->add_option("--models-dir", pull_opts.models_dir, "directory (default: models_dir)");
   pull_cmd->add_flag("--no-progress", pull_no_progress, "no progress bar");
 
+  TuneOptions tune_opts;
+  bool tune_no_progress = false;
+  auto* tune_cmd = cli.add_subcommand(
+      "tune",
+      "report hit and false-hit rates per similarity threshold on labelled pairs, and "
+      "the threshold to set");
+  AddConfigOptions(tune_cmd, opts);
+  tune_cmd->add_option("cache", tune_opts.cache_id,
+                       "cache whose embedder, guards and normalization to use (default: default)");
+  tune_cmd
+      ->add_option("--pairs", tune_opts.pairs_file,
+                   "labelled pairs: CSV or TSV with a header (two questions, a 0/1 label), or "
+                   "JSON lines")
+      ->required();
+  tune_cmd->add_option("--target-false-hits", tune_opts.target_false_hit_rate,
+                       "share of different questions that may be served (default 0.01)");
+  tune_cmd->add_option("--label-means", tune_opts.label_means,
+                       "what label 1 means: same or different (default: from the header)");
+  tune_cmd->add_flag("--json", tune_opts.json, "print the report as JSON");
+  tune_cmd->add_flag("--no-progress", tune_no_progress, "no progress bar");
+
   try {
     cli.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -524,6 +546,15 @@ int Main(int argc, char** argv) {
     return RunModelPull(*config, pull_opts);
   }
   if (embed_cmd->parsed()) return RunModelEmbed(*config, model_opts);
+  if (tune_cmd->parsed()) {
+    // Logs go to stderr, so that stdout holds the report alone (--json is parsed by scripts).
+    if (Status s = ConfigureLogging(config->log.level, config->log.format); !s.ok()) {
+      std::cerr << "semcached: " << s.message() << "\n";
+      return kExitConfig;
+    }
+    tune_opts.progress = !tune_no_progress;
+    return RunTune(*config, tune_opts);
+  }
   if (import_cmd->parsed()) {
     import_opts.url = !import_url.empty() ? import_url
                                           : "http://" + config->server.host + ":" +

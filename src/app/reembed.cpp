@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "app/cache_admin.h"
+#include "app/progress.h"
 #include "cache/embedded/embedded_cache.h"
 #include "cache/redis/redis_cache.h"
 #include "common/http_client.h"
@@ -22,29 +23,6 @@
 
 namespace semcached::app {
 namespace {
-
-void ShowProgress(std::size_t done, std::size_t total, double secs, bool final) {
-  const double share = total ? static_cast<double>(done) / static_cast<double>(total) : 1.0;
-  const int filled = static_cast<int>(share * 30);
-  std::fprintf(stderr, "\r  [%s%s] %3.0f%% %zu/%zu entries, %.0f/s",
-               std::string(static_cast<std::size_t>(filled), '#').c_str(),
-               std::string(static_cast<std::size_t>(30 - filled), ' ').c_str(), share * 100, done,
-               total, secs > 0 ? static_cast<double>(done) / secs : 0.0);
-  if (final) std::fprintf(stderr, "\n");
-}
-
-// The progress bar of a reembed done here: redrawn at most every 100 ms, and at the end.
-cache::Cache::ReembedProgress ProgressBar(bool enabled) {
-  if (!enabled) return {};
-  const auto start = std::chrono::steady_clock::now();
-  auto last = std::make_shared<std::chrono::steady_clock::time_point>(start);
-  return [start, last](std::size_t done, std::size_t total) {
-    const auto now = std::chrono::steady_clock::now();
-    if (done != total && now - *last < std::chrono::milliseconds(100)) return;
-    *last = now;
-    ShowProgress(done, total, std::chrono::duration<double>(now - start).count(), done == total);
-  };
-}
 
 // The server holds the data directory: ask it, through the admin API, to reembed while it
 // keeps answering, and follow its progress.
@@ -91,7 +69,8 @@ int ReembedOnline(const Config& config, const std::string& cache_id, const Cache
     const std::string state = j.value("state", "");
     const double secs =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    if (progress) ShowProgress(j.value("done", 0u), j.value("total", 0u), secs, state != "running");
+    if (progress)
+      ShowProgress("entries", j.value("done", 0u), j.value("total", 0u), secs, state != "running");
     if (state == "running") continue;
     if (state != "done") return fail(1, "reembed failed: " + j.value("error", state));
     std::cerr << "cache '" << cache_id << "' switched to the new vectors\n";
@@ -120,7 +99,7 @@ int ReembedInRedis(const Config& config, const std::string& cache_id, const Cach
   std::cerr << "reembedding " << cache.Stats().entries << " entries of cache '" << cache_id
             << "' in Redis with " << target.Describe()
             << "; every instance keeps answering from the old vectors until the switch\n";
-  auto show = ProgressBar(progress);
+  auto show = ProgressBar(progress, "entries");
   auto next = MakeEmbedder(config, settings);
   if (!next.ok()) return fail(1, next.status().message());
   if (Status s =
@@ -184,7 +163,7 @@ int RunReembed(const Config& config, const std::string& cache_id, bool progress,
   auto& cache = **made;
   std::cerr << "reembedding " << cache.Stats().entries << " entries of cache '" << cache_id
             << "' with " << target.Describe() << "\n";
-  auto show = ProgressBar(progress);
+  auto show = ProgressBar(progress, "entries");
   auto next = MakeEmbedder(config, *settings);
   if (!next.ok()) return fail(1, next.status().message());
   if (Status s =

@@ -1,0 +1,79 @@
+#include "cache/tuning.h"
+
+#include <gtest/gtest.h>
+
+namespace semcached::cache {
+namespace {
+
+// Ten rewordings at 0.90..0.99 (one refused by the guards) and ten different questions at
+// 0.50..0.95 in steps of 0.05.
+std::vector<LabelledLookup> Lookups() {
+  std::vector<LabelledLookup> out;
+  for (int i = 0; i < 10; ++i) out.push_back({0.90f + 0.01f * static_cast<float>(i), i == 9, true});
+  for (int i = 0; i < 10; ++i) out.push_back({0.50f + 0.05f * static_cast<float>(i), false, false});
+  return out;
+}
+
+TEST(Tuning, EachThresholdCountsWhatItWouldServe) {
+  const TuningReport r = WhatIf(Lookups(), 0.1);
+  EXPECT_EQ(r.same, 10u);
+  EXPECT_EQ(r.different, 10u);
+  EXPECT_EQ(r.refused_same, 1u);
+  EXPECT_EQ(r.refused_different, 0u);
+  ASSERT_EQ(r.rows.size(), 51u);  // 0.50, 0.51, ..., 1.00
+  const ThresholdRow& at90 = r.rows[40];
+  EXPECT_FLOAT_EQ(at90.threshold, 0.90f);
+  EXPECT_EQ(at90.hits, 9u);        // the refused one never counts
+  EXPECT_EQ(at90.false_hits, 2u);  // 0.90 and 0.95
+  EXPECT_DOUBLE_EQ(at90.hit_rate, 0.9);
+  EXPECT_DOUBLE_EQ(at90.false_hit_rate, 0.2);
+  EXPECT_DOUBLE_EQ(at90.precision, 9.0 / 11.0);
+  const ThresholdRow& at100 = r.rows.back();
+  EXPECT_EQ(at100.hits + at100.false_hits, 0u);
+  EXPECT_DOUBLE_EQ(at100.precision, 1.0);
+}
+
+TEST(Tuning, RecommendsTheLowestThresholdWithinTheTarget) {
+  // 10% of ten different questions: one may be served; the second most similar (0.90) must
+  // not: the threshold goes just above it.
+  const TuningReport r = WhatIf(Lookups(), 0.1);
+  ASSERT_TRUE(r.recommended.has_value());
+  EXPECT_NEAR(r.recommended->threshold, 0.901f, 1e-6);
+  EXPECT_EQ(r.recommended->false_hits, 1u);
+  EXPECT_EQ(r.recommended->hits, 8u);  // 0.91 .. 0.98
+  // No false hit at all: above 0.95.
+  const TuningReport strict = WhatIf(Lookups(), 0.0);
+  ASSERT_TRUE(strict.recommended.has_value());
+  EXPECT_NEAR(strict.recommended->threshold, 0.951f, 1e-6);
+  EXPECT_EQ(strict.recommended->false_hits, 0u);
+  // Everything allowed: the lowest threshold of the range.
+  EXPECT_NEAR(WhatIf(Lookups(), 1.0).recommended->threshold, 0.5f, 1e-6);
+}
+
+TEST(Tuning, NoThresholdWhenWrongAnswersAreIdentical) {
+  std::vector<LabelledLookup> l = {{1.0f, false, false}, {1.0f, false, true}};
+  const TuningReport r = WhatIf(l, 0.0);
+  EXPECT_FALSE(r.recommended.has_value());
+  EXPECT_NE(TuningReportText(r).find("no threshold"), std::string::npos);
+  EXPECT_NE(TuningReportJson(r).find("\"recommended\":null"), std::string::npos);
+}
+
+TEST(Tuning, AveragePrecisionRanksBySimilarity) {
+  // Right, wrong, right by falling similarity: (1/1 + 2/3) / 2.
+  std::vector<LabelledLookup> l = {{0.9f, false, true}, {0.8f, false, false}, {0.7f, false, true}};
+  EXPECT_NEAR(WhatIf(l, 0.01).average_precision, (1.0 + 2.0 / 3.0) / 2.0, 1e-12);
+  // It measures the similarity alone: the guards do not change it.
+  l[0].refused_by_guards = true;
+  EXPECT_NEAR(WhatIf(l, 0.01).average_precision, (1.0 + 2.0 / 3.0) / 2.0, 1e-12);
+}
+
+TEST(Tuning, JsonNamesEveryFigure) {
+  const std::string j = TuningReportJson(WhatIf(Lookups(), 0.1));
+  for (const char* key : {"\"same\":10", "\"different\":10", "\"refusedByGuards\"",
+                          "\"averagePrecision\"", "\"targetFalseHitRate\":0.1000",
+                          "\"recommended\":{\"threshold\":0.901", "\"thresholds\":["})
+    EXPECT_NE(j.find(key), std::string::npos) << key;
+}
+
+}  // namespace
+}  // namespace semcached::cache
