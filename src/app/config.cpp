@@ -231,6 +231,9 @@ const std::vector<CacheKey>& CacheKeys() {
                     .Into(&O::default_ttl_ms));
     k.push_back(BoolKey<C>("sliding_ttl", &C::sliding_ttl, "a hit restarts the entry's TTL")
                     .Into(&O::sliding_ttl));
+    k.push_back(BoolKey<C>("feedback_deletes_wrong", &C::feedback_deletes_wrong,
+                           "feedback that an entry's answer was wrong also deletes the entry")
+                    .Into(&O::feedback_deletes_wrong));
     k.push_back(StringListKey<C>("allowed_attributes", &C::allowed_attributes,
                                  "attribute names a request may use; empty: any")
                     .Into(&O::allowed_attributes));

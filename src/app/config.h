@@ -78,6 +78,7 @@ struct CacheConfig {
   double min_similarity_threshold = 0;
   std::int64_t ttl_ms = 0;                      // 0: entries do not expire unless the request says
   bool sliding_ttl = false;                     // a hit restarts the entry's TTL
+  bool feedback_deletes_wrong = false;          // a "wrong" label on an entry deletes it
   std::vector<std::string> allowed_attributes;  // empty: any
   bool guard_numbers = true;
   bool guard_negation = true;

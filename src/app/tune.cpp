@@ -137,16 +137,6 @@ Result<std::vector<LabelledPair>> ReadPairs(const std::string& path, std::string
   return pairs;
 }
 
-float Cosine(const std::vector<float>& a, const std::vector<float>& b) {
-  double ab = 0, aa = 0, bb = 0;
-  for (std::size_t i = 0; i < a.size() && i < b.size(); ++i) {
-    ab += double{a[i]} * b[i];
-    aa += double{a[i]} * a[i];
-    bb += double{b[i]} * b[i];
-  }
-  return aa > 0 && bb > 0 ? static_cast<float>(ab / std::sqrt(aa * bb)) : 0.f;
-}
-
 }  // namespace
 
 int RunTune(const Config& config, const TuneOptions& options) {
@@ -195,12 +185,10 @@ int RunTune(const Config& config, const TuneOptions& options) {
   lookups.reserve(prepared.size());
   for (std::size_t i = 0; i < prepared.size(); ++i) {
     const auto& p = prepared[i];
-    auto va = (*embedder)->Embed(p.first);
-    auto vb = va.ok() ? (*embedder)->Embed(p.second) : va;
-    if (!va.ok() || !vb.ok())
-      return fail(1, "embedding failed: " + (va.ok() ? vb : va).status().message());
+    auto similarity = embed::CosineOf(**embedder, p.first, p.second);
+    if (!similarity.ok()) return fail(1, "embedding failed: " + similarity.status().message());
     cache::LabelledLookup l;
-    l.similarity = Cosine(*va, *vb);
+    l.similarity = *similarity;
     l.refused_by_guards = cache::CheckGuards(cache::GuardText(p.second, p.pair->second),
                                              cache::GuardText(p.first, p.pair->first),
                                              cache_options.guards) != cache::GuardVerdict::kPass;

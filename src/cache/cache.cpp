@@ -200,6 +200,60 @@ Candidate* Cache::ChooseSemantic(std::vector<Candidate>& found, const std::strin
   return nullptr;
 }
 
+Result<FeedbackOutcome> Cache::RecordFeedback(const std::string& entry_id, const Feedback& f) {
+  SearchQuery as_searched;
+  as_searched.prompt = f.prompt;
+  as_searched.attributes = f.attributes;
+  auto checked = CheckSearch(options(), as_searched);
+  if (!checked.ok()) return checked.status();
+  const std::string& normalized = checked->first;
+  auto entry = EntryById(entry_id);
+  if (!entry.ok()) return entry.status();
+  if (entry->normalized.empty()) {
+    auto again = NormalizePrompt(entry->entry->prompt(), options().normalize);
+    if (!again.ok()) return again.status();
+    entry->normalized = std::move(*again);
+  }
+  FeedbackOutcome out;
+  if (normalized == entry->normalized) {
+    out.similarity = 1;  // the exact tier's answer: the guards have nothing to compare
+  } else {
+    auto similarity = PromptSimilarity(normalized, entry->normalized);
+    if (!similarity.ok()) return similarity.status();
+    out.similarity = *similarity;
+    out.refused_by_guards = CheckGuards(GuardText(normalized, f.prompt),
+                                        GuardText(entry->normalized, entry->entry->prompt()),
+                                        options().guards) != GuardVerdict::kPass;
+  }
+  {
+    std::lock_guard<std::mutex> lock(labelled_mu_);
+    const LabelledLookup l{out.similarity, out.refused_by_guards, f.correct};
+    if (labelled_.size() < kMaxLabelled) {
+      labelled_.push_back(l);
+    } else {
+      labelled_[labelled_next_] = l;
+      labelled_next_ = (labelled_next_ + 1) % kMaxLabelled;
+    }
+  }
+  (f.correct ? counters_.feedback_correct : counters_.feedback_wrong)
+      .fetch_add(1, std::memory_order_relaxed);
+  if (!f.correct && options().feedback_deletes_wrong) {
+    Status deleted = Delete(entry_id);
+    if (!deleted.ok() && deleted.code() != ErrorCode::kNotFound) return deleted;
+    out.deleted = deleted.ok();
+  }
+  return out;
+}
+
+TuningReport Cache::Tuning(double target_false_hit_rate) const {
+  std::vector<LabelledLookup> copy;
+  {
+    std::lock_guard<std::mutex> lock(labelled_mu_);
+    copy = labelled_;
+  }
+  return WhatIf(copy, target_false_hit_rate);
+}
+
 Result<std::vector<Hit>> Cache::Search(const SearchQuery& q, LookupTrace* trace) {
   using Steady = std::chrono::steady_clock;
   using Micros = std::chrono::duration<double, std::micro>;
@@ -297,6 +351,8 @@ void CacheCounters::Fill(CacheStats* s) const {
   s->tokens_saved = tokens_saved.load();
   s->cost_saved_usd = static_cast<double>(cost_saved_nano_usd.load()) / 1e9;
   s->latency_saved_seconds = static_cast<double>(latency_saved_micros.load()) / 1e6;
+  s->feedback_correct = feedback_correct.load();
+  s->feedback_wrong = feedback_wrong.load();
 }
 
 namespace {

@@ -17,6 +17,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -27,6 +28,7 @@
 
 #include "cache/guards.h"
 #include "cache/normalize.h"
+#include "cache/tuning.h"
 #include "common/status.h"
 
 namespace semcached::embed {
@@ -85,6 +87,8 @@ struct CacheOptions {
   // tokens; defaults are a small current model's list prices), tokens estimated from text.
   double input_usd_per_mtok = 0.15;
   double output_usd_per_mtok = 0.60;
+  // Feedback that an entry's answer was wrong for a prompt also deletes the entry.
+  bool feedback_deletes_wrong = false;
 };
 
 // What an entry says, immutable once stored: hits share it instead of copying the text.
@@ -184,6 +188,7 @@ struct CacheStats {
   std::uint64_t tokens_saved = 0;    // estimated prompt + response tokens of every hit
   double cost_saved_usd = 0;         // estimated, at the cache's prices
   double latency_saved_seconds = 0;  // upstream time of the calls hits replaced (proxy hits)
+  std::uint64_t feedback_correct = 0, feedback_wrong = 0;  // labels applications sent
 };
 
 // Tokens in a text, estimated without a tokenizer: about 4 bytes per token for English
@@ -194,12 +199,25 @@ std::uint64_t EstimateTokens(std::string_view text);
 struct CacheCounters {
   std::atomic<std::uint64_t> lookups{0}, exact_hits{0}, semantic_hits{0}, misses{0},
       guard_rejections{0}, stores{0}, expired{0}, deleted{0}, evicted{0}, tokens_saved{0},
-      cost_saved_nano_usd{0}, latency_saved_micros{0};
+      cost_saved_nano_usd{0}, latency_saved_micros{0}, feedback_correct{0}, feedback_wrong{0};
   // A hit by its tier; with `estimate`, also what it saved, estimated from its text.
   void CountHit(const Hit& hit, const CacheOptions& options, bool estimate);
   // What a hit saved, as the caller measured it.
   void AddSavings(std::uint64_t tokens, double usd, double seconds);
   void Fill(CacheStats* s) const;
+};
+
+// An application's word on an answer: whether the entry's response was right for a prompt.
+struct Feedback {
+  std::string prompt;  // the prompt that got the entry's answer
+  bool correct = true;
+  Attributes attributes;  // the request's scope, as searched (checked like a search's)
+};
+
+struct FeedbackOutcome {
+  float similarity = 0;            // cosine of the prompt to the entry's prompt
+  bool refused_by_guards = false;  // the guards would not have served it
+  bool deleted = false;            // wrong, and the cache deletes what is reported wrong
 };
 
 // The caching interface every store implements.
@@ -226,6 +244,14 @@ class Cache {
   void RecordSavings(std::uint64_t tokens, double usd, double seconds) {
     counters_.AddSavings(tokens, usd, seconds);
   }
+  // Records a label on an entry's answer: the (similarity, correct) observation feeds Tuning.
+  // NotFound for an entry the cache does not hold; a wrong label deletes the entry when the
+  // cache says so.
+  Result<FeedbackOutcome> RecordFeedback(const std::string& entry_id, const Feedback& feedback);
+  // What each threshold would have served of the labelled lookups so far (cache/tuning.h).
+  TuningReport Tuning(double target_false_hit_rate) const;
+  // Labelled lookups kept for Tuning: the most recent ones.
+  static constexpr std::size_t kMaxLabelled = 100000;
   // Durability hooks of stores that keep files (no-ops elsewhere).
   virtual Status Snapshot() { return Status::Ok(); }
   virtual Status MaybeSnapshot() { return Status::Ok(); }
@@ -261,9 +287,18 @@ class Cache {
   virtual void RecordUse(const Candidate& chosen, std::int64_t now) = 0;
   // The store's clock (milliseconds since the epoch).
   virtual std::int64_t NowMs() const = 0;
+  // One entry by id, loaded (NotFound if the cache does not hold it).
+  virtual Result<Candidate> EntryById(const std::string& entry_id) = 0;
+  // Cosine similarity of two normalized prompts under the cache's embedder.
+  virtual Result<float> PromptSimilarity(const std::string& a, const std::string& b) = 0;
 
   // Every implementation counts here, and fills its Stats() from here.
   mutable CacheCounters counters_;
+
+ private:
+  mutable std::mutex labelled_mu_;
+  std::vector<LabelledLookup> labelled_;  // a ring of kMaxLabelled once full
+  std::size_t labelled_next_ = 0;
 
  private:
   // The hit among a tier's candidates, or null.

@@ -1,5 +1,7 @@
 #include "embed/embedder.h"
 
+#include <cmath>
+
 #include <nlohmann/json.hpp>
 
 namespace semcached::embed {
@@ -70,6 +72,20 @@ std::string EmbedderMismatch(const std::string& cache_id, const EmbedderIdentity
          "; its settings now give " + now.Describe() + " (" + changed +
          "). Vectors of two embedders cannot be compared: run `semcached reembed " + cache_id +
          "` to recompute them from the stored prompts, or set the cache's embedder back.";
+}
+
+Result<float> CosineOf(Embedder& embedder, std::string_view a, std::string_view b) {
+  auto va = embedder.Embed(a);
+  if (!va.ok()) return va.status();
+  auto vb = embedder.Embed(b);
+  if (!vb.ok()) return vb.status();
+  double ab = 0, aa = 0, bb = 0;
+  for (std::size_t i = 0; i < va->size() && i < vb->size(); ++i) {
+    ab += double{(*va)[i]} * (*vb)[i];
+    aa += double{(*va)[i]} * (*va)[i];
+    bb += double{(*vb)[i]} * (*vb)[i];
+  }
+  return aa > 0 && bb > 0 ? static_cast<float>(ab / std::sqrt(aa * bb)) : 0.f;
 }
 
 }  // namespace semcached::embed

@@ -65,4 +65,7 @@ class Embedder {
   virtual std::uint64_t generation() const { return 0; }
 };
 
+// Cosine similarity of two texts' vectors under `embedder` (0 when either has no direction).
+Result<float> CosineOf(Embedder& embedder, std::string_view a, std::string_view b);
+
 }  // namespace semcached::embed

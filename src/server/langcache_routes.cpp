@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <shared_mutex>
 
@@ -253,6 +254,62 @@ void AddLangCacheRoutes(Router& router, cache::CacheRegistry& registry, Metrics&
                });
              });
 
+  // An application's label on an answer it got: the entry's response was right (or wrong)
+  // for this prompt. Feeds the cache's tuning report; a wrong label deletes the entry when
+  // the cache is set to (feedback_deletes_wrong).
+  router.Add("POST", "/v1/caches/{cacheId}/entries/{entryId}/feedback",
+             [&registry](const HttpRequest& req) {
+               return Handle(req, registry, true, [&](cache::Cache& c, const json& body) {
+                 cache::Feedback f;
+                 auto prompt = RequiredString(body, "prompt");
+                 if (!prompt.ok()) return Fail(prompt.status());
+                 f.prompt = std::move(*prompt);
+                 auto it = body.find("correct");
+                 if (it == body.end() || it->is_null())
+                   return Fail(Field("correct", "required", "correct is required"));
+                 if (!it->is_boolean())
+                   return Fail(Field("correct", "boolean", "correct must be true or false"));
+                 f.correct = it->get<bool>();
+                 auto attrs = OptionalAttributes(body);
+                 if (!attrs.ok()) return Fail(attrs.status());
+                 f.attributes = std::move(*attrs);
+                 auto out = c.RecordFeedback(req.path_params.at("entryId"), f);
+                 if (!out.ok()) return Fail(out.status(), kEntryNotFound);
+                 return HttpResponse::Json(
+                     200, Dump({{"entryId", req.path_params.at("entryId")},
+                                {"correct", f.correct},
+                                {"similarity", LangCacheFromCosine(out->similarity)},
+                                {"similarityCosine", out->similarity},
+                                {"refusedByGuards", out->refused_by_guards},
+                                {"deleted", out->deleted}}));
+               });
+             });
+
+  // What each threshold would have served of the labelled lookups so far, and the threshold
+  // to set for a target false-hit rate (?targetFalseHitRate=, default 0.01). Thresholds are
+  // cosine, as in the configuration.
+  router.Add("GET", "/v1/caches/{cacheId}/tuning", [&registry](const HttpRequest& req) {
+    return Handle(req, registry, false, [&](cache::Cache& c, const json&) {
+      double target = 0.01;
+      const std::string key = "targetFalseHitRate=";
+      for (std::size_t at = 0; at < req.query.size();) {
+        std::size_t end = req.query.find('&', at);
+        if (end == std::string::npos) end = req.query.size();
+        const std::string part = req.query.substr(at, end - at);
+        if (part.rfind(key, 0) == 0) {
+          char* stop = nullptr;
+          const std::string value = part.substr(key.size());
+          target = std::strtod(value.c_str(), &stop);
+          if (value.empty() || *stop != '\0' || !(target >= 0 && target <= 1))
+            return Fail(Field("targetFalseHitRate", "range",
+                              "targetFalseHitRate must be a number within 0 and 1"));
+        }
+        at = end + 1;
+      }
+      return HttpResponse::Json(200, cache::TuningReportJson(c.Tuning(target)));
+    });
+  });
+
   router.Add("POST", "/v1/caches/{cacheId}/flush", [&registry, cm](const HttpRequest& req) {
     return Handle(req, registry, false, [&](cache::Cache& c, const json&) {
       if (Status s = c.Flush(); !s.ok()) return Fail(s);
@@ -277,6 +334,8 @@ void AddLangCacheRoutes(Router& router, cache::CacheRegistry& registry, Metrics&
                 {"evicted", s.evicted},
                 {"estimatedTokensSaved", s.tokens_saved},
                 {"estimatedCostSavedUsd", s.cost_saved_usd},
+                {"feedbackCorrect", s.feedback_correct},
+                {"feedbackWrong", s.feedback_wrong},
                 {"similarityThreshold", LangCacheFromCosine(c.options().similarity_threshold)},
                 {"similarityThresholdCosine", c.options().similarity_threshold}};
       return HttpResponse::Json(200, Dump(j));

@@ -74,6 +74,33 @@ TEST(RedisCache, TwoInstancesShareEntriesAcrossTiers) {
   EXPECT_GE(b->Stats().tokens_saved, 1u);
 }
 
+// Feedback finds a Redis entry by id (from any instance) and scores the prompt with the
+// cache's embedder; a wrong label may delete the shared entry.
+TEST(RedisCache, FeedbackFindsTheSharedEntryAndMayDeleteIt) {
+  RedisServer server;
+  auto ra = Connect(server), rb = Connect(server);
+  cache::CacheOptions o;
+  o.feedback_deletes_wrong = true;
+  auto a = Open(*ra, o), b = Open(*rb, o);
+  auto id = a->Store("How do I reset my router password?", "Hold reset for 10 seconds.", {},
+                     std::nullopt);
+  ASSERT_TRUE(id.ok()) << id.status().ToString();
+  auto right = b->RecordFeedback(*id, {"how can I reset the password of my router", true, {}});
+  ASSERT_TRUE(right.ok()) << right.status().ToString();
+  EXPECT_GT(right->similarity, 0.5f);  // the n-gram embedder of these tests: a rewording
+  EXPECT_LT(right->similarity, 1.0f);
+  EXPECT_EQ(b->RecordFeedback("0123456789abcdef0123456789abcdef", {"x", true, {}}).status().code(),
+            ErrorCode::kNotFound);
+  auto wrong =
+      b->RecordFeedback(*id, {"How do I reset my router password in 20 seconds?", false, {}});
+  ASSERT_TRUE(wrong.ok());
+  EXPECT_TRUE(wrong->refused_by_guards);
+  EXPECT_TRUE(wrong->deleted);
+  EXPECT_FALSE(Find(*a, "How do I reset my router password?"));
+  EXPECT_EQ(b->Tuning(0.01).same, 1u);
+  EXPECT_EQ(b->Tuning(0.01).different, 1u);
+}
+
 TEST(RedisCache, AttributeScopeIsNeverCrossed) {
   RedisServer server;
   auto r = Connect(server);

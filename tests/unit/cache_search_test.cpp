@@ -1,6 +1,8 @@
 // The one semantic tail (Cache::Search): a backend hands over ranked candidates and records
 // uses; Search alone applies the threshold, the scope, expiry and the guards, and chooses.
 // A backend here is a table of candidates, so each rule is seen on its own.
+#include <map>
+
 #include <gtest/gtest.h>
 
 #include <vector>
@@ -23,7 +25,13 @@ class TableBackend final : public Cache {
                             std::optional<std::int64_t>) override {
     return Internal("not used");
   }
-  Status Delete(const std::string&) override { return Status::Ok(); }
+  std::map<std::string, Candidate> by_id;                             // what EntryById finds
+  std::map<std::pair<std::string, std::string>, float> similarities;  // PromptSimilarity's table
+  std::vector<std::string> deleted;
+  Status Delete(const std::string& id) override {
+    deleted.push_back(id);
+    return by_id.erase(id) ? Status::Ok() : NotFound("no entry " + id);
+  }
   Result<std::size_t> DeleteByAttributes(const Attributes&) override { return std::size_t{0}; }
   Status Flush() override { return Status::Ok(); }
   std::size_t Sweep() override { return 0; }
@@ -49,6 +57,16 @@ class TableBackend final : public Cache {
   }
   void RecordUse(const Candidate& chosen, std::int64_t) override { used.push_back(chosen.id); }
   std::int64_t NowMs() const override { return now; }
+  Result<Candidate> EntryById(const std::string& id) override {
+    auto it = by_id.find(id);
+    if (it == by_id.end()) return NotFound("no entry " + id);
+    return it->second;
+  }
+  Result<float> PromptSimilarity(const std::string& a, const std::string& b) override {
+    auto it = similarities.find({a, b});
+    if (it == similarities.end()) return Internal("no similarity for " + a + " / " + b);
+    return it->second;
+  }
 };
 
 Candidate Make(const std::string& id, const std::string& prompt, float similarity,
@@ -170,6 +188,62 @@ TEST(CacheSearch, TiersRunInTheOrderAsked) {
   EXPECT_EQ(b.Search(q)->at(0).id, "s");
   q.strategies = {Strategy::kExact, Strategy::kSemantic};
   EXPECT_EQ(b.Search(q)->at(0).id, "e");
+}
+
+TEST(CacheFeedback, LabelsFeedTheTuningReport) {
+  TableBackend b;
+  b.by_id["e1"] = Make("e1", "How do I reset my router?", 1);
+  b.similarities[{"how can i reset my router", "how do i reset my router"}] = 0.93f;
+  b.similarities[{"how do i reset my modem", "how do i reset my router"}] = 0.91f;
+  b.similarities[{"how do i reset 2 routers", "how do i reset my router"}] = 0.88f;
+
+  auto right = b.RecordFeedback("e1", {"How can I reset my router?", true, {}});
+  ASSERT_TRUE(right.ok()) << right.status().ToString();
+  EXPECT_FLOAT_EQ(right->similarity, 0.93f);
+  EXPECT_FALSE(right->refused_by_guards);
+  EXPECT_FALSE(right->deleted);
+  auto wrong = b.RecordFeedback("e1", {"How do I reset my modem?", false, {}});
+  ASSERT_TRUE(wrong.ok());
+  EXPECT_FALSE(wrong->deleted);  // the cache keeps what is reported wrong unless told not to
+  // The guards would have refused this one (a number in one prompt only): it never counts
+  // as served.
+  auto refused = b.RecordFeedback("e1", {"How do I reset 2 routers?", false, {}});
+  ASSERT_TRUE(refused.ok());
+  EXPECT_TRUE(refused->refused_by_guards);
+  // The stored wording itself is the exact tier's: similarity 1.
+  auto same = b.RecordFeedback("e1", {"how do I reset my router", true, {}});
+  ASSERT_TRUE(same.ok());
+  EXPECT_FLOAT_EQ(same->similarity, 1.0f);
+
+  EXPECT_EQ(b.Stats().feedback_correct, 2u);
+  EXPECT_EQ(b.Stats().feedback_wrong, 2u);
+  const TuningReport r = b.Tuning(0.0);
+  EXPECT_EQ(r.same, 2u);
+  EXPECT_EQ(r.different, 2u);
+  EXPECT_EQ(r.refused_different, 1u);
+  ASSERT_TRUE(r.recommended.has_value());
+  EXPECT_NEAR(r.recommended->threshold, 0.911f, 1e-6);  // just above the wrong 0.91
+  EXPECT_EQ(r.recommended->hits, 2u);
+}
+
+TEST(CacheFeedback, UnknownEntriesBadPromptsAndDeletion) {
+  TableBackend b;
+  b.by_id["e1"] = Make("e1", "Is the pool heated?", 1);
+  b.similarities[{"is the pool warm", "is the pool heated"}] = 0.9f;
+  auto unknown = b.RecordFeedback("nope", {"Is the pool heated?", true, {}});
+  EXPECT_EQ(unknown.status().code(), ErrorCode::kNotFound);
+  auto empty = b.RecordFeedback("e1", {"  ", true, {}});
+  EXPECT_EQ(empty.status().code(), ErrorCode::kInvalidArgument);
+  auto invalid = b.RecordFeedback("e1", {"caf\xC3", true, {}});
+  EXPECT_EQ(invalid.status().code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(b.Stats().feedback_correct + b.Stats().feedback_wrong, 0u);  // nothing recorded
+  b.options_.feedback_deletes_wrong = true;
+  auto wrong = b.RecordFeedback("e1", {"Is the pool warm?", false, {}});
+  ASSERT_TRUE(wrong.ok());
+  EXPECT_TRUE(wrong->deleted);
+  EXPECT_EQ(b.deleted, std::vector<std::string>{"e1"});
+  EXPECT_EQ(b.RecordFeedback("e1", {"Is the pool warm?", false, {}}).status().code(),
+            ErrorCode::kNotFound);
 }
 
 }  // namespace

@@ -428,6 +428,25 @@ Result<std::string> EmbeddedCache::Store(const std::string& prompt, const std::s
 
 std::int64_t EmbeddedCache::NowMs() const { return clock_(); }
 
+Result<Candidate> EmbeddedCache::EntryById(const std::string& entry_id) {
+  std::uint64_t label = 0, tag = 0;
+  auto missing = NotFound("no entry " + entry_id + " in cache " + options_.id);
+  if (!ParseEntryId(entry_id, &label, &tag)) return missing;
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  const Entry* e = Find(label);
+  if (e == nullptr || e->tag != tag || !e->text) return missing;
+  return CandidateOf(static_cast<std::uint32_t>(label), *e, 1.0f);
+}
+
+Result<float> EmbeddedCache::PromptSimilarity(const std::string& a, const std::string& b) {
+  std::shared_ptr<embed::Embedder> embedder;
+  {
+    std::shared_lock<std::shared_mutex> lock(mu_);
+    embedder = embedder_;
+  }
+  return embed::CosineOf(*embedder, a, b);
+}
+
 Candidate EmbeddedCache::CandidateOf(std::uint32_t slot, const Entry& e, float similarity) const {
   Candidate c;
   c.id = MakeEntryId(slot, e.tag);

@@ -120,6 +120,8 @@ class EmbeddedCache final : public Cache {
                                                     LookupTrace& trace) override;
   void RecordUse(const Candidate& chosen, std::int64_t now) override;
   std::int64_t NowMs() const override;
+  Result<Candidate> EntryById(const std::string& entry_id) override;
+  Result<float> PromptSimilarity(const std::string& a, const std::string& b) override;
 
  private:
   EmbeddedCache(CacheOptions options, std::unique_ptr<embed::Embedder> embedder, Clock clock,

@@ -354,6 +354,28 @@ void RedisCache::EvictOverLimit(std::int64_t now) {
 
 std::int64_t RedisCache::NowMs() const { return clock_(); }
 
+Result<cache::Candidate> RedisCache::EntryById(const std::string& entry_id) {
+  auto missing = NotFound("no entry " + entry_id + " in cache " + options_.id);
+  std::uint64_t high = 0, low = 0;
+  if (!cache::ParseEntryId(entry_id, &high, &low)) return missing;
+  auto hash = redis_.Execute({"HGETALL", keys_.Entry(entry_id)});
+  if (!hash.ok()) return hash.status();
+  auto loaded = Parse(entry_id, *hash);
+  if (!loaded) return missing;
+  cache::Candidate c;
+  c.id = entry_id;
+  c.entry = loaded->text;
+  c.normalized = loaded->normalized;
+  c.expires_ms = loaded->expires_ms;
+  c.ttl_ms = loaded->ttl_ms;
+  c.hits = loaded->hits;
+  return c;
+}
+
+Result<float> RedisCache::PromptSimilarity(const std::string& a, const std::string& b) {
+  return embed::CosineOf(*Current()->embedder, a, b);
+}
+
 cache::Candidate RedisCache::CandidateOf(Loaded&& e, float similarity) const {
   cache::Candidate c;
   c.id = std::move(e.id);

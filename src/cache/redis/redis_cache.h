@@ -79,6 +79,8 @@ class RedisCache final : public cache::Cache {
                                                            cache::LookupTrace& trace) override;
   void RecordUse(const cache::Candidate& chosen, std::int64_t now) override;
   std::int64_t NowMs() const override;
+  Result<cache::Candidate> EntryById(const std::string& entry_id) override;
+  Result<float> PromptSimilarity(const std::string& a, const std::string& b) override;
 
  private:
   struct Loaded {
