@@ -234,6 +234,19 @@ const std::vector<CacheKey>& CacheKeys() {
     k.push_back(BoolKey<C>("feedback_deletes_wrong", &C::feedback_deletes_wrong,
                            "feedback that an entry's answer was wrong also deletes the entry")
                     .Into(&O::feedback_deletes_wrong));
+    k.push_back(StringKey<C>("mode", &C::mode, {"serve", "shadow"},
+                             "serve hits, or shadow: run and record every lookup, serve nothing"));
+    k.push_back(DoubleKey<C>("verify_fraction", &C::verify_fraction, 0, 1,
+                             "share of would-be semantic hits the proxy sends upstream anyway, "
+                             "comparing the answers")
+                    .Into(&O::verify_fraction));
+    k.push_back(DoubleKey<C>("verify_band", &C::verify_band, 0, 1,
+                             "would-be semantic hits within this (cosine) above the threshold "
+                             "are always verified by the proxy")
+                    .Into(&O::verify_band));
+    k.push_back(DoubleKey<C>("answer_agreement", &C::answer_agreement, 0, 1,
+                             "two answers agree when equal or at least this similar (cosine)")
+                    .Into(&O::answer_agreement));
     k.push_back(StringListKey<C>("allowed_attributes", &C::allowed_attributes,
                                  "attribute names a request may use; empty: any")
                     .Into(&O::allowed_attributes));
@@ -647,6 +660,7 @@ cache::CacheOptions ToCacheOptions(const CacheConfig& c) {
   }
   if (c.similarity_threshold == 0)
     o.similarity_threshold = static_cast<float>(DefaultSimilarityThreshold(c.embedder));
+  o.shadow = c.mode == "shadow";
   return o;
 }
 

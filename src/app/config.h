@@ -76,9 +76,13 @@ struct CacheConfig {
   double similarity_threshold = 0;
   // Cosine below which no request's own threshold may go (0: requests may loosen freely).
   double min_similarity_threshold = 0;
-  std::int64_t ttl_ms = 0;                      // 0: entries do not expire unless the request says
-  bool sliding_ttl = false;                     // a hit restarts the entry's TTL
-  bool feedback_deletes_wrong = false;          // a "wrong" label on an entry deletes it
+  std::int64_t ttl_ms = 0;              // 0: entries do not expire unless the request says
+  bool sliding_ttl = false;             // a hit restarts the entry's TTL
+  bool feedback_deletes_wrong = false;  // a "wrong" label on an entry deletes it
+  std::string mode = "serve";           // serve | shadow: record every lookup, serve nothing
+  double verify_fraction = 0;           // share of semantic hits the proxy verifies
+  double verify_band = 0;               // hits this close above the threshold: verified
+  double answer_agreement = 0.9;        // answers at least this similar agree
   std::vector<std::string> allowed_attributes;  // empty: any
   bool guard_numbers = true;
   bool guard_negation = true;

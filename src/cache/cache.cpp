@@ -1,6 +1,7 @@
 #include "cache/cache.h"
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -225,16 +226,7 @@ Result<FeedbackOutcome> Cache::RecordFeedback(const std::string& entry_id, const
                                         GuardText(entry->normalized, entry->entry->prompt()),
                                         options().guards) != GuardVerdict::kPass;
   }
-  {
-    std::lock_guard<std::mutex> lock(labelled_mu_);
-    const LabelledLookup l{out.similarity, out.refused_by_guards, f.correct};
-    if (labelled_.size() < kMaxLabelled) {
-      labelled_.push_back(l);
-    } else {
-      labelled_[labelled_next_] = l;
-      labelled_next_ = (labelled_next_ + 1) % kMaxLabelled;
-    }
-  }
+  AddLabel({out.similarity, out.refused_by_guards, f.correct});
   (f.correct ? counters_.feedback_correct : counters_.feedback_wrong)
       .fetch_add(1, std::memory_order_relaxed);
   if (!f.correct && options().feedback_deletes_wrong) {
@@ -243,6 +235,45 @@ Result<FeedbackOutcome> Cache::RecordFeedback(const std::string& entry_id, const
     out.deleted = deleted.ok();
   }
   return out;
+}
+
+void Cache::AddLabel(const LabelledLookup& l) {
+  std::lock_guard<std::mutex> lock(labelled_mu_);
+  if (labelled_.size() < kMaxLabelled) {
+    labelled_.push_back(l);
+  } else {
+    labelled_[labelled_next_] = l;
+    labelled_next_ = (labelled_next_ + 1) % kMaxLabelled;
+  }
+}
+
+Result<bool> Cache::RecordAnswerComparison(const Hit& withheld, std::string_view cached_answer,
+                                           std::string_view model_answer) {
+  auto trimmed = [](std::string_view s) {
+    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+    return s;
+  };
+  bool agree = trimmed(cached_answer) == trimmed(model_answer);
+  if (!agree) {
+    auto a = NormalizePrompt(cached_answer, options().normalize);
+    auto b = NormalizePrompt(model_answer, options().normalize);
+    if (!a.ok()) return a.status();
+    if (!b.ok()) return b.status();
+    if (a->empty() || b->empty()) {
+      agree = *a == *b;
+    } else {
+      auto similarity = PromptSimilarity(*a, *b);
+      if (!similarity.ok()) return similarity.status();
+      agree = *similarity >= options().answer_agreement;
+    }
+  }
+  const std::size_t tier = withheld.strategy == Strategy::kExact ? 0 : 1;
+  (agree ? counters_.agreements
+         : counters_.disagreements)[tier][SimilarityBucket(withheld.similarity)]
+      .fetch_add(1, std::memory_order_relaxed);
+  AddLabel({withheld.similarity, false, agree});
+  return agree;
 }
 
 TuningReport Cache::Tuning(double target_false_hit_rate) const {
@@ -278,9 +309,27 @@ Result<std::vector<Hit>> Cache::Search(const SearchQuery& q, LookupTrace* trace)
                               : ChooseSemantic(*found, normalized, threshold, q, now, t);
     if (!exact) t.guards_us += Micros(Steady::now() - tg).count();
     if (chosen == nullptr) continue;
-    RecordUse(*chosen, now);
-    Hit hit{std::move(chosen->id), std::move(chosen->entry), std::min(chosen->similarity, 1.0f),
-            strategy};
+    const float similarity = std::min(chosen->similarity, 1.0f);
+    // Held back: shadow mode serves nothing; verification holds back a share of semantic hits,
+    // and those close to the threshold, for a caller that will ask the model and compare.
+    std::optional<Withheld> hold;
+    if (options().shadow || q.shadow) {
+      hold = Withheld::kShadow;
+    } else if (!exact && q.can_verify &&
+               (similarity < threshold + options().verify_band ||
+                (options().verify_fraction > 0 &&
+                 static_cast<double>(RandomU64() >> 11) * 0x1.0p-53 < options().verify_fraction))) {
+      hold = Withheld::kVerify;
+    }
+    if (!hold) RecordUse(*chosen, now);
+    Hit hit{std::move(chosen->id), std::move(chosen->entry), similarity, strategy};
+    if (hold) {
+      counters_.withheld[static_cast<std::size_t>(*hold)][exact ? 0 : 1].fetch_add(
+          1, std::memory_order_relaxed);
+      t.withheld = std::move(hit);
+      t.withheld_reason = *hold;
+      return std::vector<Hit>{};
+    }
     t.hit_tier = strategy;
     counters_.CountHit(hit, options(), q.estimate_savings);
     return std::vector<Hit>{std::move(hit)};
@@ -353,6 +402,28 @@ void CacheCounters::Fill(CacheStats* s) const {
   s->latency_saved_seconds = static_cast<double>(latency_saved_micros.load()) / 1e6;
   s->feedback_correct = feedback_correct.load();
   s->feedback_wrong = feedback_wrong.load();
+  for (std::size_t r = 0; r < kWithheldReasons; ++r)
+    for (std::size_t t = 0; t < 2; ++t) s->withheld[r][t] = withheld[r][t].load();
+  for (std::size_t t = 0; t < 2; ++t) {
+    for (std::size_t b = 0; b < kSimilarityBuckets; ++b) {
+      s->agreements[t][b] = agreements[t][b].load();
+      s->disagreements[t][b] = disagreements[t][b].load();
+    }
+  }
+}
+
+const char* WithheldName(Withheld w) { return w == Withheld::kShadow ? "shadow" : "verify"; }
+
+std::size_t SimilarityBucket(float similarity) {
+  if (!(similarity >= 0.5f)) return 0;
+  return std::min<std::size_t>(kSimilarityBuckets - 1,
+                               1 + static_cast<std::size_t>((similarity - 0.5f) / 0.05f + 1e-4f));
+}
+
+const char* SimilarityBucketName(std::size_t bucket) {
+  static constexpr const char* kNames[kSimilarityBuckets] = {
+      "<0.50", "0.50", "0.55", "0.60", "0.65", "0.70", "0.75", "0.80", "0.85", "0.90", "0.95"};
+  return kNames[std::min(bucket, kSimilarityBuckets - 1)];
 }
 
 namespace {

@@ -89,7 +89,26 @@ struct CacheOptions {
   double output_usd_per_mtok = 0.60;
   // Feedback that an entry's answer was wrong for a prompt also deletes the entry.
   bool feedback_deletes_wrong = false;
+  // Shadow mode: every lookup runs and its would-be hit is recorded, but nothing is served
+  // (a request can ask for the same with SearchQuery::shadow).
+  bool shadow = false;
+  // Verification, for callers that can ask the model themselves (the proxy): this share of
+  // would-be semantic hits, and every one within `verify_band` (cosine) above the threshold,
+  // is withheld so the caller compares the model's answer with the cached one.
+  double verify_fraction = 0;
+  float verify_band = 0;
+  // Two answers agree when their texts are equal or their embeddings are at least this similar.
+  float answer_agreement = 0.9f;
 };
+
+// Why a found hit was not served.
+enum class Withheld { kShadow, kVerify };
+inline constexpr std::size_t kWithheldReasons = 2;
+const char* WithheldName(Withheld w);  // "shadow", "verify"
+// Similarity buckets of answer comparisons: below 0.50, then 0.05 wide up to 1.00.
+inline constexpr std::size_t kSimilarityBuckets = 11;
+std::size_t SimilarityBucket(float similarity);
+const char* SimilarityBucketName(std::size_t bucket);  // "<0.50", "0.50", ..., "0.95"
 
 // What an entry says, immutable once stored: hits share it instead of copying the text.
 // Prompt, response and attributes (length-prefixed name, value pairs in name order) follow a
@@ -168,11 +187,16 @@ struct SearchQuery {
   // false: the caller knows what a hit saved (a proxy reads the upstream's usage) and
   // reports it with RecordSavings instead of the cache's text-length estimate.
   bool estimate_savings = true;
+  bool shadow = false;      // find the would-be hit, serve nothing (as the cache's shadow mode)
+  bool can_verify = false;  // the caller compares withheld hits with the model's answer
 };
 
 // What a lookup did, for metrics and the X-Semcached-* headers.
 struct LookupTrace {
   std::optional<Strategy> hit_tier;
+  // A hit found but not served (shadow mode, or held back for verification), and why.
+  std::optional<Hit> withheld;
+  Withheld withheld_reason = Withheld::kShadow;
   float best_similarity = -1;  // best semantic candidate seen, hit or not
   int guard_rejections = 0;
   // Rejections by guard, indexed by GuardVerdict (kPass unused).
@@ -189,6 +213,10 @@ struct CacheStats {
   double cost_saved_usd = 0;         // estimated, at the cache's prices
   double latency_saved_seconds = 0;  // upstream time of the calls hits replaced (proxy hits)
   std::uint64_t feedback_correct = 0, feedback_wrong = 0;  // labels applications sent
+  // Hits found but not served, by reason and tier (0 exact, 1 semantic).
+  std::array<std::array<std::uint64_t, 2>, kWithheldReasons> withheld{};
+  // Withheld hits whose answer was compared with the model's: by tier and similarity bucket.
+  std::array<std::array<std::uint64_t, kSimilarityBuckets>, 2> agreements{}, disagreements{};
 };
 
 // Tokens in a text, estimated without a tokenizer: about 4 bytes per token for English
@@ -200,6 +228,9 @@ struct CacheCounters {
   std::atomic<std::uint64_t> lookups{0}, exact_hits{0}, semantic_hits{0}, misses{0},
       guard_rejections{0}, stores{0}, expired{0}, deleted{0}, evicted{0}, tokens_saved{0},
       cost_saved_nano_usd{0}, latency_saved_micros{0}, feedback_correct{0}, feedback_wrong{0};
+  std::array<std::array<std::atomic<std::uint64_t>, 2>, kWithheldReasons> withheld{};
+  std::array<std::array<std::atomic<std::uint64_t>, kSimilarityBuckets>, 2> agreements{},
+      disagreements{};
   // A hit by its tier; with `estimate`, also what it saved, estimated from its text.
   void CountHit(const Hit& hit, const CacheOptions& options, bool estimate);
   // What a hit saved, as the caller measured it.
@@ -248,6 +279,11 @@ class Cache {
   // NotFound for an entry the cache does not hold; a wrong label deletes the entry when the
   // cache says so.
   Result<FeedbackOutcome> RecordFeedback(const std::string& entry_id, const Feedback& feedback);
+  // A withheld hit's answer against the model's answer to the same request: equal texts, or
+  // embeddings at least `answer_agreement` similar, label the hit right; the label feeds
+  // Tuning like feedback does. Whether they agreed.
+  Result<bool> RecordAnswerComparison(const Hit& withheld, std::string_view cached_answer,
+                                      std::string_view model_answer);
   // What each threshold would have served of the labelled lookups so far (cache/tuning.h).
   TuningReport Tuning(double target_false_hit_rate) const;
   // Labelled lookups kept for Tuning: the most recent ones.
@@ -296,6 +332,7 @@ class Cache {
   mutable CacheCounters counters_;
 
  private:
+  void AddLabel(const LabelledLookup& l);
   mutable std::mutex labelled_mu_;
   std::vector<LabelledLookup> labelled_;  // a ring of kMaxLabelled once full
   std::size_t labelled_next_ = 0;

@@ -244,6 +244,36 @@ bool GeminiStorable(const json& body) {
   return true;
 }
 
+std::string AnswerText(const std::string& provider, const json& answer) {
+  std::string out;
+  auto append = [&out](const json& text) {
+    if (!text.is_string()) return;
+    if (!out.empty()) out += '\n';
+    out += text.get<std::string>();
+  };
+  if (!answer.is_object()) return out;
+  if (provider == "openai") {
+    const json& choices = answer.value("choices", json::array());
+    if (choices.is_array() && !choices.empty() && choices[0].is_object())
+      append(choices[0].value("message", json::object()).value("content", json()));
+  } else if (provider == "openai-responses") {
+    for (const auto& item : answer.value("output", json::array()))
+      if (item.is_object())
+        for (const auto& part : item.value("content", json::array()))
+          if (part.is_object()) append(part.value("text", json()));
+  } else if (provider == "anthropic") {
+    for (const auto& block : answer.value("content", json::array()))
+      if (block.is_object()) append(block.value("text", json()));
+  } else if (provider == "gemini") {
+    const json& candidates = answer.value("candidates", json::array());
+    if (candidates.is_array() && !candidates.empty() && candidates[0].is_object())
+      for (const auto& part :
+           candidates[0].value("content", json::object()).value("parts", json::array()))
+        if (part.is_object()) append(part.value("text", json()));
+  }
+  return out;
+}
+
 namespace {
 
 // Calls `f` with the payload of every `data:` line of a server-sent event stream; stops and

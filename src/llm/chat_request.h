@@ -62,6 +62,10 @@ Result<ChatKey> GeminiChatKey(const nlohmann::json& body, const std::string& mod
 bool OpenAiStorable(const nlohmann::json& answer);
 bool AnthropicStorable(const nlohmann::json& answer);
 bool GeminiStorable(const nlohmann::json& answer);
+// The text an answer gives the user, in the provider's format (wire names: openai,
+// openai-responses, anthropic, gemini): what two answers are compared on (ids, timestamps and
+// usage always differ). Empty when the answer has none.
+std::string AnswerText(const std::string& provider, const nlohmann::json& answer);
 
 // An OpenAI chat-completion stream (the server-sent events as received) assembled into the
 // one chat.completion it stands for; nullopt unless it completed normally ([DONE] after a

@@ -43,8 +43,53 @@ CacheMetrics::CacheMetrics(Metrics& m, const cache::CacheRegistry& registry) {
         "Estimated USD of the model calls that hits replaced, at the cache's prices.",
         prometheus::MetricType::Counter,
         {}};
+    prometheus::MetricFamily withheld{
+        "semcached_cache_withheld_total",
+        "Hits found but not served: shadow mode, or held back for the proxy to verify, by tier.",
+        prometheus::MetricType::Counter,
+        {}};
+    prometheus::MetricFamily comparisons{
+        "semcached_cache_answer_comparisons_total",
+        "Withheld hits whose cached answer was compared with the model's, by tier, similarity "
+        "bucket (lower bound) and outcome.",
+        prometheus::MetricType::Counter,
+        {}};
+    prometheus::MetricFamily feedback{"semcached_cache_feedback_total",
+                                      "Labels applications sent on answers, by label.",
+                                      prometheus::MetricType::Counter,
+                                      {}};
+    auto add = [](prometheus::MetricFamily& f, std::vector<prometheus::ClientMetric::Label> l,
+                  std::uint64_t v) {
+      prometheus::ClientMetric m;
+      m.label = std::move(l);
+      m.counter.value = static_cast<double>(v);
+      f.metric.push_back(std::move(m));
+    };
+    const char* kTiers[] = {"exact", "semantic"};
     for (const auto& c : registry.All()) {
       auto st = c->Stats();
+      const std::string& id = c->options().id;
+      for (std::size_t r = 0; r < cache::kWithheldReasons; ++r)
+        for (std::size_t tier = 0; tier < 2; ++tier)
+          add(withheld,
+              {{"cache", id},
+               {"reason", cache::WithheldName(static_cast<cache::Withheld>(r))},
+               {"tier", kTiers[tier]}},
+              st.withheld[r][tier]);
+      for (std::size_t tier = 0; tier < 2; ++tier) {
+        for (std::size_t b = 0; b < cache::kSimilarityBuckets; ++b) {
+          if (st.agreements[tier][b] + st.disagreements[tier][b] == 0) continue;
+          for (int agree = 0; agree < 2; ++agree)
+            add(comparisons,
+                {{"cache", id},
+                 {"tier", kTiers[tier]},
+                 {"bucket", cache::SimilarityBucketName(b)},
+                 {"outcome", agree ? "agree" : "disagree"}},
+                agree ? st.agreements[tier][b] : st.disagreements[tier][b]);
+        }
+      }
+      add(feedback, {{"cache", id}, {"label", "correct"}}, st.feedback_correct);
+      add(feedback, {{"cache", id}, {"label", "wrong"}}, st.feedback_wrong);
       prometheus::ClientMetric t, d;
       t.label = {{"cache", c->options().id}};
       d.label = t.label;
@@ -60,13 +105,15 @@ CacheMetrics::CacheMetrics(Metrics& m, const cache::CacheRegistry& registry) {
       entries.metric.push_back(e);
       bytes.metric.push_back(b);
     }
-    return std::vector<prometheus::MetricFamily>{entries, bytes, tokens, cost};
+    return std::vector<prometheus::MetricFamily>{entries,  bytes,    tokens,     cost,
+                                                 withheld, feedback, comparisons};
   });
 }
 
 void CacheMetrics::Observe(const cache::Cache& c, const cache::LookupTrace& t) {
   Series& s = For(c);
-  (!t.hit_tier                              ? s.miss
+  (t.withheld                               ? s.withheld
+   : !t.hit_tier                            ? s.miss
    : *t.hit_tier == cache::Strategy::kExact ? s.exact
                                             : s.semantic)
       ->Increment();
@@ -98,6 +145,7 @@ CacheMetrics::Series& CacheMetrics::For(const cache::Cache& c) {
   s.exact = &lookups_->Add({{"cache", id}, {"result", "exact"}});
   s.semantic = &lookups_->Add({{"cache", id}, {"result", "semantic"}});
   s.miss = &lookups_->Add({{"cache", id}, {"result", "miss"}});
+  s.withheld = &lookups_->Add({{"cache", id}, {"result", "withheld"}});
   for (std::size_t g = 1; g < cache::kGuardVerdicts; ++g) {
     s.guard[g] = &guards_->Add(
         {{"cache", id}, {"guard", cache::GuardVerdictName(static_cast<cache::GuardVerdict>(g))}});

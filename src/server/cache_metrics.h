@@ -30,7 +30,7 @@ class CacheMetrics {
 
  private:
   struct Series {
-    prometheus::Counter *exact, *semantic, *miss, *stores;
+    prometheus::Counter *exact, *semantic, *miss, *withheld, *stores;
     // Guard rejections by guard name, indexed by cache::GuardVerdict (kPass unused).
     std::array<prometheus::Counter*, cache::kGuardVerdicts> guard{};
     prometheus::Histogram *best, *normalize, *embed, *search, *guards;

@@ -216,6 +216,8 @@ void AddLangCacheRoutes(Router& router, cache::CacheRegistry& registry, Metrics&
               q.strategies.push_back(st);
             }
           }
+          // A request may ask for shadow mode itself: the lookup runs, nothing is served.
+          if (req.Header("x-semcached-mode") == "shadow") q.shadow = true;
           cache::LookupTrace trace;
           auto hits = c.Search(q, &trace);
           if (!hits.ok()) return Fail(hits.status());
@@ -226,6 +228,13 @@ void AddLangCacheRoutes(Router& router, cache::CacheRegistry& registry, Metrics&
           if (!hits->empty())
             res.headers.emplace_back("X-Semcached-Similarity",
                                      Format("%.4f", hits->front().similarity));
+          if (trace.withheld) {  // what would have been served
+            res.headers.emplace_back("X-Semcached-Shadow",
+                                     cache::StrategyName(trace.withheld->strategy));
+            res.headers.emplace_back("X-Semcached-Shadow-Similarity",
+                                     Format("%.4f", trace.withheld->similarity));
+            res.headers.emplace_back("X-Semcached-Shadow-Entry-Id", trace.withheld->id);
+          }
           res.headers.emplace_back("X-Semcached-Timings",
                                    "normalize=" + Format("%.0f", trace.normalize_us) +
                                        "us, embed=" + Format("%.0f", trace.embed_us) +

@@ -3,15 +3,17 @@
 namespace semcached::server {
 
 ProxyMetrics::ProxyMetrics(prometheus::Registry& registry) {
-  requests =
-      &prometheus::BuildCounter()
-           .Name("semcached_proxy_requests_total")
-           .Help("Proxied LLM requests by provider and result: hit, miss, bypass, upstream_error.")
-           .Register(registry);
+  requests = &prometheus::BuildCounter()
+                  .Name("semcached_proxy_requests_total")
+                  .Help(
+                      "Proxied LLM requests by provider and result: hit, miss, bypass, "
+                      "upstream_error, shadow and verify (a hit held back, answered upstream).")
+                  .Register(registry);
   saved_usd = &prometheus::BuildCounter()
                    .Name("semcached_proxy_cost_saved_usd_total")
-                   .Help("USD of the upstream calls that cache hits replaced: the stored "
-                         "answer's usage at the model's price.")
+                   .Help(
+                       "USD of the upstream calls that cache hits replaced: the stored "
+                       "answer's usage at the model's price.")
                    .Register(registry);
   saved_tokens =
       &prometheus::BuildCounter()
@@ -26,14 +28,26 @@ ProxyMetrics::ProxyMetrics(prometheus::Registry& registry) {
                    .Name("semcached_proxy_cost_usd_total")
                    .Help("USD of the upstream calls made (usage at the model's price).")
                    .Register(registry);
+  verify_usd = &prometheus::BuildCounter()
+                    .Name("semcached_proxy_verification_cost_usd_total")
+                    .Help(
+                        "USD of the upstream calls made to verify (or shadow) a hit the "
+                        "cache held back: part of semcached_proxy_cost_usd_total.")
+                    .Register(registry);
+  verify_tokens = &prometheus::BuildCounter()
+                       .Name("semcached_proxy_verification_tokens_total")
+                       .Help(
+                           "Input and output tokens of the upstream calls made to verify (or "
+                           "shadow) a hit the cache held back.")
+                       .Register(registry);
   upstream = &prometheus::BuildHistogram()
                   .Name("semcached_proxy_upstream_seconds")
                   .Help("Time of upstream LLM calls made on misses and bypasses, by provider.")
                   .Register(registry);
 }
 
-void ProxyMetrics::Add(prometheus::Family<prometheus::Counter>* family,
-                       const std::string& provider, double value) {
+void ProxyMetrics::Add(prometheus::Family<prometheus::Counter>* family, const std::string& provider,
+                       double value) {
   if (value <= 0) return;
   std::lock_guard lock(mu_);  // Add() hashes labels under the family's own lock; rare enough
   family->Add({{"provider", provider}}).Increment(value);

@@ -28,6 +28,8 @@ struct ProxyMetrics {
   prometheus::Family<prometheus::Counter>* saved_tokens;
   prometheus::Family<prometheus::Counter>* saved_seconds;
   prometheus::Family<prometheus::Counter>* spent_usd;
+  prometheus::Family<prometheus::Counter>* verify_usd;
+  prometheus::Family<prometheus::Counter>* verify_tokens;
   prometheus::Family<prometheus::Histogram>* upstream;
 
  private:

@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
+#include "llm/chat_request.h"
 #include "llm/providers.h"
 #include "server/proxy_metrics.h"
 
@@ -79,16 +80,27 @@ HttpResponse Proxy(const HttpRequest& req, const ProviderSpec& p, cache::CacheRe
   // Always present, so an entry of one namespace never answers a search of none.
   scope["namespace"] = std::string(req.Header("x-semcached-namespace"));
 
+  // A hit the cache found but held back (shadow mode, or verification): the request goes
+  // upstream, and the model's answer is compared with the cached one.
+  std::optional<cache::Hit> withheld;
+  std::string withheld_reason;
   if (bypass_reason.empty() && !no_cache) {
     cache::SearchQuery q;
     q.prompt = key->prompt;
     q.attributes = scope;
     q.estimate_savings = false;  // the stored answer's usage says what a hit saves
+    q.shadow = req.Header("x-semcached-mode") == "shadow";
+    q.can_verify = !key->stream;  // streamed answers are not compared yet
+    cache::LookupTrace trace;
     if (auto t = req.Header("x-semcached-threshold"); !t.empty()) {
       float v = 0;
       if (std::from_chars(t.data(), t.data() + t.size(), v).ec == std::errc()) q.threshold = v;
     }
-    auto hits = store->Search(q);
+    auto hits = store->Search(q, &trace);
+    if (hits.ok() && trace.withheld) {
+      withheld = std::move(trace.withheld);
+      withheld_reason = cache::WithheldName(trace.withheld_reason);
+    }
     if (!hits.ok()) {
       spdlog::warn("proxy: cache lookup failed, going upstream: {}",
                    hits.status().message());  // fail-open
@@ -152,6 +164,10 @@ HttpResponse Proxy(const HttpRequest& req, const ProviderSpec& p, cache::CacheRe
     headers.push_back(p.wire.key_header + ": " + p.configured_key);
   }
   const bool miss = bypass_reason.empty();
+  // A withheld hit's request is answered upstream but not stored again: serving would have
+  // answered it from the entry that is there.
+  const bool store_answer = miss && !withheld;
+  const std::string result_label = withheld ? withheld_reason : miss ? "miss" : "bypass";
   std::optional<std::int64_t> ttl;
   if (auto t = req.Header("x-semcached-ttl-ms"); !t.empty()) {
     std::int64_t v = 0;
@@ -162,8 +178,8 @@ HttpResponse Proxy(const HttpRequest& req, const ProviderSpec& p, cache::CacheRe
     // into one answer and stored.
     HttpResponse r;
     r.stream = [&p, &opt, &pm, url = p.base_url + p.upstream_path(req), headers,
-                request_body = req.body, store = miss && !no_store ? store : nullptr,
-                prompt = key->prompt, model = key->model, scope, ttl,
+                request_body = req.body, store = store_answer && !no_store ? store : nullptr,
+                result_label, prompt = key->prompt, model = key->model, scope, ttl,
                 bypass_reason](ResponseStream& out) {
       std::string seen;
       bool begun = false;
@@ -173,7 +189,7 @@ HttpResponse Proxy(const HttpRequest& req, const ProviderSpec& p, cache::CacheRe
             if (!begun) {
               begun = true;
               std::vector<std::pair<std::string, std::string>> h = {
-                  {"x-semcached-cache", bypass_reason.empty() ? "miss" : "bypass"}};
+                  {"x-semcached-cache", result_label}};
               if (!bypass_reason.empty())
                 h.emplace_back("x-semcached-bypass-reason", bypass_reason);
               if (!out.Begin(status, content_type.empty() ? "text/event-stream" : content_type, h))
@@ -193,9 +209,7 @@ HttpResponse Proxy(const HttpRequest& req, const ProviderSpec& p, cache::CacheRe
         return;  // a stream cut short is never stored
       }
       pm.Upstream(p.wire.name, up->seconds);
-      pm.Count(p.wire.name, up->status >= 400       ? "upstream_error"
-                            : bypass_reason.empty() ? "miss"
-                                                    : "bypass");
+      pm.Count(p.wire.name, up->status >= 400 ? "upstream_error" : result_label);
       if (!store || up->status != 200) return;
       auto assembled = p.wire.assemble(seen);
       if (!assembled) return;  // truncated, refused or not finished with "stop"
@@ -218,7 +232,26 @@ HttpResponse Proxy(const HttpRequest& req, const ProviderSpec& p, cache::CacheRe
   json answer = json::parse(up->body, nullptr, false);
   const auto usage = up->status == 200 ? llm::UsageOf(p.wire.name, answer) : std::nullopt;
   if (usage) pm.Add(pm.spent_usd, p.wire.name, opt.prices.Cost(key->model, *usage));
-  if (miss && up->status == 200 && !no_store) {
+  std::string verdict;
+  if (withheld && up->status == 200) {
+    if (usage) {
+      pm.Add(pm.verify_usd, p.wire.name, opt.prices.Cost(key->model, *usage));
+      pm.Add(pm.verify_tokens, p.wire.name,
+             static_cast<double>(usage->input_tokens + usage->output_tokens));
+    }
+    const std::string cached =
+        llm::AnswerText(p.wire.name, json::parse(withheld->entry->response(), nullptr, false));
+    const std::string fresh = llm::AnswerText(p.wire.name, answer);
+    if (!cached.empty() && !fresh.empty()) {
+      auto agreed = store->RecordAnswerComparison(*withheld, cached, fresh);
+      if (agreed.ok()) {
+        verdict = *agreed ? "agree" : "disagree";
+      } else {
+        spdlog::warn("proxy: the answers could not be compared: {}", agreed.status().message());
+      }
+    }
+  }
+  if (store_answer && up->status == 200 && !no_store) {
     if (p.wire.storable(answer)) {
       auto stored =
           store->Store(key->prompt, up->body, EntryAttributes(scope, up->seconds, usage), ttl);
@@ -226,13 +259,18 @@ HttpResponse Proxy(const HttpRequest& req, const ProviderSpec& p, cache::CacheRe
         spdlog::warn("proxy: the answer was not stored: {}", stored.status().message());
     }
   }
-  pm.Count(p.wire.name, up->status >= 400 ? "upstream_error" : miss ? "miss" : "bypass");
+  pm.Count(p.wire.name, up->status >= 400 ? "upstream_error" : result_label);
   HttpResponse r;
   r.status = up->status;
   r.content_type = up->content_type.empty() ? "application/json" : up->content_type;
   r.body = std::move(up->body);
-  r.headers.emplace_back("x-semcached-cache", miss ? "miss" : "bypass");
+  r.headers.emplace_back("x-semcached-cache", result_label);
   if (!miss) r.headers.emplace_back("x-semcached-bypass-reason", bypass_reason);
+  if (withheld) {
+    r.headers.emplace_back("x-semcached-withheld-similarity", std::to_string(withheld->similarity));
+    r.headers.emplace_back("x-semcached-withheld-entry-id", withheld->id);
+    if (!verdict.empty()) r.headers.emplace_back("x-semcached-verified", verdict);
+  }
   return r;
 }
 

@@ -186,6 +186,18 @@ TEST(FeedbackE2E, LabelsFeedTheTuningRouteAndMayDeleteTheEntry) {
   EXPECT_EQ(nlohmann::json::parse(stats->body)["feedbackCorrect"], 1);
   EXPECT_EQ(nlohmann::json::parse(stats->body)["feedbackWrong"], 1);
 
+  // A search may ask for shadow mode: nothing served, what would have been in the headers.
+  auto shadowed = HttpRequestOnce(server.port(), "POST", "/v1/caches/faq/entries/search",
+                                  R"({"prompt":"How do I reset my router password?"})",
+                                  {{"Authorization", "Bearer k1"},
+                                   {"Content-Type", "application/json"},
+                                   {"X-Semcached-Mode", "shadow"}});
+  ASSERT_TRUE(shadowed && shadowed->status == 200);
+  EXPECT_EQ(nlohmann::json::parse(shadowed->body)["data"].size(), 0u);
+  EXPECT_EQ(shadowed->headers["x-semcached-tier"], "miss");
+  EXPECT_EQ(shadowed->headers["x-semcached-shadow"], "exact");
+  EXPECT_EQ(shadowed->headers["x-semcached-shadow-entry-id"], router);
+
   // Bad bodies name the field; the route is behind the cache's keys.
   auto no_label = feedback(router, {{"prompt", "reset my router"}});
   ASSERT_TRUE(no_label);

@@ -246,5 +246,79 @@ TEST(CacheFeedback, UnknownEntriesBadPromptsAndDeletion) {
             ErrorCode::kNotFound);
 }
 
+TEST(CacheShadow, ShadowModeFindsTheHitAndServesNothing) {
+  TableBackend b;
+  b.options_.similarity_threshold = 0.8f;
+  b.semantic = {Make("s1", "how do i reset my router", 0.9f)};
+  b.options_.shadow = true;
+  LookupTrace t;
+  auto hits = b.Search(Query("how can i reset my router"), &t);
+  ASSERT_TRUE(hits.ok());
+  EXPECT_TRUE(hits->empty());
+  ASSERT_TRUE(t.withheld.has_value());
+  EXPECT_EQ(t.withheld->id, "s1");
+  EXPECT_EQ(t.withheld_reason, Withheld::kShadow);
+  EXPECT_FALSE(t.hit_tier.has_value());
+  EXPECT_TRUE(b.used.empty());  // nothing served: no use recorded
+  auto st = b.Stats();
+  EXPECT_EQ(st.semantic_hits + st.misses, 0u);
+  EXPECT_EQ(st.withheld[static_cast<std::size_t>(Withheld::kShadow)][1], 1u);
+  // A request may ask for the same on a serving cache.
+  b.options_.shadow = false;
+  SearchQuery q = Query("how can i reset my router");
+  q.shadow = true;
+  LookupTrace t2;
+  EXPECT_TRUE(b.Search(q, &t2)->empty());
+  EXPECT_TRUE(t2.withheld.has_value());
+  EXPECT_EQ(b.Search(Query("how can i reset my router"))->size(), 1u);
+}
+
+TEST(CacheShadow, VerificationHoldsBackHitsNearTheThresholdForCallersThatCanVerify) {
+  TableBackend b;
+  b.options_.similarity_threshold = 0.8f;
+  b.options_.verify_band = 0.05f;
+  b.semantic = {Make("near", "how do i reset my router", 0.82f)};
+  SearchQuery q = Query("how can i reset my router");
+  EXPECT_EQ(b.Search(q)->size(), 1u);  // a caller that cannot ask the model is served
+  q.can_verify = true;
+  LookupTrace t;
+  EXPECT_TRUE(b.Search(q, &t)->empty());
+  ASSERT_TRUE(t.withheld.has_value());
+  EXPECT_EQ(t.withheld_reason, Withheld::kVerify);
+  b.semantic = {Make("far", "how do i reset my router", 0.9f)};  // above the band: served
+  EXPECT_EQ(b.Search(q)->size(), 1u);
+  b.options_.verify_fraction = 1;  // every semantic hit
+  EXPECT_TRUE(b.Search(q)->empty());
+  // Exact hits are never held back for verification.
+  b.exact = {Make("e", "how can i reset my router", 1)};
+  SearchQuery exact = q;
+  exact.strategies = {Strategy::kExact};
+  EXPECT_EQ(b.Search(exact)->size(), 1u);
+  EXPECT_EQ(b.Stats().withheld[static_cast<std::size_t>(Withheld::kVerify)][1], 2u);
+}
+
+TEST(CacheShadow, AnswerComparisonsLabelTheWithheldHit) {
+  TableBackend b;
+  b.similarities[{"we open at 9 on saturdays", "on saturdays we open at 9"}] = 0.95f;
+  b.similarities[{"we open at 9 on saturdays", "we are closed on sundays"}] = 0.6f;
+  Hit h{"e1", EntryText::Make("What time do you open on Saturday?", "x"), 0.87f,
+        Strategy::kSemantic};
+  EXPECT_TRUE(
+      *b.RecordAnswerComparison(h, "We open at 9 on Saturdays.", " We open at 9 on Saturdays. "));
+  EXPECT_TRUE(
+      *b.RecordAnswerComparison(h, "We open at 9 on Saturdays.", "On Saturdays we open at 9."));
+  EXPECT_FALSE(
+      *b.RecordAnswerComparison(h, "We open at 9 on Saturdays.", "We are closed on Sundays."));
+  const auto st = b.Stats();
+  EXPECT_EQ(st.agreements[1][SimilarityBucket(0.87f)], 2u);
+  EXPECT_EQ(st.disagreements[1][SimilarityBucket(0.87f)], 1u);
+  EXPECT_STREQ(SimilarityBucketName(SimilarityBucket(0.87f)), "0.85");
+  EXPECT_STREQ(SimilarityBucketName(SimilarityBucket(1.0f)), "0.95");
+  EXPECT_STREQ(SimilarityBucketName(SimilarityBucket(0.2f)), "<0.50");
+  const TuningReport r = b.Tuning(0.5);
+  EXPECT_EQ(r.same, 2u);
+  EXPECT_EQ(r.different, 1u);
+}
+
 }  // namespace
 }  // namespace semcached::cache

@@ -1,0 +1,145 @@
+// Knowing when a hit is wrong, through the official OpenAI SDK (npm `openai`, unchanged) and
+// the caching proxy: shadow mode (the cache's own, or one request's header) serves nothing
+// and compares what it would have served with the model's answer; verification sends the
+// hits close to the threshold upstream anyway and labels them; labels reach /metrics and the
+// tuning route. The upstream is a local fake speaking OpenAI's wire protocol (a paid API
+// cannot run here) that answers each question it knows with one fixed answer.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { createServer } from "node:http";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import OpenAI from "openai";
+import { serverTable, startSemcached, stop } from "../support/processes.mjs";
+
+const binary = process.env.E2E_SEMCACHED_BINARY;
+let upstream, calls = 0;
+const servers = [];
+
+// What a help desk model would say: the same answer to every wording of one question.
+function answerFor(question) {
+  const q = question.toLowerCase();
+  if (q.includes("password")) return "Hold the reset button for ten seconds, then log in with admin/admin.";
+  if (q.includes("router")) return "Unplug the router for thirty seconds and plug it back in.";
+  return "Please contact support.";
+}
+
+before(async () => {
+  assert.ok(binary, "E2E_SEMCACHED_BINARY must name the semcached executable");
+  upstream = createServer((req, res) => {
+    let body = "";
+    req.on("data", (c) => (body += c));
+    req.on("end", () => {
+      const request = JSON.parse(body);
+      calls++;
+      const last = request.messages[request.messages.length - 1].content;
+      res.writeHead(200, { "Content-Type": "application/json" });
+      res.end(JSON.stringify({
+        id: `chatcmpl-${calls}`, object: "chat.completion", created: 1764300000 + calls, model: request.model,
+        choices: [{ index: 0, message: { role: "assistant", content: answerFor(last), refusal: null },
+                    finish_reason: "stop", logprobs: null }],
+        usage: { prompt_tokens: 12, completion_tokens: 20, total_tokens: 32 },
+      }));
+    });
+  });
+  await new Promise((r) => upstream.listen(0, "127.0.0.1", r));
+});
+
+after(async () => {
+  for (const s of servers) {
+    await stop(s.child);
+    rmSync(s.dir, { recursive: true, force: true });
+  }
+  upstream?.close();
+});
+
+async function start(cacheSettings) {
+  const dir = mkdtempSync(join(tmpdir(), "semcached-shadow-"));
+  const s = await startSemcached(binary, dir, `${serverTable(dir)}
+[proxy]
+openai_base_url = "http://127.0.0.1:${upstream.address().port}"
+cache = "llm"
+
+[[caches]]
+id = "llm"
+similarity_threshold = 0.7
+${cacheSettings}
+`);
+  servers.push({ ...s, dir });
+  const client = new OpenAI({ baseURL: `${s.url}/v1`, apiKey: "sk-test", maxRetries: 0 });
+  const ask = (content, headers = {}) =>
+    client.chat.completions.create({ model: "gpt-4o-mini", messages: [{ role: "user", content }] }, { headers })
+      .withResponse();
+  return { url: s.url, ask };
+}
+
+async function metric(url, name, labels) {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  let total = 0;
+  for (const line of text.split("\n")) {
+    if (!line.startsWith(name + "{")) continue;
+    if (Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) total += Number(line.split(" ").pop());
+  }
+  return total;
+}
+
+test("shadow mode serves nothing and labels what it would have served", async () => {
+  const { url, ask } = await start('mode = "shadow"');
+  const first = await ask("How do I reset my router password?");
+  assert.equal(first.response.headers.get("x-semcached-cache"), "miss");  // nothing to withhold yet: stored
+  const before = calls;
+  // The same question again: the exact tier would serve it; the model is asked all the same,
+  // and its answer agrees with the cached one.
+  const again = await ask("How do I reset my router password?");
+  assert.equal(calls, before + 1);
+  assert.equal(again.response.headers.get("x-semcached-cache"), "shadow");
+  assert.equal(again.response.headers.get("x-semcached-verified"), "agree");
+  assert.equal(again.data.choices[0].message.content, answerFor("router password"));
+  // A near miss the embeddings cannot tell apart from the stored question: the cache would
+  // have served the password answer; the model's answer disagrees.
+  const restart = await ask("How do I restart my router?");
+  assert.equal(restart.response.headers.get("x-semcached-cache"), "shadow");
+  assert.equal(restart.response.headers.get("x-semcached-verified"), "disagree");
+  assert.equal(restart.data.choices[0].message.content, answerFor("router"));
+  assert.equal(await metric(url, "semcached_cache_withheld_total", { cache: "llm", reason: "shadow", tier: "exact" }), 1);
+  assert.equal(await metric(url, "semcached_cache_answer_comparisons_total", { cache: "llm", tier: "exact", outcome: "agree" }), 1);
+  assert.equal(await metric(url, "semcached_cache_answer_comparisons_total", { cache: "llm", tier: "semantic", outcome: "disagree" }), 1);
+  assert.equal(await metric(url, "semcached_proxy_requests_total", { provider: "openai", result: "hit" }), 0);
+  assert.ok(await metric(url, "semcached_proxy_verification_tokens_total", { provider: "openai" }) >= 32);
+  // Both labels reach the what-if report: the exact one right, the near miss wrong.
+  const tuning = await (await fetch(`${url}/v1/caches/llm/tuning`)).json();
+  assert.equal(tuning.same, 1, JSON.stringify(tuning));
+  assert.equal(tuning.different, 1, JSON.stringify(tuning));
+});
+
+test("a request can ask for shadow mode on a serving cache", async () => {
+  const { ask } = await start("");
+  await ask("How do I reset my router password?");
+  const hit = await ask("How do I reset my router password?");
+  assert.equal(hit.response.headers.get("x-semcached-cache"), "hit");
+  const before = calls;
+  const shadowed = await ask("How do I reset my router password?", { "X-Semcached-Mode": "shadow" });
+  assert.equal(shadowed.response.headers.get("x-semcached-cache"), "shadow");
+  assert.equal(calls, before + 1);
+  assert.match(shadowed.response.headers.get("x-semcached-withheld-entry-id"), /^[0-9a-f]{32}$/);
+});
+
+test("verification sends hits close to the threshold upstream and labels them", async () => {
+  // Every semantic hit below 0.7 + 0.3 is verified: the exact tier is served as usual.
+  const { url, ask } = await start("verify_band = 0.3");
+  await ask("How do I reset my router password?");
+  const exact = await ask("How do I reset my router password?");
+  assert.equal(exact.response.headers.get("x-semcached-cache"), "hit");
+  const before = calls;
+  const reworded = await ask("how can I reset the password of my router");
+  assert.equal(calls, before + 1);
+  assert.equal(reworded.response.headers.get("x-semcached-cache"), "verify");
+  assert.equal(reworded.response.headers.get("x-semcached-verified"), "agree");
+  assert.equal(await metric(url, "semcached_cache_withheld_total", { cache: "llm", reason: "verify", tier: "semantic" }), 1);
+  assert.equal(await metric(url, "semcached_cache_answer_comparisons_total", { cache: "llm", tier: "semantic", outcome: "agree" }), 1);
+  assert.equal(await metric(url, "semcached_proxy_requests_total", { provider: "openai", result: "verify" }), 1);
+  // The reworded request was not stored: its question is the entry's.
+  const stats = await (await fetch(`${url}/v1/caches/llm/stats`)).json();
+  assert.equal(stats.entries, 1);
+});
