@@ -244,6 +244,10 @@ const std::vector<CacheKey>& CacheKeys() {
                              "would-be semantic hits within this (cosine) above the threshold "
                              "are always verified by the proxy")
                     .Into(&O::verify_band));
+    k.push_back(DoubleKey<C>("max_error_rate", &C::max_error_rate, 0, 0.5,
+                             "adaptive thresholds: serve a semantic hit only while the labels "
+                             "bound its error rate within this (95% confidence); 0: off")
+                    .Into(&O::max_error_rate));
     k.push_back(DoubleKey<C>("answer_agreement", &C::answer_agreement, 0, 1,
                              "two answers agree when equal or at least this similar (cosine)")
                     .Into(&O::answer_agreement));

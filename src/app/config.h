@@ -83,6 +83,7 @@ struct CacheConfig {
   double verify_fraction = 0;           // share of semantic hits the proxy verifies
   double verify_band = 0;               // hits this close above the threshold: verified
   double answer_agreement = 0.9;        // answers at least this similar agree
+  double max_error_rate = 0;            // adaptive thresholds' bound; 0: off
   std::vector<std::string> allowed_attributes;  // empty: any
   bool guard_numbers = true;
   bool guard_negation = true;

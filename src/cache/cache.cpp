@@ -226,7 +226,7 @@ Result<FeedbackOutcome> Cache::RecordFeedback(const std::string& entry_id, const
                                         GuardText(entry->normalized, entry->entry->prompt()),
                                         options().guards) != GuardVerdict::kPass;
   }
-  AddLabel({out.similarity, out.refused_by_guards, f.correct});
+  AddLabel({out.similarity, out.refused_by_guards, f.correct}, entry_id);
   (f.correct ? counters_.feedback_correct : counters_.feedback_wrong)
       .fetch_add(1, std::memory_order_relaxed);
   if (!f.correct && options().feedback_deletes_wrong) {
@@ -237,8 +237,17 @@ Result<FeedbackOutcome> Cache::RecordFeedback(const std::string& entry_id, const
   return out;
 }
 
-void Cache::AddLabel(const LabelledLookup& l) {
+void Cache::AddLabel(const LabelledLookup& l, const std::string& entry_id) {
   std::lock_guard<std::mutex> lock(labelled_mu_);
+  // What the guards refuse is never served: it says nothing of the error of served hits.
+  if (!l.refused_by_guards) {
+    const Observation o{l.similarity, l.same_question};
+    cache_evidence_.Add(o);
+    auto it = evidence_by_entry_.find(entry_id);
+    if (it == evidence_by_entry_.end() && evidence_by_entry_.size() < kMaxLabelled)
+      it = evidence_by_entry_.emplace(entry_id, ErrorEvidence{}).first;
+    if (it != evidence_by_entry_.end()) it->second.Add(o);
+  }
   if (labelled_.size() < kMaxLabelled) {
     labelled_.push_back(l);
   } else {
@@ -272,8 +281,17 @@ Result<bool> Cache::RecordAnswerComparison(const Hit& withheld, std::string_view
   (agree ? counters_.agreements
          : counters_.disagreements)[tier][SimilarityBucket(withheld.similarity)]
       .fetch_add(1, std::memory_order_relaxed);
-  AddLabel({withheld.similarity, false, agree});
+  AddLabel({withheld.similarity, false, agree}, withheld.id);
   return agree;
+}
+
+ErrorDecision Cache::DecideAdaptive(const std::string& entry_id, float similarity) const {
+  ErrorBoundOptions o;
+  o.max_error_rate = options().max_error_rate;
+  std::lock_guard<std::mutex> lock(labelled_mu_);
+  auto it = evidence_by_entry_.find(entry_id);
+  return DecideHit(similarity, it == evidence_by_entry_.end() ? nullptr : &it->second, nullptr,
+                   &cache_evidence_, o);
 }
 
 TuningReport Cache::Tuning(double target_false_hit_rate) const {
@@ -315,6 +333,9 @@ Result<std::vector<Hit>> Cache::Search(const SearchQuery& q, LookupTrace* trace)
     std::optional<Withheld> hold;
     if (options().shadow || q.shadow) {
       hold = Withheld::kShadow;
+    } else if (!exact && options().max_error_rate > 0 &&
+               !DecideAdaptive(chosen->id, similarity).serve) {
+      hold = Withheld::kVerify;  // not enough evidence yet that this hit is right
     } else if (!exact && q.can_verify &&
                (similarity < threshold + options().verify_band ||
                 (options().verify_fraction > 0 &&

@@ -21,11 +21,13 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
 #include <boost/smart_ptr/intrusive_ptr.hpp>
 
+#include "cache/error_bound.h"
 #include "cache/guards.h"
 #include "cache/normalize.h"
 #include "cache/tuning.h"
@@ -99,6 +101,10 @@ struct CacheOptions {
   float verify_band = 0;
   // Two answers agree when their texts are equal or their embeddings are at least this similar.
   float answer_agreement = 0.9f;
+  // Adaptive thresholds (cache/error_bound.h): above 0, a semantic hit at or above the
+  // threshold (now a floor) is served only while the labelled lookups bound its error rate
+  // within this, at 95% confidence; otherwise it is withheld for verification.
+  double max_error_rate = 0;
 };
 
 // Why a found hit was not served.
@@ -332,10 +338,15 @@ class Cache {
   mutable CacheCounters counters_;
 
  private:
-  void AddLabel(const LabelledLookup& l);
+  void AddLabel(const LabelledLookup& l, const std::string& entry_id);
+  // Whether the labels so far let a semantic hit on this entry at this similarity be served.
+  ErrorDecision DecideAdaptive(const std::string& entry_id, float similarity) const;
   mutable std::mutex labelled_mu_;
   std::vector<LabelledLookup> labelled_;  // a ring of kMaxLabelled once full
   std::size_t labelled_next_ = 0;
+  // The adaptive thresholds' evidence: each labelled entry's own, and the whole cache's.
+  std::unordered_map<std::string, ErrorEvidence> evidence_by_entry_;
+  ErrorEvidence cache_evidence_{10000};
 
  private:
   // The hit among a tier's candidates, or null.

@@ -35,11 +35,18 @@ ErrorDecision DecideHit(float similarity, const ErrorEvidence* entry, const Erro
                         const ErrorEvidence* cache, const ErrorBoundOptions& o) {
   ErrorDecision d;
   double wrong = 0, total = 0;
+  // Each scope holds the narrower one's observations too: those count once, at the narrowest
+  // scope's weight (a wider ring may have dropped some the narrower keeps: never below 0).
+  std::size_t inner_wrong = 0, inner_total = 0;
   auto add = [&](const ErrorEvidence* scope, double weight) {
-    if (scope == nullptr || weight <= 0) return;
+    if (scope == nullptr) return;
     const auto [w, n] = scope->Within(similarity - o.window, similarity);
-    wrong += weight * static_cast<double>(w);
-    total += weight * static_cast<double>(n);
+    const std::size_t own_wrong = w > inner_wrong ? w - inner_wrong : 0;
+    const std::size_t own_total = n > inner_total ? n - inner_total : 0;
+    wrong += weight * static_cast<double>(own_wrong);
+    total += weight * static_cast<double>(std::max(own_total, own_wrong));
+    inner_wrong = std::max(w, inner_wrong);
+    inner_total = std::max(n, inner_total);
   };
   add(entry, 1.0);
   add(cluster, o.cluster_weight);

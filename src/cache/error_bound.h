@@ -59,7 +59,9 @@ struct ErrorDecision {
 // included by the caller).
 double BetaUpperBound(double wrong, double right, double confidence);
 
-// Whether a hit at `similarity` may be served; null scopes have no observations.
+// Whether a hit at `similarity` may be served; null scopes have no observations. Each scope
+// holds the narrower one's observations as well (the cluster the entry's, the cache the
+// cluster's): each observation counts once, at the weight of the narrowest scope holding it.
 ErrorDecision DecideHit(float similarity, const ErrorEvidence* entry, const ErrorEvidence* cluster,
                         const ErrorEvidence* cache, const ErrorBoundOptions& options);
 

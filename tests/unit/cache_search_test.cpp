@@ -320,5 +320,36 @@ TEST(CacheShadow, AnswerComparisonsLabelTheWithheldHit) {
   EXPECT_EQ(r.different, 1u);
 }
 
+TEST(CacheAdaptive, AHitIsServedOnceItsLabelsBoundTheErrorRate) {
+  TableBackend b;
+  b.options_.similarity_threshold = 0.8f;  // a floor now
+  b.options_.max_error_rate = 0.02;
+  b.semantic = {Make("s1", "how do i reset my router", 0.9f)};
+  b.similarities[{"hold reset for 10 s", "hold reset for 10 s"}] = 1;
+  SearchQuery q = Query("how can i reset my router");
+  q.can_verify = true;
+  LookupTrace t;
+  EXPECT_TRUE(b.Search(q, &t)->empty());  // nothing known yet: withheld for verification
+  ASSERT_TRUE(t.withheld.has_value());
+  EXPECT_EQ(t.withheld_reason, Withheld::kVerify);
+  // Verified right 148 times at 0.88 (the upper 95% bound of Beta(1, 149) is under 2%).
+  Hit labelled{"s1", EntryText::Make("how do i reset my router", "x"), 0.88f, Strategy::kSemantic};
+  for (int i = 0; i < 147; ++i) ASSERT_TRUE(*b.RecordAnswerComparison(labelled, "same", "same"));
+  EXPECT_TRUE(b.Search(q)->empty());
+  ASSERT_TRUE(*b.RecordAnswerComparison(labelled, "same", "same"));
+  auto served = b.Search(q);
+  ASSERT_EQ(served->size(), 1u);
+  EXPECT_EQ((*served)[0].id, "s1");
+  // The labels are the entry's: another entry at the same similarity has only the cache's
+  // (at a tenth of their weight), not enough.
+  b.semantic = {Make("s2", "how do i reset my modem", 0.9f)};
+  EXPECT_TRUE(b.Search(q)->empty());
+  // Exact hits are not subject to it.
+  b.exact = {Make("e", "how can i reset my router", 1)};
+  SearchQuery exact = q;
+  exact.strategies = {Strategy::kExact};
+  EXPECT_EQ(b.Search(exact)->size(), 1u);
+}
+
 }  // namespace
 }  // namespace semcached::cache

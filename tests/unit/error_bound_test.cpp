@@ -71,18 +71,26 @@ TEST(ErrorBound, AHitIsServedOnceEnoughRightObservationsSitAtOrBelowIt) {
 TEST(ErrorBound, WiderScopesCountAtADiscount) {
   ErrorBoundOptions o;
   ErrorEvidence entry, cluster(10000), cache(10000);
-  for (int i = 0; i < 200; ++i) cluster.Add({0.88f, true});
+  // Each scope holds the narrower ones' observations, as a cache keeps them.
+  auto observe = [&](Observation x, bool in_entry, bool in_cluster) {
+    if (in_entry) entry.Add(x);
+    if (in_cluster) cluster.Add(x);
+    cache.Add(x);
+  };
+  for (int i = 0; i < 200; ++i) observe({0.88f, true}, false, true);
   // 200 of the cluster's count as 100 of the entry's: not enough alone...
   ErrorDecision from_cluster = DecideHit(0.9f, &entry, &cluster, nullptr, o);
   EXPECT_DOUBLE_EQ(from_cluster.evidence, 100);
   EXPECT_FALSE(from_cluster.serve);
-  // ...with 50 of the entry's own, enough.
-  for (int i = 0; i < 50; ++i) entry.Add({0.89f, true});
-  EXPECT_TRUE(DecideHit(0.9f, &entry, &cluster, nullptr, o).serve);
-  // Wrong answers in the cache as a whole weigh in too.
-  for (int i = 0; i < 40; ++i) cache.Add({0.87f, false});
+  // ...with 50 of the entry's own (counted once, at full weight), enough.
+  for (int i = 0; i < 50; ++i) observe({0.89f, true}, true, true);
+  EXPECT_DOUBLE_EQ(DecideHit(0.9f, &entry, &cluster, &cache, o).evidence, 150);
+  EXPECT_TRUE(DecideHit(0.9f, &entry, &cluster, &cache, o).serve);
+  // Wrong answers elsewhere in the cache weigh in too, at a tenth.
+  for (int i = 0; i < 40; ++i) observe({0.87f, false}, false, false);
   const ErrorDecision d = DecideHit(0.9f, &entry, &cluster, &cache, o);
   EXPECT_DOUBLE_EQ(d.wrong, 4);
+  EXPECT_DOUBLE_EQ(d.evidence, 154);
   EXPECT_FALSE(d.serve);
   // A looser bound serves it again (4 wrong in 154: the bound is about 6%).
   EXPECT_GT(d.upper_bound, 0.05);
