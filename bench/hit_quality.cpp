@@ -19,45 +19,11 @@
 
 #include "cache/guards.h"
 #include "cache/normalize.h"
+#include "common/csv_record.h"
 #include "embed/builtin_embedder.h"
 #include "embed/static_embedder.h"
 
 namespace {
-
-// One CSV record with RFC 4180 quoting (fields may hold commas, quotes and newlines).
-bool ReadCsvRecord(std::istream& in, std::vector<std::string>* fields, char sep) {
-  fields->clear();
-  std::string field;
-  bool quoted = false, any = false;
-  char c;
-  while (in.get(c)) {
-    any = true;
-    if (quoted) {
-      if (c == '"') {
-        if (in.peek() == '"') {
-          field += '"';
-          in.get(c);
-        } else {
-          quoted = false;
-        }
-      } else {
-        field += c;
-      }
-    } else if (c == '"' && field.empty()) {
-      quoted = true;
-    } else if (c == sep) {
-      fields->push_back(field);
-      field.clear();
-    } else if (c == '\n') {
-      break;
-    } else if (c != '\r') {
-      field += c;
-    }
-  }
-  if (!any) return false;
-  fields->push_back(field);
-  return true;
-}
 
 struct Pair {
   std::string a, b;
@@ -128,9 +94,9 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::vector<std::string> f;
-  ReadCsvRecord(in, &f, ',');  // header
+  semcached::ReadCsvRecord(in, ',', &f);  // header
   std::vector<Pair> pairs;
-  while (ReadCsvRecord(in, &f, ',')) {
+  while (semcached::ReadCsvRecord(in, ',', &f)) {
     if (f.size() < 3) continue;
     pairs.push_back({Norm(f[0]), Norm(f[1]), f[2] == "1", 0, f[0], f[1]});
   }
@@ -203,8 +169,8 @@ int main(int argc, char** argv) {
   // Guards on negation/antonym pairs.
   std::ifstream cin_(cannot);
   std::vector<Pair> cp;
-  ReadCsvRecord(cin_, &f, '\t');
-  while (ReadCsvRecord(cin_, &f, '\t')) {
+  semcached::ReadCsvRecord(cin_, '\t', &f);
+  while (semcached::ReadCsvRecord(cin_, '\t', &f)) {
     if (f.size() < 3) continue;
     cp.push_back({Norm(f[0]), Norm(f[1]), f[2] == "0", 0, f[0], f[1]});  // positive = equivalent
   }
@@ -248,8 +214,8 @@ int main(int argc, char** argv) {
   auto read_set = [&](const std::string& path) {
     std::vector<Pair> set;
     std::ifstream sin(path);
-    ReadCsvRecord(sin, &f, '\t');
-    while (ReadCsvRecord(sin, &f, '\t')) {
+    semcached::ReadCsvRecord(sin, '\t', &f);
+    while (semcached::ReadCsvRecord(sin, '\t', &f)) {
       if (f.size() >= 2) set.push_back({Norm(f[0]), Norm(f[1]), true, 0, f[0], f[1]});
     }
     auto se = make();

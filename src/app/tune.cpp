@@ -13,6 +13,7 @@
 #include "cache/guards.h"
 #include "cache/normalize.h"
 #include "cache/tuning.h"
+#include "common/csv_record.h"
 
 namespace semcached::app {
 namespace {
@@ -21,38 +22,6 @@ struct LabelledPair {
   std::string first, second;  // the stored question and the one asked
   bool label_one = false;
 };
-
-// One record of RFC 4180 CSV (or TSV): quoted fields may hold separators, quotes and newlines.
-bool ReadRecord(std::istream& in, char sep, std::vector<std::string>* fields) {
-  fields->clear();
-  std::string field;
-  bool quoted = false, any = false;
-  for (char c; in.get(c);) {
-    any = true;
-    if (quoted) {
-      if (c != '"') {
-        field += c;
-      } else if (in.peek() == '"') {
-        field += '"';
-        in.get(c);
-      } else {
-        quoted = false;
-      }
-    } else if (c == '"' && field.empty()) {
-      quoted = true;
-    } else if (c == sep) {
-      fields->push_back(std::move(field));
-      field.clear();
-    } else if (c == '\n') {
-      break;
-    } else if (c != '\r') {
-      field += c;
-    }
-  }
-  if (!any) return false;
-  fields->push_back(std::move(field));
-  return true;
-}
 
 bool ParseLabel(const std::string& text, bool* one) {
   if (text == "1" || text == "true" || text == "1.0") return *one = true, true;
@@ -109,7 +78,7 @@ Result<std::vector<LabelledPair>> ReadPairs(const std::string& path, std::string
   }
   const char sep = EndsWith(path, ".tsv") ? '\t' : ',';
   std::vector<std::string> f;
-  if (!ReadRecord(in, sep, &f) || f.size() < 3)
+  if (!ReadCsvRecord(in, sep, &f) || f.size() < 3)
     return InvalidArgument(path + ": needs a header and three columns (two questions, a label)");
   bool header_label_one = false;
   std::size_t label_at = 2;
@@ -124,7 +93,7 @@ Result<std::vector<LabelledPair>> ReadPairs(const std::string& path, std::string
     const bool cannot_style = f[0] == "premise" && f[1] == "hypothesis" && f[label_at] == "label";
     *label_means = cannot_style ? "different" : "same";
   }
-  for (std::size_t n = 2; ReadRecord(in, sep, &f); ++n) {
+  for (std::size_t n = 2; ReadCsvRecord(in, sep, &f); ++n) {
     if (f.size() == 1 && f[0].empty()) continue;
     LabelledPair p;
     if (f.size() <= label_at || !ParseLabel(f[label_at], &p.label_one))

@@ -1,6 +1,10 @@
 #include "cache/tuning.h"
 
+#include <sstream>
+
 #include <gtest/gtest.h>
+
+#include "common/csv_record.h"
 
 namespace semcached::cache {
 namespace {
@@ -73,6 +77,23 @@ TEST(Tuning, JsonNamesEveryFigure) {
                           "\"averagePrecision\"", "\"targetFalseHitRate\":0.1000",
                           "\"recommended\":{\"threshold\":0.901", "\"thresholds\":["})
     EXPECT_NE(j.find(key), std::string::npos) << key;
+}
+
+TEST(CsvRecord, QuotedFieldsHoldSeparatorsQuotesAndNewlines) {
+  std::istringstream in(
+      "question1,question2,is_duplicate\r\n\"Is it \"\"good\"\", or "
+      "not?\",\"two\nlines\",1\nlast,,0");
+  std::vector<std::string> f;
+  ASSERT_TRUE(ReadCsvRecord(in, ',', &f));
+  EXPECT_EQ(f, (std::vector<std::string>{"question1", "question2", "is_duplicate"}));
+  ASSERT_TRUE(ReadCsvRecord(in, ',', &f));
+  EXPECT_EQ(f, (std::vector<std::string>{"Is it \"good\", or not?", "two\nlines", "1"}));
+  ASSERT_TRUE(ReadCsvRecord(in, ',', &f));
+  EXPECT_EQ(f, (std::vector<std::string>{"last", "", "0"}));
+  EXPECT_FALSE(ReadCsvRecord(in, ',', &f));
+  std::istringstream tsv("a\tb, still b\t1\n");
+  ASSERT_TRUE(ReadCsvRecord(tsv, '\t', &f));
+  EXPECT_EQ(f, (std::vector<std::string>{"a", "b, still b", "1"}));
 }
 
 }  // namespace
