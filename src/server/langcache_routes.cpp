@@ -228,12 +228,14 @@ void AddLangCacheRoutes(Router& router, cache::CacheRegistry& registry, Metrics&
           if (!hits->empty())
             res.headers.emplace_back("X-Semcached-Similarity",
                                      Format("%.4f", hits->front().similarity));
-          if (trace.withheld) {  // what would have been served
-            res.headers.emplace_back("X-Semcached-Shadow",
+          if (trace.withheld) {  // found, not served (shadow mode, adaptive thresholds)
+            res.headers.emplace_back("X-Semcached-Withheld",
+                                     cache::WithheldName(trace.withheld_reason));
+            res.headers.emplace_back("X-Semcached-Withheld-Tier",
                                      cache::StrategyName(trace.withheld->strategy));
-            res.headers.emplace_back("X-Semcached-Shadow-Similarity",
+            res.headers.emplace_back("X-Semcached-Withheld-Similarity",
                                      Format("%.4f", trace.withheld->similarity));
-            res.headers.emplace_back("X-Semcached-Shadow-Entry-Id", trace.withheld->id);
+            res.headers.emplace_back("X-Semcached-Withheld-Entry-Id", trace.withheld->id);
           }
           res.headers.emplace_back("X-Semcached-Timings",
                                    "normalize=" + Format("%.0f", trace.normalize_us) +

@@ -195,8 +195,9 @@ TEST(FeedbackE2E, LabelsFeedTheTuningRouteAndMayDeleteTheEntry) {
   ASSERT_TRUE(shadowed && shadowed->status == 200);
   EXPECT_EQ(nlohmann::json::parse(shadowed->body)["data"].size(), 0u);
   EXPECT_EQ(shadowed->headers["x-semcached-tier"], "miss");
-  EXPECT_EQ(shadowed->headers["x-semcached-shadow"], "exact");
-  EXPECT_EQ(shadowed->headers["x-semcached-shadow-entry-id"], router);
+  EXPECT_EQ(shadowed->headers["x-semcached-withheld"], "shadow");
+  EXPECT_EQ(shadowed->headers["x-semcached-withheld-tier"], "exact");
+  EXPECT_EQ(shadowed->headers["x-semcached-withheld-entry-id"], router);
 
   // Bad bodies name the field; the route is behind the cache's keys.
   auto no_label = feedback(router, {{"prompt", "reset my router"}});
