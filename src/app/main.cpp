@@ -497,11 +497,13 @@ int Main(int argc, char** argv) {
   AddConfigOptions(tune_cmd, opts);
   tune_cmd->add_option("cache", tune_opts.cache_id,
                        "cache whose embedder, guards and normalization to use (default: default)");
-  tune_cmd
-      ->add_option("--pairs", tune_opts.pairs_file,
-                   "labelled pairs: CSV or TSV with a header (two questions, a 0/1 label), or "
-                   "JSON lines")
-      ->required();
+  tune_cmd->add_option("--pairs", tune_opts.pairs_file,
+                       "labelled pairs: CSV or TSV with a header (two questions, a 0/1 label), "
+                       "or JSON lines; without: the running server's report of the cache");
+  std::string tune_url;
+  tune_cmd->add_option("--url", tune_url, "server URL (default: http://server.host:server.port)");
+  tune_cmd->add_option("--api-key", tune_opts.api_key,
+                       "the cache's Bearer key (default: default_cache_api_key)");
   tune_cmd->add_option("--target-false-hits", tune_opts.target_false_hit_rate,
                        "share of different questions that may be served (default 0.01)");
   tune_cmd->add_option("--label-means", tune_opts.label_means,
@@ -553,6 +555,10 @@ int Main(int argc, char** argv) {
       return kExitConfig;
     }
     tune_opts.progress = !tune_no_progress;
+    tune_opts.server_url = !tune_url.empty() ? tune_url
+                                             : "http://" + config->server.host + ":" +
+                                                   std::to_string(config->server.port);
+    if (tune_opts.api_key.empty()) tune_opts.api_key = config->default_cache_api_key;
     return RunTune(*config, tune_opts);
   }
   if (import_cmd->parsed()) {

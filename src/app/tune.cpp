@@ -14,6 +14,7 @@
 #include "cache/normalize.h"
 #include "cache/tuning.h"
 #include "common/csv_record.h"
+#include "common/http_client.h"
 
 namespace semcached::app {
 namespace {
@@ -106,6 +107,36 @@ Result<std::vector<LabelledPair>> ReadPairs(const std::string& path, std::string
   return pairs;
 }
 
+int TuneFromServer(const TuneOptions& options) {
+  auto fail = [](int code, const std::string& why) {
+    std::cerr << "semcached tune: " << why << "\n";
+    return code;
+  };
+  HttpRequest request;
+  request.method = "GET";
+  request.url = options.server_url + "/v1/caches/" + options.cache_id +
+                "/tuning?targetFalseHitRate=" + std::to_string(options.target_false_hit_rate);
+  if (!options.api_key.empty())
+    request.headers.push_back("Authorization: Bearer " + options.api_key);
+  request.timeout_ms = 30'000;
+  auto reply = HttpClient::Shared().Perform(request);
+  if (!reply.ok())
+    return fail(1, "cannot reach " + options.server_url + ": " + reply.status().message());
+  if (reply->status != 200)
+    return fail(reply->status == 404 ? 2 : 1,
+                "the server answered " + std::to_string(reply->status) + ": " + reply->body);
+  auto report = cache::TuningReportFromJson(reply->body);
+  if (!report) return fail(1, "the server's answer is not a tuning report: " + reply->body);
+  if (options.json) {
+    std::cout << reply->body << "\n";
+  } else {
+    std::cout << "cache '" << options.cache_id << "' at " << options.server_url
+              << ": labelled lookups so far\n"
+              << cache::TuningReportText(*report);
+  }
+  return 0;
+}
+
 }  // namespace
 
 int RunTune(const Config& config, const TuneOptions& options) {
@@ -115,6 +146,7 @@ int RunTune(const Config& config, const TuneOptions& options) {
   };
   if (options.target_false_hit_rate < 0 || options.target_false_hit_rate > 1)
     return fail(2, "--target-false-hits must be between 0 and 1");
+  if (options.pairs_file.empty()) return TuneFromServer(options);
   if (!options.label_means.empty() && options.label_means != "same" &&
       options.label_means != "different")
     return fail(2, "--label-means must be 'same' or 'different'");

@@ -5,6 +5,9 @@
 // with the cache's guards and normalization, and prints for thresholds 0.50 to 1.00 the hit
 // rate on pairs that ask the same, the false-hit rate on pairs that do not, and the lowest
 // threshold whose false-hit rate stays within the target (cache/tuning.h). Nothing is stored.
+// Without --pairs it asks a running server for the same report on what its cache has seen:
+// the labels of verification, shadow mode and feedback, and the share of recent lookups each
+// threshold would serve.
 #pragma once
 
 #include <string>
@@ -23,6 +26,10 @@ struct TuneOptions {
   std::string label_means;
   bool json = false;
   bool progress = true;
+  // Without pairs_file: the report of a running server's cache (its labels and recent
+  // lookups), from GET /v1/caches/CACHE/tuning at this URL with this key.
+  std::string server_url;
+  std::string api_key;
 };
 
 // Exit codes: 0 a report, 2 a file or cache that cannot be used, 1 an embedder failure.

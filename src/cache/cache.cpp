@@ -294,13 +294,25 @@ ErrorDecision Cache::DecideAdaptive(const std::string& entry_id, float similarit
                    &cache_evidence_, o);
 }
 
+void Cache::RecordBest(float similarity) {
+  const std::uint64_t at = recorded_count_.fetch_add(1, std::memory_order_relaxed);
+  recorded_[at % kMaxRecorded].store(similarity, std::memory_order_relaxed);
+}
+
 TuningReport Cache::Tuning(double target_false_hit_rate) const {
   std::vector<LabelledLookup> copy;
   {
     std::lock_guard<std::mutex> lock(labelled_mu_);
     copy = labelled_;
   }
-  return WhatIf(copy, target_false_hit_rate);
+  TuningReport report = WhatIf(copy, target_false_hit_rate);
+  std::vector<float> best;
+  const std::uint64_t n = std::min<std::uint64_t>(recorded_count_.load(), kMaxRecorded);
+  best.reserve(n);
+  for (std::uint64_t i = 0; i < n; ++i)
+    best.push_back(recorded_[i].load(std::memory_order_relaxed));
+  AddTrafficShares(&report, best);
+  return report;
 }
 
 Result<std::vector<Hit>> Cache::Search(const SearchQuery& q, LookupTrace* trace) {
@@ -344,6 +356,7 @@ Result<std::vector<Hit>> Cache::Search(const SearchQuery& q, LookupTrace* trace)
     }
     if (!hold) RecordUse(*chosen, now);
     Hit hit{std::move(chosen->id), std::move(chosen->entry), similarity, strategy};
+    RecordBest(exact ? 1.0f : similarity);
     if (hold) {
       counters_.withheld[static_cast<std::size_t>(*hold)][exact ? 0 : 1].fetch_add(
           1, std::memory_order_relaxed);
@@ -356,6 +369,7 @@ Result<std::vector<Hit>> Cache::Search(const SearchQuery& q, LookupTrace* trace)
     return std::vector<Hit>{std::move(hit)};
   }
   counters_.misses.fetch_add(1, std::memory_order_relaxed);
+  if (t.best_similarity >= 0) RecordBest(t.best_similarity);
   return std::vector<Hit>{};
 }
 

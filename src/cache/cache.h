@@ -292,8 +292,10 @@ class Cache {
                                       std::string_view model_answer);
   // What each threshold would have served of the labelled lookups so far (cache/tuning.h).
   TuningReport Tuning(double target_false_hit_rate) const;
-  // Labelled lookups kept for Tuning: the most recent ones.
+  // Labelled lookups kept for Tuning, and lookups whose best similarity it reports the
+  // traffic share of: the most recent ones.
   static constexpr std::size_t kMaxLabelled = 100000;
+  static constexpr std::size_t kMaxRecorded = 100000;
   // Durability hooks of stores that keep files (no-ops elsewhere).
   virtual Status Snapshot() { return Status::Ok(); }
   virtual Status MaybeSnapshot() { return Status::Ok(); }
@@ -339,6 +341,10 @@ class Cache {
 
  private:
   void AddLabel(const LabelledLookup& l, const std::string& entry_id);
+  // The best similarity a lookup saw (1 for an exact hit), into a lock-free ring.
+  void RecordBest(float similarity);
+  std::unique_ptr<std::atomic<float>[]> recorded_ { new std::atomic<float>[ kMaxRecorded ] };
+  std::atomic<std::uint64_t> recorded_count_{0};
   // Whether the labels so far let a semantic hit on this entry at this similarity be served.
   ErrorDecision DecideAdaptive(const std::string& entry_id, float similarity) const;
   mutable std::mutex labelled_mu_;

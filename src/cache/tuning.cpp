@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstdio>
 
+#include <nlohmann/json.hpp>
+
 namespace semcached::cache {
 namespace {
 
@@ -35,7 +37,7 @@ std::string RowJson(const ThresholdRow& r) {
   return std::string("{\"threshold\":") + buf + ",\"hits\":" + std::to_string(r.hits) +
          ",\"falseHits\":" + std::to_string(r.false_hits) + ",\"hitRate\":" + Number(r.hit_rate) +
          ",\"falseHitRate\":" + Number(r.false_hit_rate) + ",\"precision\":" + Number(r.precision) +
-         "}";
+         ",\"servedShare\":" + Number(r.served_share) + "}";
 }
 
 }  // namespace
@@ -92,6 +94,52 @@ TuningReport WhatIf(const std::vector<LabelledLookup>& lookups, double target_fa
   return report;
 }
 
+void AddTrafficShares(TuningReport* report, const std::vector<float>& best) {
+  std::vector<float> sorted(best);
+  std::sort(sorted.begin(), sorted.end());
+  report->lookups = sorted.size();
+  auto share_at = [&](float t) {
+    if (sorted.empty()) return 0.0;
+    const auto first = std::lower_bound(sorted.begin(), sorted.end(), t);
+    return static_cast<double>(sorted.end() - first) / static_cast<double>(sorted.size());
+  };
+  for (auto& row : report->rows) row.served_share = share_at(row.threshold);
+  if (report->recommended)
+    report->recommended->served_share = share_at(report->recommended->threshold);
+}
+
+std::optional<TuningReport> TuningReportFromJson(const std::string& text) {
+  const auto j = nlohmann::json::parse(text, nullptr, false);
+  if (!j.is_object() || !j.contains("thresholds") || !j["thresholds"].is_array())
+    return std::nullopt;
+  auto row_of = [](const nlohmann::json& r) {
+    ThresholdRow row;
+    row.threshold = r.value("threshold", 0.f);
+    row.hits = r.value("hits", std::size_t{0});
+    row.false_hits = r.value("falseHits", std::size_t{0});
+    row.hit_rate = r.value("hitRate", 0.0);
+    row.false_hit_rate = r.value("falseHitRate", 0.0);
+    row.precision = r.value("precision", 1.0);
+    row.served_share = r.value("servedShare", 0.0);
+    return row;
+  };
+  TuningReport out;
+  out.same = j.value("same", std::size_t{0});
+  out.different = j.value("different", std::size_t{0});
+  if (j.contains("refusedByGuards") && j["refusedByGuards"].is_object()) {
+    out.refused_same = j["refusedByGuards"].value("same", std::size_t{0});
+    out.refused_different = j["refusedByGuards"].value("different", std::size_t{0});
+  }
+  out.average_precision = j.value("averagePrecision", 0.0);
+  out.target_false_hit_rate = j.value("targetFalseHitRate", 0.01);
+  out.lookups = j.value("lookups", std::size_t{0});
+  if (j.contains("recommended") && j["recommended"].is_object())
+    out.recommended = row_of(j["recommended"]);
+  for (const auto& r : j["thresholds"])
+    if (r.is_object()) out.rows.push_back(row_of(r));
+  return out;
+}
+
 std::string TuningReportJson(const TuningReport& r) {
   std::string out =
       "{\"same\":" + std::to_string(r.same) + ",\"different\":" + std::to_string(r.different) +
@@ -99,6 +147,7 @@ std::string TuningReportJson(const TuningReport& r) {
       ",\"different\":" + std::to_string(r.refused_different) +
       "},\"averagePrecision\":" + Number(r.average_precision) +
       ",\"targetFalseHitRate\":" + Number(r.target_false_hit_rate) +
+      ",\"lookups\":" + std::to_string(r.lookups) +
       ",\"recommended\":" + (r.recommended ? RowJson(*r.recommended) : std::string("null")) +
       ",\"thresholds\":[";
   for (std::size_t i = 0; i < r.rows.size(); ++i) {
@@ -116,13 +165,27 @@ std::string TuningReportText(const TuningReport& r) {
                 "and %zu of them\naverage precision of the similarity (guards aside) %.3f\n\n",
                 r.same, r.different, r.refused_same, r.refused_different, r.average_precision);
   out += line;
-  std::snprintf(line, sizeof line, "%10s %10s %15s %10s %8s %11s\n", "threshold", "hit rate",
-                "false-hit rate", "precision", "hits", "false hits");
+  const bool traffic = r.lookups > 0;
+  std::snprintf(line, sizeof line, "%10s %10s %15s %10s %8s %11s%s\n", "threshold", "hit rate",
+                "false-hit rate", "precision", "hits", "false hits",
+                traffic ? "  traffic served" : "");
   out += line;
   for (const auto& row : r.rows) {
-    std::snprintf(line, sizeof line, "%10.2f %9.1f%% %14.2f%% %9.1f%% %8zu %11zu\n",
+    std::snprintf(line, sizeof line, "%10.2f %9.1f%% %14.2f%% %9.1f%% %8zu %11zu",
                   static_cast<double>(row.threshold), 100 * row.hit_rate, 100 * row.false_hit_rate,
                   100 * row.precision, row.hits, row.false_hits);
+    out += line;
+    if (traffic) {
+      std::snprintf(line, sizeof line, " %14.1f%%", 100 * row.served_share);
+      out += line;
+    }
+    out += '\n';
+  }
+  if (traffic) {
+    std::snprintf(line, sizeof line,
+                  "(traffic served: of the last %zu lookups, those whose best candidate reaches "
+                  "the threshold, before the guards)\n",
+                  r.lookups);
     out += line;
   }
   if (r.recommended) {

@@ -29,6 +29,9 @@ struct ThresholdRow {
   double hit_rate = 0;                   // hits / right lookups
   double false_hit_rate = 0;             // false hits / wrong lookups
   double precision = 1;                  // hits / everything served (1 when nothing is)
+  // Of the recent traffic (AddTrafficShares), the share whose best candidate reaches this
+  // threshold: what the cache would serve, before the guards.
+  double served_share = 0;
 };
 
 struct TuningReport {
@@ -41,15 +44,21 @@ struct TuningReport {
   // The lowest threshold (to 0.001) at which the false-hit rate stays within the target, and
   // what it gives; none when no threshold up to 1 does (every wrong lookup at similarity 1).
   std::optional<ThresholdRow> recommended;
+  std::size_t lookups = 0;  // recent lookups behind served_share (0: none recorded)
 };
 
 // Rows for thresholds from `from` to `to` in steps of `step`, and the recommendation.
 TuningReport WhatIf(const std::vector<LabelledLookup>& lookups, double target_false_hit_rate,
                     float from = 0.5f, float to = 1.0f, float step = 0.01f);
 
+// Fills served_share from the best similarity each recent lookup saw (1 for an exact hit).
+void AddTrafficShares(TuningReport* report, const std::vector<float>& best_similarities);
+
 // The report as JSON (keys as in the structs above, camelCase).
 std::string TuningReportJson(const TuningReport& report);
 // The report as a table for a terminal.
 std::string TuningReportText(const TuningReport& report);
+// The report back from its JSON (what the tuning route returns); nullopt if it is not one.
+std::optional<TuningReport> TuningReportFromJson(const std::string& json);
 
 }  // namespace semcached::cache

@@ -181,6 +181,27 @@ TEST(FeedbackE2E, LabelsFeedTheTuningRouteAndMayDeleteTheEntry) {
   EXPECT_EQ(tj["different"], 1);
   EXPECT_EQ(tj["targetFalseHitRate"], 0.0);
   EXPECT_EQ(tj["thresholds"].size(), 51u);
+  // The lookups so far: one search found nothing (the deleted entry's question asked again,
+  // its best candidate the router entry); the share each threshold would serve.
+  EXPECT_GE(tj["lookups"].get<int>(), 1);
+  EXPECT_EQ(tj["thresholds"][0]["servedShare"].is_number(), true);
+  // `semcached tune CACHE` asks the running server for the same report.
+  auto cli = RunCommand({SemcachedServer::BinaryPath(), "tune", "faq", "--url",
+                         "http://127.0.0.1:" + std::to_string(server.port()), "--api-key", "k1",
+                         "--target-false-hits", "0", "--json"});
+  ASSERT_EQ(cli.exit_code, 0) << cli.output;
+  const auto from_cli = LastJsonLine(cli.output);
+  EXPECT_EQ(from_cli["same"], 1);
+  EXPECT_EQ(from_cli["different"], 1);
+  auto cli_text =
+      RunCommand({SemcachedServer::BinaryPath(), "tune", "faq", "--url",
+                  "http://127.0.0.1:" + std::to_string(server.port()), "--api-key", "k1"});
+  ASSERT_EQ(cli_text.exit_code, 0) << cli_text.output;
+  EXPECT_NE(cli_text.output.find("traffic served"), std::string::npos) << cli_text.output;
+  auto cli_unknown =
+      RunCommand({SemcachedServer::BinaryPath(), "tune", "nope", "--url",
+                  "http://127.0.0.1:" + std::to_string(server.port()), "--api-key", "k1"});
+  EXPECT_NE(cli_unknown.exit_code, 0);
   auto stats = HttpRequestOnce(server.port(), "GET", "/v1/caches/faq/stats", "", auth);
   ASSERT_TRUE(stats && stats->status == 200);
   EXPECT_EQ(nlohmann::json::parse(stats->body)["feedbackCorrect"], 1);

@@ -79,6 +79,27 @@ TEST(Tuning, JsonNamesEveryFigure) {
     EXPECT_NE(j.find(key), std::string::npos) << key;
 }
 
+TEST(Tuning, TrafficSharesAndTheJsonRoundTrip) {
+  TuningReport r = WhatIf(Lookups(), 0.1);
+  // Four recent lookups: an exact hit (1), two near ones, one far.
+  AddTrafficShares(&r, {1.0f, 0.92f, 0.85f, 0.3f});
+  EXPECT_EQ(r.lookups, 4u);
+  EXPECT_DOUBLE_EQ(r.rows[0].served_share, 0.75);      // at 0.50
+  EXPECT_DOUBLE_EQ(r.rows[40].served_share, 0.5);      // at 0.90
+  EXPECT_DOUBLE_EQ(r.rows.back().served_share, 0.25);  // at 1.00: the exact hit
+  EXPECT_DOUBLE_EQ(r.recommended->served_share, 0.5);  // at 0.901
+  const auto back = TuningReportFromJson(TuningReportJson(r));
+  ASSERT_TRUE(back.has_value());
+  EXPECT_EQ(back->lookups, 4u);
+  EXPECT_EQ(back->rows.size(), r.rows.size());
+  EXPECT_EQ(back->rows[40].hits, r.rows[40].hits);
+  EXPECT_NEAR(back->rows[40].served_share, 0.5, 1e-4);
+  EXPECT_NEAR(back->recommended->threshold, 0.901f, 1e-6);
+  EXPECT_EQ(TuningReportText(*back), TuningReportText(r));
+  EXPECT_FALSE(TuningReportFromJson("{\"same\":1}").has_value());
+  EXPECT_FALSE(TuningReportFromJson("not json").has_value());
+}
+
 TEST(CsvRecord, QuotedFieldsHoldSeparatorsQuotesAndNewlines) {
   std::istringstream in(
       "question1,question2,is_duplicate\r\n\"Is it \"\"good\"\", or "
