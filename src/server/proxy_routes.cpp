@@ -1,10 +1,13 @@
 #include "server/proxy_routes.h"
 
 #include <charconv>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <unordered_map>
 
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
@@ -57,8 +60,67 @@ cache::Attributes EntryAttributes(cache::Attributes scope, double upstream_secon
   return scope;
 }
 
+// The prompt each recent hit was served for, so that a later request's
+// `x-semcached-feedback: ENTRY_ID=wrong` can label that answer for that prompt. Bounded: the
+// oldest are forgotten first.
+class ServedPrompts {
+ public:
+  void Remember(const std::string& entry_id, const std::string& prompt) {
+    std::lock_guard lock(mu_);
+    auto [it, fresh] = prompts_.insert_or_assign(entry_id, prompt);
+    if (fresh) order_.push_back(entry_id);
+    while (order_.size() > kMost) {
+      prompts_.erase(order_.front());
+      order_.pop_front();
+    }
+  }
+  std::optional<std::string> Find(const std::string& entry_id) const {
+    std::lock_guard lock(mu_);
+    auto it = prompts_.find(entry_id);
+    if (it == prompts_.end()) return std::nullopt;
+    return it->second;
+  }
+
+ private:
+  static constexpr std::size_t kMost = 10000;
+  mutable std::mutex mu_;
+  std::unordered_map<std::string, std::string> prompts_;
+  std::deque<std::string> order_;
+};
+
+// `x-semcached-feedback: ID=correct|wrong[, ...]`: labels on answers served earlier (the
+// application learnt since that one was right or wrong); how many were recorded.
+int RecordFeedbackHeader(std::string_view header, cache::Cache& store, const ServedPrompts& served,
+                         const cache::Attributes& scope) {
+  int recorded = 0;
+  while (!header.empty()) {
+    const std::size_t comma = header.find(',');
+    std::string_view item = header.substr(0, comma);
+    header = comma == std::string_view::npos ? std::string_view() : header.substr(comma + 1);
+    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+    while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+    const std::size_t eq = item.find('=');
+    if (eq == std::string_view::npos) continue;
+    const std::string id(item.substr(0, eq));
+    const std::string_view label = item.substr(eq + 1);
+    if (label != "correct" && label != "wrong") continue;
+    auto prompt = served.Find(id);
+    if (!prompt) {
+      spdlog::info("proxy: feedback on entry {} that this instance has not served lately", id);
+      continue;
+    }
+    auto done = store.RecordFeedback(id, {*prompt, label == "correct", scope});
+    if (done.ok()) {
+      ++recorded;
+    } else {
+      spdlog::info("proxy: feedback on entry {} not recorded: {}", id, done.status().message());
+    }
+  }
+  return recorded;
+}
+
 HttpResponse Proxy(const HttpRequest& req, const ProviderSpec& p, cache::CacheRegistry& registry,
-                   const ProxyOptions& opt, ProxyMetrics& pm) {
+                   const ProxyOptions& opt, ProxyMetrics& pm, ServedPrompts& served) {
   json body = json::parse(req.body, nullptr, /*allow_exceptions=*/false);
   if (body.is_discarded()) return p.error(400, "the request body is not valid JSON");
   auto key = p.key(body, req);
@@ -79,6 +141,10 @@ HttpResponse Proxy(const HttpRequest& req, const ProviderSpec& p, cache::CacheRe
       {"provider", p.wire.name}, {"model", key->model}, {"scope", key->scope}};
   // Always present, so an entry of one namespace never answers a search of none.
   scope["namespace"] = std::string(req.Header("x-semcached-namespace"));
+
+  int feedback_recorded = -1;
+  if (auto f = req.Header("x-semcached-feedback"); !f.empty() && store)
+    feedback_recorded = RecordFeedbackHeader(f, *store, served, scope);
 
   // A hit the cache found but held back (shadow mode, or verification): the request goes
   // upstream, and the model's answer is compared with the cached one.
@@ -130,10 +196,14 @@ HttpResponse Proxy(const HttpRequest& req, const ProviderSpec& p, cache::CacheRe
       pm.Add(pm.saved_usd, p.wire.name, usd);
       pm.Add(pm.saved_tokens, p.wire.name, static_cast<double>(tokens));
       pm.Add(pm.saved_seconds, p.wire.name, seconds);
+      served.Remember(hit.id, key->prompt);
       std::vector<std::pair<std::string, std::string>> hit_headers = {
           {"x-semcached-cache", "hit"},
           {"x-semcached-similarity", std::to_string(hit.similarity)},
           {"x-semcached-entry-id", hit.id}};
+      if (feedback_recorded >= 0)
+        hit_headers.emplace_back("x-semcached-feedback-recorded",
+                                 std::to_string(feedback_recorded));
       if (key->stream) {
         if (stored.is_null()) stored = json::parse(hit.entry->response(), nullptr, false);
         HttpResponse r;
@@ -266,6 +336,8 @@ HttpResponse Proxy(const HttpRequest& req, const ProviderSpec& p, cache::CacheRe
   r.body = std::move(up->body);
   r.headers.emplace_back("x-semcached-cache", result_label);
   if (!miss) r.headers.emplace_back("x-semcached-bypass-reason", bypass_reason);
+  if (feedback_recorded >= 0)
+    r.headers.emplace_back("x-semcached-feedback-recorded", std::to_string(feedback_recorded));
   if (withheld) {
     r.headers.emplace_back("x-semcached-withheld-similarity", std::to_string(withheld->similarity));
     r.headers.emplace_back("x-semcached-withheld-entry-id", withheld->id);
@@ -280,6 +352,7 @@ void AddProxyRoutes(Router& router, cache::CacheRegistry& registry, Metrics& met
                     ProxyOptions options) {
   auto opt = std::make_shared<ProxyOptions>(std::move(options));
   auto pm = std::make_shared<ProxyMetrics>(metrics.registry());
+  auto served = std::make_shared<ServedPrompts>();
   for (const auto& [path, wire] : llm::ProviderRoutes()) {
     const bool openai = wire.api == "openai";
     const bool anthropic = wire.api == "anthropic";
@@ -294,8 +367,8 @@ void AddProxyRoutes(Router& router, cache::CacheRegistry& registry, Metrics& met
                      key.empty() ? std::string() : wire.key_prefix + key, opt->policy});
     router.Add(
         "POST", path,
-        [&registry, opt, pm, spec](const HttpRequest& req) {
-          return Proxy(req, *spec, registry, *opt, *pm);
+        [&registry, opt, pm, spec, served](const HttpRequest& req) {
+          return Proxy(req, *spec, registry, *opt, *pm, *served);
         },
         /*blocking=*/true);
   }

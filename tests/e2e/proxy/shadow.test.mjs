@@ -143,3 +143,21 @@ test("verification sends hits close to the threshold upstream and labels them", 
   const stats = await (await fetch(`${url}/v1/caches/llm/stats`)).json();
   assert.equal(stats.entries, 1);
 });
+
+test("a follow-up request can say an earlier answer was wrong", async () => {
+  const { url, ask } = await start("");
+  await ask("How do I reset my router password?");
+  const hit = await ask("How do I restart my router?");  // served the password answer
+  assert.equal(hit.response.headers.get("x-semcached-cache"), "hit");
+  const id = hit.response.headers.get("x-semcached-entry-id");
+  // The application learnt the answer was wrong, and says so on its next call.
+  const next = await ask("What else can I try?", { "X-Semcached-Feedback": `${id}=wrong` });
+  assert.equal(next.response.headers.get("x-semcached-feedback-recorded"), "1");
+  const unknown = await ask("Anything else?", { "X-Semcached-Feedback": "0123456789abcdef0123456789abcdef=wrong" });
+  assert.equal(unknown.response.headers.get("x-semcached-feedback-recorded"), "0");
+  const stats = await (await fetch(`${url}/v1/caches/llm/stats`)).json();
+  assert.equal(stats.feedbackWrong, 1);
+  const tuning = await (await fetch(`${url}/v1/caches/llm/tuning`)).json();
+  assert.equal(tuning.different, 1);
+  assert.equal(tuning.same, 0);
+});
