@@ -107,11 +107,12 @@ Result<std::vector<LabelledPair>> ReadPairs(const std::string& path, std::string
   return pairs;
 }
 
+int Fail(int code, const std::string& why) {
+  std::cerr << "semcached tune: " << why << "\n";
+  return code;
+}
+
 int TuneFromServer(const TuneOptions& options) {
-  auto fail = [](int code, const std::string& why) {
-    std::cerr << "semcached tune: " << why << "\n";
-    return code;
-  };
   HttpRequest request;
   request.method = "GET";
   request.url = options.server_url + "/v1/caches/" + options.cache_id +
@@ -121,12 +122,12 @@ int TuneFromServer(const TuneOptions& options) {
   request.timeout_ms = 30'000;
   auto reply = HttpClient::Shared().Perform(request);
   if (!reply.ok())
-    return fail(1, "cannot reach " + options.server_url + ": " + reply.status().message());
+    return Fail(1, "cannot reach " + options.server_url + ": " + reply.status().message());
   if (reply->status != 200)
-    return fail(reply->status == 404 ? 2 : 1,
+    return Fail(reply->status == 404 ? 2 : 1,
                 "the server answered " + std::to_string(reply->status) + ": " + reply->body);
   auto report = cache::TuningReportFromJson(reply->body);
-  if (!report) return fail(1, "the server's answer is not a tuning report: " + reply->body);
+  if (!report) return Fail(1, "the server's answer is not a tuning report: " + reply->body);
   if (options.json) {
     std::cout << reply->body << "\n";
   } else {
@@ -140,25 +141,21 @@ int TuneFromServer(const TuneOptions& options) {
 }  // namespace
 
 int RunTune(const Config& config, const TuneOptions& options) {
-  auto fail = [](int code, const std::string& why) {
-    std::cerr << "semcached tune: " << why << "\n";
-    return code;
-  };
   if (options.target_false_hit_rate < 0 || options.target_false_hit_rate > 1)
-    return fail(2, "--target-false-hits must be between 0 and 1");
+    return Fail(2, "--target-false-hits must be between 0 and 1");
   if (options.pairs_file.empty()) return TuneFromServer(options);
   if (!options.label_means.empty() && options.label_means != "same" &&
       options.label_means != "different")
-    return fail(2, "--label-means must be 'same' or 'different'");
+    return Fail(2, "--label-means must be 'same' or 'different'");
   auto settings = FindCacheConfig(config, options.cache_id);
-  if (!settings.ok()) return fail(2, settings.status().message());
+  if (!settings.ok()) return Fail(2, settings.status().message());
   std::string label_means = options.label_means;
   auto pairs = ReadPairs(options.pairs_file, &label_means);
-  if (!pairs.ok()) return fail(2, pairs.status().message());
-  if (pairs->empty()) return fail(2, options.pairs_file + " has no pairs");
+  if (!pairs.ok()) return Fail(2, pairs.status().message());
+  if (pairs->empty()) return Fail(2, options.pairs_file + " has no pairs");
   if (label_means.empty()) label_means = "same";  // JSON lines name their label
   auto embedder = MakeEmbedder(config, *settings);
-  if (!embedder.ok()) return fail(1, embedder.status().message());
+  if (!embedder.ok()) return Fail(1, embedder.status().message());
   const cache::CacheOptions cache_options = ToCacheOptions(*settings);
 
   struct Prepared {
@@ -187,7 +184,7 @@ int RunTune(const Config& config, const TuneOptions& options) {
   for (std::size_t i = 0; i < prepared.size(); ++i) {
     const auto& p = prepared[i];
     auto similarity = embed::CosineOf(**embedder, p.first, p.second);
-    if (!similarity.ok()) return fail(1, "embedding failed: " + similarity.status().message());
+    if (!similarity.ok()) return Fail(1, "embedding failed: " + similarity.status().message());
     cache::LabelledLookup l;
     l.similarity = *similarity;
     l.refused_by_guards = cache::CheckGuards(cache::GuardText(p.second, p.pair->second),

@@ -1,7 +1,6 @@
 #include "cache/cache.h"
 
 #include <algorithm>
-#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -258,20 +257,16 @@ void Cache::AddLabel(const LabelledLookup& l, const std::string& entry_id) {
 
 Result<bool> Cache::RecordAnswerComparison(const Hit& withheld, std::string_view cached_answer,
                                            std::string_view model_answer) {
-  auto trimmed = [](std::string_view s) {
-    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-    return s;
-  };
-  bool agree = trimmed(cached_answer) == trimmed(model_answer);
+  // Equal once normalized (whitespace, case, edge punctuation), or near as embeddings; the
+  // embedder runs only for texts that differ.
+  bool agree = cached_answer == model_answer;
   if (!agree) {
     auto a = NormalizePrompt(cached_answer, options().normalize);
     auto b = NormalizePrompt(model_answer, options().normalize);
     if (!a.ok()) return a.status();
     if (!b.ok()) return b.status();
-    if (a->empty() || b->empty()) {
-      agree = *a == *b;
-    } else {
+    agree = *a == *b;
+    if (!agree && !a->empty() && !b->empty()) {
       auto similarity = PromptSimilarity(*a, *b);
       if (!similarity.ok()) return similarity.status();
       agree = *similarity >= options().answer_agreement;

@@ -58,11 +58,12 @@ CacheMetrics::CacheMetrics(Metrics& m, const cache::CacheRegistry& registry) {
                                       "Labels applications sent on answers, by label.",
                                       prometheus::MetricType::Counter,
                                       {}};
+    // One sample of a family, a gauge's or a counter's as the family is.
     auto add = [](prometheus::MetricFamily& f, std::vector<prometheus::ClientMetric::Label> l,
-                  std::uint64_t v) {
+                  double v) {
       prometheus::ClientMetric m;
       m.label = std::move(l);
-      m.counter.value = static_cast<double>(v);
+      (f.type == prometheus::MetricType::Gauge ? m.gauge.value : m.counter.value) = v;
       f.metric.push_back(std::move(m));
     };
     const char* kTiers[] = {"exact", "semantic"};
@@ -75,7 +76,7 @@ CacheMetrics::CacheMetrics(Metrics& m, const cache::CacheRegistry& registry) {
               {{"cache", id},
                {"reason", cache::WithheldName(static_cast<cache::Withheld>(r))},
                {"tier", kTiers[tier]}},
-              st.withheld[r][tier]);
+              static_cast<double>(st.withheld[r][tier]));
       for (std::size_t tier = 0; tier < 2; ++tier) {
         for (std::size_t b = 0; b < cache::kSimilarityBuckets; ++b) {
           if (st.agreements[tier][b] + st.disagreements[tier][b] == 0) continue;
@@ -85,25 +86,16 @@ CacheMetrics::CacheMetrics(Metrics& m, const cache::CacheRegistry& registry) {
                  {"tier", kTiers[tier]},
                  {"bucket", cache::SimilarityBucketName(b)},
                  {"outcome", agree ? "agree" : "disagree"}},
-                agree ? st.agreements[tier][b] : st.disagreements[tier][b]);
+                static_cast<double>(agree ? st.agreements[tier][b] : st.disagreements[tier][b]));
         }
       }
-      add(feedback, {{"cache", id}, {"label", "correct"}}, st.feedback_correct);
-      add(feedback, {{"cache", id}, {"label", "wrong"}}, st.feedback_wrong);
-      prometheus::ClientMetric t, d;
-      t.label = {{"cache", c->options().id}};
-      d.label = t.label;
-      t.counter.value = static_cast<double>(st.tokens_saved);
-      d.counter.value = st.cost_saved_usd;
-      tokens.metric.push_back(t);
-      cost.metric.push_back(d);
-      prometheus::ClientMetric e, b;
-      e.label = {{"cache", c->options().id}};
-      b.label = e.label;
-      e.gauge.value = static_cast<double>(st.entries);
-      b.gauge.value = static_cast<double>(st.bytes);
-      entries.metric.push_back(e);
-      bytes.metric.push_back(b);
+      add(feedback, {{"cache", id}, {"label", "correct"}},
+          static_cast<double>(st.feedback_correct));
+      add(feedback, {{"cache", id}, {"label", "wrong"}}, static_cast<double>(st.feedback_wrong));
+      add(tokens, {{"cache", id}}, static_cast<double>(st.tokens_saved));
+      add(cost, {{"cache", id}}, st.cost_saved_usd);
+      add(entries, {{"cache", id}}, static_cast<double>(st.entries));
+      add(bytes, {{"cache", id}}, static_cast<double>(st.bytes));
     }
     return std::vector<prometheus::MetricFamily>{entries,  bytes,    tokens,     cost,
                                                  withheld, feedback, comparisons};
