@@ -16,6 +16,7 @@ import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Agent, request } from "node:http";
 import { serverTable, startSemcached, stop } from "../tests/e2e/support/processes.mjs";
+import { parseDelimited } from "./support.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, "..");
@@ -26,26 +27,6 @@ const limit = limitAt > 0 ? Number(process.argv[limitAt + 1]) : Infinity;
 if (!binary) {
   console.error("usage: node bench/hit_quality_http.mjs SEMCACHED_BINARY [--limit N]");
   process.exit(2);
-}
-
-function parseDelimited(text, sep) {
-  const rows = [];
-  let row = [], field = "", quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (quoted) {
-      if (c === '"' && text[i + 1] === '"') { field += '"'; i++; }
-      else if (c === '"') quoted = false;
-      else field += c;
-    } else if (c === '"' && field === "") quoted = true;
-    else if (c === sep) { row.push(field); field = ""; }
-    else if (c === "\n") { row.push(field); rows.push(row); row = []; field = ""; }
-    else if (c !== "\r") field += c;
-  }
-  if (field !== "" || row.length) { row.push(field); rows.push(row); }
-  // A question of punctuation only normalizes to nothing: the API refuses it, so it is left out.
-  const hasText = /[\p{L}\p{N}]/u;
-  return rows.slice(1).filter((r) => r.length >= 2 && hasText.test(r[0]) && hasText.test(r[1]));
 }
 
 const sets = {

@@ -11,14 +11,13 @@
 // ("default": the embedder's own default threshold).
 // Usage: node bench/proxy_bench.mjs SEMCACHED_BINARY [--requests 5000]
 //          [--thresholds default,0.95] [--embedders model2vec,ngram] [--list-false-hits]
-import { createServer, Agent, request as httpRequest } from "node:http";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { Agent } from "node:http";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, dirname } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { serverTable, startSemcached as start, stop } from "../tests/e2e/support/processes.mjs";
+import { chat, fakeOpenAI, percentile as pct, post as postWith, readValPairs, seededRandom } from "./support.mjs";
 
-const here = dirname(fileURLToPath(import.meta.url));
 const binary = process.argv[2];
 const arg = (name, fallback) => {
   const i = process.argv.indexOf(name);
@@ -32,48 +31,13 @@ if (!binary) {
   process.exit(2);
 }
 
-// --- the fake upstream -----------------------------------------------------------------
-let upstreamCalls = 0;
-const upstream = createServer((req, res) => {
-  let body = "";
-  req.on("data", (c) => (body += c));
-  req.on("end", () => {
-    upstreamCalls++;
-    const request = JSON.parse(body);
-    const last = request.messages.at(-1).content;
-    res.writeHead(200, { "Content-Type": "application/json" });
-    res.end(JSON.stringify({
-      id: `chatcmpl-${upstreamCalls}`, object: "chat.completion", created: 1764300000, model: request.model,
-      choices: [{ index: 0, message: { role: "assistant", content: `answer to: ${last}`, refusal: null },
-                  finish_reason: "stop", logprobs: null }],
-      usage: { prompt_tokens: 40, completion_tokens: 200, total_tokens: 240 },
-    }));
-  });
-});
-await new Promise((r) => upstream.listen(0, "127.0.0.1", r));
-const upstreamPort = upstream.address().port;
-
+// --- the fake upstream: answers "answer to: " + the question -----------------------------
+const upstream = await fakeOpenAI((last) => `answer to: ${last}`);
+const upstreamPort = upstream.port;
 const agent = new Agent({ keepAlive: true, maxSockets: 1 });
-function post(port, path, payload, headers = {}) {
-  return new Promise((resolve, reject) => {
-    const data = JSON.stringify(payload);
-    const started = process.hrtime.bigint();
-    const req = httpRequest({ host: "127.0.0.1", port, path, method: "POST", agent,
-                              headers: { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(data),
-                                         Authorization: "Bearer sk-bench", ...headers } }, (res) => {
-      let body = "";
-      res.on("data", (c) => (body += c));
-      res.on("end", () => resolve({ status: res.statusCode, headers: res.headers, body,
-                                    ms: Number(process.hrtime.bigint() - started) / 1e6 }));
-    });
-    req.on("error", reject);
-    req.end(data);
-  });
-}
-const chat = (content) => ({ model: "gpt-4o-mini", messages: [{ role: "user", content }] });
-const pct = (xs, p) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))];
+const post = (port, path, payload, headers = {}) => postWith(agent, port, path, payload, headers);
 
-async function startSemcached(threshold, embedder = "model2vec") {
+async function startSemcached(threshold, embedder = "model2vec", extra = "") {
   const dir = mkdtempSync(join(tmpdir(), "semcached-proxy-bench-"));
   const { child, port } = await start(binary, dir, `${serverTable(dir)}
 [persist]
@@ -87,6 +51,7 @@ cache = "llm"
 id = "llm"
 embedder = "${embedder}"
 ${threshold === "default" ? "" : `similarity_threshold = ${threshold}`}
+${extra}
 `, { stdout: "ignore" });
   return { port, stop: async () => {
     await stop(child);
@@ -122,35 +87,60 @@ ${threshold === "default" ? "" : `similarity_threshold = ${threshold}`}
                 `${row.added_on_miss_p50_ms.toFixed(3)} ms`);
 }
 
-// --- 2. replayed workload ----------------------------------------------------------------
-function parseCsv(text) {
-  const rows = [];
-  let row = [], field = "", quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (quoted) {
-      if (c === '"' && text[i + 1] === '"') { field += '"'; i++; } else if (c === '"') quoted = false; else field += c;
-    } else if (c === '"') quoted = true;
-    else if (c === ",") { row.push(field); field = ""; }
-    else if (c === "\n") { row.push(field); rows.push(row); row = []; field = ""; }
-    else if (c !== "\r") field += c;
+// --- 1b. what shadow mode and verification cost the requests they do not touch -------------
+// Three servers side by side, requests interleaved: serving with no checks; serving with
+// verification on (a band and a fraction: an exact hit is never verified); shadow mode. A
+// miss is untouched by all three, an exact hit by the first two.
+{
+  const servers = {
+    plain: await startSemcached("default"),
+    verify: await startSemcached("default", "model2vec", "verify_band = 0.03\nverify_fraction = 0.01"),
+    shadow: await startSemcached("default", "model2vec", 'mode = "shadow"'),
+  };
+  const rounds = 500;
+  const miss = { plain: [], verify: [], shadow: [] }, hit = { plain: [], verify: [] };
+  for (let i = 0; i < rounds; i++) {
+    for (const [name, s] of Object.entries(servers)) {
+      const m = await post(s.port, "/v1/chat/completions", chat(`untouched probe number ${i}`));
+      if (m.headers["x-semcached-cache"] !== "miss") throw new Error(`${name}: expected a miss`);
+      miss[name].push(m.ms);
+    }
+    for (const name of ["plain", "verify"]) {
+      const h = await post(servers[name].port, "/v1/chat/completions", chat(`untouched probe number ${i}`));
+      if (h.headers["x-semcached-cache"] !== "hit") throw new Error(`${name}: expected a hit`);
+      hit[name].push(h.ms);
+    }
   }
-  if (field || row.length) { row.push(field); rows.push(row); }
-  return rows;
+  for (const s of Object.values(servers)) await s.stop();
+  const row = { bench: "proxy_untouched_latency", requests: rounds };
+  for (const [kind, series] of [["miss", miss], ["hit", hit]])
+    for (const [name, xs] of Object.entries(series)) {
+      row[`${kind}_${name}_p50_ms`] = pct(xs, 0.5);
+      row[`${kind}_${name}_p99_ms`] = pct(xs, 0.99);
+    }
+  row.miss_verify_over_plain_p50 = row.miss_verify_p50_ms / row.miss_plain_p50_ms;
+  row.miss_shadow_over_plain_p50 = row.miss_shadow_p50_ms / row.miss_plain_p50_ms;
+  row.hit_verify_over_plain_p50 = row.hit_verify_p50_ms / row.hit_plain_p50_ms;
+  console.log(JSON.stringify(row));
+  console.error(`  untouched requests, p50 (ms): miss plain ${row.miss_plain_p50_ms.toFixed(3)}, ` +
+                `verify ${row.miss_verify_p50_ms.toFixed(3)} (x${row.miss_verify_over_plain_p50.toFixed(3)}), ` +
+                `shadow ${row.miss_shadow_p50_ms.toFixed(3)} (x${row.miss_shadow_over_plain_p50.toFixed(3)}); ` +
+                `exact hit plain ${row.hit_plain_p50_ms.toFixed(3)}, verify ${row.hit_verify_p50_ms.toFixed(3)} ` +
+                `(x${row.hit_verify_over_plain_p50.toFixed(3)})`);
 }
-const csv = parseCsv(readFileSync(join(here, "../../shared/data/semantic-pairs/meancache/val.csv"), "utf8")).slice(1);
+
+// --- 2. replayed workload ----------------------------------------------------------------
+const pairs = readValPairs();
 // Groups: a duplicate pair is one question (two wordings); each side of a non-duplicate pair
 // is a question of its own.
 const groups = [];
-for (const [q1, q2, dup] of csv.slice(0, 2000)) {
-  if (!q1 || !q2) continue;
-  if (dup === "1") groups.push([q1, q2]); else groups.push([q1], [q2]);
+for (const { a: q1, b: q2, duplicate } of pairs.slice(0, 2000)) {
+  if (duplicate) groups.push([q1, q2]); else groups.push([q1], [q2]);
 }
 const groupOf = new Map();
 groups.forEach((g, i) => g.forEach((q) => groupOf.set(q, i)));
 // Zipf (s = 1) over a shuffled order of the groups, with a fixed seed.
-let seed = 42;
-const rand = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+const rand = seededRandom(42);
 const order = groups.map((_, i) => i).sort(() => rand() - 0.5);
 const weights = order.map((_, r) => 1 / (r + 1));
 const total = weights.reduce((a, b) => a + b, 0);
@@ -167,7 +157,7 @@ for (let i = 0; i < requests; i++) {
 
 for (const embedder of embedders) for (const threshold of thresholds) {
   const s = await startSemcached(threshold, embedder);
-  const before = upstreamCalls;
+  const before = upstream.calls();
   let hits = 0, wrong = 0, exactHits = 0;
   for (const q of workload) {
     const r = await post(s.port, "/v1/chat/completions", chat(q));
@@ -180,7 +170,7 @@ for (const embedder of embedders) for (const threshold of thresholds) {
       if (process.argv.includes("--list-false-hits")) console.log(`  false hit: ${q} | answered for: ${answeredFor}`);
     }
   }
-  const calls = upstreamCalls - before;
+  const calls = upstream.calls() - before;
   await s.stop();
   const row = { bench: "proxy_replay", embedder, threshold, requests, distinct_questions: new Set(workload).size,
                 hit_rate: hits / requests, exact_hit_rate: exactHits / requests,

@@ -57,5 +57,11 @@ echo "== Caching proxy: added latency and a replayed Zipf workload (fake OpenAI 
 node bench/proxy_bench.mjs "$BUILD/src/semcached" --requests "$([ "$MODE" = "--quick" ] && echo 1000 || echo 5000)" \
   2> >(grep -E '^  ' >&2) | tee bench/results/proxy.jsonl
 
+echo "== Thresholds on a stream: static 0.80-0.99 vs adaptive error bounds (val.csv, fake upstream) =="
+node bench/stream_bench.mjs "$BUILD/src/semcached" \
+  $([ "$MODE" = "--quick" ] && echo "--limit 3000 --thresholds 0.85,0.90,0.95,0.96,0.97,0.98,0.99" || \
+    echo "--thresholds 0.80,0.81,0.82,0.83,0.84,0.85,0.86,0.87,0.88,0.89,0.90,0.91,0.92,0.93,0.94,0.95,0.96,0.97,0.98,0.99") \
+  2> >(grep -vE '^[0-9]{4}-' >&2) | tee bench/results/stream.md
+
 echo "== HTTP floor: semcached vs nginx =="
 bash bench/http_floor.sh "$BUILD"

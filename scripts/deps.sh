@@ -21,6 +21,7 @@ PACKAGES=(
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev libhnswlib-dev
   wrk nginx                 # HTTP load generator, and the HTTP floor baseline
+  gnuplot-nox               # plots of the streaming benchmark (bench/results/*.png)
 )
 
 missing=()

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <new>
 #include <random>
@@ -242,6 +243,7 @@ void Cache::AddLabel(const LabelledLookup& l, const std::string& entry_id) {
   if (!l.refused_by_guards) {
     const Observation o{l.similarity, l.same_question};
     cache_evidence_.Add(o);
+    ++labels_since_fit_;
     auto it = evidence_by_entry_.find(entry_id);
     if (it == evidence_by_entry_.end() && evidence_by_entry_.size() < kMaxLabelled)
       it = evidence_by_entry_.emplace(entry_id, ErrorEvidence{}).first;
@@ -249,10 +251,48 @@ void Cache::AddLabel(const LabelledLookup& l, const std::string& entry_id) {
   }
   if (labelled_.size() < kMaxLabelled) {
     labelled_.push_back(l);
+    labelled_entries_.push_back(entry_id);
   } else {
     labelled_[labelled_next_] = l;
+    labelled_entries_[labelled_next_] = entry_id;
     labelled_next_ = (labelled_next_ + 1) % kMaxLabelled;
   }
+  labels_added_.fetch_add(1, std::memory_order_relaxed);
+}
+
+std::string Cache::SerializeLabels() const {
+  std::lock_guard<std::mutex> lock(labelled_mu_);
+  std::string out;
+  out.reserve(labelled_.size() * 48);
+  const std::size_t n = labelled_.size();
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::size_t at = (labelled_next_ + i) % n;  // oldest first
+    const LabelledLookup& l = labelled_[at];
+    char line[64];
+    std::snprintf(line, sizeof line, " %.6f %d %d\n", static_cast<double>(l.similarity),
+                  l.refused_by_guards ? 1 : 0, l.same_question ? 1 : 0);
+    out += labelled_entries_[at];
+    out += line;
+  }
+  return out;
+}
+
+std::size_t Cache::RestoreLabels(std::string_view text) {
+  std::size_t read = 0;
+  while (!text.empty()) {
+    const std::size_t end = text.find('\n');
+    const std::string line(text.substr(0, end));
+    text.remove_prefix(end == std::string_view::npos ? text.size() : end + 1);
+    char id[129];
+    float similarity = 0;
+    int refused = 0, correct = 0;
+    if (std::sscanf(line.c_str(), "%128s %f %d %d", id, &similarity, &refused, &correct) != 4 ||
+        !(similarity >= -1 && similarity <= 1))
+      continue;
+    AddLabel({similarity, refused != 0, correct != 0}, id);
+    ++read;
+  }
+  return read;
 }
 
 Result<bool> Cache::RecordAnswerComparison(const Hit& withheld, std::string_view cached_answer,
@@ -280,13 +320,33 @@ Result<bool> Cache::RecordAnswerComparison(const Hit& withheld, std::string_view
   return agree;
 }
 
-ErrorDecision Cache::DecideAdaptive(const std::string& entry_id, float similarity) const {
+ErrorDecision Cache::DecideAdaptive(const std::string& entry_id, float similarity) {
   ErrorBoundOptions o;
   o.max_error_rate = options().max_error_rate;
   std::lock_guard<std::mutex> lock(labelled_mu_);
+  // The curve follows the labels in steps: a refit sorts the cache's labels.
+  if (labels_since_fit_ >= kLabelsPerFit || (labels_since_fit_ > 0 && error_curve_.blocks() == 0)) {
+    error_curve_.Fit(cache_evidence_.observations());
+    labels_since_fit_ = 0;
+  }
   auto it = evidence_by_entry_.find(entry_id);
-  return DecideHit(similarity, it == evidence_by_entry_.end() ? nullptr : &it->second, nullptr,
-                   &cache_evidence_, o);
+  ErrorDecision d = EstimateHit(similarity, it == evidence_by_entry_.end() ? nullptr : &it->second,
+                                error_curve_, o);
+  // A hit whose own bound is within max_error_rate is served; others while the budget allows.
+  // Until the cache has kLabelsBeforeBudget labels, its curve is too young to spend on.
+  d.serve =
+      d.serve || (d.upper_bound <= kMaxHitError && cache_evidence_.size() >= kLabelsBeforeBudget &&
+                  d.mean <= error_budget_.Allowance());
+  error_budget_.Configure(options().max_error_rate, o.confidence, kMaxHitError);
+  error_budget_.Record({d.mean, d.sd, d.upper_bound, error_curve_.At(similarity).block});
+  return d;
+}
+
+void Cache::RecordErrorCost(double mean) {
+  if (options().max_error_rate <= 0) return;
+  std::lock_guard<std::mutex> lock(labelled_mu_);
+  error_budget_.Configure(options().max_error_rate, ErrorBoundOptions{}.confidence, kMaxHitError);
+  error_budget_.Record({mean, 0, mean, 0});
 }
 
 void Cache::RecordBest(float similarity) {
@@ -350,6 +410,7 @@ Result<std::vector<Hit>> Cache::Search(const SearchQuery& q, LookupTrace* trace)
       hold = Withheld::kVerify;
     }
     if (!hold) RecordUse(*chosen, now);
+    if (exact) RecordErrorCost(0);
     Hit hit{std::move(chosen->id), std::move(chosen->entry), similarity, strategy};
     RecordBest(exact ? 1.0f : similarity);
     if (hold) {
@@ -364,6 +425,7 @@ Result<std::vector<Hit>> Cache::Search(const SearchQuery& q, LookupTrace* trace)
     return std::vector<Hit>{std::move(hit)};
   }
   counters_.misses.fetch_add(1, std::memory_order_relaxed);
+  RecordErrorCost(ErrorBudget::kNoHit);
   if (t.best_similarity >= 0) RecordBest(t.best_similarity);
   return std::vector<Hit>{};
 }

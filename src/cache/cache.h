@@ -292,6 +292,13 @@ class Cache {
                                       std::string_view model_answer);
   // What each threshold would have served of the labelled lookups so far (cache/tuning.h).
   TuningReport Tuning(double target_false_hit_rate) const;
+  // The labels, oldest first, one line each ("entry-id similarity refused correct"): what a
+  // store keeps across restarts. Restoring replays them as if they were added again; lines
+  // that do not parse are skipped. How many were read.
+  std::string SerializeLabels() const;
+  std::size_t RestoreLabels(std::string_view text);
+  // Grows with every label (a store saves its labels when it has moved).
+  std::uint64_t labels_added() const { return labels_added_.load(std::memory_order_relaxed); }
   // Labelled lookups kept for Tuning, and lookups whose best similarity it reports the
   // traffic share of: the most recent ones.
   static constexpr std::size_t kMaxLabelled = 100000;
@@ -346,13 +353,27 @@ class Cache {
   std::unique_ptr<std::atomic<float>[]> recorded_ { new std::atomic<float>[ kMaxRecorded ] };
   std::atomic<std::uint64_t> recorded_count_{0};
   // Whether the labels so far let a semantic hit on this entry at this similarity be served.
-  ErrorDecision DecideAdaptive(const std::string& entry_id, float similarity) const;
+  // (The lookup's bound is recorded in the error budget.)
+  ErrorDecision DecideAdaptive(const std::string& entry_id, float similarity);
+  // However much budget is left, a hit whose error bound is above this is not served.
+  static constexpr double kMaxHitError = 0.5;
   mutable std::mutex labelled_mu_;
-  std::vector<LabelledLookup> labelled_;  // a ring of kMaxLabelled once full
+  std::vector<LabelledLookup> labelled_;       // a ring of kMaxLabelled once full
+  std::vector<std::string> labelled_entries_;  // the entry of each, beside it
+  std::atomic<std::uint64_t> labels_added_{0};
   std::size_t labelled_next_ = 0;
   // The adaptive thresholds' evidence: each labelled entry's own, and the whole cache's.
   std::unordered_map<std::string, ErrorEvidence> evidence_by_entry_;
   ErrorEvidence cache_evidence_{10000};
+  // The cache-wide chance of a wrong hit by similarity, refitted every kLabelsPerFit labels;
+  // and what the recent lookups' hits cost in error.
+  ErrorCurve error_curve_;
+  std::size_t labels_since_fit_ = 0;
+  static constexpr std::size_t kLabelsPerFit = 32;
+  static constexpr std::size_t kLabelsBeforeBudget = 200;
+  ErrorBudget error_budget_;
+  // An exact hit (0) or a miss (ErrorBudget::kNoHit) into the budget (adaptive caches only).
+  void RecordErrorCost(double mean);
 
  private:
   // The hit among a tier's candidates, or null.

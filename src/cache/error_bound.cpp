@@ -1,8 +1,11 @@
 #include "cache/error_bound.h"
 
 #include <algorithm>
+#include <cmath>
+#include <unordered_map>
 
 #include <boost/math/distributions/beta.hpp>
+#include <boost/math/distributions/normal.hpp>
 
 namespace semcached::cache {
 
@@ -31,32 +34,101 @@ double BetaUpperBound(double wrong, double right, double confidence) {
   return boost::math::quantile(posterior, confidence);
 }
 
-ErrorDecision DecideHit(float similarity, const ErrorEvidence* entry, const ErrorEvidence* cluster,
-                        const ErrorEvidence* cache, const ErrorBoundOptions& o) {
+void ErrorCurve::Fit(const std::vector<Observation>& observations) {
+  std::vector<Observation> sorted = observations;
+  std::sort(sorted.begin(), sorted.end(),
+            [](const Observation& a, const Observation& b) { return a.similarity < b.similarity; });
+  blocks_.clear();
+  for (const Observation& o : sorted) {
+    blocks_.push_back({o.similarity, o.similarity, o.correct ? 0.0 : 1.0, 1.0});
+    // The wrong rate must not rise with similarity: a block more often wrong than the one
+    // below it joins it.
+    while (blocks_.size() > 1) {
+      Block& last = blocks_.back();
+      Block& before = blocks_[blocks_.size() - 2];
+      if (last.wrong * before.total < before.wrong * last.total) break;
+      before.high = last.high;
+      before.wrong += last.wrong;
+      before.total += last.total;
+      blocks_.pop_back();
+    }
+  }
+}
+
+CurveEstimate ErrorCurve::At(float similarity) const {
+  // The block at or below the similarity: between two blocks the wrong rate lies between
+  // theirs, and the lower block's is the one that does not understate it. Below every label
+  // nothing is known.
+  auto it = std::upper_bound(blocks_.begin(), blocks_.end(), similarity,
+                             [](float s, const Block& b) { return s < b.low; });
+  if (it == blocks_.begin()) return {};
+  --it;
+  return {it->wrong, it->total - it->wrong, static_cast<int>(it - blocks_.begin())};
+}
+
+ErrorDecision EstimateHit(float similarity, const ErrorEvidence* entry, const ErrorCurve& curve,
+                          const ErrorBoundOptions& o, double prior_strength) {
+  const CurveEstimate c = curve.At(similarity);
+  double wrong = c.wrong, right = c.right;
+  if (entry != nullptr) {
+    const auto [w, n] = entry->Within(similarity - o.window, similarity + o.window);
+    if (n > 0) {
+      // The curve holds the entry's labels too: each counts once, as the entry's.
+      wrong = std::max(0.0, wrong - static_cast<double>(w));
+      right = std::max(0.0, right - static_cast<double>(n - w));
+      const double k = std::min(prior_strength, wrong + right);
+      const double scale = wrong + right > 0 ? k / (wrong + right) : 0;
+      wrong = wrong * scale + static_cast<double>(w);
+      right = right * scale + static_cast<double>(n - w);
+    }
+  }
   ErrorDecision d;
-  double wrong = 0, total = 0;
-  // Each scope holds the narrower one's observations too: those count once, at the narrowest
-  // scope's weight (a wider ring may have dropped some the narrower keeps: never below 0).
-  std::size_t inner_wrong = 0, inner_total = 0;
-  auto add = [&](const ErrorEvidence* scope, double weight) {
-    if (scope == nullptr) return;
-    const auto [w, n] = scope->Within(similarity - o.window, similarity);
-    const std::size_t own_wrong = w > inner_wrong ? w - inner_wrong : 0;
-    const std::size_t own_total = n > inner_total ? n - inner_total : 0;
-    wrong += weight * static_cast<double>(own_wrong);
-    total += weight * static_cast<double>(std::max(own_total, own_wrong));
-    inner_wrong = std::max(w, inner_wrong);
-    inner_total = std::max(n, inner_total);
-  };
-  add(entry, 1.0);
-  add(cluster, o.cluster_weight);
-  add(cache, o.cache_weight);
+  const double a = o.prior_wrong + wrong, b = o.prior_right + right;
   d.wrong = wrong;
-  d.evidence = total;
-  d.upper_bound =
-      BetaUpperBound(o.prior_wrong + wrong, o.prior_right + (total - wrong), o.confidence);
+  d.evidence = wrong + right;
+  d.upper_bound = BetaUpperBound(a, b, o.confidence);
+  d.mean = a / (a + b);
+  d.sd = std::sqrt(a * b / ((a + b) * (a + b) * (a + b + 1)));
   d.serve = d.upper_bound <= o.max_error_rate;
   return d;
+}
+
+void ErrorBudget::Record(const HitCost& cost) {
+  if (costs_.size() < window_) {
+    costs_.push_back(cost);
+  } else {
+    costs_[next_] = cost;
+    next_ = (next_ + 1) % window_;
+  }
+  // Early on every lookup counts; later the window changes slowly, and a sort every
+  // `refresh_` lookups keeps the cost per lookup small.
+  if (++since_refresh_ >= refresh_ || costs_.size() < refresh_) {
+    since_refresh_ = 0;
+    Recompute();
+  }
+}
+
+void ErrorBudget::Recompute() {
+  std::vector<HitCost> sorted;
+  sorted.reserve(costs_.size());
+  for (const HitCost& c : costs_)
+    if (c.upper <= cap_) sorted.push_back(c);
+  std::sort(sorted.begin(), sorted.end(),
+            [](const HitCost& a, const HitCost& b) { return a.mean < b.mean; });
+  const double z = boost::math::quantile(boost::math::normal_distribution<double>(), confidence_);
+  const double budget = max_error_rate_ * static_cast<double>(costs_.size());
+  std::unordered_map<int, double> band_sd;  // summed deviations per band
+  double mean = 0, variance = 0, allowance = 0;
+  for (const HitCost& c : sorted) {
+    double& sd = band_sd[c.band];
+    const double next_variance = variance - sd * sd + (sd + c.sd) * (sd + c.sd);
+    if (mean + c.mean + z * std::sqrt(next_variance) > budget) break;
+    mean += c.mean;
+    variance = next_variance;
+    sd += c.sd;
+    allowance = c.mean;
+  }
+  allowance_ = allowance;
 }
 
 }  // namespace semcached::cache

@@ -234,8 +234,9 @@ HttpResponse Proxy(const HttpRequest& req, const ProviderSpec& p, cache::CacheRe
     headers.push_back(p.wire.key_header + ": " + p.configured_key);
   }
   const bool miss = bypass_reason.empty();
-  // A withheld hit's request is answered upstream but not stored again: serving would have
-  // answered it from the entry that is there.
+  // A withheld hit's request is answered upstream; stored only when the answers disagree (a
+  // different question that deserves an entry of its own: the entry there would have
+  // answered it wrongly).
   const bool store_answer = miss && !withheld;
   const std::string result_label = withheld ? withheld_reason : miss ? "miss" : "bypass";
   std::optional<std::int64_t> ttl;
@@ -321,7 +322,7 @@ HttpResponse Proxy(const HttpRequest& req, const ProviderSpec& p, cache::CacheRe
       }
     }
   }
-  if (store_answer && up->status == 200 && !no_store) {
+  if ((store_answer || verdict == "disagree") && up->status == 200 && !no_store) {
     if (p.wire.storable(answer)) {
       auto stored =
           store->Store(key->prompt, up->body, EntryAttributes(scope, up->seconds, usage), ttl);

@@ -46,57 +46,97 @@ TEST(ErrorBound, UpperBoundIsTheBetaQuantile) {
   EXPECT_EQ(BetaUpperBound(0, 5, 0.95), 1.0);  // no posterior
 }
 
-TEST(ErrorBound, AHitIsServedOnceEnoughRightObservationsSitAtOrBelowIt) {
-  ErrorBoundOptions o;  // 2% at 95%: with no wrong one, 148 right ones are needed
-  ErrorEvidence entry(1000);
-  for (int i = 0; i < 147; ++i) entry.Add({0.90f, true});
-  EXPECT_FALSE(DecideHit(0.92f, &entry, nullptr, nullptr, o).serve);
-  entry.Add({0.90f, true});
-  const ErrorDecision d = DecideHit(0.92f, &entry, nullptr, nullptr, o);
-  EXPECT_TRUE(d.serve);
-  EXPECT_NEAR(d.upper_bound, 1 - std::pow(0.05, 1.0 / 149), 1e-9);
-  EXPECT_EQ(d.evidence, 148);
-  // Observations above the hit's similarity, or more than a window below, say nothing of it.
-  EXPECT_FALSE(DecideHit(0.85f, &entry, nullptr, nullptr, o).serve);
-  ErrorBoundOptions narrow = o;
-  narrow.window = 0.05f;
-  EXPECT_FALSE(DecideHit(1.0f, &entry, nullptr, nullptr, narrow).serve);
-  EXPECT_TRUE(DecideHit(1.0f, &entry, nullptr, nullptr, o).serve);
-  // One wrong answer among them: the bound rises past 2%.
-  entry.Add({0.91f, false});
-  EXPECT_FALSE(DecideHit(0.92f, &entry, nullptr, nullptr, o).serve);
-  EXPECT_TRUE(DecideHit(0.905f, &entry, nullptr, nullptr, o).serve);  // below the wrong one
+TEST(ErrorCurve, PoolsAdjacentViolatorsSoTheWrongRateNeverRisesWithSimilarity) {
+  // Wrong at 0.80 and 0.86, right at 0.83: 0.83 (rate 0) below 0.86 (rate 1) violates the
+  // order, so they pool into one block of rate 1/2; 0.90 and 0.95 are right (rate 0).
+  ErrorCurve curve;
+  curve.Fit({{0.95f, true}, {0.80f, false}, {0.86f, false}, {0.83f, true}, {0.90f, true}});
+  ASSERT_EQ(curve.blocks(), 3u);
+  EXPECT_EQ(curve.At(0.80f).wrong, 1);
+  EXPECT_EQ(curve.At(0.80f).right, 0);
+  const CurveEstimate pooled = curve.At(0.85f);
+  EXPECT_EQ(pooled.wrong, 1);
+  EXPECT_EQ(pooled.right, 1);
+  EXPECT_EQ(curve.At(0.83f).block, pooled.block);
+  // Between two blocks, the one below (the higher rate); above every label, the top block;
+  // below every label, nothing is known.
+  EXPECT_EQ(curve.At(0.88f).block, pooled.block);
+  EXPECT_EQ(curve.At(0.99f).right, 2);
+  EXPECT_EQ(curve.At(0.70f).block, -1);
+  // No labels, no blocks.
+  curve.Fit({});
+  EXPECT_EQ(curve.At(0.9f).block, -1);
 }
 
-TEST(ErrorBound, WiderScopesCountAtADiscount) {
+TEST(ErrorCurve, AHitsEstimateIsTheBetaPosteriorOfItsBlockAndItsEntrysOwnLabels) {
+  std::vector<Observation> labels;
+  for (int i = 0; i < 98; ++i)
+    labels.push_back({0.9f + 0.0005f * static_cast<float>(i % 10), true});
+  labels.push_back({0.91f, false});
+  labels.push_back({0.92f, false});
+  ErrorCurve curve;
+  curve.Fit(labels);
   ErrorBoundOptions o;
-  ErrorEvidence entry, cluster(10000), cache(10000);
-  // Each scope holds the narrower ones' observations, as a cache keeps them.
-  auto observe = [&](Observation x, bool in_entry, bool in_cluster) {
-    if (in_entry) entry.Add(x);
-    if (in_cluster) cluster.Add(x);
-    cache.Add(x);
-  };
-  for (int i = 0; i < 200; ++i) observe({0.88f, true}, false, true);
-  // 200 of the cluster's count as 100 of the entry's: not enough alone...
-  ErrorDecision from_cluster = DecideHit(0.9f, &entry, &cluster, nullptr, o);
-  EXPECT_DOUBLE_EQ(from_cluster.evidence, 100);
-  EXPECT_FALSE(from_cluster.serve);
-  // ...with 50 of the entry's own (counted once, at full weight), enough.
-  for (int i = 0; i < 50; ++i) observe({0.89f, true}, true, true);
-  EXPECT_DOUBLE_EQ(DecideHit(0.9f, &entry, &cluster, &cache, o).evidence, 150);
-  EXPECT_TRUE(DecideHit(0.9f, &entry, &cluster, &cache, o).serve);
-  // Wrong answers elsewhere in the cache weigh in too, at a tenth.
-  for (int i = 0; i < 40; ++i) observe({0.87f, false}, false, false);
-  const ErrorDecision d = DecideHit(0.9f, &entry, &cluster, &cache, o);
-  EXPECT_DOUBLE_EQ(d.wrong, 4);
-  EXPECT_DOUBLE_EQ(d.evidence, 154);
-  EXPECT_FALSE(d.serve);
-  // A looser bound serves it again (4 wrong in 154: the bound is about 6%).
-  EXPECT_GT(d.upper_bound, 0.05);
-  EXPECT_LT(d.upper_bound, 0.1);
   o.max_error_rate = 0.1;
-  EXPECT_TRUE(DecideHit(0.9f, &entry, &cluster, &cache, o).serve);
+  // The two wrong ones above the right ones pool everything into one block: 2 wrong,
+  // 98 right, posterior Beta(3, 99).
+  const ErrorDecision d = EstimateHit(0.92f, nullptr, curve, o);
+  EXPECT_DOUBLE_EQ(d.mean, 3.0 / 102);
+  EXPECT_NEAR(d.sd, std::sqrt(3.0 * 99 / (102.0 * 102 * 103)), 1e-12);
+  EXPECT_NEAR(d.upper_bound, ReferenceBetaQuantile(3, 99, 0.95), 1e-4);
+  EXPECT_TRUE(d.serve);
+  // The two wrong labels were one entry's: the block without them (98 right) counts as 50
+  // labels, the entry's 2 wrong come on top: Beta(1 + 2, 1 + 50).
+  ErrorEvidence entry;
+  entry.Add({0.91f, false});
+  entry.Add({0.92f, false});
+  const ErrorDecision own = EstimateHit(0.92f, &entry, curve, o);
+  EXPECT_NEAR(own.mean, 3.0 / 54, 1e-12);
+  EXPECT_FALSE(own.serve);
+  // Its labels far from the hit's similarity do not count.
+  ErrorEvidence far;
+  far.Add({0.5f, false});
+  EXPECT_DOUBLE_EQ(EstimateHit(0.92f, &far, curve, o).mean, d.mean);
+  // Nothing known: the uniform prior.
+  EXPECT_DOUBLE_EQ(EstimateHit(0.92f, nullptr, ErrorCurve{}, o).mean, 0.5);
+}
+
+TEST(ErrorBudget, SpendsTheBudgetOnTheHitsLeastLikelyWrong) {
+  // 100 lookups: 94 found nothing, 6 hits whose estimates are exact (no deviation), at
+  // 0.05, 0.1, 0.2, 0.3, 0.4, 0.45. At 2% the budget is 2 wrong answers: the first five cost
+  // 1.05, the sixth would make 1.5: all served, allowance 0.45. At 1%, 1 wrong: 0.05 + 0.1 +
+  // 0.2 + 0.3 = 0.65, and 0.4 more would make 1.05: allowance 0.3.
+  ErrorBudget budget(100, 1);
+  budget.Configure(0.02, 0.95, 0.5);
+  for (int i = 0; i < 94; ++i) budget.Record({ErrorBudget::kNoHit, 0, ErrorBudget::kNoHit, 0});
+  for (double m : {0.05, 0.1, 0.2, 0.3, 0.4, 0.45}) budget.Record({m, 0, m, 1});
+  EXPECT_DOUBLE_EQ(budget.Allowance(), 0.45);
+  budget.Configure(0.01, 0.95, 0.5);
+  budget.Record({ErrorBudget::kNoHit, 0, ErrorBudget::kNoHit, 0});  // recomputes
+  EXPECT_DOUBLE_EQ(budget.Allowance(), 0.3);
+  // A hit whose bound is above the cap is never bought.
+  budget.Configure(0.5, 0.95, 0.35);
+  budget.Record({ErrorBudget::kNoHit, 0, ErrorBudget::kNoHit, 0});
+  EXPECT_DOUBLE_EQ(budget.Allowance(), 0.3);
+}
+
+TEST(ErrorBudget, HitsOnTheSameEvidenceErrTogether) {
+  // Two hits, each 0.1 +- 0.1, in 20 lookups at 2% (a budget of 0.4 wrong answers), z = 1.645.
+  // On one block their deviations add: 0.2 + 1.645 x 0.2 = 0.53 > 0.4, so only the first is
+  // bought (0.1 + 0.1645 = 0.26). On two blocks they add in quadrature: 0.2 + 1.645 x 0.141
+  // = 0.43 > 0.4 still; at a budget of 0.45 (2.25%) both are bought.
+  auto allowance = [](int second_block, double rate) {
+    ErrorBudget budget(20, 1);
+    budget.Configure(rate, 0.95, 0.5);
+    for (int i = 0; i < 18; ++i) budget.Record({ErrorBudget::kNoHit, 0, ErrorBudget::kNoHit, 0});
+    budget.Record({0.1, 0.1, 0.3, 0});
+    budget.Record({0.1000001, 0.1, 0.3, second_block});
+    return budget.Allowance();
+  };
+  EXPECT_DOUBLE_EQ(allowance(0, 0.02), 0.1);
+  EXPECT_DOUBLE_EQ(allowance(1, 0.02), 0.1);
+  EXPECT_DOUBLE_EQ(allowance(0, 0.0225), 0.1);
+  EXPECT_DOUBLE_EQ(allowance(1, 0.0225), 0.1000001);
 }
 
 TEST(ErrorBound, EvidenceKeepsTheMostRecentObservations) {

@@ -213,6 +213,41 @@ TEST(CachePersistence, TtlsAndExpiryComeBack) {
   EXPECT_EQ(c->Sweep(), 2u);
 }
 
+// The labels adaptive thresholds and the what-if report rest on come back after a restart,
+// the entry each belongs to with them; a damaged line is skipped, not fatal.
+TEST(CachePersistence, LabelsComeBackWithTheirEntries) {
+  TempDir dir;
+  std::string id;
+  TuningReport before;
+  {
+    auto c = Open(dir);
+    auto stored = c->Store(Prompt(1), "answer 1", {}, std::nullopt);
+    ASSERT_TRUE(stored.ok());
+    id = *stored;
+    Feedback right{Prompt(1), true, {}};
+    Feedback wrong{Prompt(2), false, {}};
+    ASSERT_TRUE(c->RecordFeedback(id, right).ok());
+    ASSERT_TRUE(c->RecordFeedback(id, wrong).ok());
+    before = c->Tuning(0.01);
+    ASSERT_EQ(before.same + before.different, 2u);
+    ASSERT_TRUE(c->Snapshot().ok());
+  }
+  {
+    std::ofstream labels(dir.File("p1.labels"), std::ios::app);
+    labels << "not a label\n" << id << " 7.5 0 1\n";  // neither parses as one
+  }
+  auto c = Open(dir);
+  EXPECT_EQ(c->labels_added(), 2u);
+  const TuningReport after = c->Tuning(0.01);
+  EXPECT_EQ(after.same, before.same);
+  EXPECT_EQ(after.different, before.different);
+  // Oldest first, each with its entry: the file reads as the labels were recorded.
+  const std::string text = c->SerializeLabels();
+  EXPECT_EQ(text.substr(0, id.size()), id);
+  EXPECT_NE(text.find(" 1\n" + id), std::string::npos) << text;
+  EXPECT_EQ(text.substr(text.size() - 3), " 0\n");  // the wrong one, last
+}
+
 }  // namespace
 }  // namespace semcached::cache
 

@@ -99,8 +99,33 @@ Result<std::unique_ptr<EmbeddedCache>> EmbeddedCache::Create(
   if (persistence) {
     if (Status st = cache->Restore(loaded); !st.ok()) return st;
     cache->persistence_ = std::move(persistence);
+    std::ifstream labels(cache->LabelsPath(), std::ios::binary);
+    if (labels) {
+      std::ostringstream text;
+      text << labels.rdbuf();
+      const std::size_t read = cache->RestoreLabels(text.str());
+      cache->labels_saved_ = cache->labels_added();  // not shared yet: no lock needed
+      spdlog::info("cache {}: {} labelled lookups restored", cache->options_.id, read);
+    }
   }
   return cache;
+}
+
+std::string EmbeddedCache::LabelsPath() const {
+  return embedded_.persist_dir + "/" + options_.id + ".labels";
+}
+
+Status EmbeddedCache::SaveLabels(bool only_when_due) {
+  std::lock_guard<std::mutex> one_at_a_time(labels_save_mu_);
+  if (embedded_.persist_dir.empty() || labels_added() == labels_saved_) return Status::Ok();
+  if (only_when_due && std::chrono::steady_clock::now() - labels_saved_at_ <
+                           std::chrono::milliseconds(kLabelsSaveIntervalMs))
+    return Status::Ok();
+  const std::uint64_t added = labels_added();
+  if (Status s = WriteFileDurably(LabelsPath(), SerializeLabels()); !s.ok()) return s;
+  labels_saved_ = added;
+  labels_saved_at_ = std::chrono::steady_clock::now();
+  return Status::Ok();
 }
 
 // An entry from the snapshot or the journal into its own slot (its vector is in the index).
@@ -218,6 +243,8 @@ void EmbeddedCache::InsertLocked(std::uint32_t slot, EntryTextRef text, ExactDig
 Status EmbeddedCache::Snapshot() {
   Status written = WriteSnapshot();
   ReleaseFreeMemory();  // the copy of every entry it wrote
+  if (Status labels = SaveLabels(/*only_when_due=*/false); written.ok() && !labels.ok())
+    return labels;
   return written;
 }
 
@@ -336,8 +363,11 @@ void EmbeddedCache::DropPersistence() {
 Status EmbeddedCache::MaybeSnapshot() {
   {
     std::shared_lock<std::shared_mutex> lock(mu_);
-    if (!persistence_ || persistence_->journal_bytes() < embedded_.snapshot_journal_bytes)
-      return Status::Ok();
+    if (!persistence_) return Status::Ok();
+    if (persistence_->journal_bytes() < embedded_.snapshot_journal_bytes) {
+      lock.unlock();
+      return SaveLabels(/*only_when_due=*/true);
+    }
   }
   return Snapshot();
 }

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -140,6 +141,14 @@ class EmbeddedCache final : public Cache {
   void LowerNextExpiry(std::int64_t expires_ms);
   Status LogLocked(const JournalRecord& record);  // Ok when not persisted
   Status Restore(LoadedState& loaded);
+  // The adaptive thresholds' labels, in persist_dir beside the snapshots: saved with each
+  // snapshot, and when they have moved, at most every kLabelsSaveIntervalMs.
+  std::string LabelsPath() const;
+  Status SaveLabels(bool only_when_due);
+  static constexpr std::int64_t kLabelsSaveIntervalMs = 30000;
+  std::mutex labels_save_mu_;       // guards the two below
+  std::uint64_t labels_saved_ = 0;  // labels_added() when last saved
+  std::chrono::steady_clock::time_point labels_saved_at_{};
   Status WriteSnapshot();        // Snapshot() without the heap trim that follows it
   Status WriteSnapshotLocked();  // the same, mu_ held exclusively by the caller
   Status RestoreLocked(const StoredEntry& stored);

@@ -111,6 +111,11 @@ test("shadow mode serves nothing and labels what it would have served", async ()
   const tuning = await (await fetch(`${url}/v1/caches/llm/tuning`)).json();
   assert.equal(tuning.same, 1, JSON.stringify(tuning));
   assert.equal(tuning.different, 1, JSON.stringify(tuning));
+  // The question the cache would have answered wrongly got an entry of its own (the one that
+  // agreed did not): asked again, it finds its own answer.
+  assert.equal((await (await fetch(`${url}/v1/caches/llm/stats`)).json()).entries, 2);
+  const restartAgain = await ask("How do I restart my router?");
+  assert.equal(restartAgain.response.headers.get("x-semcached-verified"), "agree");
 });
 
 test("a request can ask for shadow mode on a serving cache", async () => {

@@ -1,0 +1,88 @@
+// What the HTTP benchmarks share: the labelled pair files of ../shared/data read the same way,
+// a keep-alive POST that times itself, and a fake OpenAI upstream that answers at once.
+import { createServer, request as httpRequest } from "node:http";
+import { readFileSync } from "node:fs";
+import { join, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const benchDir = dirname(fileURLToPath(import.meta.url));
+export const sharedPairs = join(benchDir, "..", "..", "shared", "data", "semantic-pairs");
+
+// Rows of a CSV or TSV file after its header, quotes undone. A row whose first two fields
+// hold no letter or digit is left out: such a question normalizes to nothing, and the API
+// refuses it.
+export function parseDelimited(text, sep) {
+  const rows = [];
+  let row = [], field = "", quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (quoted) {
+      if (c === '"' && text[i + 1] === '"') { field += '"'; i++; }
+      else if (c === '"') quoted = false;
+      else field += c;
+    } else if (c === '"' && field === "") quoted = true;
+    else if (c === sep) { row.push(field); field = ""; }
+    else if (c === "\n") { row.push(field); rows.push(row); row = []; field = ""; }
+    else if (c !== "\r") field += c;
+  }
+  if (field !== "" || row.length) { row.push(field); rows.push(row); }
+  const hasText = /[\p{L}\p{N}]/u;
+  return rows.slice(1).filter((r) => r.length >= 2 && hasText.test(r[0]) && hasText.test(r[1]));
+}
+
+// val.csv as {a, b, duplicate} pairs.
+export const readValPairs = () =>
+  parseDelimited(readFileSync(join(sharedPairs, "meancache", "val.csv"), "utf8"), ",")
+    .map(([a, b, label]) => ({ a, b, duplicate: label === "1" }));
+
+// A POST with a JSON body over `agent`; resolves to {status, headers, body, ms}.
+export function post(agent, port, path, payload, headers = {}) {
+  return new Promise((resolve, reject) => {
+    const data = JSON.stringify(payload);
+    const started = process.hrtime.bigint();
+    const req = httpRequest({ host: "127.0.0.1", port, path, method: "POST", agent,
+                              headers: { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(data),
+                                         Authorization: "Bearer sk-bench", ...headers } }, (res) => {
+      let body = "";
+      res.on("data", (c) => (body += c));
+      res.on("end", () => resolve({ status: res.statusCode, headers: res.headers, body,
+                                    ms: Number(process.hrtime.bigint() - started) / 1e6 }));
+    });
+    req.on("error", reject);
+    req.end(data);
+  });
+}
+
+export const chat = (content) => ({ model: "gpt-4o-mini", messages: [{ role: "user", content }] });
+
+// A fake OpenAI Chat Completions upstream: `answer(lastUserMessage)` is the assistant's text.
+// Resolves to {port, calls(), close()}.
+export async function fakeOpenAI(answer) {
+  let calls = 0;
+  const server = createServer((req, res) => {
+    let body = "";
+    req.on("data", (c) => (body += c));
+    req.on("end", () => {
+      calls++;
+      const request = JSON.parse(body);
+      res.writeHead(200, { "Content-Type": "application/json" });
+      res.end(JSON.stringify({
+        id: `chatcmpl-${calls}`, object: "chat.completion", created: 1764300000, model: request.model,
+        choices: [{ index: 0, message: { role: "assistant", content: answer(request.messages.at(-1).content), refusal: null },
+                    finish_reason: "stop", logprobs: null }],
+        usage: { prompt_tokens: 40, completion_tokens: 200, total_tokens: 240 },
+      }));
+    });
+  });
+  await new Promise((r) => server.listen(0, "127.0.0.1", r));
+  return { port: server.address().port, calls: () => calls, close: () => server.close() };
+}
+
+// A seeded generator of numbers in [0, 1), the same sequence on every machine.
+export function seededRandom(seed) {
+  let s = seed;
+  return () => ((s = (s * 1103515245 + 12345) % 2147483648) / 2147483648);
+}
+
+export const percentile = (xs, p) =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))];
