@@ -14,7 +14,7 @@
 // when gnuplot is there, stream.png.
 // Usage: node bench/stream_bench.mjs SEMCACHED_BINARY [--thresholds 0.80,0.85,...]
 //          [--bounds 0.01,0.02,0.05] [--floor 0.80] [--embedder model2vec] [--limit PAIRS]
-//          [--gap 2000] [--every 250] [--out bench/results]
+//          [--gap 2000] [--every 250] [--out bench/results] [--replot]
 import { Agent } from "node:http";
 import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -174,8 +174,12 @@ const configs = [
 console.error(`stream: ${stream.length} requests from ${pairs.length} pairs of val.csv ` +
               `(${stream.filter((e) => e.paraphrase).length} paraphrases, ${stream.filter((e) => e.trap).length} traps, ` +
               `${groupIds.size} distinct answers); ${configs.length} configurations, ${embedder}`);
-const rows = [];
-for (const config of configs) {
+// --replot: the plot again from the last run's stream.jsonl, nothing run.
+const replot = process.argv.includes("--replot");
+const rows = replot
+  ? readFileSync(join(outDir, "stream.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l))
+  : [];
+for (const config of replot ? [] : configs) {
   const started = Date.now();
   const row = await run(config);
   rows.push(row);
@@ -216,7 +220,11 @@ if (adaptive2) {
 
 // The plot: hit rate and error rate along the stream, one line per configuration.
 try {
-  const columns = rows.map((r, i) => ({ title: r.config, hits: 2 + 2 * i, errors: 3 + 2 * i }));
+  // Static thresholds as thin dashed lines (from 0.90 up when there are many), the adaptive
+  // bounds thick.
+  const columns = rows.map((r, i) => ({ title: r.config, hits: 2 + 2 * i, errors: 3 + 2 * i,
+                                        style: r.threshold === null ? "lw 3" : "lw 1 dt 2", row: r }))
+    .filter((c) => rows.length <= 10 || c.row.threshold === null || c.row.threshold >= 0.895);
   const data = join(outDir, "stream.tsv");
   const script = `set terminal pngcairo size 1200,900 font ",10"
 set output "${join(outDir, "stream.png")}"
@@ -225,11 +233,11 @@ set key outside right
 set grid
 set multiplot layout 2,1 title "Cumulative hit rate and error rate along the val.csv stream (${embedder}, ${stream.length} requests)"
 set ylabel "hit rate (%)"
-plot ${columns.map((c) => `"${data}" using 1:($${c.hits}*100) with lines title "${c.title}"`).join(", ")}
+plot ${columns.map((c) => `"${data}" using 1:($${c.hits}*100) with lines ${c.style} title "${c.title}"`).join(", ")}
 set ylabel "error rate (%)"
 set xlabel "requests"
 set yrange [0:*]
-plot ${columns.map((c) => `"${data}" using 1:($${c.errors}*100) with lines title "${c.title}"`).join(", ")}, 2 with lines dashtype 2 lc "black" title "2%"
+plot ${columns.map((c) => `"${data}" using 1:($${c.errors}*100) with lines ${c.style} title "${c.title}"`).join(", ")}, 2 with lines lw 2 lc "black" title "2%"
 unset multiplot
 `;
   execFileSync("gnuplot", [], { input: script, stdio: ["pipe", "ignore", "inherit"] });

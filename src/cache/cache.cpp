@@ -8,6 +8,8 @@
 #include <new>
 #include <random>
 
+#include <spdlog/spdlog.h>
+
 #include "embed/embedder.h"
 
 namespace semcached::cache {
@@ -342,11 +344,35 @@ ErrorDecision Cache::DecideAdaptive(const std::string& entry_id, float similarit
   return d;
 }
 
+Cache::AdaptiveState Cache::Adaptive() const {
+  std::lock_guard<std::mutex> lock(labelled_mu_);
+  if (options().max_error_rate <= 0) return {};
+  return {cache_evidence_.size(), error_curve_.blocks(), error_budget_.Allowance()};
+}
+
 void Cache::RecordErrorCost(double mean) {
   if (options().max_error_rate <= 0) return;
   std::lock_guard<std::mutex> lock(labelled_mu_);
   error_budget_.Configure(options().max_error_rate, ErrorBoundOptions{}.confidence, kMaxHitError);
   error_budget_.Record({mean, 0, mean, 0});
+}
+
+void Cache::RecordDrift(float best_similarity, bool hit) {
+  if (!drift_.Record(best_similarity, hit)) return;
+  const DriftReport r = drift_.Report();
+  if (r.similarity.shifted)
+    spdlog::warn(
+        "cache {}: the best similarities of the last {} lookups differ from the {} before "
+        "(Kolmogorov-Smirnov D {:.3f}, p {:.2g}): the traffic has changed; thresholds tuned "
+        "on the old traffic may no longer hold",
+        options().id, DriftOptions{}.window,
+        DriftOptions{}.window * DriftOptions{}.reference_windows, r.similarity.statistic,
+        r.similarity.p_value);
+  if (r.hit_rate.shifted)
+    spdlog::warn(
+        "cache {}: hit rate {:.1f}% in the last {} lookups against {:.1f}% before (p {:.2g})",
+        options().id, 100 * r.window_hit_rate, DriftOptions{}.window, 100 * r.reference_hit_rate,
+        r.hit_rate.p_value);
 }
 
 void Cache::RecordBest(float similarity) {
@@ -413,6 +439,7 @@ Result<std::vector<Hit>> Cache::Search(const SearchQuery& q, LookupTrace* trace)
     if (exact) RecordErrorCost(0);
     Hit hit{std::move(chosen->id), std::move(chosen->entry), similarity, strategy};
     RecordBest(exact ? 1.0f : similarity);
+    RecordDrift(exact ? 1.0f : similarity, !hold);
     if (hold) {
       counters_.withheld[static_cast<std::size_t>(*hold)][exact ? 0 : 1].fetch_add(
           1, std::memory_order_relaxed);
@@ -426,6 +453,7 @@ Result<std::vector<Hit>> Cache::Search(const SearchQuery& q, LookupTrace* trace)
   }
   counters_.misses.fetch_add(1, std::memory_order_relaxed);
   RecordErrorCost(ErrorBudget::kNoHit);
+  RecordDrift(t.best_similarity, false);
   if (t.best_similarity >= 0) RecordBest(t.best_similarity);
   return std::vector<Hit>{};
 }

@@ -27,6 +27,7 @@
 
 #include <boost/smart_ptr/intrusive_ptr.hpp>
 
+#include "cache/drift.h"
 #include "cache/error_bound.h"
 #include "cache/guards.h"
 #include "cache/normalize.h"
@@ -297,6 +298,15 @@ class Cache {
   // that do not parse are skipped. How many were read.
   std::string SerializeLabels() const;
   std::size_t RestoreLabels(std::string_view text);
+  // Whether the traffic has shifted, as of the last closed window of lookups (cache/drift.h).
+  DriftReport Drift() const { return drift_.Report(); }
+  // What the adaptive thresholds rest on now (all zero for a cache without them).
+  struct AdaptiveState {
+    std::size_t labels = 0;        // in the cache's curve
+    std::size_t curve_blocks = 0;  // pooled similarity ranges of the curve
+    double allowance = 0;          // the largest estimated error a hit may carry to be served
+  };
+  AdaptiveState Adaptive() const;
   // Grows with every label (a store saves its labels when it has moved).
   std::uint64_t labels_added() const { return labels_added_.load(std::memory_order_relaxed); }
   // Labelled lookups kept for Tuning, and lookups whose best similarity it reports the
@@ -348,6 +358,9 @@ class Cache {
 
  private:
   void AddLabel(const LabelledLookup& l, const std::string& entry_id);
+  // One lookup into the drift monitor; a shift is logged.
+  void RecordDrift(float best_similarity, bool hit);
+  DriftMonitor drift_;
   // The best similarity a lookup saw (1 for an exact hit), into a lock-free ring.
   void RecordBest(float similarity);
   std::unique_ptr<std::atomic<float>[]> recorded_ { new std::atomic<float>[ kMaxRecorded ] };

@@ -58,6 +58,29 @@ CacheMetrics::CacheMetrics(Metrics& m, const cache::CacheRegistry& registry) {
                                       "Labels applications sent on answers, by label.",
                                       prometheus::MetricType::Counter,
                                       {}};
+    prometheus::MetricFamily drift{
+        "semcached_cache_drift",
+        "1 when the last window of lookups differs significantly from the windows before, by "
+        "signal: similarity (Kolmogorov-Smirnov on best similarities), hit_rate (z-test).",
+        prometheus::MetricType::Gauge,
+        {}};
+    prometheus::MetricFamily drift_statistic{
+        "semcached_cache_drift_statistic",
+        "The drift test's effect for the last window: KS D for similarity, the hit rate "
+        "difference (window minus before) for hit_rate.",
+        prometheus::MetricType::Gauge,
+        {}};
+    prometheus::MetricFamily adaptive_labels{
+        "semcached_cache_adaptive_labels",
+        "Labelled lookups behind a cache's adaptive thresholds (max_error_rate > 0).",
+        prometheus::MetricType::Gauge,
+        {}};
+    prometheus::MetricFamily adaptive_allowance{
+        "semcached_cache_adaptive_allowance",
+        "The largest estimated error a semantic hit may carry to be served under the cache's "
+        "error budget.",
+        prometheus::MetricType::Gauge,
+        {}};
     // One sample of a family, a gauge's or a counter's as the family is.
     auto add = [](prometheus::MetricFamily& f, std::vector<prometheus::ClientMetric::Label> l,
                   double v) {
@@ -92,13 +115,32 @@ CacheMetrics::CacheMetrics(Metrics& m, const cache::CacheRegistry& registry) {
       add(feedback, {{"cache", id}, {"label", "correct"}},
           static_cast<double>(st.feedback_correct));
       add(feedback, {{"cache", id}, {"label", "wrong"}}, static_cast<double>(st.feedback_wrong));
+      const cache::DriftReport d = c->Drift();
+      add(drift, {{"cache", id}, {"signal", "similarity"}}, d.similarity.shifted ? 1 : 0);
+      add(drift, {{"cache", id}, {"signal", "hit_rate"}}, d.hit_rate.shifted ? 1 : 0);
+      add(drift_statistic, {{"cache", id}, {"signal", "similarity"}}, d.similarity.statistic);
+      add(drift_statistic, {{"cache", id}, {"signal", "hit_rate"}}, d.hit_rate.statistic);
+      if (c->options().max_error_rate > 0) {
+        const auto a = c->Adaptive();
+        add(adaptive_labels, {{"cache", id}}, static_cast<double>(a.labels));
+        add(adaptive_allowance, {{"cache", id}}, a.allowance);
+      }
       add(tokens, {{"cache", id}}, static_cast<double>(st.tokens_saved));
       add(cost, {{"cache", id}}, st.cost_saved_usd);
       add(entries, {{"cache", id}}, static_cast<double>(st.entries));
       add(bytes, {{"cache", id}}, static_cast<double>(st.bytes));
     }
-    return std::vector<prometheus::MetricFamily>{entries,  bytes,    tokens,     cost,
-                                                 withheld, feedback, comparisons};
+    return std::vector<prometheus::MetricFamily>{entries,
+                                                 bytes,
+                                                 tokens,
+                                                 cost,
+                                                 withheld,
+                                                 feedback,
+                                                 comparisons,
+                                                 drift,
+                                                 drift_statistic,
+                                                 adaptive_labels,
+                                                 adaptive_allowance};
   });
 }
 

@@ -349,6 +349,23 @@ void AddLangCacheRoutes(Router& router, cache::CacheRegistry& registry, Metrics&
                 {"feedbackWrong", s.feedback_wrong},
                 {"similarityThreshold", LangCacheFromCosine(c.options().similarity_threshold)},
                 {"similarityThresholdCosine", c.options().similarity_threshold}};
+      const cache::DriftReport d = c.Drift();
+      j["drift"] = {{"windows", d.windows},
+                    {"compared", d.compared},
+                    {"similarityShift", d.similarity.shifted},
+                    {"similarityKsStatistic", d.similarity.statistic},
+                    {"similarityPValue", d.similarity.p_value},
+                    {"hitRateShift", d.hit_rate.shifted},
+                    {"windowHitRate", d.window_hit_rate},
+                    {"referenceHitRate", d.reference_hit_rate},
+                    {"hitRatePValue", d.hit_rate.p_value}};
+      if (c.options().max_error_rate > 0) {
+        const auto a = c.Adaptive();
+        j["adaptive"] = {{"maxErrorRate", c.options().max_error_rate},
+                         {"labels", a.labels},
+                         {"curveBlocks", a.curve_blocks},
+                         {"allowance", a.allowance}};
+      }
       return HttpResponse::Json(200, Dump(j));
     });
   });
