@@ -298,8 +298,14 @@ TEST(RedisCache, ReembedSwitchesInOneStepWhileAnotherInstanceKeepsStoring) {
   auto after = (*c)->Store("What is the tallest mountain in Wales?", "Snowdon", {}, std::nullopt);
   ASSERT_TRUE(after.ok()) << after.status().ToString();
   EXPECT_EQ((*c)->generation(), 2);
-  EXPECT_EQ(Find(**a, "What is the tallest mountain in Wales?", {}, {Strategy::kSemantic})->id,
-            *after);
+  // Its vector went to the new set, and only there. (Not checked through a semantic search:
+  // one question unlike the 300 others is an outlier in Redis's HNSW graph, which a search of
+  // ef 24 does not always reach; that is the index's approximation, not the switch.)
+  EXPECT_EQ(*ra->Execute({"VISMEMBER", "semcached:{shared}:vectors.g2", *after})->AsInteger(), 1);
+  EXPECT_EQ(*ra->Execute({"EXISTS", "semcached:{shared}:vectors.g1"})->AsInteger(), 0);
+  auto found = Find(**a, "What is the tallest mountain in Wales?", {}, {Strategy::kExact});
+  ASSERT_TRUE(found);
+  EXPECT_EQ(found->id, *after);
 }
 
 TEST(RedisCache, OneReembedAtATime) {
