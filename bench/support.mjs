@@ -4,6 +4,7 @@ import { createServer, request as httpRequest } from "node:http";
 import { readFileSync } from "node:fs";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
+import { parseRecords } from "../tests/e2e/support/delimited.mjs";
 
 export const benchDir = dirname(fileURLToPath(import.meta.url));
 export const sharedPairs = join(benchDir, "..", "..", "shared", "data", "semantic-pairs");
@@ -12,22 +13,9 @@ export const sharedPairs = join(benchDir, "..", "..", "shared", "data", "semanti
 // hold no letter or digit is left out: such a question normalizes to nothing, and the API
 // refuses it.
 export function parseDelimited(text, sep) {
-  const rows = [];
-  let row = [], field = "", quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (quoted) {
-      if (c === '"' && text[i + 1] === '"') { field += '"'; i++; }
-      else if (c === '"') quoted = false;
-      else field += c;
-    } else if (c === '"' && field === "") quoted = true;
-    else if (c === sep) { row.push(field); field = ""; }
-    else if (c === "\n") { row.push(field); rows.push(row); row = []; field = ""; }
-    else if (c !== "\r") field += c;
-  }
-  if (field !== "" || row.length) { row.push(field); rows.push(row); }
   const hasText = /[\p{L}\p{N}]/u;
-  return rows.slice(1).filter((r) => r.length >= 2 && hasText.test(r[0]) && hasText.test(r[1]));
+  return parseRecords(text, sep).slice(1)
+    .filter((r) => r.length >= 2 && hasText.test(r[0]) && hasText.test(r[1]));
 }
 
 // val.csv as {a, b, duplicate} pairs.

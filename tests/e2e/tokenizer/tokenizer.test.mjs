@@ -10,6 +10,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Tokenizer } from "tokenizers";
+import { parseRecords } from "../support/delimited.mjs";
 
 const binary = process.env.E2E_SEMCACHED_BINARY;
 const here = dirname(fileURLToPath(import.meta.url));
@@ -18,25 +19,6 @@ const shared = join(root, "..", "shared");
 const defaultModel = join(root, "models", "potion-base-4m-int8");
 const valCsv = join(shared, "data", "semantic-pairs", "meancache", "val.csv");
 const unigramModel = join(shared, "models", "model2vec-fixtures", "test-model-vocab-quantized");
-
-// RFC 4180 records: quoted fields may hold commas, quotes and newlines.
-function parseCsv(text) {
-  const rows = [];
-  let row = [], field = "", quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (quoted) {
-      if (c === '"' && text[i + 1] === '"') { field += '"'; i++; }
-      else if (c === '"') quoted = false;
-      else field += c;
-    } else if (c === '"' && field === "") quoted = true;
-    else if (c === ",") { row.push(field); field = ""; }
-    else if (c === "\n") { row.push(field); rows.push(row); row = []; field = ""; }
-    else if (c !== "\r") field += c;
-  }
-  if (field !== "" || row.length) { row.push(field); rows.push(row); }
-  return rows;
-}
 
 const longWord = "supercalifragilistic".repeat(6);  // 120 characters: over WordPiece's 100
 const edgeSet = [
@@ -89,7 +71,7 @@ test("WordPiece ids equal Hugging Face's on the Unicode and length edge set", as
 });
 
 function valQuestions() {
-  const rows = parseCsv(readFileSync(valCsv, "utf8")).slice(1);
+  const rows = parseRecords(readFileSync(valCsv, "utf8")).slice(1);
   return [...new Set(rows.flatMap((r) => [r[0], r[1]]).filter((t) => t !== undefined))];
 }
 
