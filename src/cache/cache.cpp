@@ -262,6 +262,23 @@ void Cache::AddLabel(const LabelledLookup& l, const std::string& entry_id) {
   labels_added_.fetch_add(1, std::memory_order_relaxed);
 }
 
+void Cache::ForgetSimilarities() {
+  {
+    std::lock_guard<std::mutex> lock(labelled_mu_);
+    labelled_.clear();
+    labelled_entries_.clear();
+    labelled_next_ = 0;
+    evidence_by_entry_.clear();
+    cache_evidence_ = ErrorEvidence{10000};
+    error_curve_ = ErrorCurve{};
+    labels_since_fit_ = 0;
+    error_budget_ = ErrorBudget{};
+  }
+  labels_added_.fetch_add(1, std::memory_order_relaxed);  // the saved labels change too
+  recorded_count_.store(0, std::memory_order_relaxed);
+  drift_.Reset();
+}
+
 std::string Cache::SerializeLabels() const {
   std::lock_guard<std::mutex> lock(labelled_mu_);
   std::string out;

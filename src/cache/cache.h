@@ -353,6 +353,10 @@ class Cache {
   // Cosine similarity of two normalized prompts under the cache's embedder.
   virtual Result<float> PromptSimilarity(const std::string& a, const std::string& b) = 0;
 
+  // After a reembed: similarities under the old vectors say nothing of the new, so the labels
+  // (adaptive thresholds, tuning), the recorded lookups and the drift windows start again.
+  void ForgetSimilarities();
+
   // Every implementation counts here, and fills its Stats() from here.
   mutable CacheCounters counters_;
 

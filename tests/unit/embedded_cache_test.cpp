@@ -525,6 +525,11 @@ TEST(EmbeddedCache, ReembedKeepsAnsweringAndCatchesUpStoresMadeMeanwhile) {
     return "how do I renew the parking permit of " + word + "ville";
   };
   for (int i = 0; i < 400; ++i) ASSERT_TRUE(c.Store(prompt(i), "r", {}, std::nullopt).ok());
+  // A label under the old vectors: its similarity means nothing under the new ones.
+  auto labelled = c.Search(SearchQuery{prompt(1)});
+  ASSERT_TRUE(labelled.ok() && labelled->size() == 1);
+  ASSERT_TRUE(c.RecordFeedback((*labelled)[0].id, Feedback{prompt(1), true, {}}).ok());
+  ASSERT_EQ(c.Tuning(0.01).same, 1u);
   std::atomic<bool> stop{false};
   std::atomic<int> searches{0}, failures{0}, stored{400};
   std::thread searcher([&] {
@@ -558,6 +563,7 @@ TEST(EmbeddedCache, ReembedKeepsAnsweringAndCatchesUpStoresMadeMeanwhile) {
   EXPECT_GT(searches.load(), 0);
   EXPECT_GE(last_total, 400u);
   EXPECT_EQ(c.Stats().entries, static_cast<std::size_t>(stored.load()));
+  EXPECT_EQ(c.Tuning(0.01).same, 0u);  // the labels started again with the new vectors
   for (int i = 0; i < stored.load(); i += 37) {
     SearchQuery q;
     q.prompt = prompt(i);

@@ -321,6 +321,7 @@ Status EmbeddedCache::Reembed(std::unique_ptr<embed::Embedder> next_embedder,
   index_ = std::move(fresh);
   embedder_ = std::move(next);
   ++vectors_epoch_;
+  ForgetSimilarities();
   if (embedded_.persist_dir.empty()) return Status::Ok();
   // The new state on disk before the record that names its embedder.
   if (Status s = WriteSnapshotLocked(); !s.ok()) return s;

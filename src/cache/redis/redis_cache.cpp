@@ -784,6 +784,7 @@ Status RedisCache::Reembed(std::unique_ptr<embed::Embedder> next_embedder,
       now->identity = identity;
       generation_ = std::move(now);
     }
+    ForgetSimilarities();
     // Instances that stored between the catch-up and the switch (their transaction saw the
     // old generation, so they kept the entry): their entries join the live set now.
     if (quiet_or_not) {
