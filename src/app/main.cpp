@@ -218,8 +218,8 @@ Result<std::unique_ptr<cache::CacheRegistry>> BuildCaches(const Config& config,
   return registry;
 }
 
-// Removes expired entries from every cache once a second until stopped, and writes a
-// snapshot of a cache whose journal has grown past its limit.
+// Removes expired entries from every cache once a second until stopped, writes a snapshot of
+// a cache whose journal has grown past its limit, and shares labels between instances.
 class Sweeper {
  public:
   explicit Sweeper(cache::CacheRegistry& registry)
@@ -232,6 +232,9 @@ class Sweeper {
               if (n > 0) spdlog::debug("cache {}: {} expired entries removed", c->options().id, n);
               if (Status s = c->MaybeSnapshot(); !s.ok()) {
                 spdlog::error("cache {}: snapshot: {}", c->options().id, s.message());
+              }
+              if (Status s = c->ShareLabels(); !s.ok()) {
+                spdlog::warn("cache {}: sharing labels: {}", c->options().id, s.message());
               }
             }
             lock.lock();

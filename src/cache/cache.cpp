@@ -239,8 +239,10 @@ Result<FeedbackOutcome> Cache::RecordFeedback(const std::string& entry_id, const
   return out;
 }
 
-void Cache::AddLabel(const LabelledLookup& l, const std::string& entry_id) {
+void Cache::AddLabel(const LabelledLookup& l, const std::string& entry_id, bool outgoing) {
   std::lock_guard<std::mutex> lock(labelled_mu_);
+  if (outgoing && shares_labels_ && outgoing_.size() < kMaxOutgoingLabels)
+    outgoing_.push_back({entry_id, l});
   // What the guards refuse is never served: it says nothing of the error of served hits.
   if (!l.refused_by_guards) {
     const Observation o{l.similarity, l.same_question};
@@ -262,11 +264,23 @@ void Cache::AddLabel(const LabelledLookup& l, const std::string& entry_id) {
   labels_added_.fetch_add(1, std::memory_order_relaxed);
 }
 
+std::vector<Cache::OutgoingLabel> Cache::TakeOutgoingLabels() {
+  std::lock_guard<std::mutex> lock(labelled_mu_);
+  std::vector<OutgoingLabel> out;
+  out.swap(outgoing_);
+  return out;
+}
+
+void Cache::ImportLabel(const std::string& entry_id, const LabelledLookup& label) {
+  AddLabel(label, entry_id, /*outgoing=*/false);
+}
+
 void Cache::ForgetSimilarities() {
   {
     std::lock_guard<std::mutex> lock(labelled_mu_);
     labelled_.clear();
     labelled_entries_.clear();
+    outgoing_.clear();
     labelled_next_ = 0;
     evidence_by_entry_.clear();
     cache_evidence_ = ErrorEvidence{10000};
@@ -308,7 +322,7 @@ std::size_t Cache::RestoreLabels(std::string_view text) {
     if (std::sscanf(line.c_str(), "%128s %f %d %d", id, &similarity, &refused, &correct) != 4 ||
         !(similarity >= -1 && similarity <= 1))
       continue;
-    AddLabel({similarity, refused != 0, correct != 0}, id);
+    AddLabel({similarity, refused != 0, correct != 0}, id, /*outgoing=*/false);
     ++read;
   }
   return read;

@@ -313,6 +313,9 @@ class Cache {
   // traffic share of: the most recent ones.
   static constexpr std::size_t kMaxLabelled = 100000;
   static constexpr std::size_t kMaxRecorded = 100000;
+  // Stores shared by several instances send the labels this instance recorded since the last
+  // call and take in the others' (called once a second; a no-op elsewhere).
+  virtual Status ShareLabels() { return Status::Ok(); }
   // Durability hooks of stores that keep files (no-ops elsewhere).
   virtual Status Snapshot() { return Status::Ok(); }
   virtual Status MaybeSnapshot() { return Status::Ok(); }
@@ -353,6 +356,17 @@ class Cache {
   // Cosine similarity of two normalized prompts under the cache's embedder.
   virtual Result<float> PromptSimilarity(const std::string& a, const std::string& b) = 0;
 
+  // Label sharing (stores that set shares_labels_): labels recorded here since the last call,
+  // oldest first; and another instance's label, taken in as if recorded here (not sent on).
+  struct OutgoingLabel {
+    std::string entry_id;
+    LabelledLookup label;
+  };
+  std::vector<OutgoingLabel> TakeOutgoingLabels();
+  void ImportLabel(const std::string& entry_id, const LabelledLookup& label);
+  bool shares_labels_ = false;
+  static constexpr std::size_t kMaxOutgoingLabels = 10000;  // beyond: dropped, not grown
+
   // After a reembed: similarities under the old vectors say nothing of the new, so the labels
   // (adaptive thresholds, tuning), the recorded lookups and the drift windows start again.
   void ForgetSimilarities();
@@ -361,7 +375,7 @@ class Cache {
   mutable CacheCounters counters_;
 
  private:
-  void AddLabel(const LabelledLookup& l, const std::string& entry_id);
+  void AddLabel(const LabelledLookup& l, const std::string& entry_id, bool outgoing = true);
   // One lookup into the drift monitor; a shift is logged.
   void RecordDrift(float best_similarity, bool hit);
   DriftMonitor drift_;
@@ -377,6 +391,7 @@ class Cache {
   mutable std::mutex labelled_mu_;
   std::vector<LabelledLookup> labelled_;       // a ring of kMaxLabelled once full
   std::vector<std::string> labelled_entries_;  // the entry of each, beside it
+  std::vector<OutgoingLabel> outgoing_;        // not yet shared (stores that share)
   std::atomic<std::uint64_t> labels_added_{0};
   std::size_t labelled_next_ = 0;
   // The adaptive thresholds' evidence: each labelled entry's own, and the whole cache's.

@@ -101,6 +101,37 @@ TEST(RedisCache, FeedbackFindsTheSharedEntryAndMayDeleteIt) {
   EXPECT_EQ(b->Tuning(0.01).different, 1u);
 }
 
+// Labels one instance records reach the others through NS:{C}:labels, each once, and an
+// instance that starts later reads what the cache learnt before it.
+TEST(RedisCache, LabelsAreSharedBetweenInstances) {
+  RedisServer server;
+  auto ra = Connect(server), rb = Connect(server);
+  auto a = Open(*ra), b = Open(*rb);
+  auto id = a->Store("How do I reset my router password?", "Hold reset for 10 seconds.", {},
+                     std::nullopt);
+  ASSERT_TRUE(id.ok());
+  ASSERT_TRUE(a->RecordFeedback(*id, {"how can I reset the password of my router", true, {}}).ok());
+  ASSERT_TRUE(a->RecordFeedback(*id, {"How do I reset my modem?", false, {}}).ok());
+  EXPECT_EQ(b->Tuning(0.01).same + b->Tuning(0.01).different, 0u);  // not shared yet
+  ASSERT_TRUE(a->ShareLabels().ok());
+  ASSERT_TRUE(b->ShareLabels().ok());
+  EXPECT_EQ(b->Tuning(0.01).same, 1u);
+  EXPECT_EQ(b->Tuning(0.01).different, 1u);
+  // b's own label goes the other way; nobody counts a label twice.
+  ASSERT_TRUE(b->RecordFeedback(*id, {"what resets my router password", true, {}}).ok());
+  ASSERT_TRUE(b->ShareLabels().ok());
+  ASSERT_TRUE(a->ShareLabels().ok());
+  ASSERT_TRUE(a->ShareLabels().ok());
+  EXPECT_EQ(a->Tuning(0.01).same, 2u);
+  EXPECT_EQ(b->Tuning(0.01).same, 2u);
+  EXPECT_EQ(*ra->Execute({"XLEN", a->Key("labels")})->AsInteger(), 3);
+  // A third instance, started now, learns all three.
+  auto c = Open(*rb);
+  ASSERT_TRUE(c->ShareLabels().ok());
+  EXPECT_EQ(c->Tuning(0.01).same, 2u);
+  EXPECT_EQ(c->Tuning(0.01).different, 1u);
+}
+
 TEST(RedisCache, AttributeScopeIsNeverCrossed) {
   RedisServer server;
   auto r = Connect(server);

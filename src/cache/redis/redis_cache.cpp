@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <random>
 #include <unordered_set>
 
@@ -72,7 +73,47 @@ RedisCache::RedisCache(cache::CacheOptions options, redis::Executor& executor,
       redis_options_(std::move(redis_options)),
       clock_(std::move(clock)),
       keys_(redis_options_.key_namespace, options_.id),
-      generation_(std::make_shared<const Generation>(std::move(generation))) {}
+      generation_(std::make_shared<const Generation>(std::move(generation))),
+      instance_id_(cache::MakeEntryId(cache::RandomU64(), cache::RandomU64())) {
+  shares_labels_ = true;
+}
+
+Status RedisCache::ShareLabels() {
+  std::lock_guard one_at_a_time(labels_mu_);
+  std::vector<redis::Args> adds;
+  for (const auto& [entry, l] : TakeOutgoingLabels()) {
+    char similarity[32];
+    std::snprintf(similarity, sizeof similarity, "%.6f", static_cast<double>(l.similarity));
+    adds.push_back({"XADD", keys_.Labels(), "MAXLEN", "~", std::to_string(kMaxSharedLabels), "*",
+                    "e", entry, "s", similarity, "r", l.refused_by_guards ? "1" : "0", "c",
+                    l.same_question ? "1" : "0", "o", instance_id_});
+  }
+  if (!adds.empty()) {
+    for (const auto& r : redis_.ExecuteMany(std::move(adds))) {
+      if (!r.ok()) return r.status();  // these labels stay this instance's alone
+      if (Status s = redis::ReplyStatus(*r, "XADD"); !s.ok()) return s;
+    }
+  }
+  // The others' labels since the last read, a batch at a time.
+  for (;;) {
+    auto got =
+        redis_.Execute({"XRANGE", keys_.Labels(), "(" + labels_read_to_, "+", "COUNT", "5000"});
+    if (!got.ok()) return got.status();
+    if (Status s = redis::ReplyStatus(*got, "XRANGE"); !s.ok()) return s;
+    for (const redis::Reply& item : got->elements) {
+      if (item.elements.size() != 2 || !item.elements[0].IsText()) continue;
+      labels_read_to_ = item.elements[0].str;
+      const redis::Reply& fields = item.elements[1];
+      const redis::Reply *e = fields.Field("e"), *sim = fields.Field("s"), *r = fields.Field("r"),
+                         *c = fields.Field("c"), *o = fields.Field("o");
+      if (!e || !sim || !r || !c || !o || o->str == instance_id_) continue;
+      auto similarity = sim->AsDouble();
+      if (!similarity.ok() || !(*similarity >= -1 && *similarity <= 1)) continue;
+      ImportLabel(e->str, {static_cast<float>(*similarity), r->str == "1", c->str == "1"});
+    }
+    if (got->elements.size() < 5000) return Status::Ok();
+  }
+}
 
 namespace {
 
@@ -785,6 +826,8 @@ Status RedisCache::Reembed(std::unique_ptr<embed::Embedder> next_embedder,
       generation_ = std::move(now);
     }
     ForgetSimilarities();
+    // The shared labels were of the old vectors too.
+    (void)redis_.Execute({"UNLINK", keys_.Labels()});
     // Instances that stored between the catch-up and the switch (their transaction saw the
     // old generation, so they kept the entry): their entries join the live set now.
     if (quiet_or_not) {

@@ -67,6 +67,9 @@ class RedisCache final : public cache::Cache {
   std::string Key(const std::string& suffix) const;
   Status Reembed(std::unique_ptr<embed::Embedder> next, const ReembedProgress& progress) override;
   std::int64_t generation() const { return Current()->number; }
+  // Labels through NS:{C}:labels: this instance's new ones appended, the others' read from
+  // where it last read (everything, the first time: what the cache learnt before it started).
+  Status ShareLabels() override;
 
  protected:
   Result<std::vector<cache::Candidate>> ExactCandidates(const std::string& normalized,
@@ -125,6 +128,11 @@ class RedisCache final : public cache::Cache {
   mutable std::mutex generation_mu_;
   std::shared_ptr<const Generation> generation_;
   std::mutex reembed_mu_;  // one Reembed at a time in this process (Redis holds the others off)
+  // Label sharing: this instance's name in the stream, and the last stream id it has read.
+  const std::string instance_id_;
+  std::mutex labels_mu_;
+  std::string labels_read_to_ = "0";
+  static constexpr std::size_t kMaxSharedLabels = 100000;
 };
 
 }  // namespace semcached::cache

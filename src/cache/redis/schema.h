@@ -13,6 +13,9 @@
 //   NS:{C}:generation   integer: how many reembeds the cache has had (absent: 0)
 //   NS:{C}:writes       integer: counts stores and deletes, so a reembed knows it missed none
 //   NS:{C}:reembed      string: held (with an expiry) by the instance that is reembedding
+//   NS:{C}:labels       stream: labelled lookups (fields e, s, r, c, o: entry id, similarity,
+//                       refused by the guards 0/1, correct 0/1, the instance that recorded
+//                       it), trimmed to about 100,000; every instance reads it
 #pragma once
 
 #include <cstdint>
@@ -41,6 +44,7 @@ class Keys {
   std::string Generation() const { return Of("generation"); }
   std::string Writes() const { return Of("writes"); }
   std::string ReembedLock() const { return Of("reembed"); }
+  std::string Labels() const { return Of("labels"); }
 
  private:
   std::string prefix_;
