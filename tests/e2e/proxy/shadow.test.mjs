@@ -166,3 +166,23 @@ test("a follow-up request can say an earlier answer was wrong", async () => {
   assert.equal(tuning.different, 1);
   assert.equal(tuning.same, 0);
 });
+
+test("an adaptive cache withholds unproven semantic hits and shows what it rests on", async () => {
+  const { url, ask } = await start("max_error_rate = 0.02");
+  await ask("How do I reset my router password?");
+  // Exact hits are served as ever; a rewording, with no label yet, goes upstream and is labelled.
+  const exact = await ask("How do I reset my router password?");
+  assert.equal(exact.response.headers.get("x-semcached-cache"), "hit");
+  const reworded = await ask("how can I reset the password of my router");
+  assert.equal(reworded.response.headers.get("x-semcached-cache"), "verify");
+  assert.equal(reworded.response.headers.get("x-semcached-verified"), "agree");
+  const stats = await (await fetch(`${url}/v1/caches/llm/stats`)).json();
+  assert.equal(stats.adaptive.maxErrorRate, 0.02);
+  assert.equal(stats.adaptive.labels, 1);
+  assert.equal(stats.drift.windows, 0);  // fewer than 1,000 lookups: no window closed yet
+  assert.equal(stats.drift.similarityShift, false);
+  assert.equal(await metric(url, "semcached_cache_adaptive_labels", { cache: "llm" }), 1);
+  const text = await (await fetch(`${url}/metrics`)).text();
+  assert.match(text, /semcached_cache_drift\{cache="llm",signal="similarity"\} 0/);
+  assert.match(text, /semcached_cache_adaptive_allowance\{cache="llm"\} /);
+});
