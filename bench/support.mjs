@@ -1,6 +1,6 @@
 // What the HTTP benchmarks share: the labelled pair files of ../shared/data read the same way,
 // a keep-alive POST that times itself, and a fake OpenAI upstream that answers at once.
-import { createServer, request as httpRequest } from "node:http";
+import { request as httpRequest } from "node:http";
 import { readFileSync } from "node:fs";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -44,27 +44,7 @@ export function post(agent, port, path, payload, headers = {}) {
 export const chat = (content) => ({ model: "gpt-4o-mini", messages: [{ role: "user", content }] });
 
 // A fake OpenAI Chat Completions upstream: `answer(lastUserMessage)` is the assistant's text.
-// Resolves to {port, calls(), close()}.
-export async function fakeOpenAI(answer) {
-  let calls = 0;
-  const server = createServer((req, res) => {
-    let body = "";
-    req.on("data", (c) => (body += c));
-    req.on("end", () => {
-      calls++;
-      const request = JSON.parse(body);
-      res.writeHead(200, { "Content-Type": "application/json" });
-      res.end(JSON.stringify({
-        id: `chatcmpl-${calls}`, object: "chat.completion", created: 1764300000, model: request.model,
-        choices: [{ index: 0, message: { role: "assistant", content: answer(request.messages.at(-1).content), refusal: null },
-                    finish_reason: "stop", logprobs: null }],
-        usage: { prompt_tokens: 40, completion_tokens: 200, total_tokens: 240 },
-      }));
-    });
-  });
-  await new Promise((r) => server.listen(0, "127.0.0.1", r));
-  return { port: server.address().port, calls: () => calls, close: () => server.close() };
-}
+export { fakeOpenAI } from "../tests/e2e/support/fake_openai.mjs";
 
 // A seeded generator of numbers in [0, 1), the same sequence on every machine.
 export function seededRandom(seed) {

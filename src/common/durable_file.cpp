@@ -5,6 +5,8 @@
 
 #include <cerrno>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 
 namespace semcached {
 
@@ -36,13 +38,13 @@ auto RetryOnEintr(F&& call) {
   }
 }
 
-Status WriteAll(FileSystem& fs, int fd, const char* data, std::size_t size, const std::string& path) {
+Status WriteAll(FileSystem& fs, int fd, const char* data, std::size_t size,
+                const std::string& path) {
   std::size_t off = 0;
   while (off < size) {
     ssize_t n = RetryOnEintr([&] { return fs.Write(fd, data + off, size - off); });
     if (n <= 0) {
-      return Unavailable("cannot write " + path + ": " +
-                         std::strerror(n == 0 ? EIO : errno));
+      return Unavailable("cannot write " + path + ": " + std::strerror(n == 0 ? EIO : errno));
     }
     off += static_cast<std::size_t>(n);
   }
@@ -65,7 +67,8 @@ std::string DirectoryOf(const std::string& path) {
 
 Status SyncDirectory(const std::string& dir, FileSystem* fs_or_null) {
   FileSystem& fs = fs_or_null ? *fs_or_null : SystemFileSystem();
-  int fd = RetryOnEintr([&] { return fs.Open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0); });
+  int fd =
+      RetryOnEintr([&] { return fs.Open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0); });
   if (fd < 0) return Unavailable("cannot open directory " + dir + ": " + std::strerror(errno));
   int rc = RetryOnEintr([&] { return fs.Fsync(fd); });
   const int err = errno;
@@ -171,6 +174,15 @@ Status WriteFileDurably(const std::string& path, std::string_view bytes, mode_t 
   if (Status s = f.Open(); !s.ok()) return s;
   if (Status s = f.Write(bytes); !s.ok()) return s;
   return f.Commit();
+}
+
+Result<std::string> ReadWholeFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return NotFound("cannot open " + path);
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) return Unavailable("cannot read " + path);
+  return text.str();
 }
 
 }  // namespace semcached

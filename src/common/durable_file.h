@@ -70,6 +70,8 @@ class DurableFile {
 // A whole file in one call.
 Status WriteFileDurably(const std::string& path, std::string_view bytes, mode_t mode = 0644,
                         FileSystem* fs = nullptr);
+// A whole file back: NotFound when it cannot be opened, Unavailable when reading fails.
+Result<std::string> ReadWholeFile(const std::string& path);
 // fsync of a directory (after creating or renaming a file in it).
 Status SyncDirectory(const std::string& dir, FileSystem* fs = nullptr);
 // The directory part of a path ("." for a bare name).

@@ -4,11 +4,10 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include <nlohmann/json.hpp>
 
+#include "common/durable_file.h"
 #include "common/sha256.h"
 #include "embed/safetensors.h"
 
@@ -79,15 +78,6 @@ bool IsFloat(TensorDType d) {
          d == TensorDType::kBF16;
 }
 
-Result<std::string> ReadWhole(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return NotFound("cannot open " + path.string());
-  std::ostringstream s;
-  s << in.rdbuf();
-  if (in.bad()) return Unavailable("cannot read " + path.string());
-  return s.str();
-}
-
 std::size_t Utf8Chars(std::string_view s) {
   std::size_t n = 0;
   for (char c : s) n += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
@@ -148,11 +138,11 @@ Result<StaticModelFiles> ReadStaticModelDir(const std::string& dir) {
     files.name =
         root.filename().empty() ? root.parent_path().filename().string() : root.filename().string();
     files.sentence_transformers = l.sentence_transformers;
-    auto config = ReadWhole(root / l.config);
+    auto config = ReadWholeFile((root / l.config).string());
     if (!config.ok()) return config.status();
-    auto tokenizer = ReadWhole(root / l.tokenizer);
+    auto tokenizer = ReadWholeFile((root / l.tokenizer).string());
     if (!tokenizer.ok()) return tokenizer.status();
-    auto weights = ReadWhole(root / l.weights);
+    auto weights = ReadWholeFile((root / l.weights).string());
     if (!weights.ok()) return weights.status();
     files.config_json = std::move(*config);
     files.tokenizer_json = std::move(*tokenizer);

@@ -3,10 +3,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <fstream>
 #include <limits>
 #include <random>
-#include <sstream>
 
 #include <spdlog/spdlog.h>
 
@@ -32,11 +30,8 @@ static Status CheckEmbedderIdentity(const std::string& dir, const std::string& i
                                     std::size_t saved_dim) {
   const std::string path = dir + "/" + id + ".embedder";
   const embed::EmbedderIdentity now = embedder.identity();
-  std::ifstream in(path);
-  if (in) {
-    std::stringstream text;
-    text << in.rdbuf();
-    auto recorded = embed::EmbedderIdentity::FromJson(text.str());
+  if (auto text = ReadWholeFile(path); text.ok()) {
+    auto recorded = embed::EmbedderIdentity::FromJson(*text);
     if (!recorded) return DataLoss(path + " is not an embedder identity");
     if (recorded->SameVectors(now)) return Status::Ok();
     return InvalidArgument(embed::EmbedderMismatch(id, *recorded, now));
@@ -99,11 +94,8 @@ Result<std::unique_ptr<EmbeddedCache>> EmbeddedCache::Create(
   if (persistence) {
     if (Status st = cache->Restore(loaded); !st.ok()) return st;
     cache->persistence_ = std::move(persistence);
-    std::ifstream labels(cache->LabelsPath(), std::ios::binary);
-    if (labels) {
-      std::ostringstream text;
-      text << labels.rdbuf();
-      const std::size_t read = cache->RestoreLabels(text.str());
+    if (auto labels = ReadWholeFile(cache->LabelsPath()); labels.ok()) {
+      const std::size_t read = cache->RestoreLabels(*labels);
       cache->labels_saved_ = cache->labels_added();  // not shared yet: no lock needed
       spdlog::info("cache {}: {} labelled lookups restored", cache->options_.id, read);
     }

@@ -8,7 +8,6 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <memory>
 
 #include <spdlog/spdlog.h>
@@ -106,12 +105,6 @@ class Reader {
   const char* end_;
 };
 
-Result<std::string> ReadWhole(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return NotFound("cannot open " + path);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
 // An entries file, checked whole before any entry is parsed.
 struct EntriesFile {
   std::uint64_t next_label = 0, count = 0;
@@ -204,7 +197,7 @@ Result<std::unique_ptr<CachePersistence>> CachePersistence::Open(
     const vector::HnswIndex::LoadOptions& index_options) {
   std::unique_ptr<CachePersistence> p(new CachePersistence(dir, id, fsync));
   const std::string current = dir + "/" + id + ".current";
-  auto text = ReadWhole(current);
+  auto text = ReadWholeFile(current);
   if (text.ok()) {
     try {
       p->generation_ = std::stoull(*text);
@@ -236,7 +229,7 @@ Result<std::unique_ptr<CachePersistence>> CachePersistence::Open(
   }
   // The journal: records up to the first torn or corrupt one.
   std::size_t valid = 0;
-  auto journal = ReadWhole(p->Path(p->generation_, "journal"));
+  auto journal = ReadWholeFile(p->Path(p->generation_, "journal"));
   if (journal.ok()) {
     const std::string& j = *journal;
     std::size_t next = 0;

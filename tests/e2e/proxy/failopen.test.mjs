@@ -3,34 +3,22 @@
 // (labels e2e, redis) with E2E_SEMCACHED_BINARY and E2E_REDIS_SERVER.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { createServer as createHttpServer } from "node:http";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import OpenAI from "openai";
 import { serverTable, startRedis, startSemcached, stop } from "../support/processes.mjs";
+import { fakeOpenAI } from "../support/fake_openai.mjs";
 
 const binary = process.env.E2E_SEMCACHED_BINARY;
 const redisBinary = process.env.E2E_REDIS_SERVER;
 let server, redis, upstream, url, dir;
-let calls = 0;
 
 before(async () => {
   assert.ok(binary && redisBinary, "E2E_SEMCACHED_BINARY and E2E_REDIS_SERVER are required");
   dir = mkdtempSync(join(tmpdir(), "semcached-failopen-"));
-  upstream = createHttpServer((req, res) => {
-    let body = "";
-    req.on("data", (c) => (body += c));
-    req.on("end", () => {
-      calls++;
-      const r = JSON.parse(body);
-      res.writeHead(200, { "Content-Type": "application/json" });
-      res.end(JSON.stringify({ id: `c${calls}`, object: "chat.completion", created: 1, model: r.model,
-        choices: [{ index: 0, message: { role: "assistant", content: `answer ${calls}`, refusal: null }, finish_reason: "stop" }],
-        usage: { prompt_tokens: 1, completion_tokens: 2, total_tokens: 3 } }));
-    });
-  });
-  await new Promise((r) => upstream.listen(0, "127.0.0.1", r));
+  upstream = await fakeOpenAI((_, call) => `answer ${call}`,
+                              { prompt_tokens: 1, completion_tokens: 2 });
   redis = await startRedis(redisBinary, dir);
   ({ child: server, url } = await startSemcached(binary, dir, `${serverTable(dir)}
 [redis]
@@ -39,7 +27,7 @@ command_timeout_ms = 300
 connect_timeout_ms = 200
 
 [proxy]
-openai_base_url = "http://127.0.0.1:${upstream.address().port}"
+openai_base_url = "http://127.0.0.1:${upstream.port}"
 cache = "llm"
 
 [[caches]]
@@ -61,7 +49,7 @@ test("with Redis gone, requests still get answers, within the timeout", async ()
     .create({ model: "gpt-4o-mini", messages: [{ role: "user", content }] }).withResponse();
   assert.equal((await ask("Is Redis there?")).response.headers.get("x-semcached-cache"), "miss");
   assert.equal((await ask("Is Redis there?")).response.headers.get("x-semcached-cache"), "hit");
-  assert.equal(calls, 1);
+  assert.equal(upstream.calls(), 1);
 
   const exited = new Promise((r) => redis.child.on("exit", r));
   redis.child.kill("SIGKILL");
@@ -74,5 +62,5 @@ test("with Redis gone, requests still get answers, within the timeout", async ()
     assert.equal(r.response.headers.get("x-semcached-cache"), "miss");
     assert.match(r.data.choices[0].message.content, /^answer \d+$/);
   }
-  assert.equal(calls, 4);
+  assert.equal(upstream.calls(), 4);
 });

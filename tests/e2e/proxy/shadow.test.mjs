@@ -6,15 +6,15 @@
 // cannot run here) that answers each question it knows with one fixed answer.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { createServer } from "node:http";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import OpenAI from "openai";
 import { serverTable, startSemcached, stop } from "../support/processes.mjs";
+import { fakeOpenAI } from "../support/fake_openai.mjs";
 
 const binary = process.env.E2E_SEMCACHED_BINARY;
-let upstream, calls = 0;
+let upstream;
 const servers = [];
 
 // What a help desk model would say: the same answer to every wording of one question.
@@ -27,23 +27,7 @@ function answerFor(question) {
 
 before(async () => {
   assert.ok(binary, "E2E_SEMCACHED_BINARY must name the semcached executable");
-  upstream = createServer((req, res) => {
-    let body = "";
-    req.on("data", (c) => (body += c));
-    req.on("end", () => {
-      const request = JSON.parse(body);
-      calls++;
-      const last = request.messages[request.messages.length - 1].content;
-      res.writeHead(200, { "Content-Type": "application/json" });
-      res.end(JSON.stringify({
-        id: `chatcmpl-${calls}`, object: "chat.completion", created: 1764300000 + calls, model: request.model,
-        choices: [{ index: 0, message: { role: "assistant", content: answerFor(last), refusal: null },
-                    finish_reason: "stop", logprobs: null }],
-        usage: { prompt_tokens: 12, completion_tokens: 20, total_tokens: 32 },
-      }));
-    });
-  });
-  await new Promise((r) => upstream.listen(0, "127.0.0.1", r));
+  upstream = await fakeOpenAI(answerFor, { prompt_tokens: 12, completion_tokens: 20 });
 });
 
 after(async () => {
@@ -58,7 +42,7 @@ async function start(cacheSettings) {
   const dir = mkdtempSync(join(tmpdir(), "semcached-shadow-"));
   const s = await startSemcached(binary, dir, `${serverTable(dir)}
 [proxy]
-openai_base_url = "http://127.0.0.1:${upstream.address().port}"
+openai_base_url = "http://127.0.0.1:${upstream.port}"
 cache = "llm"
 
 [[caches]]
@@ -88,11 +72,11 @@ test("shadow mode serves nothing and labels what it would have served", async ()
   const { url, ask } = await start('mode = "shadow"');
   const first = await ask("How do I reset my router password?");
   assert.equal(first.response.headers.get("x-semcached-cache"), "miss");  // nothing to withhold yet: stored
-  const before = calls;
+  const before = upstream.calls();
   // The same question again: the exact tier would serve it; the model is asked all the same,
   // and its answer agrees with the cached one.
   const again = await ask("How do I reset my router password?");
-  assert.equal(calls, before + 1);
+  assert.equal(upstream.calls(), before + 1);
   assert.equal(again.response.headers.get("x-semcached-cache"), "shadow");
   assert.equal(again.response.headers.get("x-semcached-verified"), "agree");
   assert.equal(again.data.choices[0].message.content, answerFor("router password"));
@@ -123,10 +107,10 @@ test("a request can ask for shadow mode on a serving cache", async () => {
   await ask("How do I reset my router password?");
   const hit = await ask("How do I reset my router password?");
   assert.equal(hit.response.headers.get("x-semcached-cache"), "hit");
-  const before = calls;
+  const before = upstream.calls();
   const shadowed = await ask("How do I reset my router password?", { "X-Semcached-Mode": "shadow" });
   assert.equal(shadowed.response.headers.get("x-semcached-cache"), "shadow");
-  assert.equal(calls, before + 1);
+  assert.equal(upstream.calls(), before + 1);
   assert.match(shadowed.response.headers.get("x-semcached-withheld-entry-id"), /^[0-9a-f]{32}$/);
 });
 
@@ -136,9 +120,9 @@ test("verification sends hits close to the threshold upstream and labels them", 
   await ask("How do I reset my router password?");
   const exact = await ask("How do I reset my router password?");
   assert.equal(exact.response.headers.get("x-semcached-cache"), "hit");
-  const before = calls;
+  const before = upstream.calls();
   const reworded = await ask("how can I reset the password of my router");
-  assert.equal(calls, before + 1);
+  assert.equal(upstream.calls(), before + 1);
   assert.equal(reworded.response.headers.get("x-semcached-cache"), "verify");
   assert.equal(reworded.response.headers.get("x-semcached-verified"), "agree");
   assert.equal(await metric(url, "semcached_cache_withheld_total", { cache: "llm", reason: "verify", tier: "semantic" }), 1);
