@@ -148,11 +148,13 @@ Result<std::unique_ptr<cache::Cache>> MakeCache(const Config& config, const Cach
     auto made = cache::RedisCache::Create(
         o, std::make_unique<embed::CachingEmbedder>(std::move(embedder), 10000), *redis);
     if (!made.ok()) return made.status();
+    (*made)->SetExperiment(o.experiment);
     return std::unique_ptr<cache::Cache>(std::move(*made));
   }
   auto made = cache::EmbeddedCache::Create(
       o, std::make_unique<embed::CachingEmbedder>(std::move(embedder), 10000), {}, eo);
   if (!made.ok()) return made.status();
+  (*made)->SetExperiment(o.experiment);
   if ((*made)->restored_entries() > 0) {
     spdlog::info("cache '{}': {} entries restored from {}", c.id, (*made)->restored_entries(),
                  config.data_dir);

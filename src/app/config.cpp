@@ -248,6 +248,13 @@ const std::vector<CacheKey>& CacheKeys() {
                              "adaptive thresholds: serve a semantic hit only while the labels "
                              "bound its error rate within this (95% confidence); 0: off")
                     .Into(&O::max_error_rate));
+    k.push_back(StringListKey<C>(
+        "experiment_arms", &C::experiment_arms,
+        "an A/B experiment's arms, each \"NAME threshold=T [max_error_rate=E] [weight=W]\" "
+        "(thresholds cosine); the first is the control; empty: none"));
+    k.push_back(StringKey<C>("experiment_split", &C::experiment_split, {},
+                             "the request attribute whose value (a user id, say) picks the arm; "
+                             "requests may name the key in X-Semcached-Split-Key instead"));
     k.push_back(DoubleKey<C>("answer_agreement", &C::answer_agreement, 0, 1,
                              "two answers agree when equal or at least this similar (cosine)")
                     .Into(&O::answer_agreement));
@@ -403,6 +410,8 @@ Result<CacheConfig> ParseCache(const std::vector<std::pair<std::string, RawValue
     if (std::string why = spec->set(c, value); !why.empty()) return refuse(key, why);
   }
   if (c.id.empty()) return refuse("id", "every cache needs an id");
+  if (auto arms = cache::ParseArms(c.experiment_arms); !arms.ok())
+    return refuse("experiment_arms", arms.status().message());
   if (c.embedder == "openai" && (c.embedder_dim == 0 || c.embedder_model.empty())) {
     return refuse("embedder", "an \"openai\" embedder needs embedder_model and embedder_dim");
   }
@@ -665,6 +674,10 @@ cache::CacheOptions ToCacheOptions(const CacheConfig& c) {
   if (c.similarity_threshold == 0)
     o.similarity_threshold = static_cast<float>(DefaultSimilarityThreshold(c.embedder));
   o.shadow = c.mode == "shadow";
+  if (auto arms = cache::ParseArms(c.experiment_arms); arms.ok()) {  // checked when parsed
+    o.experiment.arms = std::move(*arms);
+    o.experiment.split_attribute = c.experiment_split;
+  }
   return o;
 }
 

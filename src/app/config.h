@@ -84,6 +84,10 @@ struct CacheConfig {
   double verify_band = 0;               // hits this close above the threshold: verified
   double answer_agreement = 0.9;        // answers at least this similar agree
   double max_error_rate = 0;            // adaptive thresholds' bound; 0: off
+  // An A/B experiment: arms as "NAME threshold=T [max_error_rate=E] [weight=W]", and the
+  // request attribute that splits requests among them (cache/experiment.h).
+  std::vector<std::string> experiment_arms;
+  std::string experiment_split;
   std::vector<std::string> allowed_attributes;  // empty: any
   bool guard_numbers = true;
   bool guard_negation = true;

@@ -10,6 +10,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/hash.h"
 #include "embed/embedder.h"
 
 namespace semcached::cache {
@@ -144,14 +145,15 @@ Result<std::string> CheckStore(const CacheOptions& options, const std::string& p
   return normalized;
 }
 
-Result<std::pair<std::string, float>> CheckSearch(const CacheOptions& options,
-                                                  const SearchQuery& q) {
+Result<std::pair<std::string, float>> CheckSearch(const CacheOptions& options, const SearchQuery& q,
+                                                  float default_threshold) {
   if (q.prompt.size() > options.max_prompt_bytes) {
     return FieldError(
         "prompt", "size",
         "prompt is longer than " + std::to_string(options.max_prompt_bytes) + " bytes");
   }
-  float threshold = q.threshold.value_or(options.similarity_threshold);
+  float threshold = q.threshold.value_or(default_threshold >= 0 ? default_threshold
+                                                                : options.similarity_threshold);
   if (!(threshold >= 0 && threshold <= 1)) {
     return FieldError("similarityThreshold", "range", "similarityThreshold must be within 0 and 1");
   }
@@ -231,6 +233,11 @@ Result<FeedbackOutcome> Cache::RecordFeedback(const std::string& entry_id, const
   AddLabel({out.similarity, out.refused_by_guards, f.correct}, entry_id);
   (f.correct ? counters_.feedback_correct : counters_.feedback_wrong)
       .fetch_add(1, std::memory_order_relaxed);
+  if (auto serving = Serving(); serving && serving->running()) {
+    if (ArmCounters* arm = Arm(serving, ArmOf(*serving, f.split_key, f.attributes)))
+      (f.correct ? arm->reported_correct : arm->reported_wrong)
+          .fetch_add(1, std::memory_order_relaxed);
+  }
   if (!f.correct && options().feedback_deletes_wrong) {
     Status deleted = Delete(entry_id);
     if (!deleted.ok() && deleted.code() != ErrorCode::kNotFound) return deleted;
@@ -350,12 +357,17 @@ Result<bool> Cache::RecordAnswerComparison(const Hit& withheld, std::string_view
          : counters_.disagreements)[tier][SimilarityBucket(withheld.similarity)]
       .fetch_add(1, std::memory_order_relaxed);
   AddLabel({withheld.similarity, false, agree}, withheld.id);
+  if (ArmCounters* arm = Arm(Serving(), withheld.arm)) {
+    arm->verified.fetch_add(1, std::memory_order_relaxed);
+    if (!agree) arm->verified_wrong.fetch_add(1, std::memory_order_relaxed);
+  }
   return agree;
 }
 
-ErrorDecision Cache::DecideAdaptive(const std::string& entry_id, float similarity) {
+ErrorDecision Cache::DecideAdaptive(const std::string& entry_id, float similarity,
+                                    double max_error_rate, ErrorBudget& budget) {
   ErrorBoundOptions o;
-  o.max_error_rate = options().max_error_rate;
+  o.max_error_rate = max_error_rate;
   std::lock_guard<std::mutex> lock(labelled_mu_);
   // The curve follows the labels in steps: a refit sorts the cache's labels.
   if (labels_since_fit_ >= kLabelsPerFit || (labels_since_fit_ > 0 && error_curve_.blocks() == 0)) {
@@ -369,23 +381,104 @@ ErrorDecision Cache::DecideAdaptive(const std::string& entry_id, float similarit
   // Until the cache has kLabelsBeforeBudget labels, its curve is too young to spend on.
   d.serve =
       d.serve || (d.upper_bound <= kMaxHitError && cache_evidence_.size() >= kLabelsBeforeBudget &&
-                  d.mean <= error_budget_.Allowance());
-  error_budget_.Configure(options().max_error_rate, o.confidence, kMaxHitError);
-  error_budget_.Record({d.mean, d.sd, d.upper_bound, error_curve_.At(similarity).block});
+                  d.mean <= budget.Allowance());
+  budget.Configure(max_error_rate, o.confidence, kMaxHitError);
+  budget.Record({d.mean, d.sd, d.upper_bound, error_curve_.At(similarity).block});
   return d;
 }
 
 Cache::AdaptiveState Cache::Adaptive() const {
+  const double max_error_rate = Policy().max_error_rate;
   std::lock_guard<std::mutex> lock(labelled_mu_);
-  if (options().max_error_rate <= 0) return {};
+  if (max_error_rate <= 0) return {};
   return {cache_evidence_.size(), error_curve_.blocks(), error_budget_.Allowance()};
 }
 
-void Cache::RecordErrorCost(double mean) {
-  if (options().max_error_rate <= 0) return;
+void Cache::RecordErrorCost(double mean, double max_error_rate, ErrorBudget& budget) {
+  if (max_error_rate <= 0) return;
   std::lock_guard<std::mutex> lock(labelled_mu_);
-  error_budget_.Configure(options().max_error_rate, ErrorBoundOptions{}.confidence, kMaxHitError);
-  error_budget_.Record({mean, 0, mean, 0});
+  budget.Configure(max_error_rate, ErrorBoundOptions{}.confidence, kMaxHitError);
+  budget.Record({mean, 0, mean, 0});
+}
+
+void Cache::RecordSavings(std::uint64_t tokens, double usd, double seconds, int arm) {
+  counters_.AddSavings(tokens, usd, seconds);
+  if (ArmCounters* a = Arm(Serving(), arm)) a->AddCostSaved(usd);
+}
+
+std::shared_ptr<Cache::ServingState> Cache::Serving() const {
+  if (!has_serving_.load(std::memory_order_acquire)) return nullptr;
+  std::lock_guard<std::mutex> lock(serving_mu_);
+  return serving_;
+}
+
+int Cache::ArmOf(const ServingState& s, std::string_view split_key, const Attributes& attributes) {
+  if (!s.running()) return -1;
+  if (split_key.empty() && !s.experiment.split_attribute.empty()) {
+    if (auto it = attributes.find(s.experiment.split_attribute); it != attributes.end())
+      split_key = it->second;
+  }
+  if (split_key.empty()) return -1;
+  return static_cast<int>(ArmFor(s.experiment.arms, split_key, s.salt));
+}
+
+ArmCounters* Cache::Arm(const std::shared_ptr<ServingState>& s, int arm) const {
+  if (!s || arm < 0 || static_cast<std::size_t>(arm) >= s->experiment.arms.size()) return nullptr;
+  return &s->counters[static_cast<std::size_t>(arm)];
+}
+
+Cache::ServingPolicy Cache::Policy() const {
+  if (auto s = Serving(); s && s->settled) return *s->settled;
+  return {options().similarity_threshold, options().max_error_rate};
+}
+
+void Cache::SetExperiment(const ExperimentOptions& experiment) {
+  auto next = std::make_shared<ServingState>();
+  next->experiment = experiment;
+  next->salt = Fnv1a64(options().id);
+  next->counters = std::shared_ptr<ArmCounters[]>(new ArmCounters[experiment.arms.size()]);
+  next->budgets.resize(experiment.arms.size());
+  std::lock_guard<std::mutex> lock(serving_mu_);
+  if (serving_) next->settled = serving_->settled;
+  serving_ = std::move(next);
+  has_serving_.store(true, std::memory_order_release);
+}
+
+Result<ExperimentArm> Cache::EndExperiment(const std::string& winner) {
+  std::lock_guard<std::mutex> lock(serving_mu_);
+  if (!serving_ || !serving_->running())
+    return FailedPrecondition("cache " + options().id + " has no experiment running");
+  for (const ExperimentArm& candidate : serving_->experiment.arms) {
+    if (candidate.name != winner) continue;
+    const ExperimentArm arm = candidate;  // serving_, which holds it, is replaced
+    // The ended experiment's counts stay readable; its arms serve no more lookups.
+    auto next = std::make_shared<ServingState>();
+    next->experiment = serving_->experiment;
+    next->salt = serving_->salt;
+    next->counters = serving_->counters;
+    next->settled = ServingPolicy{arm.threshold, arm.max_error_rate};
+    next->winner = winner;
+    serving_ = std::move(next);
+    return arm;
+  }
+  return NotFound("experiment of cache " + options().id + " has no arm '" + winner + "'");
+}
+
+Cache::ExperimentSnapshot Cache::Experiment() const {
+  ExperimentSnapshot out;
+  auto s = Serving();
+  if (!s || s->experiment.arms.empty()) return out;
+  out.options = s->experiment;
+  out.winner = s->winner;
+  std::vector<ArmTotals> totals;
+  for (std::size_t i = 0; i < s->experiment.arms.size(); ++i)
+    totals.push_back(s->counters[i].Totals());
+  out.arms = CompareArms(s->experiment.arms, totals);
+  return out;
+}
+
+void Cache::RecordArmLatency(int arm, double seconds) {
+  if (ArmCounters* a = Arm(Serving(), arm)) a->AddLatency(seconds);
 }
 
 void Cache::RecordDrift(float best_similarity, bool hit) {
@@ -433,12 +526,31 @@ Result<std::vector<Hit>> Cache::Search(const SearchQuery& q, LookupTrace* trace)
   LookupTrace local;
   LookupTrace& t = trace ? *trace : local;
   const auto t0 = Steady::now();
-  auto checked = CheckSearch(options(), q);
+  // The threshold and bound: the arm's when an experiment runs and the request is in one,
+  // else the cache's policy.
+  const std::shared_ptr<ServingState> serving = Serving();
+  ServingPolicy policy = serving && serving->settled ? *serving->settled
+                                                     : ServingPolicy{options().similarity_threshold,
+                                                                     options().max_error_rate};
+  ErrorBudget* budget = &error_budget_;
+  ArmCounters* arm = nullptr;
+  if (serving && !q.threshold) {
+    t.arm = ArmOf(*serving, q.split_key, q.attributes);
+    if (t.arm >= 0) {
+      const ExperimentArm& a = serving->experiment.arms[static_cast<std::size_t>(t.arm)];
+      policy = {a.threshold, a.max_error_rate};
+      budget = &serving->budgets[static_cast<std::size_t>(t.arm)];
+      arm = Arm(serving, t.arm);
+      t.arm_name = a.name;
+    }
+  }
+  auto checked = CheckSearch(options(), q, policy.threshold);
   if (!checked.ok()) return checked.status();
   const std::string& normalized = checked->first;
   const float threshold = checked->second;
   t.normalize_us = Micros(Steady::now() - t0).count();
   counters_.lookups.fetch_add(1, std::memory_order_relaxed);
+  if (arm) arm->lookups.fetch_add(1, std::memory_order_relaxed);
   const auto& strategies = q.strategies.empty() ? options().strategies : q.strategies;
   const std::int64_t now = NowMs();
   for (Strategy strategy : strategies) {
@@ -457,8 +569,8 @@ Result<std::vector<Hit>> Cache::Search(const SearchQuery& q, LookupTrace* trace)
     std::optional<Withheld> hold;
     if (options().shadow || q.shadow) {
       hold = Withheld::kShadow;
-    } else if (!exact && options().max_error_rate > 0 &&
-               !DecideAdaptive(chosen->id, similarity).serve) {
+    } else if (!exact && policy.max_error_rate > 0 &&
+               !DecideAdaptive(chosen->id, similarity, policy.max_error_rate, *budget).serve) {
       hold = Withheld::kVerify;  // not enough evidence yet that this hit is right
     } else if (!exact && q.can_verify &&
                (similarity < threshold + options().verify_band ||
@@ -467,23 +579,28 @@ Result<std::vector<Hit>> Cache::Search(const SearchQuery& q, LookupTrace* trace)
       hold = Withheld::kVerify;
     }
     if (!hold) RecordUse(*chosen, now);
-    if (exact) RecordErrorCost(0);
-    Hit hit{std::move(chosen->id), std::move(chosen->entry), similarity, strategy};
+    if (exact) RecordErrorCost(0, policy.max_error_rate, *budget);
+    Hit hit{std::move(chosen->id), std::move(chosen->entry), similarity, strategy, t.arm};
     RecordBest(exact ? 1.0f : similarity);
     RecordDrift(exact ? 1.0f : similarity, !hold);
     if (hold) {
       counters_.withheld[static_cast<std::size_t>(*hold)][exact ? 0 : 1].fetch_add(
           1, std::memory_order_relaxed);
+      if (arm && *hold == Withheld::kVerify) arm->withheld.fetch_add(1, std::memory_order_relaxed);
       t.withheld = std::move(hit);
       t.withheld_reason = *hold;
       return std::vector<Hit>{};
     }
     t.hit_tier = strategy;
-    counters_.CountHit(hit, options(), q.estimate_savings);
+    const double saved_usd = counters_.CountHit(hit, options(), q.estimate_savings);
+    if (arm) {
+      (exact ? arm->exact_hits : arm->semantic_hits).fetch_add(1, std::memory_order_relaxed);
+      if (q.estimate_savings) arm->AddCostSaved(saved_usd);
+    }
     return std::vector<Hit>{std::move(hit)};
   }
   counters_.misses.fetch_add(1, std::memory_order_relaxed);
-  RecordErrorCost(ErrorBudget::kNoHit);
+  RecordErrorCost(ErrorBudget::kNoHit, policy.max_error_rate, *budget);
   RecordDrift(t.best_similarity, false);
   if (t.best_similarity >= 0) RecordBest(t.best_similarity);
   return std::vector<Hit>{};
@@ -520,14 +637,15 @@ double EvictionScore(const CacheOptions& o, std::int64_t last_access_ms, std::ui
          static_cast<double>(std::max<std::size_t>(entry_bytes, 1));
 }
 
-void CacheCounters::CountHit(const Hit& hit, const CacheOptions& options, bool estimate) {
+double CacheCounters::CountHit(const Hit& hit, const CacheOptions& options, bool estimate) {
   (hit.strategy == Strategy::kExact ? exact_hits : semantic_hits)
       .fetch_add(1, std::memory_order_relaxed);
-  if (!estimate) return;
+  if (!estimate) return 0;
   const std::uint64_t in = EstimateTokens(hit.entry->prompt()),
                       out = EstimateTokens(hit.entry->response());
-  AddSavings(in + out, (in * options.input_usd_per_mtok + out * options.output_usd_per_mtok) / 1e6,
-             0);
+  const double usd = (in * options.input_usd_per_mtok + out * options.output_usd_per_mtok) / 1e6;
+  AddSavings(in + out, usd, 0);
+  return usd;
 }
 
 void CacheCounters::AddSavings(std::uint64_t tokens, double usd, double seconds) {

@@ -29,6 +29,7 @@
 
 #include "cache/drift.h"
 #include "cache/error_bound.h"
+#include "cache/experiment.h"
 #include "cache/guards.h"
 #include "cache/normalize.h"
 #include "cache/tuning.h"
@@ -106,6 +107,8 @@ struct CacheOptions {
   // threshold (now a floor) is served only while the labelled lookups bound its error rate
   // within this, at 95% confidence; otherwise it is withheld for verification.
   double max_error_rate = 0;
+  // An A/B experiment on the threshold and bound (cache/experiment.h); no arms: none.
+  ExperimentOptions experiment;
 };
 
 // Why a found hit was not served.
@@ -170,6 +173,7 @@ struct Hit {
   EntryTextRef entry;
   float similarity = 0;
   Strategy strategy = Strategy::kExact;
+  int arm = -1;  // the experiment arm that found it (-1: none)
 };
 
 // An entry a backend found for one tier, before Cache::Search has judged it.
@@ -196,6 +200,10 @@ struct SearchQuery {
   bool estimate_savings = true;
   bool shadow = false;      // find the would-be hit, serve nothing (as the cache's shadow mode)
   bool can_verify = false;  // the caller compares withheld hits with the model's answer
+  // The experiment's split key (a user id, say); empty: the value of the experiment's split
+  // attribute among `attributes`, if any. A request that sets its own threshold takes part in
+  // no arm.
+  std::string split_key;
 };
 
 // What a lookup did, for metrics and the X-Semcached-* headers.
@@ -209,6 +217,8 @@ struct LookupTrace {
   // Rejections by guard, indexed by GuardVerdict (kPass unused).
   std::array<int, kGuardVerdicts> rejections_by_guard{};
   double normalize_us = 0, embed_us = 0, search_us = 0, guards_us = 0;
+  int arm = -1;  // the experiment arm that served the lookup (-1: none), and its name
+  std::string arm_name;
 };
 
 struct CacheStats {
@@ -238,8 +248,9 @@ struct CacheCounters {
   std::array<std::array<std::atomic<std::uint64_t>, 2>, kWithheldReasons> withheld{};
   std::array<std::array<std::atomic<std::uint64_t>, kSimilarityBuckets>, 2> agreements{},
       disagreements{};
-  // A hit by its tier; with `estimate`, also what it saved, estimated from its text.
-  void CountHit(const Hit& hit, const CacheOptions& options, bool estimate);
+  // A hit by its tier; with `estimate`, also what it saved, estimated from its text (the USD
+  // returned).
+  double CountHit(const Hit& hit, const CacheOptions& options, bool estimate);
   // What a hit saved, as the caller measured it.
   void AddSavings(std::uint64_t tokens, double usd, double seconds);
   void Fill(CacheStats* s) const;
@@ -250,6 +261,7 @@ struct Feedback {
   std::string prompt;  // the prompt that got the entry's answer
   bool correct = true;
   Attributes attributes;  // the request's scope, as searched (checked like a search's)
+  std::string split_key;  // as the search's (SearchQuery::split_key)
 };
 
 struct FeedbackOutcome {
@@ -279,9 +291,8 @@ class Cache {
   virtual const CacheOptions& options() const = 0;
   virtual const char* store_name() const = 0;  // "embedded" | "redis"
   // What a hit saved, when the caller knows it better than the estimate (see SearchQuery).
-  void RecordSavings(std::uint64_t tokens, double usd, double seconds) {
-    counters_.AddSavings(tokens, usd, seconds);
-  }
+  // `arm` is the hit's (Hit::arm).
+  void RecordSavings(std::uint64_t tokens, double usd, double seconds, int arm = -1);
   // Records a label on an entry's answer: the (similarity, correct) observation feeds Tuning.
   // NotFound for an entry the cache does not hold; a wrong label deletes the entry when the
   // cache says so.
@@ -307,6 +318,27 @@ class Cache {
     double allowance = 0;          // the largest estimated error a hit may carry to be served
   };
   AdaptiveState Adaptive() const;
+  // The threshold and bound of lookups in no experiment arm: the configuration's, until an
+  // experiment ends with a winner.
+  struct ServingPolicy {
+    float threshold = 0;
+    double max_error_rate = 0;
+  };
+  ServingPolicy Policy() const;
+  // A/B experiments (cache/experiment.h). Setting one replaces the running one and its counts
+  // (no arms: none). Ending one makes the winner's threshold and bound the cache's policy;
+  // FailedPrecondition when none is running, NotFound for a name that is no arm.
+  void SetExperiment(const ExperimentOptions& experiment);
+  Result<ExperimentArm> EndExperiment(const std::string& winner);
+  struct ExperimentSnapshot {
+    ExperimentOptions options;
+    std::vector<ArmReport> arms;
+    std::string winner;  // empty while it runs
+  };
+  // The experiment running or last ended (no arms: there was none).
+  ExperimentSnapshot Experiment() const;
+  // How long a request an arm served took, as the caller saw it (upstream time included).
+  void RecordArmLatency(int arm, double seconds);
   // Grows with every label (a store saves its labels when it has moved).
   std::uint64_t labels_added() const { return labels_added_.load(std::memory_order_relaxed); }
   // Labelled lookups kept for Tuning, and lookups whose best similarity it reports the
@@ -385,7 +417,8 @@ class Cache {
   std::atomic<std::uint64_t> recorded_count_{0};
   // Whether the labels so far let a semantic hit on this entry at this similarity be served.
   // (The lookup's bound is recorded in the error budget.)
-  ErrorDecision DecideAdaptive(const std::string& entry_id, float similarity);
+  ErrorDecision DecideAdaptive(const std::string& entry_id, float similarity, double max_error_rate,
+                               ErrorBudget& budget);
   // However much budget is left, a hit whose error bound is above this is not served.
   static constexpr double kMaxHitError = 0.5;
   mutable std::mutex labelled_mu_;
@@ -403,9 +436,28 @@ class Cache {
   std::size_t labels_since_fit_ = 0;
   static constexpr std::size_t kLabelsPerFit = 32;
   static constexpr std::size_t kLabelsBeforeBudget = 200;
-  ErrorBudget error_budget_;
+  ErrorBudget error_budget_;  // of lookups in no arm (an adaptive arm has its own)
   // An exact hit (0) or a miss (ErrorBudget::kNoHit) into the budget (adaptive caches only).
-  void RecordErrorCost(double mean);
+  void RecordErrorCost(double mean, double max_error_rate, ErrorBudget& budget);
+
+  // The experiment and the policy an ended one left, replaced whole; read under serving_mu_,
+  // and only once has_serving_ says there is one (most caches never run an experiment).
+  struct ServingState {
+    ExperimentOptions experiment;
+    std::uint64_t salt = 0;                   // of the split hash: the cache's id
+    std::shared_ptr<ArmCounters[]> counters;  // an ended experiment's state keeps them
+    std::vector<ErrorBudget> budgets;         // per arm, under labelled_mu_
+    std::optional<ServingPolicy> settled;
+    std::string winner;
+    bool running() const { return !experiment.arms.empty() && winner.empty(); }
+  };
+  std::shared_ptr<ServingState> Serving() const;
+  // The arm of a running experiment that `split_key` (or the split attribute) picks; -1: none.
+  static int ArmOf(const ServingState& s, std::string_view split_key, const Attributes& attributes);
+  ArmCounters* Arm(const std::shared_ptr<ServingState>& s, int arm) const;
+  mutable std::mutex serving_mu_;
+  std::shared_ptr<ServingState> serving_;
+  std::atomic<bool> has_serving_{false};
 
  private:
   // The hit among a tier's candidates, or null.
@@ -434,9 +486,11 @@ Status CheckAttributes(const CacheOptions& options, const Attributes& attributes
 Result<std::string> CheckStore(const CacheOptions& options, const std::string& prompt,
                                const std::string& response, const Attributes& attributes,
                                std::optional<std::int64_t> ttl_ms);
-// A search request; the normalized prompt and the threshold to use.
+// A search request; the normalized prompt and the threshold to use (the request's own, or
+// `default_threshold`; negative: the cache's).
 Result<std::pair<std::string, float>> CheckSearch(const CacheOptions& options,
-                                                  const SearchQuery& query);
+                                                  const SearchQuery& query,
+                                                  float default_threshold = -1);
 // Field errors of the LangCache shape (400 with `fields`).
 Status FieldError(const std::string& field, const std::string& rule, const std::string& message);
 

@@ -27,60 +27,72 @@ CacheMetrics::CacheMetrics(Metrics& m, const cache::CacheRegistry& registry) {
                 .Register(m.registry());
   for (const auto& c : registry.All()) For(*c);
   m.AddCollector([&registry] {
-    prometheus::MetricFamily entries{
-        "semcached_cache_entries", "Entries held, per cache.", prometheus::MetricType::Gauge, {}};
-    prometheus::MetricFamily bytes{"semcached_cache_text_bytes",
-                                   "Bytes of prompt, response and attribute text held, per cache.",
-                                   prometheus::MetricType::Gauge,
-                                   {}};
-    prometheus::MetricFamily tokens{
-        "semcached_cache_tokens_saved_total",
-        "Estimated prompt and response tokens of the model calls that hits replaced.",
-        prometheus::MetricType::Counter,
-        {}};
-    prometheus::MetricFamily cost{
-        "semcached_cache_cost_saved_usd_total",
-        "Estimated USD of the model calls that hits replaced, at the cache's prices.",
-        prometheus::MetricType::Counter,
-        {}};
-    prometheus::MetricFamily withheld{
+    // A family of samples added below, one per cache (and label set).
+    auto family = [](const char* name, const char* help, prometheus::MetricType type) {
+      return prometheus::MetricFamily{name, help, type, {}};
+    };
+    using Type = prometheus::MetricType;
+    auto entries = family("semcached_cache_entries", "Entries held, per cache.", Type::Gauge);
+    auto bytes =
+        family("semcached_cache_text_bytes",
+               "Bytes of prompt, response and attribute text held, per cache.", Type::Gauge);
+    auto tokens =
+        family("semcached_cache_tokens_saved_total",
+               "Estimated prompt and response tokens of the model calls that hits replaced.",
+               Type::Counter);
+    auto cost =
+        family("semcached_cache_cost_saved_usd_total",
+               "Estimated USD of the model calls that hits replaced, at the cache's prices.",
+               Type::Counter);
+    auto withheld = family(
         "semcached_cache_withheld_total",
         "Hits found but not served: shadow mode, or held back for the proxy to verify, by tier.",
-        prometheus::MetricType::Counter,
-        {}};
-    prometheus::MetricFamily comparisons{
+        Type::Counter);
+    auto comparisons = family(
         "semcached_cache_answer_comparisons_total",
         "Withheld hits whose cached answer was compared with the model's, by tier, similarity "
         "bucket (lower bound) and outcome.",
-        prometheus::MetricType::Counter,
-        {}};
-    prometheus::MetricFamily feedback{"semcached_cache_feedback_total",
-                                      "Labels applications sent on answers, by label.",
-                                      prometheus::MetricType::Counter,
-                                      {}};
-    prometheus::MetricFamily drift{
+        Type::Counter);
+    auto feedback = family("semcached_cache_feedback_total",
+                           "Labels applications sent on answers, by label.", Type::Counter);
+    auto drift = family(
         "semcached_cache_drift",
         "1 when the last window of lookups differs significantly from the windows before, by "
         "signal: similarity (Kolmogorov-Smirnov on best similarities), hit_rate (z-test).",
-        prometheus::MetricType::Gauge,
-        {}};
-    prometheus::MetricFamily drift_statistic{
-        "semcached_cache_drift_statistic",
-        "The drift test's effect for the last window: KS D for similarity, the hit rate "
-        "difference (window minus before) for hit_rate.",
-        prometheus::MetricType::Gauge,
-        {}};
-    prometheus::MetricFamily adaptive_labels{
+        Type::Gauge);
+    auto drift_statistic =
+        family("semcached_cache_drift_statistic",
+               "The drift test's effect for the last window: KS D for similarity, the hit rate "
+               "difference (window minus before) for hit_rate.",
+               Type::Gauge);
+    auto adaptive_labels = family(
         "semcached_cache_adaptive_labels",
-        "Labelled lookups behind a cache's adaptive thresholds (max_error_rate > 0).",
-        prometheus::MetricType::Gauge,
-        {}};
-    prometheus::MetricFamily adaptive_allowance{
+        "Labelled lookups behind a cache's adaptive thresholds (max_error_rate > 0).", Type::Gauge);
+    auto adaptive_allowance = family(
         "semcached_cache_adaptive_allowance",
         "The largest estimated error a semantic hit may carry to be served under the cache's "
         "error budget.",
-        prometheus::MetricType::Gauge,
-        {}};
+        Type::Gauge);
+    auto arm_lookups =
+        family("semcached_experiment_lookups_total",
+               "Lookups an A/B experiment arm served, per cache and arm.", Type::Counter);
+    auto arm_hits = family("semcached_experiment_hits_total",
+                           "Hits an experiment arm served, by tier.", Type::Counter);
+    auto arm_verified = family("semcached_experiment_verified_total",
+                               "Withheld hits of an arm whose answer was compared with the "
+                               "model's.",
+                               Type::Counter);
+    auto arm_false_hits = family(
+        "semcached_experiment_false_hits_total",
+        "False hits of an arm, by source: verified (caught by comparing answers, not served) "
+        "or reported (feedback on a served answer).",
+        Type::Counter);
+    auto arm_cost = family("semcached_experiment_cost_saved_usd_total",
+                           "USD the hits of an arm saved.", Type::Counter);
+    auto arm_seconds = family("semcached_experiment_request_seconds",
+                              "Time of the requests an arm served, as the route saw it "
+                              "(upstream time included in the proxy).",
+                              Type::Summary);
     // One sample of a family, a gauge's or a counter's as the family is.
     auto add = [](prometheus::MetricFamily& f, std::vector<prometheus::ClientMetric::Label> l,
                   double v) {
@@ -120,10 +132,33 @@ CacheMetrics::CacheMetrics(Metrics& m, const cache::CacheRegistry& registry) {
       add(drift, {{"cache", id}, {"signal", "hit_rate"}}, d.hit_rate.shifted ? 1 : 0);
       add(drift_statistic, {{"cache", id}, {"signal", "similarity"}}, d.similarity.statistic);
       add(drift_statistic, {{"cache", id}, {"signal", "hit_rate"}}, d.hit_rate.statistic);
-      if (c->options().max_error_rate > 0) {
+      if (c->Policy().max_error_rate > 0) {
         const auto a = c->Adaptive();
         add(adaptive_labels, {{"cache", id}}, static_cast<double>(a.labels));
         add(adaptive_allowance, {{"cache", id}}, a.allowance);
+      }
+      const auto experiment = c->Experiment();
+      for (const auto& arm : experiment.arms) {
+        const auto& t = arm.totals;
+        const std::vector<prometheus::ClientMetric::Label> labels = {{"cache", id},
+                                                                     {"arm", arm.arm.name}};
+        auto with = [&labels](const char* name, const char* value) {
+          auto l = labels;
+          l.push_back({name, value});
+          return l;
+        };
+        add(arm_lookups, labels, static_cast<double>(t.lookups));
+        add(arm_hits, with("tier", "exact"), static_cast<double>(t.exact_hits));
+        add(arm_hits, with("tier", "semantic"), static_cast<double>(t.semantic_hits));
+        add(arm_verified, labels, static_cast<double>(t.verified));
+        add(arm_false_hits, with("source", "verified"), static_cast<double>(t.verified_wrong));
+        add(arm_false_hits, with("source", "reported"), static_cast<double>(t.reported_wrong));
+        add(arm_cost, labels, t.cost_saved_usd);
+        prometheus::ClientMetric m;
+        m.label = labels;
+        m.summary.sample_count = t.timed;
+        m.summary.sample_sum = t.latency_s;
+        arm_seconds.metric.push_back(std::move(m));
       }
       add(tokens, {{"cache", id}}, static_cast<double>(st.tokens_saved));
       add(cost, {{"cache", id}}, st.cost_saved_usd);
@@ -140,7 +175,13 @@ CacheMetrics::CacheMetrics(Metrics& m, const cache::CacheRegistry& registry) {
                                                  drift,
                                                  drift_statistic,
                                                  adaptive_labels,
-                                                 adaptive_allowance};
+                                                 adaptive_allowance,
+                                                 arm_lookups,
+                                                 arm_hits,
+                                                 arm_verified,
+                                                 arm_false_hits,
+                                                 arm_cost,
+                                                 arm_seconds};
   });
 }
 

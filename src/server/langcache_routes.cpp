@@ -1,10 +1,13 @@
 #include "server/langcache_routes.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
 #include <shared_mutex>
+
+#include <spdlog/spdlog.h>
 
 #include <nlohmann/json.hpp>
 
@@ -139,6 +142,57 @@ std::string SearchBody(const std::vector<cache::Hit>& hits) {
 
 std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
+json DifferenceJson(const cache::Difference& d) {
+  if (!d.known) return nullptr;
+  return {{"difference", d.value}, {"low", d.low}, {"high", d.high}};
+}
+
+// GET /v1/caches/{id}/experiments: each arm's setting, counts and rates, and its differences
+// from the first arm with their 95% intervals.
+json ExperimentJson(const cache::Cache& c) {
+  const auto e = c.Experiment();
+  const auto policy = c.Policy();
+  json arms = json::array();
+  for (const auto& r : e.arms) {
+    const auto& t = r.totals;
+    json arm = {{"name", r.arm.name},
+                {"similarityThresholdCosine", r.arm.threshold},
+                {"maxErrorRate", r.arm.max_error_rate},
+                {"weight", r.arm.weight},
+                {"lookups", t.lookups},
+                {"exactHits", t.exact_hits},
+                {"semanticHits", t.semantic_hits},
+                {"hitRate", r.hit_rate},
+                {"withheldForVerification", t.withheld},
+                {"verified", t.verified},
+                {"verifiedFalseHits", t.verified_wrong},
+                {"reportedCorrect", t.reported_correct},
+                {"reportedFalseHits", t.reported_wrong},
+                {"falseHitRate", r.false_hit_rate},
+                {"costSavedUsd", t.cost_saved_usd},
+                {"costSavedPerLookupUsd", r.cost_per_lookup},
+                {"timedRequests", t.timed},
+                {"meanLatencyMs", r.mean_latency_ms}};
+    if (&r != &e.arms.front()) {
+      arm["vsControl"] = {{"hitRate", DifferenceJson(r.hit_rate_vs_control)},
+                          {"falseHitRate", DifferenceJson(r.false_hit_rate_vs_control)},
+                          {"costSavedPerLookupUsd", DifferenceJson(r.cost_vs_control)},
+                          {"latencyMs", DifferenceJson(r.latency_ms_vs_control)}};
+    }
+    arms.push_back(std::move(arm));
+  }
+  return {
+      {"cacheId", c.options().id},
+      {"running", !e.arms.empty() && e.winner.empty()},
+      {"winner", e.winner.empty() ? json(nullptr) : json(e.winner)},
+      {"splitAttribute", e.options.split_attribute},
+      {"control", e.arms.empty() ? json(nullptr) : json(e.arms.front().arm.name)},
+      {"confidence", 0.95},
+      {"policy",
+       {{"similarityThresholdCosine", policy.threshold}, {"maxErrorRate", policy.max_error_rate}}},
+      {"arms", std::move(arms)}};
+}
+
 // Every route: authorize and find the cache, parse the JSON body when the route has one,
 // then run `fn(cache, body)`.
 template <typename Fn>
@@ -218,11 +272,19 @@ void AddLangCacheRoutes(Router& router, cache::CacheRegistry& registry, Metrics&
           }
           // A request may ask for shadow mode itself: the lookup runs, nothing is served.
           if (req.Header("x-semcached-mode") == "shadow") q.shadow = true;
+          q.split_key = std::string(req.Header("x-semcached-split-key"));
+          const auto started = std::chrono::steady_clock::now();
           cache::LookupTrace trace;
           auto hits = c.Search(q, &trace);
           if (!hits.ok()) return Fail(hits.status());
           cm->Observe(c, trace);
           HttpResponse res = HttpResponse::Json(200, SearchBody(*hits));
+          if (trace.arm >= 0) {
+            c.RecordArmLatency(
+                trace.arm,
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+            res.headers.emplace_back("X-Semcached-Arm", trace.arm_name);
+          }
           res.headers.emplace_back("X-Semcached-Tier",
                                    trace.hit_tier ? cache::StrategyName(*trace.hit_tier) : "miss");
           if (!hits->empty())
@@ -284,6 +346,7 @@ void AddLangCacheRoutes(Router& router, cache::CacheRegistry& registry, Metrics&
                  auto attrs = OptionalAttributes(body);
                  if (!attrs.ok()) return Fail(attrs.status());
                  f.attributes = std::move(*attrs);
+                 f.split_key = std::string(req.Header("x-semcached-split-key"));
                  auto out = c.RecordFeedback(req.path_params.at("entryId"), f);
                  if (!out.ok()) return Fail(out.status(), kEntryNotFound);
                  return HttpResponse::Json(
@@ -321,6 +384,35 @@ void AddLangCacheRoutes(Router& router, cache::CacheRegistry& registry, Metrics&
     });
   });
 
+  router.Add("GET", "/v1/caches/{cacheId}/experiments", [&registry](const HttpRequest& req) {
+    return Handle(req, registry, false, [&](cache::Cache& c, const json&) {
+      return HttpResponse::Json(200, Dump(ExperimentJson(c)));
+    });
+  });
+
+  // Ends the running experiment: the winner's threshold and bound become the cache's until
+  // the server restarts (the response says what to set in the configuration to keep them).
+  router.Add("POST", "/v1/caches/{cacheId}/experiments/end", [&registry](const HttpRequest& req) {
+    return Handle(req, registry, true, [&](cache::Cache& c, const json& body) {
+      auto winner = RequiredString(body, "winner");
+      if (!winner.ok()) return Fail(winner.status());
+      auto arm = c.EndExperiment(*winner);
+      if (!arm.ok()) {
+        if (arm.status().code() == ErrorCode::kNotFound)
+          return Fail(Field("winner", "arm", arm.status().message()));
+        return Fail(arm.status());
+      }
+      char setting[160];
+      std::snprintf(setting, sizeof setting, "similarity_threshold = %g\nmax_error_rate = %g",
+                    static_cast<double>(arm->threshold), arm->max_error_rate);
+      spdlog::info("cache {}: experiment ended, arm '{}' won: {}", c.options().id, arm->name,
+                   setting);
+      json out = ExperimentJson(c);
+      out["configuration"] = std::string(setting) + "\nexperiment_arms = []";
+      return HttpResponse::Json(200, Dump(out));
+    });
+  });
+
   router.Add("POST", "/v1/caches/{cacheId}/flush", [&registry, cm](const HttpRequest& req) {
     return Handle(req, registry, false, [&](cache::Cache& c, const json&) {
       if (Status s = c.Flush(); !s.ok()) return Fail(s);
@@ -347,8 +439,8 @@ void AddLangCacheRoutes(Router& router, cache::CacheRegistry& registry, Metrics&
                 {"estimatedCostSavedUsd", s.cost_saved_usd},
                 {"feedbackCorrect", s.feedback_correct},
                 {"feedbackWrong", s.feedback_wrong},
-                {"similarityThreshold", LangCacheFromCosine(c.options().similarity_threshold)},
-                {"similarityThresholdCosine", c.options().similarity_threshold}};
+                {"similarityThreshold", LangCacheFromCosine(c.Policy().threshold)},
+                {"similarityThresholdCosine", c.Policy().threshold}};
       const cache::DriftReport d = c.Drift();
       j["drift"] = {{"windows", d.windows},
                     {"compared", d.compared},
@@ -359,9 +451,9 @@ void AddLangCacheRoutes(Router& router, cache::CacheRegistry& registry, Metrics&
                     {"windowHitRate", d.window_hit_rate},
                     {"referenceHitRate", d.reference_hit_rate},
                     {"hitRatePValue", d.hit_rate.p_value}};
-      if (c.options().max_error_rate > 0) {
+      if (const double bound = c.Policy().max_error_rate; bound > 0) {
         const auto a = c.Adaptive();
-        j["adaptive"] = {{"maxErrorRate", c.options().max_error_rate},
+        j["adaptive"] = {{"maxErrorRate", bound},
                          {"labels", a.labels},
                          {"curveBlocks", a.curve_blocks},
                          {"allowance", a.allowance}};

@@ -1,6 +1,7 @@
 #include "server/proxy_routes.h"
 
 #include <charconv>
+#include <chrono>
 #include <deque>
 #include <functional>
 #include <map>
@@ -91,7 +92,7 @@ class ServedPrompts {
 // `x-semcached-feedback: ID=correct|wrong[, ...]`: labels on answers served earlier (the
 // application learnt since that one was right or wrong); how many were recorded.
 int RecordFeedbackHeader(std::string_view header, cache::Cache& store, const ServedPrompts& served,
-                         const cache::Attributes& scope) {
+                         const cache::Attributes& scope, const std::string& split_key) {
   int recorded = 0;
   while (!header.empty()) {
     const std::size_t comma = header.find(',');
@@ -109,7 +110,7 @@ int RecordFeedbackHeader(std::string_view header, cache::Cache& store, const Ser
       spdlog::info("proxy: feedback on entry {} that this instance has not served lately", id);
       continue;
     }
-    auto done = store.RecordFeedback(id, {*prompt, label == "correct", scope});
+    auto done = store.RecordFeedback(id, {*prompt, label == "correct", scope, split_key});
     if (done.ok()) {
       ++recorded;
     } else {
@@ -119,8 +120,28 @@ int RecordFeedbackHeader(std::string_view header, cache::Cache& store, const Ser
   return recorded;
 }
 
+// The key that places a request in an experiment arm (cache/experiment.h): the
+// x-semcached-split-key header, else the end user the request names (OpenAI's `user`,
+// Anthropic's `metadata.user_id`); empty: none.
+std::string SplitKey(const HttpRequest& req, const json& body) {
+  if (auto h = req.Header("x-semcached-split-key"); !h.empty()) return std::string(h);
+  if (auto it = body.find("user"); it != body.end() && it->is_string()) return *it;
+  if (auto m = body.find("metadata"); m != body.end() && m->is_object()) {
+    if (auto it = m->find("user_id"); it != m->end() && it->is_string()) return *it;
+  }
+  return {};
+}
+
+// The request's time so far, counted to the experiment arm that served it (none: -1).
+void RecordArmLatency(cache::Cache* store, int arm, std::chrono::steady_clock::time_point started) {
+  if (store && arm >= 0)
+    store->RecordArmLatency(
+        arm, std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+}
+
 HttpResponse Proxy(const HttpRequest& req, const ProviderSpec& p, cache::CacheRegistry& registry,
                    const ProxyOptions& opt, ProxyMetrics& pm, ServedPrompts& served) {
+  const auto started = std::chrono::steady_clock::now();
   json body = json::parse(req.body, nullptr, /*allow_exceptions=*/false);
   if (body.is_discarded()) return p.error(400, "the request body is not valid JSON");
   auto key = p.key(body, req);
@@ -142,9 +163,15 @@ HttpResponse Proxy(const HttpRequest& req, const ProviderSpec& p, cache::CacheRe
   // Always present, so an entry of one namespace never answers a search of none.
   scope["namespace"] = std::string(req.Header("x-semcached-namespace"));
 
+  const std::string split_key = SplitKey(req, body);
   int feedback_recorded = -1;
   if (auto f = req.Header("x-semcached-feedback"); !f.empty() && store)
-    feedback_recorded = RecordFeedbackHeader(f, *store, served, scope);
+    feedback_recorded = RecordFeedbackHeader(f, *store, served, scope, split_key);
+  // The experiment arm that serves the request (-1: none): told in x-semcached-arm, and the
+  // request's whole time, upstream included, counted to it.
+  int arm = -1;
+  std::string arm_name;
+  auto count_latency = [&store, &arm, started] { RecordArmLatency(store.get(), arm, started); };
 
   // A hit the cache found but held back (shadow mode, or verification): the request goes
   // upstream, and the model's answer is compared with the cached one.
@@ -157,12 +184,15 @@ HttpResponse Proxy(const HttpRequest& req, const ProviderSpec& p, cache::CacheRe
     q.estimate_savings = false;  // the stored answer's usage says what a hit saves
     q.shadow = req.Header("x-semcached-mode") == "shadow";
     q.can_verify = !key->stream;  // streamed answers are not compared yet
+    q.split_key = split_key;
     cache::LookupTrace trace;
     if (auto t = req.Header("x-semcached-threshold"); !t.empty()) {
       float v = 0;
       if (std::from_chars(t.data(), t.data() + t.size(), v).ec == std::errc()) q.threshold = v;
     }
     auto hits = store->Search(q, &trace);
+    arm = trace.arm;
+    arm_name = trace.arm_name;
     if (hits.ok() && trace.withheld) {
       withheld = std::move(trace.withheld);
       withheld_reason = cache::WithheldName(trace.withheld_reason);
@@ -192,7 +222,7 @@ HttpResponse Proxy(const HttpRequest& req, const ProviderSpec& p, cache::CacheRe
       const double usd = usage ? opt.prices.Cost(key->model, *usage) : 0;
       const double seconds = number("upstream_ms").value_or(0) / 1000;
       const std::uint64_t tokens = usage ? usage->input_tokens + usage->output_tokens : 0;
-      store->RecordSavings(tokens, usd, seconds);
+      store->RecordSavings(tokens, usd, seconds, hit.arm);
       pm.Add(pm.saved_usd, p.wire.name, usd);
       pm.Add(pm.saved_tokens, p.wire.name, static_cast<double>(tokens));
       pm.Add(pm.saved_seconds, p.wire.name, seconds);
@@ -204,6 +234,8 @@ HttpResponse Proxy(const HttpRequest& req, const ProviderSpec& p, cache::CacheRe
       if (feedback_recorded >= 0)
         hit_headers.emplace_back("x-semcached-feedback-recorded",
                                  std::to_string(feedback_recorded));
+      if (arm >= 0) hit_headers.emplace_back("x-semcached-arm", arm_name);
+      count_latency();
       if (key->stream) {
         if (stored.is_null()) stored = json::parse(hit.entry->response(), nullptr, false);
         HttpResponse r;
@@ -250,8 +282,8 @@ HttpResponse Proxy(const HttpRequest& req, const ProviderSpec& p, cache::CacheRe
     HttpResponse r;
     r.stream = [&p, &opt, &pm, url = p.base_url + p.upstream_path(req), headers,
                 request_body = req.body, store = store_answer && !no_store ? store : nullptr,
-                result_label, prompt = key->prompt, model = key->model, scope, ttl,
-                bypass_reason](ResponseStream& out) {
+                result_label, prompt = key->prompt, model = key->model, scope, ttl, bypass_reason,
+                arm, arm_name, started, arm_store = store](ResponseStream& out) {
       std::string seen;
       bool begun = false;
       auto up = llm::PostUpstreamStreaming(
@@ -261,6 +293,7 @@ HttpResponse Proxy(const HttpRequest& req, const ProviderSpec& p, cache::CacheRe
               begun = true;
               std::vector<std::pair<std::string, std::string>> h = {
                   {"x-semcached-cache", result_label}};
+              if (arm >= 0) h.emplace_back("x-semcached-arm", arm_name);
               if (!bypass_reason.empty())
                 h.emplace_back("x-semcached-bypass-reason", bypass_reason);
               if (!out.Begin(status, content_type.empty() ? "text/event-stream" : content_type, h))
@@ -281,6 +314,7 @@ HttpResponse Proxy(const HttpRequest& req, const ProviderSpec& p, cache::CacheRe
       }
       pm.Upstream(p.wire.name, up->seconds);
       pm.Count(p.wire.name, up->status >= 400 ? "upstream_error" : result_label);
+      RecordArmLatency(arm_store.get(), arm, started);
       if (!store || up->status != 200) return;
       auto assembled = p.wire.assemble(seen);
       if (!assembled) return;  // truncated, refused or not finished with "stop"
@@ -331,12 +365,14 @@ HttpResponse Proxy(const HttpRequest& req, const ProviderSpec& p, cache::CacheRe
     }
   }
   pm.Count(p.wire.name, up->status >= 400 ? "upstream_error" : result_label);
+  count_latency();
   HttpResponse r;
   r.status = up->status;
   r.content_type = up->content_type.empty() ? "application/json" : up->content_type;
   r.body = std::move(up->body);
   r.headers.emplace_back("x-semcached-cache", result_label);
   if (!miss) r.headers.emplace_back("x-semcached-bypass-reason", bypass_reason);
+  if (arm >= 0) r.headers.emplace_back("x-semcached-arm", arm_name);
   if (feedback_recorded >= 0)
     r.headers.emplace_back("x-semcached-feedback-recorded", std::to_string(feedback_recorded));
   if (withheld) {

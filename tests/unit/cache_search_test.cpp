@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "cache/cache.h"
+#include "common/hash.h"
 
 namespace semcached::cache {
 namespace {
@@ -348,6 +349,138 @@ TEST(CacheAdaptive, AHitIsServedOnceItsLabelsBoundTheErrorRate) {
   SearchQuery exact = q;
   exact.strategies = {Strategy::kExact};
   EXPECT_EQ(b.Search(exact)->size(), 1u);
+}
+
+ExperimentOptions TwoArms() {
+  ExperimentOptions e;
+  e.split_attribute = "user";
+  e.arms = {{"strict", 0.92f, 0, 1}, {"loose", 0.85f, 0, 1}};
+  return e;
+}
+
+// A user the split sends to arm `want` of TwoArms() in the cache "t".
+std::string UserIn(std::size_t want) {
+  for (int i = 0;; ++i) {
+    std::string user = "user-" + std::to_string(i);
+    if (ArmFor(TwoArms().arms, user, Fnv1a64("t")) == want) return user;
+  }
+}
+
+// The split attribute is also a scope (as every search attribute): the entries carry it.
+TEST(CacheExperiment, EachRequestIsServedByItsArmAndCountedThere) {
+  TableBackend b;
+  b.SetExperiment(TwoArms());
+  const std::string strict_user = UserIn(0), loose_user = UserIn(1);
+  b.semantic = {Make("s1", "how do i reset my router", 0.88f, {{"user", strict_user}}),
+                Make("s2", "how do i reset my router", 0.88f, {{"user", loose_user}})};
+  const std::string& strict = strict_user;
+  const std::string& loose = loose_user;
+  // 0.88 is below the strict arm's 0.92 and above the loose arm's 0.85.
+  for (int i = 0; i < 3; ++i) {
+    LookupTrace t;
+    EXPECT_TRUE(b.Search(Query("how can i reset my router", {{"user", strict}}), &t)->empty());
+    EXPECT_EQ(t.arm, 0);
+    EXPECT_EQ(t.arm_name, "strict");
+  }
+  LookupTrace t;
+  auto hit = b.Search(Query("how can i reset my router", {{"user", loose}}), &t);
+  ASSERT_EQ(hit->size(), 1u);
+  EXPECT_EQ(t.arm_name, "loose");
+  EXPECT_EQ((*hit)[0].arm, 1);
+  // A key the caller names wins over the attribute.
+  SearchQuery named = Query("how can i reset my router", {{"user", strict}});
+  named.split_key = loose;
+  auto by_key = b.Search(named);
+  ASSERT_EQ(by_key->size(), 1u);
+  EXPECT_EQ((*by_key)[0].id, "s1");
+  // No key, or a threshold of the request's own: in no arm, the cache's threshold (0.85).
+  LookupTrace none;
+  EXPECT_EQ(b.Search(Query("how can i reset my router"), &none)->size(), 1u);
+  EXPECT_EQ(none.arm, -1);
+  SearchQuery own = Query("how can i reset my router", {{"user", strict}});
+  own.threshold = 0.8f;
+  LookupTrace own_trace;
+  EXPECT_EQ(b.Search(own, &own_trace)->size(), 1u);
+  EXPECT_EQ(own_trace.arm, -1);
+
+  // Feedback and verification count to the arm of the request they are about.
+  b.by_id["s2"] = Make("s2", "how do i reset my router", 1, {{"user", loose}});
+  b.by_id["s1"] = Make("s1", "how do i reset my router", 1, {{"user", strict}});
+  b.similarities[{"how can i reset my router", "how do i reset my router"}] = 0.88f;
+  ASSERT_TRUE(
+      b.RecordFeedback("s2", {"How can I reset my router?", false, {{"user", loose}}, ""}).ok());
+  ASSERT_TRUE(b.RecordFeedback("s1", {"How can I reset my router?", true, {}, strict}).ok());
+  b.similarities[{"unplug it", "call your provider"}] = 0.3f;
+  Hit withheld = (*hit)[0];
+  ASSERT_FALSE(*b.RecordAnswerComparison(withheld, "Unplug it.", "Call your provider."));
+  b.RecordArmLatency(1, 0.004);
+  b.RecordSavings(10, 0.25, 1.0, 1);
+
+  const auto e = b.Experiment();
+  ASSERT_EQ(e.arms.size(), 2u);
+  EXPECT_TRUE(e.winner.empty());
+  EXPECT_EQ(e.arms[0].totals.lookups, 3u);
+  EXPECT_EQ(e.arms[0].totals.semantic_hits, 0u);
+  EXPECT_EQ(e.arms[0].totals.reported_correct, 1u);
+  EXPECT_EQ(e.arms[1].totals.lookups, 2u);
+  EXPECT_EQ(e.arms[1].totals.semantic_hits, 2u);  // the loose user's, and the named key's
+  EXPECT_EQ(e.arms[1].totals.reported_wrong, 1u);
+  EXPECT_EQ(e.arms[1].totals.verified, 1u);
+  EXPECT_EQ(e.arms[1].totals.verified_wrong, 1u);
+  EXPECT_EQ(e.arms[1].totals.timed, 1u);
+  EXPECT_GT(e.arms[1].totals.cost_saved_usd, 0.25);  // the caller's figure and the estimates
+  EXPECT_DOUBLE_EQ(e.arms[1].hit_rate, 1.0);
+  EXPECT_DOUBLE_EQ(e.arms[1].false_hit_rate, 1.0);  // 2 false hits of 2 lookups
+  EXPECT_EQ(b.Stats().lookups, 7u);                 // the cache counts every lookup as ever
+}
+
+TEST(CacheExperiment, EndingWithAWinnerMakesItsSettingTheCachesAndKeepsTheCounts) {
+  TableBackend b;
+  EXPECT_EQ(b.EndExperiment("loose").status().code(), ErrorCode::kFailedPrecondition);
+  b.SetExperiment(TwoArms());
+  b.semantic = {Make("s1", "how do i reset my router", 0.88f)};
+  SearchQuery strict = Query("how can i reset my router");
+  strict.split_key = UserIn(0);
+  EXPECT_TRUE(b.Search(strict)->empty());
+  EXPECT_EQ(b.EndExperiment("nobody").status().code(), ErrorCode::kNotFound);
+  auto won = b.EndExperiment("strict");
+  ASSERT_TRUE(won.ok());
+  EXPECT_FLOAT_EQ(won->threshold, 0.92f);
+  EXPECT_FLOAT_EQ(b.Policy().threshold, 0.92f);
+  // Every request now has the winner's threshold, and none is in an arm.
+  LookupTrace t;
+  EXPECT_TRUE(b.Search(Query("how can i reset my router"), &t)->empty());
+  EXPECT_EQ(t.arm, -1);
+  EXPECT_FLOAT_EQ(b.load_floor_seen, 0.92f);
+  const auto e = b.Experiment();
+  EXPECT_EQ(e.winner, "strict");
+  EXPECT_EQ(e.arms[0].totals.lookups, 1u);
+  EXPECT_EQ(b.EndExperiment("strict").status().code(), ErrorCode::kFailedPrecondition);
+  // A new experiment starts from the settled policy for requests in no arm.
+  b.SetExperiment(TwoArms());
+  EXPECT_FLOAT_EQ(b.Policy().threshold, 0.92f);
+  EXPECT_EQ(b.Experiment().arms[0].totals.lookups, 0u);
+}
+
+TEST(CacheExperiment, AnAdaptiveArmWithholdsWhatItCannotBoundAndTheStaticArmServes) {
+  TableBackend b;
+  ExperimentOptions e;
+  e.split_attribute = "user";
+  e.arms = {{"strict", 0.92f, 0, 1}, {"loose", 0.85f, 0, 1}};
+  e.arms[1].max_error_rate = 0.02;
+  b.SetExperiment(e);
+  b.semantic = {Make("s1", "how do i reset my router", 0.95f)};
+  SearchQuery adaptive = Query("how can i reset my router");
+  adaptive.split_key = UserIn(1);
+  adaptive.can_verify = true;
+  LookupTrace t;
+  EXPECT_TRUE(b.Search(adaptive, &t)->empty());  // no labels yet
+  EXPECT_EQ(t.withheld_reason, Withheld::kVerify);
+  EXPECT_EQ(b.Experiment().arms[1].totals.withheld, 1u);
+  SearchQuery fixed = Query("how can i reset my router");
+  fixed.split_key = UserIn(0);
+  fixed.can_verify = true;
+  EXPECT_EQ(b.Search(fixed)->size(), 1u);
 }
 
 }  // namespace

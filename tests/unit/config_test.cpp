@@ -250,6 +250,11 @@ TEST(ConfigCaches, BadCacheTablesAreRefusedByName) {
                         Case{"[[caches]]\nid = \"a\"\napi_keys = \"k\"\n", "array of strings"},
                         Case{"[[caches]]\nid = \"a\"\nnormalize_nfkc = 1\n", "true or false"},
                         Case{"[[caches]]\nid = \"a\"\nsearch_ef = 0\n", "1..4096"},
+                        Case{"[[caches]]\nid = \"a\"\nexperiment_arms = [\"x threshold=0.9\"]\n",
+                             "caches[0].experiment_arms"},
+                        Case{"[[caches]]\nid = \"a\"\nexperiment_arms = [\"x threshold=0.9\", "
+                             "\"y treshold=0.8\"]\n",
+                             "unknown setting 'treshold'"},
                         Case{"caches = 3\n", "[[caches]]"}}) {
     semcached::testing::WriteFile(dir.File("c.toml"), k.toml);
     ConfigSources s;
@@ -290,6 +295,8 @@ store = "embedded"
 search_strategies = ["semantic", "exact"]
 input_usd_per_mtok = 2.5
 output_usd_per_mtok = 10
+experiment_arms = ["static threshold=0.9", "adaptive threshold=0.8 max_error_rate=0.02 weight=2"]
+experiment_split = "user"
 embedder = "openai"
 embedder_url = "http://127.0.0.1:9/v1"
 embedder_model = "m"
@@ -333,6 +340,11 @@ TEST(ConfigCaches, EnumsAndListsAreTypedAtLoadAndReachTheRuntimeOptions) {
   EXPECT_EQ(o.strategies, cc.search_strategies);
   EXPECT_DOUBLE_EQ(o.input_usd_per_mtok, 2.5);
   EXPECT_DOUBLE_EQ(o.output_usd_per_mtok, 10);
+  EXPECT_EQ(o.experiment.split_attribute, "user");
+  ASSERT_EQ(o.experiment.arms.size(), 2u);
+  EXPECT_EQ(o.experiment.arms[1].name, "adaptive");
+  EXPECT_DOUBLE_EQ(o.experiment.arms[1].max_error_rate, 0.02);
+  EXPECT_DOUBLE_EQ(o.experiment.arms[1].weight, 2);
 }
 
 TEST(ConfigCaches, TheAdminApiBodyReadsTheSameTableAsTheFile) {
@@ -359,6 +371,10 @@ TEST(ConfigCaches, TheAdminApiBodyReadsTheSameTableAsTheFile) {
                          {"search_strategies", {"semantic", "exact"}},
                          {"input_usd_per_mtok", 2.5},
                          {"output_usd_per_mtok", 10},
+                         {"experiment_arms",
+                          {"static threshold=0.9",
+                           "adaptive threshold=0.8 max_error_rate=0.02 weight=2"}},
+                         {"experiment_split", "user"},
                          {"embedder", "openai"},
                          {"embedder_url", "http://127.0.0.1:9/v1"},
                          {"embedder_model", "m"},

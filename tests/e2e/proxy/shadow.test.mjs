@@ -12,6 +12,7 @@ import { join } from "node:path";
 import OpenAI from "openai";
 import { serverTable, startSemcached, stop } from "../support/processes.mjs";
 import { fakeOpenAI } from "../support/fake_openai.mjs";
+import { metricSum } from "../support/metrics.mjs";
 
 const binary = process.env.E2E_SEMCACHED_BINARY;
 let upstream;
@@ -58,15 +59,6 @@ ${cacheSettings}
   return { url: s.url, ask };
 }
 
-async function metric(url, name, labels) {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  let total = 0;
-  for (const line of text.split("\n")) {
-    if (!line.startsWith(name + "{")) continue;
-    if (Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) total += Number(line.split(" ").pop());
-  }
-  return total;
-}
 
 test("shadow mode serves nothing and labels what it would have served", async () => {
   const { url, ask } = await start('mode = "shadow"');
@@ -86,11 +78,11 @@ test("shadow mode serves nothing and labels what it would have served", async ()
   assert.equal(restart.response.headers.get("x-semcached-cache"), "shadow");
   assert.equal(restart.response.headers.get("x-semcached-verified"), "disagree");
   assert.equal(restart.data.choices[0].message.content, answerFor("router"));
-  assert.equal(await metric(url, "semcached_cache_withheld_total", { cache: "llm", reason: "shadow", tier: "exact" }), 1);
-  assert.equal(await metric(url, "semcached_cache_answer_comparisons_total", { cache: "llm", tier: "exact", outcome: "agree" }), 1);
-  assert.equal(await metric(url, "semcached_cache_answer_comparisons_total", { cache: "llm", tier: "semantic", outcome: "disagree" }), 1);
-  assert.equal(await metric(url, "semcached_proxy_requests_total", { provider: "openai", result: "hit" }), 0);
-  assert.ok(await metric(url, "semcached_proxy_verification_tokens_total", { provider: "openai" }) >= 32);
+  assert.equal(await metricSum(url, "semcached_cache_withheld_total", { cache: "llm", reason: "shadow", tier: "exact" }), 1);
+  assert.equal(await metricSum(url, "semcached_cache_answer_comparisons_total", { cache: "llm", tier: "exact", outcome: "agree" }), 1);
+  assert.equal(await metricSum(url, "semcached_cache_answer_comparisons_total", { cache: "llm", tier: "semantic", outcome: "disagree" }), 1);
+  assert.equal(await metricSum(url, "semcached_proxy_requests_total", { provider: "openai", result: "hit" }), 0);
+  assert.ok(await metricSum(url, "semcached_proxy_verification_tokens_total", { provider: "openai" }) >= 32);
   // Both labels reach the what-if report: the exact one right, the near miss wrong.
   const tuning = await (await fetch(`${url}/v1/caches/llm/tuning`)).json();
   assert.equal(tuning.same, 1, JSON.stringify(tuning));
@@ -125,9 +117,9 @@ test("verification sends hits close to the threshold upstream and labels them", 
   assert.equal(upstream.calls(), before + 1);
   assert.equal(reworded.response.headers.get("x-semcached-cache"), "verify");
   assert.equal(reworded.response.headers.get("x-semcached-verified"), "agree");
-  assert.equal(await metric(url, "semcached_cache_withheld_total", { cache: "llm", reason: "verify", tier: "semantic" }), 1);
-  assert.equal(await metric(url, "semcached_cache_answer_comparisons_total", { cache: "llm", tier: "semantic", outcome: "agree" }), 1);
-  assert.equal(await metric(url, "semcached_proxy_requests_total", { provider: "openai", result: "verify" }), 1);
+  assert.equal(await metricSum(url, "semcached_cache_withheld_total", { cache: "llm", reason: "verify", tier: "semantic" }), 1);
+  assert.equal(await metricSum(url, "semcached_cache_answer_comparisons_total", { cache: "llm", tier: "semantic", outcome: "agree" }), 1);
+  assert.equal(await metricSum(url, "semcached_proxy_requests_total", { provider: "openai", result: "verify" }), 1);
   // The reworded request was not stored: its question is the entry's.
   const stats = await (await fetch(`${url}/v1/caches/llm/stats`)).json();
   assert.equal(stats.entries, 1);
@@ -165,7 +157,7 @@ test("an adaptive cache withholds unproven semantic hits and shows what it rests
   assert.equal(stats.adaptive.labels, 1);
   assert.equal(stats.drift.windows, 0);  // fewer than 1,000 lookups: no window closed yet
   assert.equal(stats.drift.similarityShift, false);
-  assert.equal(await metric(url, "semcached_cache_adaptive_labels", { cache: "llm" }), 1);
+  assert.equal(await metricSum(url, "semcached_cache_adaptive_labels", { cache: "llm" }), 1);
   const text = await (await fetch(`${url}/metrics`)).text();
   assert.match(text, /semcached_cache_drift\{cache="llm",signal="similarity"\} 0/);
   assert.match(text, /semcached_cache_adaptive_allowance\{cache="llm"\} /);
