@@ -219,7 +219,8 @@ Result<std::unique_ptr<cache::CacheRegistry>> BuildCaches(const Config& config,
 }
 
 // Removes expired entries from every cache once a second until stopped, writes a snapshot of
-// a cache whose journal has grown past its limit, and shares labels between instances.
+// a cache whose journal has grown past its limit, shares labels between instances and refits
+// the clusters of adaptive caches that have grown.
 class Sweeper {
  public:
   explicit Sweeper(cache::CacheRegistry& registry)
@@ -235,6 +236,9 @@ class Sweeper {
               }
               if (Status s = c->ShareLabels(); !s.ok()) {
                 spdlog::warn("cache {}: sharing labels: {}", c->options().id, s.message());
+              }
+              if (Status s = c->MaintainClusters(); !s.ok()) {
+                spdlog::warn("cache {}: fitting clusters: {}", c->options().id, s.message());
               }
             }
             lock.lock();

@@ -230,7 +230,7 @@ Result<FeedbackOutcome> Cache::RecordFeedback(const std::string& entry_id, const
                                         GuardText(entry->normalized, entry->entry->prompt()),
                                         options().guards) != GuardVerdict::kPass;
   }
-  AddLabel({out.similarity, out.refused_by_guards, f.correct}, entry_id);
+  AddLabel({out.similarity, out.refused_by_guards, f.correct}, entry_id, ClusterOfEntry(entry_id));
   (f.correct ? counters_.feedback_correct : counters_.feedback_wrong)
       .fetch_add(1, std::memory_order_relaxed);
   if (auto serving = Serving(); serving && serving->running()) {
@@ -246,8 +246,10 @@ Result<FeedbackOutcome> Cache::RecordFeedback(const std::string& entry_id, const
   return out;
 }
 
-void Cache::AddLabel(const LabelledLookup& l, const std::string& entry_id, bool outgoing) {
+void Cache::AddLabel(const LabelledLookup& l, const std::string& entry_id, int cluster,
+                     bool outgoing) {
   std::lock_guard<std::mutex> lock(labelled_mu_);
+  const std::uint64_t seq = labels_added_.load(std::memory_order_relaxed);
   if (outgoing && shares_labels_ && outgoing_.size() < kMaxOutgoingLabels)
     outgoing_.push_back({entry_id, l});
   // What the guards refuse is never served: it says nothing of the error of served hits.
@@ -259,13 +261,20 @@ void Cache::AddLabel(const LabelledLookup& l, const std::string& entry_id, bool 
     if (it == evidence_by_entry_.end() && evidence_by_entry_.size() < kMaxLabelled)
       it = evidence_by_entry_.emplace(entry_id, ErrorEvidence{}).first;
     if (it != evidence_by_entry_.end()) it->second.Add(o);
+    if (cluster >= 0 && static_cast<std::size_t>(cluster) < cluster_labels_.size()) {
+      ClusterLabels& c = cluster_labels_[static_cast<std::size_t>(cluster)];
+      c.evidence.Add(o);
+      ++c.since_fit;
+    }
   }
   if (labelled_.size() < kMaxLabelled) {
     labelled_.push_back(l);
     labelled_entries_.push_back(entry_id);
+    labelled_seq_.push_back(seq);
   } else {
     labelled_[labelled_next_] = l;
     labelled_entries_[labelled_next_] = entry_id;
+    labelled_seq_[labelled_next_] = seq;
     labelled_next_ = (labelled_next_ + 1) % kMaxLabelled;
   }
   labels_added_.fetch_add(1, std::memory_order_relaxed);
@@ -279,7 +288,7 @@ std::vector<Cache::OutgoingLabel> Cache::TakeOutgoingLabels() {
 }
 
 void Cache::ImportLabel(const std::string& entry_id, const LabelledLookup& label) {
-  AddLabel(label, entry_id, /*outgoing=*/false);
+  AddLabel(label, entry_id, ClusterOfEntry(entry_id), /*outgoing=*/false);
 }
 
 void Cache::ForgetSimilarities() {
@@ -287,6 +296,7 @@ void Cache::ForgetSimilarities() {
     std::lock_guard<std::mutex> lock(labelled_mu_);
     labelled_.clear();
     labelled_entries_.clear();
+    labelled_seq_.clear();
     outgoing_.clear();
     labelled_next_ = 0;
     evidence_by_entry_.clear();
@@ -294,6 +304,12 @@ void Cache::ForgetSimilarities() {
     error_curve_ = ErrorCurve{};
     labels_since_fit_ = 0;
     error_budget_ = ErrorBudget{};
+    // The vectors have changed: the clusters are fitted again from the new ones.
+    clusters_.reset();
+    cluster_labels_.clear();
+    cluster_since_.clear();
+    entry_cluster_.clear();
+    clustered_entries_ = 0;
   }
   labels_added_.fetch_add(1, std::memory_order_relaxed);  // the saved labels change too
   recorded_count_.store(0, std::memory_order_relaxed);
@@ -329,7 +345,8 @@ std::size_t Cache::RestoreLabels(std::string_view text) {
     if (std::sscanf(line.c_str(), "%128s %f %d %d", id, &similarity, &refused, &correct) != 4 ||
         !(similarity >= -1 && similarity <= 1))
       continue;
-    AddLabel({similarity, refused != 0, correct != 0}, id, /*outgoing=*/false);
+    AddLabel({similarity, refused != 0, correct != 0}, id, ClusterOfEntry(id),
+             /*outgoing=*/false);
     ++read;
   }
   return read;
@@ -356,7 +373,7 @@ Result<bool> Cache::RecordAnswerComparison(const Hit& withheld, std::string_view
   (agree ? counters_.agreements
          : counters_.disagreements)[tier][SimilarityBucket(withheld.similarity)]
       .fetch_add(1, std::memory_order_relaxed);
-  AddLabel({withheld.similarity, false, agree}, withheld.id);
+  AddLabel({withheld.similarity, false, agree}, withheld.id, ClusterOfEntry(withheld.id));
   if (ArmCounters* arm = Arm(Serving(), withheld.arm)) {
     arm->verified.fetch_add(1, std::memory_order_relaxed);
     if (!agree) arm->verified_wrong.fetch_add(1, std::memory_order_relaxed);
@@ -364,7 +381,7 @@ Result<bool> Cache::RecordAnswerComparison(const Hit& withheld, std::string_view
   return agree;
 }
 
-ErrorDecision Cache::DecideAdaptive(const std::string& entry_id, float similarity,
+ErrorDecision Cache::DecideAdaptive(const std::string& entry_id, int cluster, float similarity,
                                     double max_error_rate, ErrorBudget& budget) {
   ErrorBoundOptions o;
   o.max_error_rate = max_error_rate;
@@ -375,15 +392,31 @@ ErrorDecision Cache::DecideAdaptive(const std::string& entry_id, float similarit
     labels_since_fit_ = 0;
   }
   auto it = evidence_by_entry_.find(entry_id);
-  ErrorDecision d = EstimateHit(similarity, it == evidence_by_entry_.end() ? nullptr : &it->second,
-                                error_curve_, o);
+  // The cluster's curve, refitted as its labels grow like the cache's.
+  ClusterLabels* neighbourhood =
+      cluster >= 0 && static_cast<std::size_t>(cluster) < cluster_labels_.size()
+          ? &cluster_labels_[static_cast<std::size_t>(cluster)]
+          : nullptr;
+  if (neighbourhood && (neighbourhood->since_fit >= kLabelsPerFit ||
+                        (neighbourhood->since_fit > 0 && neighbourhood->curve.blocks() == 0))) {
+    neighbourhood->curve.Fit(neighbourhood->evidence.observations());
+    neighbourhood->since_fit = 0;
+  }
+  ErrorDecision d =
+      EstimateHit(similarity, it == evidence_by_entry_.end() ? nullptr : &it->second, error_curve_,
+                  o, kPriorStrength, neighbourhood ? &neighbourhood->curve : nullptr);
   // A hit whose own bound is within max_error_rate is served; others while the budget allows.
   // Until the cache has kLabelsBeforeBudget labels, its curve is too young to spend on.
   d.serve =
       d.serve || (d.upper_bound <= kMaxHitError && cache_evidence_.size() >= kLabelsBeforeBudget &&
                   d.mean <= budget.Allowance());
   budget.Configure(max_error_rate, o.confidence, kMaxHitError);
-  budget.Record({d.mean, d.sd, d.upper_bound, error_curve_.At(similarity).block});
+  // Hits whose estimates rest on the same cluster's labels err together too.
+  const int block = error_curve_.At(similarity).block;
+  budget.Record({d.mean, d.sd, d.upper_bound,
+                 neighbourhood && neighbourhood->curve.At(similarity).block >= 0
+                     ? (cluster + 1) * 100000 + neighbourhood->curve.At(similarity).block
+                     : block});
   return d;
 }
 
@@ -474,6 +507,167 @@ Cache::ExperimentSnapshot Cache::Experiment() const {
   for (std::size_t i = 0; i < s->experiment.arms.size(); ++i)
     totals.push_back(s->counters[i].Totals());
   out.arms = CompareArms(s->experiment.arms, totals);
+  return out;
+}
+
+bool Cache::UsesAdaptive() const {
+  if (Policy().max_error_rate > 0) return true;
+  auto serving = Serving();
+  if (!serving || !serving->running()) return false;
+  for (const auto& arm : serving->experiment.arms)
+    if (arm.max_error_rate > 0) return true;
+  return false;
+}
+
+namespace {
+
+std::vector<float> Unit(std::vector<float> v) {
+  double norm = 0;
+  for (float x : v) norm += static_cast<double>(x) * x;
+  if (norm > 0) {
+    const auto inverse = static_cast<float>(1 / std::sqrt(norm));
+    for (float& x : v) x *= inverse;
+  }
+  return v;
+}
+
+}  // namespace
+
+int Cache::ClusterOfEntry(const std::string& entry_id) {
+  std::shared_ptr<const ClusterModel> model;
+  {
+    std::lock_guard<std::mutex> lock(labelled_mu_);
+    if (!clusters_) return -1;
+    if (auto it = entry_cluster_.find(entry_id); it != entry_cluster_.end()) return it->second;
+    model = clusters_;
+  }
+  auto vector = EntryVector(entry_id);  // the store's call, made without the lock
+  if (!vector.ok()) return -1;
+  const std::vector<float> unit = Unit(std::move(*vector));
+  const int cluster = model->Assign(unit.data(), unit.size());
+  std::lock_guard<std::mutex> lock(labelled_mu_);
+  if (clusters_ == model) {
+    if (entry_cluster_.size() >= kMaxEntryClusters) entry_cluster_.clear();
+    entry_cluster_.emplace(entry_id, cluster);
+  }
+  return cluster;
+}
+
+Status Cache::MaintainClusters() {
+  if (!UsesAdaptive()) return Status::Ok();
+  std::unique_lock<std::mutex> one_at_a_time(refit_mu_, std::try_to_lock);
+  if (!one_at_a_time.owns_lock()) return Status::Ok();
+  const std::size_t entries = Stats().entries;
+  std::shared_ptr<const ClusterModel> previous;
+  std::size_t fitted = 0;
+  {
+    std::lock_guard<std::mutex> lock(labelled_mu_);
+    previous = clusters_;
+    fitted = clustered_entries_;
+  }
+  const bool due = previous ? 2 * entries >= 3 * fitted || 2 * entries <= fitted
+                            : entries >= kMinClusteredEntries;
+  if (!due) return Status::Ok();
+  auto sample = SampleVectors(kClusterSample);
+  if (!sample.ok()) return sample.status();
+  if (sample->size() < kMinClusteredEntries) return Status::Ok();  // a store without vectors
+  for (auto& v : *sample) v = Unit(std::move(v));
+  auto model = std::make_shared<ClusterModel>(
+      FitClusters(*sample, ClusterCount(sample->size()), Fnv1a64(options().id) + fitted));
+  const std::vector<ClusterMatch> matches =
+      MatchClusters(*model, previous ? *previous : ClusterModel{});
+
+  // The labelled entries' clusters under the new model, looked up without the lock.
+  std::vector<std::string> labelled;
+  {
+    std::lock_guard<std::mutex> lock(labelled_mu_);
+    labelled.reserve(evidence_by_entry_.size());
+    for (const auto& [id, evidence] : evidence_by_entry_) labelled.push_back(id);
+  }
+  std::unordered_map<std::string, int> assigned;
+  for (const auto& id : labelled) {
+    auto v = EntryVector(id);
+    if (!v.ok()) continue;  // deleted since: its labels stay in the cache's curve only
+    const std::vector<float> unit = Unit(std::move(*v));
+    assigned.emplace(id, model->Assign(unit.data(), unit.size()));
+  }
+
+  std::size_t moved = 0;
+  {
+    std::lock_guard<std::mutex> lock(labelled_mu_);
+    const std::uint64_t now = labels_added_.load(std::memory_order_relaxed);
+    // A cluster carries the statistics of the one before it that it matches, from where they
+    // started, unless its centroid moved past the bound (then from now: its old labels
+    // describe another neighbourhood).
+    std::vector<std::uint64_t> since(model->k(), 0);
+    for (std::size_t c = 0; c < model->k(); ++c) {
+      const ClusterMatch& m = matches[c];
+      if (m.previous < 0) continue;
+      if (m.cosine < kClusterShiftCosine) {
+        since[c] = now;
+        ++moved;
+      } else if (static_cast<std::size_t>(m.previous) < cluster_since_.size()) {
+        since[c] = cluster_since_[static_cast<std::size_t>(m.previous)];
+      }
+    }
+    std::vector<ClusterLabels> evidence(model->k());
+    const std::size_t n = labelled_.size();
+    for (std::size_t i = 0; i < n; ++i) {
+      const std::size_t at = (labelled_next_ + i) % n;  // oldest first
+      const LabelledLookup& l = labelled_[at];
+      if (l.refused_by_guards) continue;
+      auto it = assigned.find(labelled_entries_[at]);
+      if (it == assigned.end() || it->second < 0) continue;
+      const auto c = static_cast<std::size_t>(it->second);
+      if (labelled_seq_[at] < since[c]) continue;
+      evidence[c].evidence.Add({l.similarity, l.same_question});
+    }
+    for (ClusterLabels& one : evidence) one.curve.Fit(one.evidence.observations());
+    clusters_ = model;
+    cluster_labels_ = std::move(evidence);
+    cluster_since_ = std::move(since);
+    entry_cluster_ = std::move(assigned);
+    clustered_entries_ = entries;
+    ++cluster_refits_;
+    cluster_resets_ += moved;
+  }
+  spdlog::info("cache {}: {} clusters of {} entries fitted{}", options().id, model->k(), entries,
+               moved ? fmt::format("; {} moved past cosine {:.2f}, their statistics start again",
+                                   moved, kClusterShiftCosine)
+                     : std::string());
+  return Status::Ok();
+}
+
+Cache::ClusterState Cache::Clusters(bool with_thresholds) const {
+  ClusterState out;
+  const double bound = Policy().max_error_rate;
+  std::lock_guard<std::mutex> lock(labelled_mu_);
+  if (!clusters_) return out;
+  out.fitted_entries = clustered_entries_;
+  out.refits = cluster_refits_;
+  out.resets = cluster_resets_;
+  ErrorBoundOptions o;
+  o.max_error_rate = bound;
+  for (std::size_t c = 0; c < clusters_->k(); ++c) {
+    ClusterInfo info;
+    info.size = clusters_->sizes[c];
+    const ClusterLabels* labels = c < cluster_labels_.size() ? &cluster_labels_[c] : nullptr;
+    info.labels = labels ? labels->evidence.size() : 0;
+    ErrorCurve fitted;  // as the next decision would see it
+    if (labels) fitted.Fit(labels->evidence.observations());
+    // The lowest similarity, in steps of 0.005, from which on every hit's bound is within
+    // the cache's: the region's threshold as its labels stand.
+    if (bound > 0 && with_thresholds) {
+      for (int step = 200; step >= 0; --step) {
+        const float similarity = static_cast<float>(step) * 0.005f;
+        if (EstimateHit(similarity, nullptr, error_curve_, o, kPriorStrength, &fitted).upper_bound >
+            bound)
+          break;
+        info.threshold = similarity;
+      }
+    }
+    out.clusters.push_back(info);
+  }
   return out;
 }
 
@@ -570,7 +764,9 @@ Result<std::vector<Hit>> Cache::Search(const SearchQuery& q, LookupTrace* trace)
     if (options().shadow || q.shadow) {
       hold = Withheld::kShadow;
     } else if (!exact && policy.max_error_rate > 0 &&
-               !DecideAdaptive(chosen->id, similarity, policy.max_error_rate, *budget).serve) {
+               !DecideAdaptive(chosen->id, ClusterOfEntry(chosen->id), similarity,
+                               policy.max_error_rate, *budget)
+                    .serve) {
       hold = Withheld::kVerify;  // not enough evidence yet that this hit is right
     } else if (!exact && q.can_verify &&
                (similarity < threshold + options().verify_band ||

@@ -27,6 +27,7 @@
 
 #include <boost/smart_ptr/intrusive_ptr.hpp>
 
+#include "cache/clusters.h"
 #include "cache/drift.h"
 #include "cache/error_bound.h"
 #include "cache/experiment.h"
@@ -339,6 +340,29 @@ class Cache {
   ExperimentSnapshot Experiment() const;
   // How long a request an arm served took, as the caller saw it (upstream time included).
   void RecordArmLatency(int arm, double seconds);
+  // The clusters of an adaptive cache's entries (cache/clusters.h): fitted once it holds
+  // kMinClusteredEntries, again whenever it has grown by half or shrunk to half since, from a
+  // sample of kClusterSample vectors. The labels of a cluster's entries are the prior of its
+  // entries between the cache's curve and an entry's own; a cluster whose centroid moved past
+  // kClusterShiftCosine at a refit starts its statistics again. Called by the sweeper once a
+  // second (cheap when nothing is due); a no-op for caches without adaptive thresholds.
+  Status MaintainClusters();
+  static constexpr std::size_t kMinClusteredEntries = 200;
+  static constexpr std::size_t kClusterSample = 5000;
+  static constexpr float kClusterShiftCosine = 0.95f;
+  struct ClusterInfo {
+    std::size_t size = 0;    // entries of the fit sample
+    std::size_t labels = 0;  // labels of its entries since its statistics last started
+    // The lowest similarity at which a hit on an entry of the cluster with no labels of its own
+    // has its error bounded within the cache's bound (none: not yet at any similarity).
+    std::optional<float> threshold;
+  };
+  struct ClusterState {
+    std::size_t fitted_entries = 0;  // the cache's entries at the last fit
+    std::uint64_t refits = 0, resets = 0;
+    std::vector<ClusterInfo> clusters;
+  };
+  ClusterState Clusters(bool with_thresholds = true) const;
   // Grows with every label (a store saves its labels when it has moved).
   std::uint64_t labels_added() const { return labels_added_.load(std::memory_order_relaxed); }
   // Labelled lookups kept for Tuning, and lookups whose best similarity it reports the
@@ -387,6 +411,14 @@ class Cache {
   virtual Result<Candidate> EntryById(const std::string& entry_id) = 0;
   // Cosine similarity of two normalized prompts under the cache's embedder.
   virtual Result<float> PromptSimilarity(const std::string& a, const std::string& b) = 0;
+  // For the clusters: up to `n` entries' vectors (a sample when the cache holds more), and one
+  // entry's (NotFound if the cache does not hold it). A store without them has no clusters.
+  virtual Result<std::vector<std::vector<float>>> SampleVectors(std::size_t) {
+    return std::vector<std::vector<float>>{};
+  }
+  virtual Result<std::vector<float>> EntryVector(const std::string& entry_id) {
+    return NotFound("no vector for " + entry_id);
+  }
 
   // Label sharing (stores that set shares_labels_): labels recorded here since the last call,
   // oldest first; and another instance's label, taken in as if recorded here (not sent on).
@@ -407,7 +439,9 @@ class Cache {
   mutable CacheCounters counters_;
 
  private:
-  void AddLabel(const LabelledLookup& l, const std::string& entry_id, bool outgoing = true);
+  // `cluster`: of the entry (ClusterOfEntry), -1 unknown.
+  void AddLabel(const LabelledLookup& l, const std::string& entry_id, int cluster,
+                bool outgoing = true);
   // One lookup into the drift monitor; a shift is logged.
   void RecordDrift(float best_similarity, bool hit);
   DriftMonitor drift_;
@@ -417,13 +451,16 @@ class Cache {
   std::atomic<std::uint64_t> recorded_count_{0};
   // Whether the labels so far let a semantic hit on this entry at this similarity be served.
   // (The lookup's bound is recorded in the error budget.)
-  ErrorDecision DecideAdaptive(const std::string& entry_id, float similarity, double max_error_rate,
-                               ErrorBudget& budget);
+  ErrorDecision DecideAdaptive(const std::string& entry_id, int cluster, float similarity,
+                               double max_error_rate, ErrorBudget& budget);
   // However much budget is left, a hit whose error bound is above this is not served.
   static constexpr double kMaxHitError = 0.5;
+  // A broader scope's estimate counts as at most this many labels under a narrower one's.
+  static constexpr double kPriorStrength = 50;
   mutable std::mutex labelled_mu_;
   std::vector<LabelledLookup> labelled_;       // a ring of kMaxLabelled once full
   std::vector<std::string> labelled_entries_;  // the entry of each, beside it
+  std::vector<std::uint64_t> labelled_seq_;    // and its number (labels_added_ when added)
   std::vector<OutgoingLabel> outgoing_;        // not yet shared (stores that share)
   std::atomic<std::uint64_t> labels_added_{0};
   std::size_t labelled_next_ = 0;
@@ -437,6 +474,26 @@ class Cache {
   static constexpr std::size_t kLabelsPerFit = 32;
   static constexpr std::size_t kLabelsBeforeBudget = 200;
   ErrorBudget error_budget_;  // of lookups in no arm (an adaptive arm has its own)
+  // The clusters, under labelled_mu_: the model, each cluster's labels, the label number each
+  // cluster's statistics start from, and the clusters of entries looked up so far.
+  bool UsesAdaptive() const;
+  int ClusterOfEntry(const std::string& entry_id);  // -1: no clusters, or no vector
+  std::shared_ptr<const ClusterModel> clusters_;
+  // A cluster's labels (the most recent kClusterLabels) and its curve, refitted every
+  // kLabelsPerFit of them.
+  struct ClusterLabels {
+    ErrorEvidence evidence{kClusterLabels};
+    ErrorCurve curve;
+    std::size_t since_fit = 0;
+  };
+  static constexpr std::size_t kClusterLabels = 2000;
+  std::vector<ClusterLabels> cluster_labels_;
+  std::vector<std::uint64_t> cluster_since_;
+  std::unordered_map<std::string, int> entry_cluster_;
+  static constexpr std::size_t kMaxEntryClusters = 100000;  // beyond: forgotten, looked up again
+  std::size_t clustered_entries_ = 0;
+  std::uint64_t cluster_refits_ = 0, cluster_resets_ = 0;
+  std::mutex refit_mu_;  // one refit at a time
   // An exact hit (0) or a miss (ErrorBudget::kNoHit) into the budget (adaptive caches only).
   void RecordErrorCost(double mean, double max_error_rate, ErrorBudget& budget);
 

@@ -40,7 +40,13 @@ void ErrorCurve::Fit(const std::vector<Observation>& observations) {
             [](const Observation& a, const Observation& b) { return a.similarity < b.similarity; });
   blocks_.clear();
   for (const Observation& o : sorted) {
-    blocks_.push_back({o.similarity, o.similarity, o.correct ? 0.0 : 1.0, 1.0});
+    // Labels at one similarity are one estimate, whatever order they were sorted in.
+    if (!blocks_.empty() && blocks_.back().high == o.similarity) {
+      blocks_.back().wrong += o.correct ? 0.0 : 1.0;
+      blocks_.back().total += 1.0;
+    } else {
+      blocks_.push_back({o.similarity, o.similarity, o.correct ? 0.0 : 1.0, 1.0});
+    }
     // The wrong rate must not rise with similarity: a block more often wrong than the one
     // below it joins it.
     while (blocks_.size() > 1) {
@@ -66,22 +72,53 @@ CurveEstimate ErrorCurve::At(float similarity) const {
   return {it->wrong, it->total - it->wrong, static_cast<int>(it - blocks_.begin())};
 }
 
+namespace {
+
+// Counts of a broader scope narrowed by a scope's own labels near the similarity: the broader
+// counts hold the scope's too, so those count once, as the scope's.
+void Narrow(const ErrorEvidence& scope, float similarity, float window, double prior_strength,
+            double* wrong, double* right) {
+  const auto [w, n] = scope.Within(similarity - window, similarity + window);
+  if (n == 0) return;
+  *wrong = std::max(0.0, *wrong - static_cast<double>(w));
+  *right = std::max(0.0, *right - static_cast<double>(n - w));
+  const double k = std::min(prior_strength, *wrong + *right);
+  const double scale = *wrong + *right > 0 ? k / (*wrong + *right) : 0;
+  *wrong = *wrong * scale + static_cast<double>(w);
+  *right = *right * scale + static_cast<double>(n - w);
+}
+
+// Whether a cluster's block of labels differs from the cache's block at the same similarity
+// (two-sided, 95%, the normal approximation of the cluster's count under the cache's rate).
+// Where it does not, the cluster's few labels would only widen the cache's estimate: scaled
+// down to a prior, the cache's many labels would say less than they do.
+bool DiffersFromCurve(const CurveEstimate& cluster, const CurveEstimate& cache) {
+  const double n = cluster.wrong + cluster.right, total = cache.wrong + cache.right;
+  if (n <= 0) return false;
+  if (total <= 0) return true;
+  const double p = cache.wrong / total, observed = cluster.wrong / n;
+  const double se = std::sqrt(p * (1 - p) / n);
+  if (se == 0) return observed != p;
+  return std::abs(observed - p) / se > 1.959964;
+}
+
+}  // namespace
+
 ErrorDecision EstimateHit(float similarity, const ErrorEvidence* entry, const ErrorCurve& curve,
-                          const ErrorBoundOptions& o, double prior_strength) {
+                          const ErrorBoundOptions& o, double prior_strength,
+                          const ErrorCurve* cluster) {
   const CurveEstimate c = curve.At(similarity);
   double wrong = c.wrong, right = c.right;
-  if (entry != nullptr) {
-    const auto [w, n] = entry->Within(similarity - o.window, similarity + o.window);
-    if (n > 0) {
-      // The curve holds the entry's labels too: each counts once, as the entry's.
-      wrong = std::max(0.0, wrong - static_cast<double>(w));
-      right = std::max(0.0, right - static_cast<double>(n - w));
-      const double k = std::min(prior_strength, wrong + right);
-      const double scale = wrong + right > 0 ? k / (wrong + right) : 0;
-      wrong = wrong * scale + static_cast<double>(w);
-      right = right * scale + static_cast<double>(n - w);
-    }
+  if (const CurveEstimate n = cluster ? cluster->At(similarity) : CurveEstimate{};
+      n.block >= 0 && DiffersFromCurve(n, c)) {
+    // The cache's labels hold the cluster's too, but among many clusters' they weigh little:
+    // the cache's estimate is a prior of at most prior_strength labels, the cluster's added.
+    const double k = std::min(prior_strength, wrong + right);
+    const double scale = wrong + right > 0 ? k / (wrong + right) : 0;
+    wrong = wrong * scale + n.wrong;
+    right = right * scale + n.right;
   }
+  if (entry != nullptr) Narrow(*entry, similarity, o.window, prior_strength, &wrong, &right);
   ErrorDecision d;
   const double a = o.prior_wrong + wrong, b = o.prior_right + right;
   d.wrong = wrong;

@@ -85,11 +85,14 @@ class ErrorCurve {
   std::vector<Block> blocks_;  // by similarity, ascending
 };
 
-// A semantic hit's error estimate: the curve's block as the prior, the entry's own labels
-// (within `window` of the similarity, either side) on top, the prior counted at most as
-// `prior_strength` labels so that an entry's own record can move it.
+// A semantic hit's error estimate: the cache's curve's block as the prior; on top, the block
+// of the entry's cluster's own curve (its labels, fitted the same way) where it differs from
+// the cache's at 95% (two-sided; elsewhere the cache's many labels say more), then the entry's own
+// labels (within `window` of the similarity, either side), each time the broader estimate
+// counted at most as `prior_strength` labels so that the narrower record can move it.
 ErrorDecision EstimateHit(float similarity, const ErrorEvidence* entry, const ErrorCurve& curve,
-                          const ErrorBoundOptions& options, double prior_strength = 50);
+                          const ErrorBoundOptions& options, double prior_strength = 50,
+                          const ErrorCurve* cluster = nullptr);
 
 // The error a cache may spend, as the share of recent lookups it answers wrongly, and which
 // hits it buys. The recent lookups' would-be hits, sorted by estimated error, are served from

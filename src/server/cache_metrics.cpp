@@ -73,6 +73,13 @@ CacheMetrics::CacheMetrics(Metrics& m, const cache::CacheRegistry& registry) {
         "The largest estimated error a semantic hit may carry to be served under the cache's "
         "error budget.",
         Type::Gauge);
+    auto clusters =
+        family("semcached_cache_clusters",
+               "Clusters of an adaptive cache's entries (k-means), as last fitted.", Type::Gauge);
+    auto cluster_resets = family("semcached_cache_cluster_resets_total",
+                                 "Clusters whose statistics started again because their centroid "
+                                 "moved at a refit.",
+                                 Type::Counter);
     auto arm_lookups =
         family("semcached_experiment_lookups_total",
                "Lookups an A/B experiment arm served, per cache and arm.", Type::Counter);
@@ -136,6 +143,9 @@ CacheMetrics::CacheMetrics(Metrics& m, const cache::CacheRegistry& registry) {
         const auto a = c->Adaptive();
         add(adaptive_labels, {{"cache", id}}, static_cast<double>(a.labels));
         add(adaptive_allowance, {{"cache", id}}, a.allowance);
+        const auto fitted = c->Clusters(/*with_thresholds=*/false);
+        add(clusters, {{"cache", id}}, static_cast<double>(fitted.clusters.size()));
+        add(cluster_resets, {{"cache", id}}, static_cast<double>(fitted.resets));
       }
       const auto experiment = c->Experiment();
       for (const auto& arm : experiment.arms) {
@@ -176,6 +186,8 @@ CacheMetrics::CacheMetrics(Metrics& m, const cache::CacheRegistry& registry) {
                                                  drift_statistic,
                                                  adaptive_labels,
                                                  adaptive_allowance,
+                                                 clusters,
+                                                 cluster_resets,
                                                  arm_lookups,
                                                  arm_hits,
                                                  arm_verified,

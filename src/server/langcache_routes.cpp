@@ -457,6 +457,21 @@ void AddLangCacheRoutes(Router& router, cache::CacheRegistry& registry, Metrics&
                          {"labels", a.labels},
                          {"curveBlocks", a.curve_blocks},
                          {"allowance", a.allowance}};
+        // The clusters the adaptive thresholds learn in: the cache's semantic fingerprint.
+        const auto clusters = c.Clusters();
+        json sizes = json::array(), labels = json::array(), thresholds = json::array();
+        for (const auto& one : clusters.clusters) {
+          sizes.push_back(one.size);
+          labels.push_back(one.labels);
+          thresholds.push_back(one.threshold ? json(*one.threshold) : json(nullptr));
+        }
+        j["clusters"] = {{"count", clusters.clusters.size()},
+                         {"fittedEntries", clusters.fitted_entries},
+                         {"refits", clusters.refits},
+                         {"resets", clusters.resets},
+                         {"sizes", std::move(sizes)},
+                         {"labels", std::move(labels)},
+                         {"thresholdsCosine", std::move(thresholds)}};
       }
       return HttpResponse::Json(200, Dump(j));
     });

@@ -132,6 +132,38 @@ TEST(RedisCache, LabelsAreSharedBetweenInstances) {
   EXPECT_EQ(c->Tuning(0.01).different, 1u);
 }
 
+// Each instance fits the clusters of an adaptive cache from the shared vector set, and a label
+// another instance shares lands in the cluster of its entry.
+TEST(RedisCache, ClustersComeFromTheSharedVectorsAndSharedLabelsReachThem) {
+  RedisServer server;
+  auto ra = Connect(server), rb = Connect(server);
+  cache::CacheOptions o;
+  o.max_error_rate = 0.02;
+  auto a = Open(*ra, o), b = Open(*rb, o);
+  std::string first;
+  for (int i = 0; i < 220; ++i) {
+    auto id = a->Store(
+        "Where do I find " + std::string(i % 2 ? "invoice " : "router ") + std::to_string(i) + "?",
+        "Answer " + std::to_string(i), {}, std::nullopt);
+    ASSERT_TRUE(id.ok());
+    if (i == 0) first = *id;
+  }
+  for (auto* c : {a.get(), b.get()}) {
+    ASSERT_TRUE(c->MaintainClusters().ok());
+    const auto state = c->Clusters();
+    ASSERT_EQ(state.clusters.size(), cache::ClusterCount(220));
+    std::size_t sized = 0;
+    for (const auto& one : state.clusters) sized += one.size;
+    EXPECT_EQ(sized, 220u);
+  }
+  ASSERT_TRUE(a->RecordFeedback(first, {"Where do I find router 0?", true, {}, ""}).ok());
+  ASSERT_TRUE(a->ShareLabels().ok());
+  ASSERT_TRUE(b->ShareLabels().ok());
+  std::size_t labelled = 0;
+  for (const auto& one : b->Clusters().clusters) labelled += one.labels;
+  EXPECT_EQ(labelled, 1u);
+}
+
 TEST(RedisCache, AttributeScopeIsNeverCrossed) {
   RedisServer server;
   auto r = Connect(server);

@@ -39,8 +39,10 @@ class TableBackend final : public Cache {
   CacheStats Stats() const override {
     CacheStats s;
     counters_.Fill(&s);
+    s.entries = vectors.size();
     return s;
   }
+  std::map<std::string, std::vector<float>> vectors;  // what the clusters are fitted on
   const CacheOptions& options() const override { return options_; }
   const char* store_name() const override { return "table"; }
   CacheOptions options_;
@@ -61,6 +63,17 @@ class TableBackend final : public Cache {
   Result<Candidate> EntryById(const std::string& id) override {
     auto it = by_id.find(id);
     if (it == by_id.end()) return NotFound("no entry " + id);
+    return it->second;
+  }
+  Result<std::vector<std::vector<float>>> SampleVectors(std::size_t n) override {
+    std::vector<std::vector<float>> out;
+    for (const auto& [id, v] : vectors)
+      if (out.size() < n) out.push_back(v);
+    return out;
+  }
+  Result<std::vector<float>> EntryVector(const std::string& id) override {
+    auto it = vectors.find(id);
+    if (it == vectors.end()) return NotFound("no vector for " + id);
     return it->second;
   }
   Result<float> PromptSimilarity(const std::string& a, const std::string& b) override {
@@ -481,6 +494,83 @@ TEST(CacheExperiment, AnAdaptiveArmWithholdsWhatItCannotBoundAndTheStaticArmServ
   fixed.split_key = UserIn(0);
   fixed.can_verify = true;
   EXPECT_EQ(b.Search(fixed)->size(), 1u);
+}
+
+std::vector<float> Axis(std::size_t i) {
+  std::vector<float> v(8, 0);
+  v[i] = 1;
+  return v;
+}
+
+// Whether a would-be hit on `id` at `similarity` is served by an adaptive cache.
+bool Served(TableBackend& b, const std::string& id, float similarity) {
+  b.semantic = {Make(id, "the stored question", similarity)};
+  SearchQuery q = Query("the asked question");
+  q.can_verify = true;
+  return b.Search(q)->size() == 1;
+}
+
+TEST(CacheClusters, ANeighbourhoodsLabelsAreThePriorOfItsEntriesAndAMovedOneStartsAgain) {
+  TableBackend b;
+  b.options_.similarity_threshold = 0.8f;
+  b.options_.max_error_rate = 0.02;
+  b.similarities[{"yes", "no"}] = 0.1f;
+  for (int i = 0; i < 100; ++i) {
+    b.vectors["a" + std::to_string(i)] = Axis(0);
+    b.vectors["b" + std::to_string(i)] = Axis(1);
+  }
+  EXPECT_TRUE(b.Clusters().clusters.empty());
+  // Hits at 0.9 on the first half of the A entries were right 600 times; on B entries wrong
+  // 30 times in 300.
+  auto label = [&b](const std::string& id, bool right) {
+    Hit h{id, EntryText::Make("the stored question", "x"), 0.9f, Strategy::kSemantic};
+    ASSERT_EQ(*b.RecordAnswerComparison(h, "yes", right ? "yes" : "no"), right);
+  };
+  for (int i = 0; i < 600; ++i) label("a" + std::to_string(i % 50), true);
+  for (int i = 0; i < 300; ++i) label("b" + std::to_string(i % 50), i % 10 != 0);
+  // The cache's curve alone puts a hit at 0.9 at 3.4% wrong: an A entry without labels of its
+  // own is not served.
+  EXPECT_FALSE(Served(b, "a99", 0.9f));
+
+  ASSERT_TRUE(b.MaintainClusters().ok());
+  auto state = b.Clusters();
+  ASSERT_EQ(state.clusters.size(), 2u);  // two distinct vectors: two clusters
+  EXPECT_EQ(state.refits, 1u);
+  EXPECT_EQ(state.fitted_entries, 200u);
+  std::multiset<std::size_t> labels;
+  for (const auto& c : state.clusters) labels.insert(c.labels);
+  EXPECT_EQ(labels, (std::multiset<std::size_t>{300, 600}));
+  // A's labels bound a hit's error within 2% from some similarity on; B's at none.
+  auto with_threshold = [](const Cache::ClusterState& st) {
+    std::vector<float> out;
+    for (const auto& c : st.clusters)
+      if (c.threshold) out.push_back(*c.threshold);
+    return out;
+  };
+  ASSERT_EQ(with_threshold(state).size(), 1u);
+  EXPECT_LE(with_threshold(state)[0], 0.9f);
+  // Its cluster's labels say hits there are right: served. B's say the opposite.
+  EXPECT_TRUE(Served(b, "a99", 0.9f));
+  EXPECT_FALSE(Served(b, "b99", 0.9f));
+  // Nothing changed: no refit is due.
+  ASSERT_TRUE(b.MaintainClusters().ok());
+  EXPECT_EQ(b.Clusters().refits, 1u);
+
+  // The A entries move elsewhere and new entries arrive (half as many again): at the refit
+  // the A cluster matches nothing before it, and its statistics start again; B keeps its.
+  for (int i = 0; i < 100; ++i) {
+    b.vectors["a" + std::to_string(i)] = Axis(2);
+    b.vectors["c" + std::to_string(i)] = Axis(3);
+  }
+  ASSERT_TRUE(b.MaintainClusters().ok());
+  state = b.Clusters();
+  EXPECT_EQ(state.refits, 2u);
+  EXPECT_EQ(state.clusters.size(), 3u);
+  EXPECT_EQ(state.resets, 2u);  // A's new place and C's, both unlike any cluster before
+  labels.clear();
+  for (const auto& c : state.clusters) labels.insert(c.labels);
+  EXPECT_EQ(labels, (std::multiset<std::size_t>{0, 0, 300}));
+  EXPECT_TRUE(with_threshold(state).empty());
 }
 
 }  // namespace

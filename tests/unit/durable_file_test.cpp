@@ -22,8 +22,8 @@ namespace {
 class RecordingFileSystem final : public FileSystem {
  public:
   std::vector<std::string> calls;
-  int interrupt_writes = 0;      // this many writes fail with EINTR first
-  std::size_t short_write = 0;   // nonzero: each write takes at most this many bytes
+  int interrupt_writes = 0;     // this many writes fail with EINTR first
+  std::size_t short_write = 0;  // nonzero: each write takes at most this many bytes
   bool fail_fsync = false;
   bool fail_rename = false;
 
@@ -97,10 +97,14 @@ TEST(DurableFile, RenamesThenSyncsTheDirectory) {
   fs.dir = dir.path();
   const std::string path = dir.File("state.json");
   ASSERT_TRUE(WriteFileDurably(path, "{\"a\":1}\n", 0600, &fs).ok());
-  const std::vector<std::string> expected = {
-      "open state.json.tmp", "write state.json.tmp", "fsync state.json.tmp",
-      "close state.json.tmp", "rename state.json.tmp state.json", "opendir dir",
-      "fsync dir", "close dir"};
+  const std::vector<std::string> expected = {"open state.json.tmp",
+                                             "write state.json.tmp",
+                                             "fsync state.json.tmp",
+                                             "close state.json.tmp",
+                                             "rename state.json.tmp state.json",
+                                             "opendir dir",
+                                             "fsync dir",
+                                             "close dir"};
   EXPECT_EQ(fs.calls, expected);
   EXPECT_EQ(testing::ReadFile(path), "{\"a\":1}\n");
   EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));

@@ -332,6 +332,40 @@ TEST(EmbeddedCache, ManyEntriesAndConcurrentUse) {
 namespace semcached::cache {
 namespace {
 
+// The clusters of an adaptive cache come from its index's vectors, and a label lands in the
+// cluster of its entry.
+TEST(EmbeddedCache, AnAdaptiveCacheClustersItsEntries) {
+  FakeClock clock;
+  CacheOptions o;
+  o.max_error_rate = 0.02;
+  auto c = Make(&clock, o);
+  std::vector<std::string> ids;
+  for (int i = 0; i < 250; ++i) {
+    const std::string topic = i % 2 ? "invoice number " : "router model ";
+    auto id = c->Store("Where do I find " + topic + std::to_string(i) + "?",
+                       "Answer " + std::to_string(i), {}, std::nullopt);
+    ASSERT_TRUE(id.ok());
+    ids.push_back(*id);
+  }
+  ASSERT_TRUE(c->MaintainClusters().ok());
+  const auto state = c->Clusters();
+  ASSERT_EQ(state.clusters.size(), ClusterCount(250));
+  std::size_t sized = 0;
+  for (const auto& one : state.clusters) sized += one.size;
+  EXPECT_EQ(sized, 250u);
+  EXPECT_EQ(state.fitted_entries, 250u);
+  ASSERT_TRUE(c->RecordFeedback(ids[3], {"Where do I find router model 3?", true, {}, ""}).ok());
+  std::size_t labelled = 0;
+  for (const auto& one : c->Clusters().clusters) labelled += one.labels;
+  EXPECT_EQ(labelled, 1u);
+  // A cache without adaptive thresholds fits none.
+  auto plain = Make(&clock);
+  for (int i = 0; i < 250; ++i)
+    ASSERT_TRUE(plain->Store("question " + std::to_string(i), "answer", {}, std::nullopt).ok());
+  ASSERT_TRUE(plain->MaintainClusters().ok());
+  EXPECT_TRUE(plain->Clusters().clusters.empty());
+}
+
 TEST(Eviction, LruKeepsWhatIsUsed) {
   FakeClock clock;
   CacheOptions o;

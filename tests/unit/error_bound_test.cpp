@@ -1,5 +1,6 @@
 #include "cache/error_bound.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include <gtest/gtest.h>
@@ -66,6 +67,64 @@ TEST(ErrorCurve, PoolsAdjacentViolatorsSoTheWrongRateNeverRisesWithSimilarity) {
   // No labels, no blocks.
   curve.Fit({});
   EXPECT_EQ(curve.At(0.9f).block, -1);
+}
+
+TEST(ErrorCurve, LabelsAtOneSimilarityAreOneBlockInWhateverOrder) {
+  // Wrong labels sorted before right ones at the same similarity would otherwise stand as a
+  // block of their own below a block of right ones, and a hit there would read only the latter.
+  std::vector<Observation> labels(30, {0.9f, false});
+  labels.insert(labels.end(), 630, {0.9f, true});
+  labels.push_back({0.85f, false});  // more often wrong below: a block of its own
+  ErrorCurve curve;
+  curve.Fit(labels);
+  EXPECT_EQ(curve.blocks(), 2u);
+  EXPECT_EQ(curve.At(0.9f).wrong, 30);
+  EXPECT_EQ(curve.At(0.9f).right, 630);
+  std::reverse(labels.begin(), labels.end());
+  curve.Fit(labels);
+  EXPECT_EQ(curve.blocks(), 2u);
+  EXPECT_EQ(curve.At(0.9f).wrong, 30);
+}
+
+TEST(ErrorCurve, AClustersCurveNarrowsTheCachesBeforeTheEntrysOwnLabels) {
+  // The cache's labels at 0.9: 20 wrong and 80 right elsewhere, 1000 right in one cluster.
+  std::vector<Observation> labels(20, {0.9f, false});
+  labels.insert(labels.end(), 1080, {0.9f, true});
+  ErrorCurve curve, cluster;
+  curve.Fit(labels);
+  cluster.Fit(std::vector<Observation>(1000, {0.9f, true}));
+  ErrorBoundOptions o;
+  o.max_error_rate = 0.006;
+  // The cache's curve alone: Beta(21, 1081), its bound far above 0.6%.
+  EXPECT_FALSE(EstimateHit(0.9f, nullptr, curve, o).serve);
+  // The cache's block (20 wrong, 1080 right) as a prior of 50 labels, the cluster's block
+  // (1000 right) on top: Beta(1 + 20 * 50 / 1100, 1 + 1080 * 50 / 1100 + 1000).
+  const ErrorDecision d = EstimateHit(0.9f, nullptr, curve, o, 50, &cluster);
+  const double wrong = 20.0 * 50 / 1100, right = 1080.0 * 50 / 1100 + 1000;
+  EXPECT_NEAR(d.mean, (1 + wrong) / (2 + wrong + right), 1e-12);
+  EXPECT_TRUE(d.serve);
+  // Below every label of the cluster its curve says nothing: the cache's alone.
+  EXPECT_DOUBLE_EQ(EstimateHit(0.85f, nullptr, curve, o, 50, &cluster).mean,
+                   EstimateHit(0.85f, nullptr, curve, o).mean);
+  // An entry of the cluster wrong 3 times there: those are in the cluster's and the cache's
+  // labels too; the estimate so far (less the entry's) counts as 50 labels under them.
+  std::vector<Observation> in_cluster(1000, {0.9f, true});
+  ErrorEvidence entry;
+  for (int i = 0; i < 3; ++i) {
+    entry.Add({0.9f, false});
+    in_cluster.push_back({0.9f, false});
+    labels.push_back({0.9f, false});
+  }
+  curve.Fit(labels);
+  cluster.Fit(in_cluster);
+  double w = 23.0 * 50 / 1103 + 3, r = 1080.0 * 50 / 1103 + 1000;  // after the cluster
+  w -= 3;
+  const double scale = 50 / (w + r);
+  w = w * scale + 3;
+  r = r * scale;
+  const ErrorDecision own = EstimateHit(0.9f, &entry, curve, o, 50, &cluster);
+  EXPECT_NEAR(own.mean, (1 + w) / (2 + w + r), 1e-9);
+  EXPECT_FALSE(own.serve);
 }
 
 TEST(ErrorCurve, AHitsEstimateIsTheBetaPosteriorOfItsBlockAndItsEntrysOwnLabels) {

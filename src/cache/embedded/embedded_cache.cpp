@@ -470,6 +470,34 @@ Result<float> EmbeddedCache::PromptSimilarity(const std::string& a, const std::s
   return embed::CosineOf(*embedder, a, b);
 }
 
+Result<std::vector<std::vector<float>>> EmbeddedCache::SampleVectors(std::size_t n) {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  std::vector<std::uint32_t> live;
+  for (std::uint32_t slot = 0; slot < slots_.size(); ++slot)
+    if (slots_[slot].text) live.push_back(slot);
+  // A uniform sample: the first n of a partial shuffle.
+  const std::size_t take = std::min(n, live.size());
+  for (std::size_t i = 0; i < take; ++i)
+    std::swap(live[i], live[i + RandomU64() % (live.size() - i)]);
+  std::vector<std::vector<float>> out;
+  out.reserve(take);
+  for (std::size_t i = 0; i < take; ++i) {
+    auto v = index_->Get(live[i]);
+    if (v.ok()) out.push_back(std::move(*v));
+  }
+  return out;
+}
+
+Result<std::vector<float>> EmbeddedCache::EntryVector(const std::string& entry_id) {
+  std::uint64_t label = 0, tag = 0;
+  auto missing = NotFound("no entry " + entry_id + " in cache " + options_.id);
+  if (!ParseEntryId(entry_id, &label, &tag)) return missing;
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  const Entry* e = Find(label);
+  if (e == nullptr || e->tag != tag) return missing;
+  return index_->Get(label);
+}
+
 Candidate EmbeddedCache::CandidateOf(std::uint32_t slot, const Entry& e, float similarity) const {
   Candidate c;
   c.id = MakeEntryId(slot, e.tag);

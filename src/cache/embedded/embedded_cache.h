@@ -123,6 +123,8 @@ class EmbeddedCache final : public Cache {
   std::int64_t NowMs() const override;
   Result<Candidate> EntryById(const std::string& entry_id) override;
   Result<float> PromptSimilarity(const std::string& a, const std::string& b) override;
+  Result<std::vector<std::vector<float>>> SampleVectors(std::size_t n) override;
+  Result<std::vector<float>> EntryVector(const std::string& entry_id) override;
 
  private:
   EmbeddedCache(CacheOptions options, std::unique_ptr<embed::Embedder> embedder, Clock clock,

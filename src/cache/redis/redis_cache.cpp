@@ -413,6 +413,29 @@ Result<cache::Candidate> RedisCache::EntryById(const std::string& entry_id) {
   return c;
 }
 
+Result<std::vector<std::vector<float>>> RedisCache::SampleVectors(std::size_t n) {
+  // SRANDMEMBER with a positive count: distinct ids. One VEMB each (the sweeper's thread,
+  // once per fit).
+  auto ids = redis_.Execute({"SRANDMEMBER", keys_.Ids(), std::to_string(n)});
+  if (!ids.ok()) return ids.status();
+  if (Status s = redis::ReplyStatus(*ids, "SRANDMEMBER"); !s.ok()) return s;
+  const auto generation = Current();
+  std::vector<std::vector<float>> out;
+  for (const auto& id : ids->elements) {
+    auto v = generation->vectors->Vector(id.str);
+    if (!v.ok()) return v.status();
+    if (*v) out.push_back(std::move(**v));
+  }
+  return out;
+}
+
+Result<std::vector<float>> RedisCache::EntryVector(const std::string& entry_id) {
+  auto v = Current()->vectors->Vector(entry_id);
+  if (!v.ok()) return v.status();
+  if (!*v) return NotFound("no entry " + entry_id + " in cache " + options_.id);
+  return std::move(**v);
+}
+
 Result<float> RedisCache::PromptSimilarity(const std::string& a, const std::string& b) {
   return embed::CosineOf(*Current()->embedder, a, b);
 }

@@ -84,6 +84,8 @@ class RedisCache final : public cache::Cache {
   std::int64_t NowMs() const override;
   Result<cache::Candidate> EntryById(const std::string& entry_id) override;
   Result<float> PromptSimilarity(const std::string& a, const std::string& b) override;
+  Result<std::vector<std::vector<float>>> SampleVectors(std::size_t n) override;
+  Result<std::vector<float>> EntryVector(const std::string& entry_id) override;
 
  private:
   struct Loaded {
