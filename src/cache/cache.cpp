@@ -406,9 +406,13 @@ ErrorDecision Cache::DecideAdaptive(const std::string& entry_id, int cluster, fl
       EstimateHit(similarity, it == evidence_by_entry_.end() ? nullptr : &it->second, error_curve_,
                   o, kPriorStrength, neighbourhood ? &neighbourhood->curve : nullptr);
   // A hit whose own bound is within max_error_rate is served; others while the budget allows.
-  // Until the cache has kLabelsBeforeBudget labels, its curve is too young to spend on.
+  // Until the cache has kLabelsBeforeBudget labels, and enough to have seen a few wrong hits
+  // at the bound's rate (kWrongBeforeBudget / max_error_rate), its curve is too young to
+  // spend on.
+  const auto labels_before_budget = std::max<std::size_t>(
+      kLabelsBeforeBudget, static_cast<std::size_t>(kWrongBeforeBudget / max_error_rate));
   d.serve =
-      d.serve || (d.upper_bound <= kMaxHitError && cache_evidence_.size() >= kLabelsBeforeBudget &&
+      d.serve || (d.upper_bound <= kMaxHitError && cache_evidence_.size() >= labels_before_budget &&
                   d.mean <= budget.Allowance());
   budget.Configure(max_error_rate, o.confidence, kMaxHitError);
   // Hits whose estimates rest on the same cluster's labels err together too.

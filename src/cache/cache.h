@@ -473,6 +473,7 @@ class Cache {
   std::size_t labels_since_fit_ = 0;
   static constexpr std::size_t kLabelsPerFit = 32;
   static constexpr std::size_t kLabelsBeforeBudget = 200;
+  static constexpr double kWrongBeforeBudget = 4;
   ErrorBudget error_budget_;  // of lookups in no arm (an adaptive arm has its own)
   // The clusters, under labelled_mu_: the model, each cluster's labels, the label number each
   // cluster's statistics start from, and the clusters of entries looked up so far.
