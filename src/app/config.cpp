@@ -90,7 +90,8 @@ const std::vector<KeySpec>& Keys() {
         1'000'000, "open connections beyond this are closed at accept"));
     k.push_back(IntKey<Config>(
         "server.worker_threads", [](Config& c) -> int& { return c.server.worker_threads; }, 1, 1024,
-        "threads for routes that wait on upstreams (the caching proxy)"));
+        "threads for routes that can wait on the network (the caching proxy, Redis caches, HTTP "
+        "embedders), so I/O threads never block"));
     k.push_back(StringKey<Config>(
         "server.port_file", [](Config& c) -> std::string& { return c.server.port_file; }, {},
         "file the bound port is written to once listening (empty: none)"));

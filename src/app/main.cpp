@@ -300,7 +300,10 @@ int Serve(const Config& config) {
     redis_backend = std::move(*backend);
     checks.push_back(RedisReadiness(*redis_backend.executor, config.redis.connect_timeout_ms));
   }
-  server::AddSystemRoutes(router, metrics, &http, std::move(checks));
+  // With Redis, /metrics reads the Redis caches' counts and /readyz pings it: both then run
+  // off the I/O threads.
+  server::AddSystemRoutes(router, metrics, &http, std::move(checks),
+                          /*network=*/!config.redis.url.empty());
   auto caches = BuildCaches(config, redis_backend.executor);
   if (!caches.ok()) {
     spdlog::critical("{}", caches.status().message());
@@ -351,7 +354,11 @@ int Serve(const Config& config) {
                           [&admin](const std::string& id, const nlohmann::json& body) {
                             return admin.StartReembed(id, body);
                           },
-                          [&admin](const std::string& id) { return admin.ReembedStatus(id); }});
+                          [&admin](const std::string& id) { return admin.ReembedStatus(id); },
+                          [&registry = **caches](const std::string& id) {
+                            auto c = registry.Find(id);
+                            return c.ok() && (*c)->MayBlock();
+                          }});
   Sweeper sweeper(**caches);
 
   Status s = http.Listen();

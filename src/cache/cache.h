@@ -291,6 +291,9 @@ class Cache {
   virtual CacheStats Stats() const = 0;
   virtual const CacheOptions& options() const = 0;
   virtual const char* store_name() const = 0;  // "embedded" | "redis"
+  // Whether a request to this cache may wait on the network (a Redis store, an embedding
+  // server): the HTTP server then runs it on its worker pool, never on an I/O thread.
+  virtual bool MayBlock() const { return false; }
   // What a hit saved, when the caller knows it better than the estimate (see SearchQuery).
   // `arm` is the hit's (Hit::arm).
   void RecordSavings(std::uint64_t tokens, double usd, double seconds, int arm = -1);

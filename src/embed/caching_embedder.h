@@ -30,6 +30,7 @@ class CachingEmbedder final : public Embedder {
     return Lookup(text, false);
   }
   void Observe(std::string_view text) override { inner_->Observe(text); }
+  bool Remote() const override { return inner_->Remote(); }
   std::uint64_t generation() const override { return inner_->generation(); }
   std::uint64_t hits() const { return hits_.load(); }
   std::uint64_t misses() const { return misses_.load(); }

@@ -53,6 +53,9 @@ class Embedder {
   virtual std::string name() const = 0;
   virtual EmbedderIdentity identity() const = 0;
   virtual Result<std::vector<float>> Embed(std::string_view text) = 0;
+  // Whether Embed may wait on the network (an embedding server): callers keep such work off
+  // threads that must not wait.
+  virtual bool Remote() const { return false; }
   // Embeds a text about to be stored. A cache of embeddings may answer it (a store usually
   // follows a search for the same prompt that missed) but need not keep it: the same words
   // searched again are answered by the exact tier, so stored prompts would only push

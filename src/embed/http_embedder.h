@@ -38,6 +38,7 @@ class HttpEmbedder final : public Embedder {
     return {"openai", options_.model, "", options_.dim, true};
   }
   Result<std::vector<float>> Embed(std::string_view text) override;
+  bool Remote() const override { return true; }
   // One request for many texts.
   Result<std::vector<std::vector<float>>> EmbedBatch(const std::vector<std::string>& texts);
   // Requests sent, including retries (for tests and metrics).

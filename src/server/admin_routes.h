@@ -7,6 +7,8 @@
 //   POST   /v1/caches/{cacheId}/reembed  {embedder, embedder_model, ...}      202 started
 //   GET    /v1/caches/{cacheId}/reembed                                     200 its progress
 // Authorization: Bearer <admin_api_key>. Without a configured admin key the API answers 403.
+// Creating, deleting and reembedding write files durably (and may reach Redis): those run on
+// the worker pool; the others where the cache's own work runs.
 // This file is HTTP only: what a cache is, and where its definition is kept, is the app's
 // (app/cache_admin.h), passed in as handlers.
 #pragma once
@@ -28,6 +30,9 @@ struct AdminHandlers {
   std::function<Status(const std::string& id)> remove;
   std::function<Result<nlohmann::json>(const std::string& id, const nlohmann::json& body)> reembed;
   std::function<Result<nlohmann::json>(const std::string& id)> reembed_status;
+  // Whether cache `id`'s work may wait on the network (its routes then run off the I/O
+  // threads); null: never.
+  std::function<bool(const std::string& id)> may_block;
 };
 
 void AddAdminRoutes(Router& router, std::string admin_key, AdminHandlers handlers);

@@ -213,8 +213,20 @@ HttpResponse Handle(const HttpRequest& req, cache::CacheRegistry& registry, bool
 
 void AddLangCacheRoutes(Router& router, cache::CacheRegistry& registry, Metrics& metrics) {
   auto cm = std::make_shared<CacheMetrics>(metrics, registry);
+  // A cache's routes run where its work can wait: on the worker pool when its store or its
+  // embedder is remote (Redis, an embedding server), on the I/O thread otherwise.
+  const Router::BlockingWhen may_block =
+      [&registry](const std::unordered_map<std::string, std::string>& params) {
+        auto id = params.find("cacheId");
+        if (id == params.end()) return false;
+        auto c = registry.Find(id->second);
+        return c.ok() && (*c)->MayBlock();
+      };
+  auto add = [&router, &may_block](std::string method, std::string pattern, Handler handler) {
+    router.Add(std::move(method), std::move(pattern), std::move(handler), may_block);
+  };
 
-  router.Add("POST", "/v1/caches/{cacheId}/entries", [&registry, cm](const HttpRequest& req) {
+  add("POST", "/v1/caches/{cacheId}/entries", [&registry, cm](const HttpRequest& req) {
     return Handle(req, registry, true, [&](cache::Cache& c, const json& body) {
       auto prompt = RequiredString(body, "prompt");
       if (!prompt.ok()) return Fail(prompt.status());
@@ -235,80 +247,79 @@ void AddLangCacheRoutes(Router& router, cache::CacheRegistry& registry, Metrics&
     });
   });
 
-  router.Add(
-      "POST", "/v1/caches/{cacheId}/entries/search", [&registry, cm](const HttpRequest& req) {
-        return Handle(req, registry, true, [&](cache::Cache& c, const json& body) {
-          auto prompt = RequiredString(body, "prompt");
-          if (!prompt.ok()) return Fail(prompt.status());
-          auto attrs = OptionalAttributes(body);
-          if (!attrs.ok()) return Fail(attrs.status());
-          cache::SearchQuery q;
-          q.prompt = std::move(*prompt);
-          q.attributes = std::move(*attrs);
-          if (auto it = body.find("similarityThreshold"); it != body.end() && !it->is_null()) {
-            if (!it->is_number())
-              return Fail(
-                  Field("similarityThreshold", "number", "similarityThreshold must be a number"));
-            const float t = it->get<float>();
-            if (!(t >= 0 && t <= 1))
-              return Fail(Field("similarityThreshold", "range",
-                                "similarityThreshold must be within 0 and 1"));
-            q.threshold = std::max(0.0f, CosineFromLangCache(t));
+  add("POST", "/v1/caches/{cacheId}/entries/search", [&registry, cm](const HttpRequest& req) {
+    return Handle(req, registry, true, [&](cache::Cache& c, const json& body) {
+      auto prompt = RequiredString(body, "prompt");
+      if (!prompt.ok()) return Fail(prompt.status());
+      auto attrs = OptionalAttributes(body);
+      if (!attrs.ok()) return Fail(attrs.status());
+      cache::SearchQuery q;
+      q.prompt = std::move(*prompt);
+      q.attributes = std::move(*attrs);
+      if (auto it = body.find("similarityThreshold"); it != body.end() && !it->is_null()) {
+        if (!it->is_number())
+          return Fail(
+              Field("similarityThreshold", "number", "similarityThreshold must be a number"));
+        const float t = it->get<float>();
+        if (!(t >= 0 && t <= 1))
+          return Fail(
+              Field("similarityThreshold", "range", "similarityThreshold must be within 0 and 1"));
+        q.threshold = std::max(0.0f, CosineFromLangCache(t));
+      }
+      if (auto it = body.find("searchStrategies"); it != body.end() && !it->is_null()) {
+        if (!it->is_array() || it->empty()) {
+          return Fail(
+              Field("searchStrategies", "array",
+                    "searchStrategies must be a non-empty array of \"exact\" and \"semantic\""));
+        }
+        for (const auto& s : *it) {
+          cache::Strategy st;
+          if (!s.is_string() || !cache::ParseStrategy(s.get<std::string>(), &st)) {
+            return Fail(Field("searchStrategies", "enum",
+                              "searchStrategies may hold only \"exact\" and \"semantic\""));
           }
-          if (auto it = body.find("searchStrategies"); it != body.end() && !it->is_null()) {
-            if (!it->is_array() || it->empty()) {
-              return Fail(Field(
-                  "searchStrategies", "array",
-                  "searchStrategies must be a non-empty array of \"exact\" and \"semantic\""));
-            }
-            for (const auto& s : *it) {
-              cache::Strategy st;
-              if (!s.is_string() || !cache::ParseStrategy(s.get<std::string>(), &st)) {
-                return Fail(Field("searchStrategies", "enum",
-                                  "searchStrategies may hold only \"exact\" and \"semantic\""));
-              }
-              q.strategies.push_back(st);
-            }
-          }
-          // A request may ask for shadow mode itself: the lookup runs, nothing is served.
-          if (req.Header("x-semcached-mode") == "shadow") q.shadow = true;
-          q.split_key = std::string(req.Header("x-semcached-split-key"));
-          const auto started = std::chrono::steady_clock::now();
-          cache::LookupTrace trace;
-          auto hits = c.Search(q, &trace);
-          if (!hits.ok()) return Fail(hits.status());
-          cm->Observe(c, trace);
-          HttpResponse res = HttpResponse::Json(200, SearchBody(*hits));
-          if (trace.arm >= 0) {
-            c.RecordArmLatency(
-                trace.arm,
-                std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
-            res.headers.emplace_back("X-Semcached-Arm", trace.arm_name);
-          }
-          res.headers.emplace_back("X-Semcached-Tier",
-                                   trace.hit_tier ? cache::StrategyName(*trace.hit_tier) : "miss");
-          if (!hits->empty())
-            res.headers.emplace_back("X-Semcached-Similarity",
-                                     Format("%.4f", hits->front().similarity));
-          if (trace.withheld) {  // found, not served (shadow mode, adaptive thresholds)
-            res.headers.emplace_back("X-Semcached-Withheld",
-                                     cache::WithheldName(trace.withheld_reason));
-            res.headers.emplace_back("X-Semcached-Withheld-Tier",
-                                     cache::StrategyName(trace.withheld->strategy));
-            res.headers.emplace_back("X-Semcached-Withheld-Similarity",
-                                     Format("%.4f", trace.withheld->similarity));
-            res.headers.emplace_back("X-Semcached-Withheld-Entry-Id", trace.withheld->id);
-          }
-          res.headers.emplace_back("X-Semcached-Timings",
-                                   "normalize=" + Format("%.0f", trace.normalize_us) +
-                                       "us, embed=" + Format("%.0f", trace.embed_us) +
-                                       "us, search=" + Format("%.0f", trace.search_us) +
-                                       "us, guards=" + Format("%.0f", trace.guards_us) + "us");
-          return res;
-        });
-      });
+          q.strategies.push_back(st);
+        }
+      }
+      // A request may ask for shadow mode itself: the lookup runs, nothing is served.
+      if (req.Header("x-semcached-mode") == "shadow") q.shadow = true;
+      q.split_key = std::string(req.Header("x-semcached-split-key"));
+      const auto started = std::chrono::steady_clock::now();
+      cache::LookupTrace trace;
+      auto hits = c.Search(q, &trace);
+      if (!hits.ok()) return Fail(hits.status());
+      cm->Observe(c, trace);
+      HttpResponse res = HttpResponse::Json(200, SearchBody(*hits));
+      if (trace.arm >= 0) {
+        c.RecordArmLatency(
+            trace.arm,
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+        res.headers.emplace_back("X-Semcached-Arm", trace.arm_name);
+      }
+      res.headers.emplace_back("X-Semcached-Tier",
+                               trace.hit_tier ? cache::StrategyName(*trace.hit_tier) : "miss");
+      if (!hits->empty())
+        res.headers.emplace_back("X-Semcached-Similarity",
+                                 Format("%.4f", hits->front().similarity));
+      if (trace.withheld) {  // found, not served (shadow mode, adaptive thresholds)
+        res.headers.emplace_back("X-Semcached-Withheld",
+                                 cache::WithheldName(trace.withheld_reason));
+        res.headers.emplace_back("X-Semcached-Withheld-Tier",
+                                 cache::StrategyName(trace.withheld->strategy));
+        res.headers.emplace_back("X-Semcached-Withheld-Similarity",
+                                 Format("%.4f", trace.withheld->similarity));
+        res.headers.emplace_back("X-Semcached-Withheld-Entry-Id", trace.withheld->id);
+      }
+      res.headers.emplace_back("X-Semcached-Timings",
+                               "normalize=" + Format("%.0f", trace.normalize_us) +
+                                   "us, embed=" + Format("%.0f", trace.embed_us) +
+                                   "us, search=" + Format("%.0f", trace.search_us) +
+                                   "us, guards=" + Format("%.0f", trace.guards_us) + "us");
+      return res;
+    });
+  });
 
-  router.Add("DELETE", "/v1/caches/{cacheId}/entries", [&registry, cm](const HttpRequest& req) {
+  add("DELETE", "/v1/caches/{cacheId}/entries", [&registry, cm](const HttpRequest& req) {
     return Handle(req, registry, true, [&](cache::Cache& c, const json& body) {
       auto attrs = OptionalAttributes(body);
       if (!attrs.ok()) return Fail(attrs.status());
@@ -318,51 +329,49 @@ void AddLangCacheRoutes(Router& router, cache::CacheRegistry& registry, Metrics&
     });
   });
 
-  router.Add("DELETE", "/v1/caches/{cacheId}/entries/{entryId}",
-             [&registry, cm](const HttpRequest& req) {
-               return Handle(req, registry, false, [&](cache::Cache& c, const json&) {
-                 Status s = c.Delete(req.path_params.at("entryId"));
-                 if (!s.ok()) return Fail(s, kEntryNotFound);
-                 return HttpResponse::Json(204, "");
-               });
-             });
+  add("DELETE", "/v1/caches/{cacheId}/entries/{entryId}", [&registry, cm](const HttpRequest& req) {
+    return Handle(req, registry, false, [&](cache::Cache& c, const json&) {
+      Status s = c.Delete(req.path_params.at("entryId"));
+      if (!s.ok()) return Fail(s, kEntryNotFound);
+      return HttpResponse::Json(204, "");
+    });
+  });
 
   // An application's label on an answer it got: the entry's response was right (or wrong)
   // for this prompt. Feeds the cache's tuning report; a wrong label deletes the entry when
   // the cache is set to (feedback_deletes_wrong).
-  router.Add("POST", "/v1/caches/{cacheId}/entries/{entryId}/feedback",
-             [&registry](const HttpRequest& req) {
-               return Handle(req, registry, true, [&](cache::Cache& c, const json& body) {
-                 cache::Feedback f;
-                 auto prompt = RequiredString(body, "prompt");
-                 if (!prompt.ok()) return Fail(prompt.status());
-                 f.prompt = std::move(*prompt);
-                 auto it = body.find("correct");
-                 if (it == body.end() || it->is_null())
-                   return Fail(Field("correct", "required", "correct is required"));
-                 if (!it->is_boolean())
-                   return Fail(Field("correct", "boolean", "correct must be true or false"));
-                 f.correct = it->get<bool>();
-                 auto attrs = OptionalAttributes(body);
-                 if (!attrs.ok()) return Fail(attrs.status());
-                 f.attributes = std::move(*attrs);
-                 f.split_key = std::string(req.Header("x-semcached-split-key"));
-                 auto out = c.RecordFeedback(req.path_params.at("entryId"), f);
-                 if (!out.ok()) return Fail(out.status(), kEntryNotFound);
-                 return HttpResponse::Json(
-                     200, Dump({{"entryId", req.path_params.at("entryId")},
-                                {"correct", f.correct},
-                                {"similarity", LangCacheFromCosine(out->similarity)},
-                                {"similarityCosine", out->similarity},
-                                {"refusedByGuards", out->refused_by_guards},
-                                {"deleted", out->deleted}}));
-               });
-             });
+  add("POST", "/v1/caches/{cacheId}/entries/{entryId}/feedback",
+      [&registry](const HttpRequest& req) {
+        return Handle(req, registry, true, [&](cache::Cache& c, const json& body) {
+          cache::Feedback f;
+          auto prompt = RequiredString(body, "prompt");
+          if (!prompt.ok()) return Fail(prompt.status());
+          f.prompt = std::move(*prompt);
+          auto it = body.find("correct");
+          if (it == body.end() || it->is_null())
+            return Fail(Field("correct", "required", "correct is required"));
+          if (!it->is_boolean())
+            return Fail(Field("correct", "boolean", "correct must be true or false"));
+          f.correct = it->get<bool>();
+          auto attrs = OptionalAttributes(body);
+          if (!attrs.ok()) return Fail(attrs.status());
+          f.attributes = std::move(*attrs);
+          f.split_key = std::string(req.Header("x-semcached-split-key"));
+          auto out = c.RecordFeedback(req.path_params.at("entryId"), f);
+          if (!out.ok()) return Fail(out.status(), kEntryNotFound);
+          return HttpResponse::Json(200, Dump({{"entryId", req.path_params.at("entryId")},
+                                               {"correct", f.correct},
+                                               {"similarity", LangCacheFromCosine(out->similarity)},
+                                               {"similarityCosine", out->similarity},
+                                               {"refusedByGuards", out->refused_by_guards},
+                                               {"deleted", out->deleted}}));
+        });
+      });
 
   // What each threshold would have served of the labelled lookups so far, and the threshold
   // to set for a target false-hit rate (?targetFalseHitRate=, default 0.01). Thresholds are
   // cosine, as in the configuration.
-  router.Add("GET", "/v1/caches/{cacheId}/tuning", [&registry](const HttpRequest& req) {
+  add("GET", "/v1/caches/{cacheId}/tuning", [&registry](const HttpRequest& req) {
     return Handle(req, registry, false, [&](cache::Cache& c, const json&) {
       double target = 0.01;
       const std::string key = "targetFalseHitRate=";
@@ -384,7 +393,7 @@ void AddLangCacheRoutes(Router& router, cache::CacheRegistry& registry, Metrics&
     });
   });
 
-  router.Add("GET", "/v1/caches/{cacheId}/experiments", [&registry](const HttpRequest& req) {
+  add("GET", "/v1/caches/{cacheId}/experiments", [&registry](const HttpRequest& req) {
     return Handle(req, registry, false, [&](cache::Cache& c, const json&) {
       return HttpResponse::Json(200, Dump(ExperimentJson(c)));
     });
@@ -392,7 +401,7 @@ void AddLangCacheRoutes(Router& router, cache::CacheRegistry& registry, Metrics&
 
   // Ends the running experiment: the winner's threshold and bound become the cache's until
   // the server restarts (the response says what to set in the configuration to keep them).
-  router.Add("POST", "/v1/caches/{cacheId}/experiments/end", [&registry](const HttpRequest& req) {
+  add("POST", "/v1/caches/{cacheId}/experiments/end", [&registry](const HttpRequest& req) {
     return Handle(req, registry, true, [&](cache::Cache& c, const json& body) {
       auto winner = RequiredString(body, "winner");
       if (!winner.ok()) return Fail(winner.status());
@@ -413,14 +422,14 @@ void AddLangCacheRoutes(Router& router, cache::CacheRegistry& registry, Metrics&
     });
   });
 
-  router.Add("POST", "/v1/caches/{cacheId}/flush", [&registry, cm](const HttpRequest& req) {
+  add("POST", "/v1/caches/{cacheId}/flush", [&registry, cm](const HttpRequest& req) {
     return Handle(req, registry, false, [&](cache::Cache& c, const json&) {
       if (Status s = c.Flush(); !s.ok()) return Fail(s);
       return HttpResponse::Json(204, "");
     });
   });
 
-  router.Add("GET", "/v1/caches/{cacheId}/stats", [&registry](const HttpRequest& req) {
+  add("GET", "/v1/caches/{cacheId}/stats", [&registry](const HttpRequest& req) {
     return Handle(req, registry, false, [&](cache::Cache& c, const json&) {
       auto s = c.Stats();
       json j = {{"cacheId", c.options().id},

@@ -65,6 +65,12 @@ void Router::Add(std::string method, std::string pattern, Handler handler, bool 
   routes_.push_back(std::move(r));
 }
 
+void Router::Add(std::string method, std::string pattern, Handler handler,
+                 BlockingWhen blocking_when) {
+  Add(std::move(method), std::move(pattern), std::move(handler), false);
+  routes_.back().blocking_when = std::move(blocking_when);
+}
+
 bool Router::MatchPath(const Route& route, const std::vector<std::string_view>& parts,
                        std::unordered_map<std::string, std::string>* params) {
   if (route.segments.size() != parts.size()) return false;
@@ -93,7 +99,7 @@ Router::Match Router::Find(std::string_view method, std::string_view path) const
     if (!MatchPath(r, parts, &params)) continue;
     if (r.method == method) {
       m.handler = &r.handler;
-      m.blocking = r.blocking;
+      m.blocking = r.blocking_when ? r.blocking_when(params) : r.blocking;
       m.pattern = r.pattern;
       m.params = std::move(params);
       m.allowed.clear();

@@ -6,8 +6,10 @@
 // what metrics and logs name, so label cardinality stays bounded.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "server/http_types.h"
@@ -17,9 +19,13 @@ namespace semcached::server {
 class Router {
  public:
   // Adds a route; a duplicate method+pattern throws (a start-up programming error).
-  // `blocking`: the handler may wait on the network (an upstream LLM call), so the server
-  // runs it on its worker pool instead of an I/O thread.
+  // `blocking`: the handler may wait on the network (an upstream LLM call, Redis), so the
+  // server runs it on its worker pool instead of an I/O thread. `blocking_when` decides it per
+  // request from the path's parameters (a cache route: whether that cache's store or embedder
+  // is remote).
+  using BlockingWhen = std::function<bool(const std::unordered_map<std::string, std::string>&)>;
   void Add(std::string method, std::string pattern, Handler handler, bool blocking = false);
+  void Add(std::string method, std::string pattern, Handler handler, BlockingWhen blocking_when);
 
   struct Match {
     const Handler* handler = nullptr;  // null: no route for this method (see allowed)
@@ -42,6 +48,7 @@ class Router {
     std::vector<Segment> segments;
     Handler handler;
     bool blocking = false;
+    BlockingWhen blocking_when;  // when set, decides instead of `blocking`
   };
   static std::vector<Segment> Parse(const std::string& pattern);
   static bool MatchPath(const Route& route, const std::vector<std::string_view>& parts,

@@ -21,7 +21,9 @@ struct ReadinessCheck {
 // GET /healthz: 200 while the process runs.
 // GET /readyz: 200 when every check passes and the server is not draining, else 503.
 // GET /metrics: the Prometheus text format.
+// `network`: the checks and the metrics' collectors may wait on the network (Redis): the two
+// routes then run on the worker pool.
 void AddSystemRoutes(Router& router, Metrics& metrics, const HttpServer* server,
-                     std::vector<ReadinessCheck> checks);
+                     std::vector<ReadinessCheck> checks, bool network = false);
 
 }  // namespace semcached::server

@@ -488,6 +488,11 @@ Result<std::vector<std::vector<float>>> EmbeddedCache::SampleVectors(std::size_t
   return out;
 }
 
+bool EmbeddedCache::MayBlock() const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  return embedder_->Remote();
+}
+
 Result<std::vector<float>> EmbeddedCache::EntryVector(const std::string& entry_id) {
   std::uint64_t label = 0, tag = 0;
   auto missing = NotFound("no entry " + entry_id + " in cache " + options_.id);

@@ -125,6 +125,7 @@ class EmbeddedCache final : public Cache {
   Result<float> PromptSimilarity(const std::string& a, const std::string& b) override;
   Result<std::vector<std::vector<float>>> SampleVectors(std::size_t n) override;
   Result<std::vector<float>> EntryVector(const std::string& entry_id) override;
+  bool MayBlock() const override;
 
  private:
   EmbeddedCache(CacheOptions options, std::unique_ptr<embed::Embedder> embedder, Clock clock,

@@ -86,6 +86,7 @@ class RedisCache final : public cache::Cache {
   Result<float> PromptSimilarity(const std::string& a, const std::string& b) override;
   Result<std::vector<std::vector<float>>> SampleVectors(std::size_t n) override;
   Result<std::vector<float>> EntryVector(const std::string& entry_id) override;
+  bool MayBlock() const override { return true; }
 
  private:
   struct Loaded {

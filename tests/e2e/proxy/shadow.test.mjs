@@ -155,6 +155,7 @@ test("an adaptive cache withholds unproven semantic hits and shows what it rests
   const stats = await (await fetch(`${url}/v1/caches/llm/stats`)).json();
   assert.equal(stats.adaptive.maxErrorRate, 0.02);
   assert.equal(stats.adaptive.labels, 1);
+  assert.equal(stats.clusters.count, 0);  // fewer than 200 entries: no clusters fitted yet
   assert.equal(stats.drift.windows, 0);  // fewer than 1,000 lookups: no window closed yet
   assert.equal(stats.drift.similarityShift, false);
   assert.equal(await metricSum(url, "semcached_cache_adaptive_labels", { cache: "llm" }), 1);
