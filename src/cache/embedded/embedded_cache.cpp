@@ -312,6 +312,7 @@ Status EmbeddedCache::Reembed(std::unique_ptr<embed::Embedder> next_embedder,
   }
   index_ = std::move(fresh);
   embedder_ = std::move(next);
+  embedder_remote_.store(embedder_->Remote(), std::memory_order_relaxed);
   ++vectors_epoch_;
   ForgetSimilarities();
   if (embedded_.persist_dir.empty()) return Status::Ok();
@@ -369,6 +370,7 @@ EmbeddedCache::EmbeddedCache(CacheOptions options, std::unique_ptr<embed::Embedd
                              Clock clock, std::unique_ptr<vector::HnswIndex> index)
     : options_(std::move(options)),
       embedder_(std::move(embedder)),
+      embedder_remote_(embedder_->Remote()),
       clock_(std::move(clock)),
       index_(std::move(index)) {}
 
@@ -489,8 +491,7 @@ Result<std::vector<std::vector<float>>> EmbeddedCache::SampleVectors(std::size_t
 }
 
 bool EmbeddedCache::MayBlock() const {
-  std::shared_lock<std::shared_mutex> lock(mu_);
-  return embedder_->Remote();
+  return embedder_remote_.load(std::memory_order_relaxed);
 }
 
 Result<std::vector<float>> EmbeddedCache::EntryVector(const std::string& entry_id) {

@@ -163,6 +163,8 @@ class EmbeddedCache final : public Cache {
   // Shared so that a search or store that started before Reembed switched may finish with
   // the ones it began with; read (copied) under mu_, replaced under mu_ held exclusively.
   std::shared_ptr<embed::Embedder> embedder_;
+  // Whether embedder_ waits on the network: read on every request, without mu_.
+  std::atomic<bool> embedder_remote_{false};
   Clock clock_;
   std::shared_ptr<vector::HnswIndex> index_;
   std::uint64_t vectors_epoch_ = 0;  // +1 at each switch of embedder and index
