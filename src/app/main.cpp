@@ -173,6 +173,24 @@ Result<RedisBackend> ConnectRedis(const Config& config, server::Metrics& metrics
   return backend;
 }
 
+// The caches keep per-entry expiry on their hashes and never a TTL on a vector set; an
+// allkeys-* policy could still evict a whole vector set at once.
+void WarnAboutEviction(redis::Executor& executor) {
+  auto policy = redis::MaxmemoryPolicy(executor);
+  if (!policy.ok()) {
+    spdlog::info(
+        "could not read Redis's maxmemory-policy ({}): it should be noeviction or a volatile-* "
+        "policy, so that Redis never evicts a cache's vector set (README, Redis)",
+        policy.status().message());
+  } else if (redis::EvictsKeysWithoutTtl(*policy)) {
+    spdlog::warn(
+        "Redis's maxmemory-policy is {}: under memory pressure Redis may evict a cache's whole "
+        "vector set (its index) at once; set noeviction or a volatile-* policy (semcached "
+        "expires entries itself)",
+        *policy);
+  }
+}
+
 // Redis checks hit the network; /readyz may be polled often, so a result is kept a second.
 server::ReadinessCheck RedisReadiness(redis::Executor& executor, int timeout_ms) {
   struct Cached {
@@ -298,6 +316,7 @@ int Serve(const Config& config) {
       return kExitConfig;
     }
     redis_backend = std::move(*backend);
+    WarnAboutEviction(*redis_backend.executor);
     checks.push_back(RedisReadiness(*redis_backend.executor, config.redis.connect_timeout_ms));
   }
   // With Redis, /metrics reads the Redis caches' counts and /readyz pings it: both then run

@@ -18,8 +18,8 @@
 
 #include <spdlog/spdlog.h>
 
-#include "redis/probe.h"
 #include "common/enum_names.h"
+#include "redis/probe.h"
 
 namespace semcached::redis {
 
@@ -30,11 +30,13 @@ using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
 const char* FailureKindName(FailureKind k) {
-  static constexpr EnumName<FailureKind> kNames[] = {
-      {FailureKind::kNone, "none"},       {FailureKind::kConnect, "connect"},
-      {FailureKind::kIo, "io"},           {FailureKind::kTimeout, "timeout"},
-      {FailureKind::kCircuitOpen, "circuit_open"}, {FailureKind::kShutdown, "shutdown"},
-      {FailureKind::kServer, "server"}};
+  static constexpr EnumName<FailureKind> kNames[] = {{FailureKind::kNone, "none"},
+                                                     {FailureKind::kConnect, "connect"},
+                                                     {FailureKind::kIo, "io"},
+                                                     {FailureKind::kTimeout, "timeout"},
+                                                     {FailureKind::kCircuitOpen, "circuit_open"},
+                                                     {FailureKind::kShutdown, "shutdown"},
+                                                     {FailureKind::kServer, "server"}};
   return NameOf(kNames, k);
 }
 
@@ -812,5 +814,17 @@ Result<ClientOptions> ClientOptionsFromUrl(const std::string& url) {
   o.tls = address->tls;
   return o;
 }
+
+Result<std::string> MaxmemoryPolicy(Executor& executor) {
+  auto r = executor.Execute({"CONFIG", "GET", "maxmemory-policy"});
+  if (!r.ok()) return r.status();
+  if (r->IsError()) return Unavailable("CONFIG GET maxmemory-policy: " + r->str);
+  // RESP2: [name, value]; RESP3: a map, which the reply holds the same way.
+  if (r->elements.size() < 2 || !r->elements[1].IsText())
+    return Unavailable("CONFIG GET maxmemory-policy: an unexpected reply");
+  return r->elements[1].str;
+}
+
+bool EvictsKeysWithoutTtl(const std::string& policy) { return policy.rfind("allkeys-", 0) == 0; }
 
 }  // namespace semcached::redis

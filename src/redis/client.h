@@ -154,4 +154,10 @@ class Client final : public Executor {
 // defaults.
 Result<ClientOptions> ClientOptionsFromUrl(const std::string& url);
 
+// The server's maxmemory-policy (CONFIG GET; an error where CONFIG is not allowed, as on some
+// managed services), and whether it may evict keys without a TTL: an allkeys-* policy can
+// drop a cache's whole vector set (its index) at once under memory pressure.
+Result<std::string> MaxmemoryPolicy(Executor& executor);
+bool EvictsKeysWithoutTtl(const std::string& policy);
+
 }  // namespace semcached::redis

@@ -195,6 +195,9 @@ TEST(RedisCache, ExpiredEntriesAreNeverReturnedAndTheSweeperClearsTheSet) {
   auto c = Open(*r);
   ASSERT_TRUE(c->Store("short lived question about caching", "soon gone", {}, 300).ok());
   ASSERT_TRUE(c->Store("long lived question about caching", "stays", {}, std::nullopt).ok());
+  // Expiry is the hashes' and the sweeper's: the vector set never carries a TTL, so no
+  // eviction policy that picks keys by TTL can take the whole index.
+  EXPECT_EQ(*r->Execute({"PTTL", c->Key("vectors")})->AsInteger(), -1);
   EXPECT_TRUE(Find(*c, "short lived question about caching"));
   std::this_thread::sleep_for(450ms);
   EXPECT_FALSE(Find(*c, "short lived question about caching"));

@@ -67,6 +67,25 @@ TEST_P(RedisClientProtocol, BinarySafeValuesAndBothReplyShapes) {
 INSTANTIATE_TEST_SUITE_P(Resp, RedisClientProtocol, ::testing::Values(2, 3),
                          [](const auto& info) { return "RESP" + std::to_string(info.param); });
 
+TEST(RedisClient, ReadsTheEvictionPolicyAndFlagsThoseThatEvictKeysWithoutTtl) {
+  for (const auto& [policy, evicts] : std::vector<std::pair<std::string, bool>>{
+           {"noeviction", false}, {"allkeys-lru", true}, {"volatile-lru", false}}) {
+    RedisServer server({"--maxmemory-policy", policy});
+    for (int protocol : {2, 3}) {  // an array, or a map
+      ClientOptions o;
+      o.port = server.port();
+      o.protocol = protocol;
+      auto client = MustCreate(o);
+      auto read = redis::MaxmemoryPolicy(*client);
+      ASSERT_TRUE(read.ok()) << read.status().ToString();
+      EXPECT_EQ(*read, policy);
+      EXPECT_EQ(redis::EvictsKeysWithoutTtl(*read), evicts) << policy;
+    }
+  }
+  EXPECT_TRUE(redis::EvictsKeysWithoutTtl("allkeys-lfu"));
+  EXPECT_FALSE(redis::EvictsKeysWithoutTtl("volatile-ttl"));
+}
+
 TEST(RedisClient, PipelinesConcurrentCommandsWithinThePoolLimit) {
   RedisServer server;
   auto o = OptionsFor(server);
