@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/durable_file.h"
 #include "common/http_client.h"
 
 namespace semcached::app {
@@ -158,6 +159,48 @@ int RunImport(const ImportOptions& o) {
   std::fprintf(stderr, "semcached import: %zu entries imported into cache %s in %.1f s (%.0f/s)\n",
                stored.size(), o.cache_id.c_str(), elapsed(),
                stored.empty() ? 0.0 : static_cast<double>(stored.size()) / elapsed());
+  return 0;
+}
+
+int RunExport(const ExportOptions& o) {
+  ImportOptions connection;
+  connection.url = o.url;
+  connection.api_key = o.api_key;
+  connection.timeout_ms = o.timeout_ms;
+  Client client(connection);
+  const auto start = std::chrono::steady_clock::now();
+  HttpResult r = client.Send(
+      "GET", "/v1/caches/" + o.cache_id + "/export" + (o.vectors ? "?vectors=true" : ""), "");
+  if (!r.error.empty() || r.status != 200) {
+    std::fprintf(
+        stderr, "semcached export: %s\n",
+        (!r.error.empty() ? r.error : "HTTP " + std::to_string(r.status) + " " + r.body).c_str());
+    return 1;
+  }
+  // A failure past the status line ends the stream with {"error": ...} instead of an entry.
+  std::size_t lines = 0;
+  for (std::size_t at = 0; at < r.body.size();) {
+    std::size_t end = r.body.find('\n', at);
+    if (end == std::string::npos) end = r.body.size();
+    const std::string_view line(r.body.data() + at, end - at);
+    if (line.rfind("{\"error\"", 0) == 0) {
+      std::fprintf(stderr, "semcached export: the server failed part-way: %.*s\n",
+                   static_cast<int>(line.size()), line.data());
+      return 1;
+    }
+    lines += !line.empty();
+    at = end + 1;
+  }
+  if (o.file == "-") {
+    std::fwrite(r.body.data(), 1, r.body.size(), stdout);
+    std::fflush(stdout);
+  } else if (Status s = WriteFileDurably(o.file, r.body); !s.ok()) {
+    std::fprintf(stderr, "semcached export: %s\n", s.message().c_str());
+    return 1;
+  }
+  std::fprintf(stderr, "semcached export: %zu entries of cache %s written to %s in %.1f s\n", lines,
+               o.cache_id.c_str(), o.file == "-" ? "stdout" : o.file.c_str(),
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   return 0;
 }
 

@@ -1,5 +1,5 @@
 // `semcached import CACHE FILE.jsonl`: loads entries into a running semcached over its
-// LangCache API.
+// LangCache API; `semcached export CACHE` writes a cache's entries in the same format.
 //
 // Every line is checked first (JSON object; prompt and response strings; attributes an
 // object of strings; ttlMillis a positive integer); any bad line is reported by number and
@@ -24,5 +24,18 @@ struct ImportOptions {
 // The process exit code: 0 imported, 2 bad input (nothing imported), 1 server failure
 // (rolled back).
 int RunImport(const ImportOptions& options);
+
+// Export: GET /v1/caches/{cache}/export (the cache's keys), one entry a line with its id and
+// remaining TTL (and its vector with `vectors`), written durably to `file` ("-": stdout).
+// The exit code: 0 written, 1 the server refused or failed (nothing written).
+struct ExportOptions {
+  std::string url = "http://127.0.0.1:8080";
+  std::string cache_id;
+  std::string api_key;
+  std::string file = "-";
+  bool vectors = false;
+  int timeout_ms = 600000;  // a whole cache comes in one response
+};
+int RunExport(const ExportOptions& options);
 
 }  // namespace semcached::app

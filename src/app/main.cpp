@@ -483,6 +483,19 @@ int Main(int argc, char** argv) {
                          "Bearer key (default: default_cache_api_key)");
   import_cmd->add_flag("--no-progress", no_progress, "no progress bar");
 
+  ExportOptions export_opts;
+  std::string export_url;
+  auto* export_cmd = cli.add_subcommand(
+      "export", "write a running semcached's cache as JSONL (what `import` reads back)");
+  AddConfigOptions(export_cmd, opts);
+  export_cmd->add_option("cache", export_opts.cache_id, "cache id")->required();
+  export_cmd->add_option("--out,-o", export_opts.file, "file to write (default: stdout)");
+  export_cmd->add_flag("--vectors", export_opts.vectors, "include each entry's vector");
+  export_cmd->add_option("--url", export_url,
+                         "server URL (default: http://server.host:server.port)");
+  export_cmd->add_option("--api-key", export_opts.api_key,
+                         "Bearer key (default: default_cache_api_key)");
+
   ModelTextOptions model_opts;
   auto* model_cmd = cli.add_subcommand("model", "static embedding models");
   model_cmd->require_subcommand(1);
@@ -593,6 +606,13 @@ int Main(int argc, char** argv) {
                                                    std::to_string(config->server.port);
     if (tune_opts.api_key.empty()) tune_opts.api_key = config->default_cache_api_key;
     return RunTune(*config, tune_opts);
+  }
+  if (export_cmd->parsed()) {
+    export_opts.url = !export_url.empty() ? export_url
+                                          : "http://" + config->server.host + ":" +
+                                                std::to_string(config->server.port);
+    if (export_opts.api_key.empty()) export_opts.api_key = config->default_cache_api_key;
+    return RunExport(export_opts);
   }
   if (import_cmd->parsed()) {
     import_opts.url = !import_url.empty() ? import_url

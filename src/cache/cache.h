@@ -271,6 +271,14 @@ struct FeedbackOutcome {
   bool deleted = false;            // wrong, and the cache deletes what is reported wrong
 };
 
+// One entry as an export writes it.
+struct ExportedEntry {
+  std::string id;
+  EntryTextRef text;
+  std::int64_t ttl_left_ms = 0;  // 0: it does not expire
+  std::vector<float> vector;     // when asked for
+};
+
 // The caching interface every store implements.
 class Cache {
  public:
@@ -291,6 +299,15 @@ class Cache {
   virtual CacheStats Stats() const = 0;
   virtual const CacheOptions& options() const = 0;
   virtual const char* store_name() const = 0;  // "embedded" | "redis"
+  // Calls `emit` with every entry that has not expired, in the store's order, until it returns
+  // false. Stores that cannot list their entries refuse it.
+  virtual Status ForEachEntry(bool with_vectors,
+                              const std::function<bool(const ExportedEntry&)>& emit) {
+    (void)with_vectors;
+    (void)emit;
+    return FailedPrecondition(std::string("a cache on the ") + store_name() +
+                              " store cannot be exported");
+  }
   // Whether a request to this cache may wait on the network (a Redis store, an embedding
   // server): the HTTP server then runs it on its worker pool, never on an I/O thread.
   virtual bool MayBlock() const { return false; }

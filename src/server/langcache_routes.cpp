@@ -422,6 +422,46 @@ void AddLangCacheRoutes(Router& router, cache::CacheRegistry& registry, Metrics&
     });
   });
 
+  // Every entry as JSONL, one {id, prompt, response, attributes, ttlMillis?, vector?} a line
+  // (?vectors=true adds the vectors): what `semcached export` writes and `import` reads back.
+  // Streamed from the worker pool, whatever the store: a whole cache is bulk work.
+  router.Add(
+      "GET", "/v1/caches/{cacheId}/export",
+      [&registry](const HttpRequest& req) {
+        auto cache = Authorize(req, registry);
+        if (!cache.ok()) return Fail(cache.status());
+        const bool vectors = req.query.find("vectors=true") != std::string::npos;
+        HttpResponse r;
+        r.stream = [c = *cache, vectors](ResponseStream& out) {
+          if (!out.Begin(200, "application/x-ndjson", {})) return;
+          std::string batch;
+          bool open = true;
+          Status s = c->ForEachEntry(vectors, [&](const cache::ExportedEntry& e) {
+            json line = {{"id", e.id},
+                         {"prompt", e.text->prompt()},
+                         {"response", e.text->response()},
+                         {"attributes", e.text->attributes()}};
+            if (e.ttl_left_ms > 0) line["ttlMillis"] = e.ttl_left_ms;
+            if (!e.vector.empty()) line["vector"] = e.vector;
+            batch += Dump(line);
+            batch += '\n';
+            if (batch.size() >= 64 * 1024) {
+              open = out.Write(batch);
+              batch.clear();
+            }
+            return open;
+          });
+          if (!s.ok()) {
+            // Past the status line: the stream ends with a line saying why, which import
+            // refuses as it refuses any bad line.
+            batch += Dump({{"error", s.message()}}) + "\n";
+          }
+          if (open && !batch.empty()) out.Write(batch);
+        };
+        return r;
+      },
+      /*blocking=*/true);
+
   add("POST", "/v1/caches/{cacheId}/flush", [&registry, cm](const HttpRequest& req) {
     return Handle(req, registry, false, [&](cache::Cache& c, const json&) {
       if (Status s = c.Flush(); !s.ok()) return Fail(s);

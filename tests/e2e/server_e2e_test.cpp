@@ -2,6 +2,7 @@
 #include <signal.h>
 
 #include <chrono>
+#include <fstream>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -345,6 +346,63 @@ TEST(ImportE2E, ImportsWholeFilesOrNothing) {
   EXPECT_EQ(Entries(server.port(), "imp", "k"), 30);
 }
 
+// `semcached export` writes what `import` reads back: every entry with its attributes and the
+// TTL it has left, optionally its vector; behind the cache's keys.
+TEST(ExportE2E, ExportedEntriesImportIntoAnotherCache) {
+  TempDir dir;
+  WriteFile(dir.File("c.toml"),
+            "[[caches]]\nid = \"from\"\napi_keys = [\"k\"]\n[[caches]]\nid = \"to\"\n"
+            "api_keys = [\"k\"]\n");
+  SemcachedServer server({"--config", dir.File("c.toml")});
+  const std::string url = "http://127.0.0.1:" + std::to_string(server.port());
+  for (int i = 0; i < 40; ++i) {
+    std::string body = R"({"prompt":"exported question )" + std::to_string(i) +
+                       R"(","response":"answer )" + std::to_string(i) +
+                       R"(","attributes":{"team":"t)" + std::to_string(i % 2) + R"("})";
+    if (i % 4 == 0) body += R"(,"ttlMillis":3600000)";
+    auto stored = HttpRequestOnce(server.port(), "POST", "/v1/caches/from/entries", body + "}",
+                                  {{"Authorization", "Bearer k"}});
+    ASSERT_TRUE(stored && stored->status == 201);
+  }
+  auto r = RunCommand({SemcachedServer::BinaryPath(), "export", "from", "--out",
+                       dir.File("from.jsonl"), "--vectors", "--url", url, "--api-key", "k"});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("40 entries of cache from"), std::string::npos) << r.output;
+  std::ifstream in(dir.File("from.jsonl"));
+  std::string line;
+  int lines = 0, with_ttl = 0;
+  while (std::getline(in, line)) {
+    auto j = nlohmann::json::parse(line);
+    ++lines;
+    EXPECT_EQ(j["id"].get<std::string>().size(), 32u);
+    EXPECT_EQ(j["attributes"].size(), 1u);
+    EXPECT_EQ(j["vector"].size(), 128u);  // the default model's dimensions
+    if (j.contains("ttlMillis")) {
+      ++with_ttl;
+      EXPECT_GT(j["ttlMillis"].get<long long>(), 3500000);
+      EXPECT_LE(j["ttlMillis"].get<long long>(), 3600000);
+    }
+  }
+  EXPECT_EQ(lines, 40);
+  EXPECT_EQ(with_ttl, 10);
+  // Read back into another cache: the same entries, searchable in their scope.
+  r = RunCommand({SemcachedServer::BinaryPath(), "import", "to", dir.File("from.jsonl"), "--url",
+                  url, "--api-key", "k", "--no-progress"});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(Entries(server.port(), "to", "k"), 40);
+  auto hit = HttpRequestOnce(server.port(), "POST", "/v1/caches/to/entries/search",
+                             R"({"prompt":"Exported question 17","attributes":{"team":"t1"}})",
+                             {{"Authorization", "Bearer k"}});
+  ASSERT_TRUE(hit);
+  EXPECT_NE(hit->body.find("answer 17"), std::string::npos) << hit->body;
+  // Without the cache's key: refused, nothing written.
+  r = RunCommand({SemcachedServer::BinaryPath(), "export", "from", "--out", dir.File("no.jsonl"),
+                  "--url", url, "--api-key", "wrong"});
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("HTTP 40"), std::string::npos) << r.output;
+  EXPECT_FALSE(std::ifstream(dir.File("no.jsonl")).good());
+}
+
 }  // namespace
 }  // namespace semcached::testing
 
@@ -357,23 +415,24 @@ TEST(ServerE2E, ImportLoadsAJsonlFileIntoARunningServer) {
   SemcachedServer server;
   TempDir dir;
   WriteFile(dir.File("bad.jsonl"), "{\"prompt\":\"a\",\"response\":\"b\"}\nnot json\n");
-  auto bad = RunCommand({SemcachedServer::BinaryPath(), "import", "default", dir.File("bad.jsonl"),
-                         "--url", "http://127.0.0.1:" + std::to_string(server.port()),
-                         "--no-progress"});
+  auto bad =
+      RunCommand({SemcachedServer::BinaryPath(), "import", "default", dir.File("bad.jsonl"),
+                  "--url", "http://127.0.0.1:" + std::to_string(server.port()), "--no-progress"});
   EXPECT_EQ(bad.exit_code, 2) << bad.output;
   EXPECT_NE(bad.output.find("line 2"), std::string::npos) << bad.output;
   WriteFile(dir.File("ok.jsonl"),
             "{\"prompt\":\"What is the capital of France?\",\"response\":\"Paris.\"}\n"
             "{\"prompt\":\"How tall is Mount Everest?\",\"response\":\"8,849 m\","
             "\"attributes\":{\"topic\":\"geo\"}}\n");
-  auto ok = RunCommand({SemcachedServer::BinaryPath(), "import", "default", dir.File("ok.jsonl"),
-                        "--url", "http://127.0.0.1:" + std::to_string(server.port()),
-                        "--no-progress"});
+  auto ok =
+      RunCommand({SemcachedServer::BinaryPath(), "import", "default", dir.File("ok.jsonl"), "--url",
+                  "http://127.0.0.1:" + std::to_string(server.port()), "--no-progress"});
   ASSERT_EQ(ok.exit_code, 0) << ok.output;
   EXPECT_NE(ok.output.find("2 entries imported"), std::string::npos) << ok.output;
-  auto hit = HttpRequestOnce(server.port(), "POST", "/v1/caches/default/entries/search",
-                             R"({"prompt":"how tall is mount everest","attributes":{"topic":"geo"}})",
-                             {{"Authorization", "Bearer any"}});
+  auto hit =
+      HttpRequestOnce(server.port(), "POST", "/v1/caches/default/entries/search",
+                      R"({"prompt":"how tall is mount everest","attributes":{"topic":"geo"}})",
+                      {{"Authorization", "Bearer any"}});
   ASSERT_TRUE(hit);
   auto data = nlohmann::json::parse(hit->body)["data"];
   ASSERT_EQ(data.size(), 1u) << hit->body;

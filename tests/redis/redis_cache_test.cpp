@@ -164,6 +164,34 @@ TEST(RedisCache, ClustersComeFromTheSharedVectorsAndSharedLabelsReachThem) {
   EXPECT_EQ(labelled, 1u);
 }
 
+// An export lists every live entry of the shared cache with its TTL left and its vector.
+TEST(RedisCache, ForEachEntryListsWhatIsLiveWithItsTtlAndVector) {
+  RedisServer server;
+  auto r = Connect(server);
+  auto c = Open(*r);
+  ASSERT_TRUE(c->Store("first exported question", "one", {{"team", "a"}}, std::nullopt).ok());
+  ASSERT_TRUE(c->Store("second exported question", "two", {}, 60000).ok());
+  ASSERT_TRUE(c->Store("third exported question", "three", {}, 1).ok());  // gone by then
+  std::this_thread::sleep_for(20ms);
+  std::map<std::string, cache::ExportedEntry> seen;
+  ASSERT_TRUE(c->ForEachEntry(true, [&](const cache::ExportedEntry& e) {
+                 seen.emplace(std::string(e.text->response()), e);
+                 return true;
+               }).ok());
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen.at("one").ttl_left_ms, 0);
+  EXPECT_EQ(seen.at("one").text->attributes(), (Attributes{{"team", "a"}}));
+  EXPECT_GT(seen.at("two").ttl_left_ms, 50000);
+  EXPECT_LE(seen.at("two").ttl_left_ms, 60000);
+  EXPECT_EQ(seen.at("one").vector.size(), embed::BuiltinEmbedder().dim());
+  EXPECT_EQ(seen.at("one").id.size(), 32u);
+  // The callback may stop the walk.
+  int calls = 0;
+  ASSERT_TRUE(
+      c->ForEachEntry(false, [&](const cache::ExportedEntry&) { return ++calls < 1; }).ok());
+  EXPECT_EQ(calls, 1);
+}
+
 TEST(RedisCache, AttributeScopeIsNeverCrossed) {
   RedisServer server;
   auto r = Connect(server);

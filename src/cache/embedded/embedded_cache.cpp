@@ -490,9 +490,46 @@ Result<std::vector<std::vector<float>>> EmbeddedCache::SampleVectors(std::size_t
   return out;
 }
 
-bool EmbeddedCache::MayBlock() const {
-  return embedder_remote_.load(std::memory_order_relaxed);
+Status EmbeddedCache::ForEachEntry(bool with_vectors,
+                                   const std::function<bool(const ExportedEntry&)>& emit) {
+  // The entries' references under the lock (cheap: no text is copied), the rest after it.
+  struct Item {
+    std::uint32_t slot;
+    std::uint64_t tag;
+    EntryTextRef text;
+    std::int64_t expires_ms;
+  };
+  std::vector<Item> items;
+  std::shared_ptr<vector::HnswIndex> index;
+  const std::int64_t now = NowMs();
+  {
+    std::shared_lock<std::shared_mutex> lock(mu_);
+    index = index_;
+    items.reserve(slots_.size());
+    for (std::uint32_t slot = 0; slot < slots_.size(); ++slot) {
+      const Entry& e = slots_[slot];
+      if (!e.text) continue;
+      const std::int64_t expires = ExpiresAt(e);
+      if (expires != 0 && expires <= now) continue;
+      items.push_back({slot, e.tag, e.text, expires});
+    }
+  }
+  for (const Item& item : items) {
+    ExportedEntry out;
+    out.id = MakeEntryId(item.slot, item.tag);
+    out.text = item.text;
+    out.ttl_left_ms = item.expires_ms == 0 ? 0 : item.expires_ms - now;
+    if (with_vectors) {
+      auto v = index->Get(item.slot);
+      if (!v.ok()) continue;  // deleted since the list was taken
+      out.vector = std::move(*v);
+    }
+    if (!emit(out)) break;
+  }
+  return Status::Ok();
 }
+
+bool EmbeddedCache::MayBlock() const { return embedder_remote_.load(std::memory_order_relaxed); }
 
 Result<std::vector<float>> EmbeddedCache::EntryVector(const std::string& entry_id) {
   std::uint64_t label = 0, tag = 0;

@@ -112,6 +112,11 @@ class EmbeddedCache final : public Cache {
   const CacheOptions& options() const override { return options_; }
   const char* store_name() const override { return "embedded"; }
 
+  // Every live entry, for an export.
+  Status ForEachEntry(bool with_vectors,
+                      const std::function<bool(const ExportedEntry&)>& emit) override;
+  bool MayBlock() const override;
+
  protected:
   Result<std::vector<Candidate>> ExactCandidates(const std::string& normalized,
                                                  const SearchQuery& query,
@@ -125,7 +130,6 @@ class EmbeddedCache final : public Cache {
   Result<float> PromptSimilarity(const std::string& a, const std::string& b) override;
   Result<std::vector<std::vector<float>>> SampleVectors(std::size_t n) override;
   Result<std::vector<float>> EntryVector(const std::string& entry_id) override;
-  bool MayBlock() const override;
 
  private:
   EmbeddedCache(CacheOptions options, std::unique_ptr<embed::Embedder> embedder, Clock clock,

@@ -429,6 +429,49 @@ Result<std::vector<std::vector<float>>> RedisCache::SampleVectors(std::size_t n)
   return out;
 }
 
+Status RedisCache::ForEachEntry(bool with_vectors,
+                                const std::function<bool(const ExportedEntry&)>& emit) {
+  const auto generation = Current();
+  const std::int64_t now = NowMs();
+  std::string cursor = "0";
+  do {
+    auto page = redis_.Execute({"SSCAN", keys_.Ids(), cursor, "COUNT", "500"});
+    if (!page.ok()) return page.status();
+    if (Status s = redis::ReplyStatus(*page, "SSCAN"); !s.ok()) return s;
+    if (page->elements.size() != 2) return Internal("redis SSCAN: an unexpected reply");
+    cursor = page->elements[0].str;
+    std::vector<std::string> ids;
+    std::vector<redis::Args> gets;
+    for (const auto& id : page->elements[1].elements) {
+      ids.push_back(id.str);
+      gets.push_back({"HGETALL", keys_.Entry(id.str)});
+    }
+    auto hashes = redis_.ExecuteMany(std::move(gets));
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      if (!hashes[i].ok()) return hashes[i].status();
+      auto e = Parse(ids[i], *hashes[i]);
+      if (!e) continue;  // expired or deleted since the page was read
+      ExportedEntry out;
+      out.id = ids[i];
+      out.text = std::move(e->text);
+      if (options_.sliding_ttl) {
+        out.ttl_left_ms = e->ttl_ms;  // the hash's expiry moves with use: its TTL restarts
+      } else if (e->expires_ms != 0) {
+        if (e->expires_ms <= now) continue;
+        out.ttl_left_ms = e->expires_ms - now;
+      }
+      if (with_vectors) {
+        auto v = generation->vectors->Vector(ids[i]);
+        if (!v.ok()) return v.status();
+        if (!*v) continue;
+        out.vector = std::move(**v);
+      }
+      if (!emit(out)) return Status::Ok();
+    }
+  } while (cursor != "0");
+  return Status::Ok();
+}
+
 Result<std::vector<float>> RedisCache::EntryVector(const std::string& entry_id) {
   auto v = Current()->vectors->Vector(entry_id);
   if (!v.ok()) return v.status();

@@ -71,6 +71,11 @@ class RedisCache final : public cache::Cache {
   // where it last read (everything, the first time: what the cache learnt before it started).
   Status ShareLabels() override;
 
+  // Every live entry, for an export.
+  Status ForEachEntry(bool with_vectors,
+                      const std::function<bool(const cache::ExportedEntry&)>& emit) override;
+  bool MayBlock() const override { return true; }
+
  protected:
   Result<std::vector<cache::Candidate>> ExactCandidates(const std::string& normalized,
                                                         const cache::SearchQuery& query,
@@ -86,7 +91,6 @@ class RedisCache final : public cache::Cache {
   Result<float> PromptSimilarity(const std::string& a, const std::string& b) override;
   Result<std::vector<std::vector<float>>> SampleVectors(std::size_t n) override;
   Result<std::vector<float>> EntryVector(const std::string& entry_id) override;
-  bool MayBlock() const override { return true; }
 
  private:
   struct Loaded {
