@@ -24,6 +24,7 @@
 #include "app/model_pull.h"
 #include "app/reembed.h"
 #include "app/tune.h"
+#include "app/warm.h"
 #include "cache/registry.h"
 #include "common/durable_file.h"
 #include "common/logging.h"
@@ -496,6 +497,33 @@ int Main(int argc, char** argv) {
   export_cmd->add_option("--api-key", export_opts.api_key,
                          "Bearer key (default: default_cache_api_key)");
 
+  WarmOptions warm_opts;
+  std::string warm_url;
+  bool warm_no_progress = false;
+  auto* warm_cmd = cli.add_subcommand(
+      "warm", "fill the proxy's cache before launch: send prompts through the running proxy");
+  AddConfigOptions(warm_cmd, opts);
+  warm_cmd->add_option("cache", warm_opts.cache_id, "the proxy's cache (proxy.cache)")->required();
+  warm_cmd
+      ->add_option("--prompts", warm_opts.prompts_file,
+                   "a prompt per line, or JSONL {\"prompt\", \"model\"?}")
+      ->required();
+  warm_cmd->add_option("--model", warm_opts.model, "model of the prompts that name none")
+      ->capture_default_str();
+  warm_cmd->add_option("--rate", warm_opts.rate, "requests per second at most")
+      ->capture_default_str();
+  warm_cmd
+      ->add_option("--output-tokens", warm_opts.output_tokens,
+                   "output tokens per answer, for the cost estimate")
+      ->capture_default_str();
+  warm_cmd->add_flag("--yes,-y", warm_opts.yes, "send without asking to confirm the estimate");
+  warm_cmd->add_option("--url", warm_url, "server URL (default: http://server.host:server.port)");
+  warm_cmd
+      ->add_option("--upstream-key-env", warm_opts.upstream_key_env,
+                   "environment variable whose value is sent as the upstream's Bearer key")
+      ->capture_default_str();
+  warm_cmd->add_flag("--no-progress", warm_no_progress, "no progress bar");
+
   ModelTextOptions model_opts;
   auto* model_cmd = cli.add_subcommand("model", "static embedding models");
   model_cmd->require_subcommand(1);
@@ -606,6 +634,24 @@ int Main(int argc, char** argv) {
                                                    std::to_string(config->server.port);
     if (tune_opts.api_key.empty()) tune_opts.api_key = config->default_cache_api_key;
     return RunTune(*config, tune_opts);
+  }
+  if (warm_cmd->parsed()) {
+    if (warm_opts.cache_id != config->proxy.cache) {
+      std::fprintf(stderr,
+                   "semcached warm: the proxy stores in cache '%s' (proxy.cache), not '%s'\n",
+                   config->proxy.cache.c_str(), warm_opts.cache_id.c_str());
+      return 2;
+    }
+    warm_opts.url = !warm_url.empty() ? warm_url
+                                      : "http://" + config->server.host + ":" +
+                                            std::to_string(config->server.port);
+    warm_opts.progress = !warm_no_progress;
+    llm::PriceTable prices = llm::PriceTable::Defaults();
+    if (Status st = prices.Override(config->proxy.prices); !st.ok()) {
+      std::fprintf(stderr, "semcached warm: proxy.prices: %s\n", st.message().c_str());
+      return 2;
+    }
+    return RunWarm(warm_opts, prices);
   }
   if (export_cmd->parsed()) {
     export_opts.url = !export_url.empty() ? export_url
