@@ -366,19 +366,17 @@ int Serve(const Config& config) {
     spdlog::critical("{}", st.message());
     return kExitConfig;
   }
-  server::AddAdminRoutes(router, config.admin_api_key,
-                         {[&admin](const nlohmann::json& body) { return admin.Create(body); },
-                          [&admin] { return admin.List(); },
-                          [&admin](const std::string& id) { return admin.Describe(id); },
-                          [&admin](const std::string& id) { return admin.Delete(id); },
-                          [&admin](const std::string& id, const nlohmann::json& body) {
-                            return admin.StartReembed(id, body);
-                          },
-                          [&admin](const std::string& id) { return admin.ReembedStatus(id); },
-                          [&registry = **caches](const std::string& id) {
-                            auto c = registry.Find(id);
-                            return c.ok() && (*c)->MayBlock();
-                          }});
+  server::AddAdminRoutes(
+      router, config.admin_api_key,
+      {[&admin](const nlohmann::json& body) { return admin.Create(body); },
+       [&admin] { return admin.List(); },
+       [&admin](const std::string& id) { return admin.Describe(id); },
+       [&admin](const std::string& id) { return admin.Delete(id); },
+       [&admin](const std::string& id, const nlohmann::json& body) {
+         return admin.StartReembed(id, body);
+       },
+       [&admin](const std::string& id) { return admin.ReembedStatus(id); },
+       [&registry = **caches](const std::string& id) { return registry.MayBlock(id); }});
   Sweeper sweeper(**caches);
 
   Status s = http.Listen();

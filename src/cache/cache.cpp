@@ -464,8 +464,10 @@ ArmCounters* Cache::Arm(const std::shared_ptr<ServingState>& s, int arm) const {
   return &s->counters[static_cast<std::size_t>(arm)];
 }
 
-Cache::ServingPolicy Cache::Policy() const {
-  if (auto s = Serving(); s && s->settled) return *s->settled;
+Cache::ServingPolicy Cache::Policy() const { return PolicyOf(Serving().get()); }
+
+Cache::ServingPolicy Cache::PolicyOf(const ServingState* s) const {
+  if (s && s->settled) return *s->settled;
   return {options().similarity_threshold, options().max_error_rate};
 }
 
@@ -523,20 +525,6 @@ bool Cache::UsesAdaptive() const {
   return false;
 }
 
-namespace {
-
-std::vector<float> Unit(std::vector<float> v) {
-  double norm = 0;
-  for (float x : v) norm += static_cast<double>(x) * x;
-  if (norm > 0) {
-    const auto inverse = static_cast<float>(1 / std::sqrt(norm));
-    for (float& x : v) x *= inverse;
-  }
-  return v;
-}
-
-}  // namespace
-
 int Cache::ClusterOfEntry(const std::string& entry_id) {
   std::shared_ptr<const ClusterModel> model;
   {
@@ -547,8 +535,8 @@ int Cache::ClusterOfEntry(const std::string& entry_id) {
   }
   auto vector = EntryVector(entry_id);  // the store's call, made without the lock
   if (!vector.ok()) return -1;
-  const std::vector<float> unit = Unit(std::move(*vector));
-  const int cluster = model->Assign(unit.data(), unit.size());
+  NormalizeToUnit(vector->data(), vector->size());
+  const int cluster = model->Assign(vector->data(), vector->size());
   std::lock_guard<std::mutex> lock(labelled_mu_);
   if (clusters_ == model) {
     if (entry_cluster_.size() >= kMaxEntryClusters) entry_cluster_.clear();
@@ -575,7 +563,7 @@ Status Cache::MaintainClusters() {
   auto sample = SampleVectors(kClusterSample);
   if (!sample.ok()) return sample.status();
   if (sample->size() < kMinClusteredEntries) return Status::Ok();  // a store without vectors
-  for (auto& v : *sample) v = Unit(std::move(v));
+  for (auto& v : *sample) NormalizeToUnit(v.data(), v.size());
   auto model = std::make_shared<ClusterModel>(
       FitClusters(*sample, ClusterCount(sample->size()), Fnv1a64(options().id) + fitted));
   const std::vector<ClusterMatch> matches =
@@ -592,8 +580,8 @@ Status Cache::MaintainClusters() {
   for (const auto& id : labelled) {
     auto v = EntryVector(id);
     if (!v.ok()) continue;  // deleted since: its labels stay in the cache's curve only
-    const std::vector<float> unit = Unit(std::move(*v));
-    assigned.emplace(id, model->Assign(unit.data(), unit.size()));
+    NormalizeToUnit(v->data(), v->size());
+    assigned.emplace(id, model->Assign(v->data(), v->size()));
   }
 
   std::size_t moved = 0;
@@ -727,9 +715,7 @@ Result<std::vector<Hit>> Cache::Search(const SearchQuery& q, LookupTrace* trace)
   // The threshold and bound: the arm's when an experiment runs and the request is in one,
   // else the cache's policy.
   const std::shared_ptr<ServingState> serving = Serving();
-  ServingPolicy policy = serving && serving->settled ? *serving->settled
-                                                     : ServingPolicy{options().similarity_threshold,
-                                                                     options().max_error_rate};
+  ServingPolicy policy = PolicyOf(serving.get());
   ErrorBudget* budget = &error_budget_;
   ArmCounters* arm = nullptr;
   if (serving && !q.threshold) {

@@ -530,6 +530,7 @@ class Cache {
     bool running() const { return !experiment.arms.empty() && winner.empty(); }
   };
   std::shared_ptr<ServingState> Serving() const;
+  ServingPolicy PolicyOf(const ServingState* s) const;  // Policy() of a state already taken
   // The arm of a running experiment that `split_key` (or the split attribute) picks; -1: none.
   static int ArmOf(const ServingState& s, std::string_view split_key, const Attributes& attributes);
   ArmCounters* Arm(const std::shared_ptr<ServingState>& s, int arm) const;

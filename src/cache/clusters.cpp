@@ -14,13 +14,15 @@ float Dot(const float* a, const float* b, std::size_t n) {
   return s;
 }
 
-void Normalize(float* v, std::size_t n) {
-  const float norm = std::sqrt(Dot(v, v, n));
-  if (norm > 0)
-    for (std::size_t i = 0; i < n; ++i) v[i] /= norm;
-}
-
 }  // namespace
+
+void NormalizeToUnit(float* v, std::size_t n) {
+  double norm = 0;
+  for (std::size_t i = 0; i < n; ++i) norm += static_cast<double>(v[i]) * v[i];
+  if (norm <= 0) return;
+  const auto inverse = static_cast<float>(1 / std::sqrt(norm));
+  for (std::size_t i = 0; i < n; ++i) v[i] *= inverse;
+}
 
 int ClusterModel::Assign(const float* vector, std::size_t n) const {
   if (n != dim || sizes.empty()) return -1;
@@ -102,7 +104,7 @@ ClusterModel FitClusters(const std::vector<std::vector<float>>& vectors, std::si
       std::copy(sums.begin() + static_cast<std::ptrdiff_t>(c * d),
                 sums.begin() + static_cast<std::ptrdiff_t>((c + 1) * d),
                 m.centroids.begin() + static_cast<std::ptrdiff_t>(c * d));
-      Normalize(m.centroids.data() + c * d, d);
+      NormalizeToUnit(m.centroids.data() + c * d, d);
     }
   }
   std::fill(m.sizes.begin(), m.sizes.end(), 0);

@@ -28,6 +28,9 @@ struct ClusterModel {
   int Assign(const float* vector, std::size_t dim) const;
 };
 
+// `v` scaled to unit length (a zero vector stays zero): what Assign and FitClusters expect.
+void NormalizeToUnit(float* v, std::size_t n);
+
 // How many clusters for `n` vectors: about sqrt(n / 2), at least 1, at most 64.
 std::size_t ClusterCount(std::size_t n);
 

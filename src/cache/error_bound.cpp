@@ -74,6 +74,16 @@ CurveEstimate ErrorCurve::At(float similarity) const {
 
 namespace {
 
+// A narrower scope's counts on top of a broader estimate counted as at most prior_strength
+// labels.
+void AddOnPrior(double scope_wrong, double scope_right, double prior_strength, double* wrong,
+                double* right) {
+  const double k = std::min(prior_strength, *wrong + *right);
+  const double scale = *wrong + *right > 0 ? k / (*wrong + *right) : 0;
+  *wrong = *wrong * scale + scope_wrong;
+  *right = *right * scale + scope_right;
+}
+
 // Counts of a broader scope narrowed by a scope's own labels near the similarity: the broader
 // counts hold the scope's too, so those count once, as the scope's.
 void Narrow(const ErrorEvidence& scope, float similarity, float window, double prior_strength,
@@ -82,10 +92,7 @@ void Narrow(const ErrorEvidence& scope, float similarity, float window, double p
   if (n == 0) return;
   *wrong = std::max(0.0, *wrong - static_cast<double>(w));
   *right = std::max(0.0, *right - static_cast<double>(n - w));
-  const double k = std::min(prior_strength, *wrong + *right);
-  const double scale = *wrong + *right > 0 ? k / (*wrong + *right) : 0;
-  *wrong = *wrong * scale + static_cast<double>(w);
-  *right = *right * scale + static_cast<double>(n - w);
+  AddOnPrior(static_cast<double>(w), static_cast<double>(n - w), prior_strength, wrong, right);
 }
 
 // Whether a cluster's block of labels differs from the cache's block at the same similarity
@@ -113,10 +120,7 @@ ErrorDecision EstimateHit(float similarity, const ErrorEvidence* entry, const Er
       n.block >= 0 && DiffersFromCurve(n, c)) {
     // The cache's labels hold the cluster's too, but among many clusters' they weigh little:
     // the cache's estimate is a prior of at most prior_strength labels, the cluster's added.
-    const double k = std::min(prior_strength, wrong + right);
-    const double scale = wrong + right > 0 ? k / (wrong + right) : 0;
-    wrong = wrong * scale + n.wrong;
-    right = right * scale + n.right;
+    AddOnPrior(n.wrong, n.right, prior_strength, &wrong, &right);
   }
   if (entry != nullptr) Narrow(*entry, similarity, o.window, prior_strength, &wrong, &right);
   ErrorDecision d;

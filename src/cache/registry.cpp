@@ -31,6 +31,12 @@ Result<std::shared_ptr<Cache>> CacheRegistry::Find(const std::string& id) const 
   return it->second.cache;
 }
 
+bool CacheRegistry::MayBlock(const std::string& id) const {
+  std::shared_lock lock(mu_);
+  auto it = caches_.find(id);
+  return it != caches_.end() && it->second.cache->MayBlock();
+}
+
 bool CacheRegistry::Open(const std::string& id) const {
   std::shared_lock lock(mu_);
   auto it = caches_.find(id);

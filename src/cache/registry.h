@@ -31,6 +31,9 @@ class CacheRegistry {
   Status Authorize(const std::string& id, const std::string& key) const;
   std::vector<std::shared_ptr<Cache>> All() const;
   bool Open(const std::string& id) const;
+  // Whether requests to cache `id` may wait on the network (Cache::MayBlock); false for an
+  // unknown cache, whose answer is an immediate 404. Asked by the router on every request.
+  bool MayBlock(const std::string& id) const;
   // Takes the cache out: NotFound, or kAlreadyExists (a conflict) when it is not removable.
   Result<std::shared_ptr<Cache>> Remove(const std::string& id);
   bool Removable(const std::string& id) const;

@@ -218,9 +218,7 @@ void AddLangCacheRoutes(Router& router, cache::CacheRegistry& registry, Metrics&
   const Router::BlockingWhen may_block =
       [&registry](const std::unordered_map<std::string, std::string>& params) {
         auto id = params.find("cacheId");
-        if (id == params.end()) return false;
-        auto c = registry.Find(id->second);
-        return c.ok() && (*c)->MayBlock();
+        return id != params.end() && registry.MayBlock(id->second);
       };
   auto add = [&router, &may_block](std::string method, std::string pattern, Handler handler) {
     router.Add(std::move(method), std::move(pattern), std::move(handler), may_block);
