@@ -22,6 +22,8 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev libhnswlib-dev
   wrk nginx                 # HTTP load generator, and the HTTP floor baseline
   gnuplot-nox               # plots of the streaming benchmark (bench/results/*.png)
+  prometheus                # promtool (alert rule tests), and a real server for the dashboard test
+  protobuf-compiler libprotobuf-dev  # OTLP export (C++ generated from third_party/otlp-proto)
 )
 
 missing=()

@@ -92,6 +92,11 @@ const std::vector<KeySpec>& Keys() {
         "server.worker_threads", [](Config& c) -> int& { return c.server.worker_threads; }, 1, 1024,
         "threads for routes that can wait on the network (the caching proxy, Redis caches, HTTP "
         "embedders), so I/O threads never block"));
+    k.push_back(IntKey<Config>(
+        "server.latency_objective_ms",
+        [](Config& c) -> int& { return c.server.latency_objective_ms; }, 1, kMaxMs,
+        "latency objective: requests answered within it are counted per route "
+        "(semcached_http_requests_within_objective_total), for SLO burn-rate alerts"));
     k.push_back(StringKey<Config>(
         "server.port_file", [](Config& c) -> std::string& { return c.server.port_file; }, {},
         "file the bound port is written to once listening (empty: none)"));

@@ -28,7 +28,8 @@ namespace semcached::app {
 
 // The HTTP server's options, and what only the binary does with them.
 struct ServerConfig : server::ServerOptions {
-  std::string port_file;  // if set, the bound port is written here
+  std::string port_file;           // if set, the bound port is written here
+  int latency_objective_ms = 100;  // requests within it count toward the latency SLO
 };
 
 // The caching proxy in front of LLM providers.

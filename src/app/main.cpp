@@ -299,6 +299,7 @@ int Serve(const Config& config) {
   server::Metrics metrics;
   metrics.SetBuildInfo(SEMCACHED_VERSION, SEMCACHED_GIT,
                        std::string(vector::SimdLevelName(vector::ActiveSimdLevel())));
+  metrics.SetLatencyObjective(config.server.latency_objective_ms / 1000.0);
   server::Router router;
   server::HttpServer http(config.server, router, metrics);  // its ServerOptions part
 

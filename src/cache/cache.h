@@ -222,6 +222,14 @@ struct LookupTrace {
   std::string arm_name;
 };
 
+// Memory a cache holds in this process, by part. A Redis cache holds its vectors and graph in
+// Redis: its parts here are zero.
+struct CacheMemory {
+  std::size_t text = 0;     // prompt, response and attribute text (what max_bytes counts)
+  std::size_t vectors = 0;  // codes, and float32 originals unless they are file-backed
+  std::size_t graph = 0;    // the index's links and id map
+};
+
 struct CacheStats {
   std::size_t entries = 0;
   std::size_t bytes = 0;  // prompt, response and attribute text
@@ -297,6 +305,8 @@ class Cache {
   // Removes expired entries from every structure; how many.
   virtual std::size_t Sweep() = 0;
   virtual CacheStats Stats() const = 0;
+  // Walks the index on the embedded store (O(entries)): for scrapes and stats, not lookups.
+  virtual CacheMemory Memory() const { return {.text = Stats().bytes}; }
   virtual const CacheOptions& options() const = 0;
   virtual const char* store_name() const = 0;  // "embedded" | "redis"
   // Calls `emit` with every entry that has not expired, in the store's order, until it returns

@@ -36,6 +36,20 @@ CacheMetrics::CacheMetrics(Metrics& m, const cache::CacheRegistry& registry) {
     auto bytes =
         family("semcached_cache_text_bytes",
                "Bytes of prompt, response and attribute text held, per cache.", Type::Gauge);
+    auto memory = family("semcached_cache_memory_bytes",
+                         "Memory a cache holds in this process, by part: text, vectors (codes "
+                         "and in-memory originals), graph (links and id map). Zero for the "
+                         "parts a Redis cache keeps in Redis.",
+                         Type::Gauge);
+    auto max_entries = family("semcached_cache_max_entries",
+                              "A cache's entry limit (max_entries), when it has one.", Type::Gauge);
+    auto max_bytes =
+        family("semcached_cache_max_bytes",
+               "A cache's text limit in bytes (max_bytes), when it has one.", Type::Gauge);
+    auto removals = family("semcached_cache_removals_total",
+                           "Entries removed, by reason: expired (TTL), deleted (by the API), "
+                           "evicted (over a limit).",
+                           Type::Counter);
     auto tokens =
         family("semcached_cache_tokens_saved_total",
                "Estimated prompt and response tokens of the model calls that hits replaced.",
@@ -174,9 +188,23 @@ CacheMetrics::CacheMetrics(Metrics& m, const cache::CacheRegistry& registry) {
       add(cost, {{"cache", id}}, st.cost_saved_usd);
       add(entries, {{"cache", id}}, static_cast<double>(st.entries));
       add(bytes, {{"cache", id}}, static_cast<double>(st.bytes));
+      const cache::CacheMemory mem = c->Memory();
+      add(memory, {{"cache", id}, {"part", "text"}}, static_cast<double>(mem.text));
+      add(memory, {{"cache", id}, {"part", "vectors"}}, static_cast<double>(mem.vectors));
+      add(memory, {{"cache", id}, {"part", "graph"}}, static_cast<double>(mem.graph));
+      const auto& o = c->options();
+      if (o.max_entries > 0) add(max_entries, {{"cache", id}}, static_cast<double>(o.max_entries));
+      if (o.max_bytes > 0) add(max_bytes, {{"cache", id}}, static_cast<double>(o.max_bytes));
+      add(removals, {{"cache", id}, {"reason", "expired"}}, static_cast<double>(st.expired));
+      add(removals, {{"cache", id}, {"reason", "deleted"}}, static_cast<double>(st.deleted));
+      add(removals, {{"cache", id}, {"reason", "evicted"}}, static_cast<double>(st.evicted));
     }
     return std::vector<prometheus::MetricFamily>{entries,
                                                  bytes,
+                                                 memory,
+                                                 max_entries,
+                                                 max_bytes,
+                                                 removals,
                                                  tokens,
                                                  cost,
                                                  withheld,

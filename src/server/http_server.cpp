@@ -109,6 +109,7 @@ class HttpServer::Impl {
         retry_timer(*contexts[0]),
         workers(static_cast<std::size_t>(std::max(1, opt.worker_threads))) {
     for (auto& c : contexts) keep_running.emplace_back(c->get_executor());
+    metrics.SetWorkerThreads(std::max(1, opt.worker_threads));
   }
 
   // One io_context per I/O thread, each run by its thread alone (as nginx runs one event loop
@@ -337,8 +338,16 @@ class Session : public std::enable_shared_from_this<Session> {
       target_ = LoggedTarget(req);
       stream_.expires_never();
       const bool keep_alive = msg.keep_alive();
+      server_.metrics.worker_queue().Increment();
       net::post(server_.workers, [self = shared_from_this(), handler = match.handler,
                                   req = std::move(req), keep_alive]() mutable {
+        auto& metrics = self->server_.metrics;
+        metrics.worker_queue().Decrement();
+        metrics.workers_busy().Increment();
+        struct Done {
+          Metrics& m;
+          ~Done() { m.workers_busy().Decrement(); }
+        } done{metrics};
         HttpResponse out;
         try {
           out = (*handler)(req);

@@ -115,6 +115,27 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                            .Help("HTTP connections open now.")
                            .Register(*registry_)
                            .Add({});
+  within_objective_ = &prometheus::BuildCounter()
+                           .Name("semcached_http_requests_within_objective_total")
+                           .Help(
+                               "HTTP requests answered within the latency objective "
+                               "(semcached_http_latency_objective_seconds), by route pattern.")
+                           .Register(*registry_);
+  objective_ = &prometheus::BuildGauge()
+                    .Name("semcached_http_latency_objective_seconds")
+                    .Help(
+                        "The latency objective requests are counted against "
+                        "(server.latency_objective_ms).")
+                    .Register(*registry_)
+                    .Add({});
+  objective_->Set(objective_seconds_);
+  auto gauge = [this](const char* name, const char* help) {
+    return &prometheus::BuildGauge().Name(name).Help(help).Register(*registry_).Add({});
+  };
+  worker_queue_ = gauge("semcached_http_worker_queue",
+                        "Blocking requests (upstream calls, Redis caches) waiting for a worker.");
+  workers_busy_ = gauge("semcached_http_workers_busy", "Workers running a blocking request.");
+  worker_threads_ = gauge("semcached_http_worker_threads", "Threads in the worker pool.");
   rejected_connections_ = &prometheus::BuildCounter()
                                .Name("semcached_http_rejected_connections_total")
                                .Help("Connections closed at accept: server.max_connections.")
@@ -126,6 +147,11 @@ void Metrics::SetBuildInfo(const std::string& version, const std::string& git,
                            const std::string& simd) {
   build_info_->Add({{"version", version}, {"git", git}}).Set(1);
   simd_->Add({{"level", simd}}).Set(1);
+}
+
+void Metrics::SetLatencyObjective(double seconds) {
+  objective_seconds_ = seconds;
+  objective_->Set(seconds);
 }
 
 void Metrics::ObserveRequest(const std::string& route, const std::string& method, int status,
@@ -144,6 +170,7 @@ void Metrics::ObserveRequest(const std::string& route, const std::string& method
       per.count = &requests_->Add({{"route", route}, {"method", method}, {"status", code}});
       per.latency = &latency_->Add({{"route", route}, {"method", method}, {"status", code}},
                                    LatencyBuckets());
+      per.within_objective = &within_objective_->Add({{"route", route}});
       cache_.emplace(std::move(key), per);
     } else {
       per = it->second;
@@ -151,9 +178,10 @@ void Metrics::ObserveRequest(const std::string& route, const std::string& method
   }
   per.count->Increment();
   per.latency->Observe(seconds);
+  if (seconds <= objective_seconds_) per.within_objective->Increment();
 }
 
-std::string Metrics::Render() const {
+std::vector<prometheus::MetricFamily> Metrics::Collect() const {
   auto families = registry_->Collect();
   auto process = ProcessFamilies();
   families.insert(families.end(), process.begin(), process.end());
@@ -161,7 +189,9 @@ std::string Metrics::Render() const {
     auto more = collect();
     families.insert(families.end(), more.begin(), more.end());
   }
-  return prometheus::TextSerializer().Serialize(families);
+  return families;
 }
+
+std::string Metrics::Render() const { return prometheus::TextSerializer().Serialize(Collect()); }
 
 }  // namespace semcached::server

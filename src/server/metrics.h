@@ -37,6 +37,15 @@ class Metrics {
 
   prometheus::Gauge& open_connections() { return *open_connections_; }
   prometheus::Counter& rejected_connections() { return *rejected_connections_; }
+  // Blocking handlers posted to the worker pool and not started yet, and those running.
+  prometheus::Gauge& worker_queue() { return *worker_queue_; }
+  prometheus::Gauge& workers_busy() { return *workers_busy_; }
+  void SetWorkerThreads(int n) { worker_threads_->Set(n); }
+
+  // The latency objective (server.latency_objective_ms): requests answered within it are
+  // counted per route, so an SLO's error ratio is one division (deploy/prometheus/alerts.yml).
+  // Set at start-up, before requests.
+  void SetLatencyObjective(double seconds);
 
   // Static labels for semcached_build_info (version, git, simd level).
   void SetBuildInfo(const std::string& version, const std::string& git, const std::string& simd);
@@ -45,6 +54,9 @@ class Metrics {
   using Collector = std::function<std::vector<prometheus::MetricFamily>()>;
   void AddCollector(Collector collector) { collectors_.push_back(std::move(collector)); }
 
+  // Every family: the registry's, the process's and the collectors'. What /metrics renders
+  // and the OTLP exporter (otel/) converts.
+  std::vector<prometheus::MetricFamily> Collect() const;
   // Everything, in the Prometheus text exposition format.
   std::string Render() const;
 
@@ -52,6 +64,7 @@ class Metrics {
   struct PerRoute {
     prometheus::Counter* count;
     prometheus::Histogram* latency;
+    prometheus::Counter* within_objective;
   };
 
   std::shared_ptr<prometheus::Registry> registry_;
@@ -59,8 +72,11 @@ class Metrics {
   prometheus::Family<prometheus::Histogram>* latency_;
   prometheus::Family<prometheus::Gauge>* build_info_;
   prometheus::Family<prometheus::Gauge>* simd_;
+  prometheus::Family<prometheus::Counter>* within_objective_;
   prometheus::Gauge* open_connections_;
   prometheus::Counter* rejected_connections_;
+  prometheus::Gauge *worker_queue_, *workers_busy_, *worker_threads_, *objective_;
+  double objective_seconds_ = 0.1;
 
   // Family::Add hashes the labels under a lock; the common (route, method, status) triples
   // are cached here after their first use.

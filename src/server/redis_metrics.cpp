@@ -24,6 +24,11 @@ RedisMetrics::RedisMetrics(Metrics& metrics) {
                "Redis commands that failed, by kind: connect, io, timeout, circuit_open, shutdown, "
                "server (an error reply).")
            .Register(metrics.registry());
+  // Every kind at zero from the start, so rates and alerts see a series before the first error.
+  for (auto kind : {redis::FailureKind::kConnect, redis::FailureKind::kIo,
+                    redis::FailureKind::kTimeout, redis::FailureKind::kCircuitOpen,
+                    redis::FailureKind::kShutdown, redis::FailureKind::kServer})
+    by_kind_[static_cast<int>(kind)] = &errors_->Add({{"kind", redis::FailureKindName(kind)}});
   retries_ = &prometheus::BuildCounter()
                   .Name("semcached_redis_retries_total")
                   .Help("Redis commands sent again after a transient error.")

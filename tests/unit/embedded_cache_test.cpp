@@ -89,6 +89,22 @@ TEST(EmbeddedCache, ExactAndParaphraseHitDifferentQuestionMisses) {
   EXPECT_EQ(st.misses, 2u);
 }
 
+TEST(EmbeddedCache, MemoryCountsTextVectorsAndGraph) {
+  FakeClock clock;
+  auto c = Make(&clock);
+  const CacheMemory empty = c->Memory();
+  EXPECT_EQ(empty.text, 0u);
+  for (int i = 0; i < 50; ++i)
+    ASSERT_TRUE(c->Store("Question number " + std::to_string(i) + " about shipping",
+                         "Answer " + std::to_string(i), {}, std::nullopt)
+                    .ok());
+  const CacheMemory m = c->Memory();
+  EXPECT_EQ(m.text, c->Stats().bytes);
+  // The built-in embedder's vectors in float32 at least, and one link list per entry.
+  EXPECT_GE(m.vectors, 50u * embed::BuiltinEmbedder().dim() * sizeof(float));
+  EXPECT_GT(m.graph, 50u * 16 * sizeof(std::uint32_t));
+}
+
 TEST(EmbeddedCache, GuardsRejectNumberAndNegationChanges) {
   FakeClock clock;
   auto c = Make(&clock);

@@ -25,6 +25,23 @@ TEST(Metrics, RendersRequestsAndProcessFigures) {
   EXPECT_NE(text.find(R"(semcached_simd_level{level="avx2"} 1)"), std::string::npos);
 }
 
+TEST(Metrics, CountsRequestsWithinTheLatencyObjectivePerRoute) {
+  server::Metrics m;
+  m.SetLatencyObjective(0.05);
+  m.ObserveRequest("/v1/caches/{cacheId}/entries/search", "POST", 200, 0.01);
+  m.ObserveRequest("/v1/caches/{cacheId}/entries/search", "POST", 200, 0.05);  // on the line
+  m.ObserveRequest("/v1/caches/{cacheId}/entries/search", "POST", 200, 0.2);
+  m.ObserveRequest("/v1/caches/{cacheId}/entries/search", "POST", 400, 0.001);
+  const std::string text = m.Render();
+  EXPECT_NE(
+      text.find(
+          R"(semcached_http_requests_within_objective_total{route="/v1/caches/{cacheId}/entries/search"} 3)"),
+      std::string::npos)
+      << text;
+  EXPECT_NE(text.find("semcached_http_latency_objective_seconds 0.05"), std::string::npos) << text;
+  EXPECT_NE(text.find("semcached_http_worker_queue 0"), std::string::npos) << text;
+}
+
 TEST(CpuFeatures, LevelsParseAndName) {
   for (auto l :
        {vector::SimdLevel::kScalar, vector::SimdLevel::kAvx2, vector::SimdLevel::kAvx512Vnni}) {

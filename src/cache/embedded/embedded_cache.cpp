@@ -818,4 +818,20 @@ CacheStats EmbeddedCache::Stats() const {
   return s;
 }
 
+CacheMemory EmbeddedCache::Memory() const {
+  CacheMemory m;
+  std::shared_ptr<vector::HnswIndex> index;
+  {
+    std::shared_lock<std::shared_mutex> lock(mu_);
+    m.text = bytes_;
+    index = index_;
+  }
+  if (index) {
+    const vector::IndexStats st = index->Stats();
+    m.vectors = st.code_bytes + (st.originals_on_disk ? 0 : st.original_bytes);
+    m.graph = st.graph_bytes;
+  }
+  return m;
+}
+
 }  // namespace semcached::cache

@@ -109,6 +109,7 @@ class EmbeddedCache final : public Cache {
   std::size_t restored_entries() const override { return restored_entries_; }
 
   CacheStats Stats() const override;
+  CacheMemory Memory() const override;
   const CacheOptions& options() const override { return options_; }
   const char* store_name() const override { return "embedded"; }
 
