@@ -193,6 +193,33 @@ const std::vector<KeySpec>& Keys() {
         "proxy.gemini_api_key_env",
         [](Config& c) -> std::string& { return c.proxy.gemini_api_key_env; }, {},
         "variable with a Gemini key for clients that send none"));
+    k.push_back(StringKey<Config>(
+        "otel.endpoint", [](Config& c) -> std::string& { return c.otel.endpoint; }, {},
+        "OTLP/HTTP collector base URL (metrics go to /v1/metrics); empty: no export"));
+    k.push_back(IntKey<Config>(
+        "otel.export_interval_ms", [](Config& c) -> int& { return c.otel.export_interval_ms; }, 100,
+        3'600'000, "how often metrics are pushed"));
+    k.push_back(IntKey<Config>(
+        "otel.timeout_ms", [](Config& c) -> int& { return c.otel.timeout_ms; }, 10, kMaxMs,
+        "timeout of each export attempt (failed ones are retried with backoff)"));
+    k.push_back(IntKey<Config>(
+        "otel.max_queue", [](Config& c) -> int& { return c.otel.max_queue; }, 1, 10'000,
+        "batches per signal waiting to be sent; beyond it the oldest is dropped and counted"));
+    k.push_back(StringKey<Config>(
+        "otel.headers", [](Config& c) -> std::string& { return c.otel.headers; }, {},
+        "name=value,... headers sent with every export (a collector's API key)"));
+    k.back().secret = true;
+    k.push_back(StringKey<Config>(
+        "otel.service_name", [](Config& c) -> std::string& { return c.otel.service_name; }, {},
+        "the service.name resource attribute"));
+    k.push_back(StringKey<Config>(
+        "otel.service_instance_id",
+        [](Config& c) -> std::string& { return c.otel.service_instance_id; }, {},
+        "the service.instance.id resource attribute; empty: a random UUID per process"));
+    k.push_back(StringKey<Config>(
+        "otel.resource_attributes",
+        [](Config& c) -> std::string& { return c.otel.resource_attributes; }, {},
+        "key=value,... more resource attributes (deployment.environment.name=prod, ...)"));
     return k;
   }();
   return keys;
@@ -512,6 +539,18 @@ Status CheckWhole(const Config& c) {
   if (c.data_dir.empty()) {
     return InvalidArgument("configuration key 'data_dir' must not be empty");
   }
+  if (!c.otel.endpoint.empty() && c.otel.endpoint.rfind("http://", 0) != 0 &&
+      c.otel.endpoint.rfind("https://", 0) != 0) {
+    return InvalidArgument("configuration key 'otel.endpoint': '" + c.otel.endpoint +
+                           "' must start with http:// or https://");
+  }
+  for (const auto& [key, text] :
+       {std::pair<const char*, const std::string&>{"otel.headers", c.otel.headers},
+        {"otel.resource_attributes", c.otel.resource_attributes}}) {
+    if (auto pairs = ParseKeyValues(text); !pairs.ok())
+      return InvalidArgument(std::string("configuration key '") + key +
+                             "': " + pairs.status().message());
+  }
   return Status::Ok();
 }
 
@@ -628,6 +667,29 @@ std::string RenderToml(const Config& config) {
     }
   }
   return out.str();
+}
+
+Result<std::vector<std::pair<std::string, std::string>>> ParseKeyValues(const std::string& text) {
+  std::vector<std::pair<std::string, std::string>> out;
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    auto comma = text.find(',', pos);
+    if (comma == std::string::npos) comma = text.size();
+    const std::string item = text.substr(pos, comma - pos);
+    pos = comma + 1;
+    auto trim = [](std::string v) {
+      const auto first = v.find_first_not_of(" \t");
+      if (first == std::string::npos) return std::string();
+      return v.substr(first, v.find_last_not_of(" \t") - first + 1);
+    };
+    if (trim(item).empty()) continue;
+    const auto eq = item.find('=');
+    std::string key = trim(item.substr(0, eq == std::string::npos ? 0 : eq));
+    if (eq == std::string::npos || key.empty())
+      return InvalidArgument("'" + trim(item) + "' is not name=value");
+    out.emplace_back(std::move(key), trim(item.substr(eq + 1)));
+  }
+  return out;
 }
 
 Status ValidateCacheId(const std::string& id) {

@@ -32,6 +32,18 @@ struct ServerConfig : server::ServerOptions {
   int latency_objective_ms = 100;  // requests within it count toward the latency SLO
 };
 
+// OpenTelemetry export over OTLP/HTTP (src/otel/): off while endpoint is empty.
+struct OtelConfig {
+  std::string endpoint;  // base URL of a collector, e.g. http://localhost:4318
+  int export_interval_ms = 15'000;
+  int timeout_ms = 10'000;
+  int max_queue = 16;   // batches per signal waiting to be sent; the oldest dropped beyond
+  std::string headers;  // "name=value,..." sent with every export (authentication)
+  std::string service_name = "semcached";
+  std::string service_instance_id;  // empty: a random UUID per process
+  std::string resource_attributes;  // "key=value,..." added to the resource
+};
+
 // The caching proxy in front of LLM providers.
 struct ProxyConfig {
   std::string openai_base_url = "https://api.openai.com";
@@ -145,6 +157,7 @@ struct Config {
   RedisConfig redis;
   PersistConfig persist;
   ProxyConfig proxy;
+  OtelConfig otel;
   // [[caches]] from the file; when none is declared, one cache "default" is served, guarded
   // by default_cache_api_key when that is set.
   std::vector<CacheConfig> caches;
@@ -181,6 +194,9 @@ std::vector<KeyInfo> ListCacheKeys();
 
 // The effective configuration as TOML text, for `semcached config`.
 std::string RenderToml(const Config& config);
+
+// "name=value,name2=value2" (spaces around items trimmed; empty items skipped), in order.
+Result<std::vector<std::pair<std::string, std::string>>> ParseKeyValues(const std::string& text);
 
 // Cache ids name files in data_dir: 1 to 64 letters, digits, '_' or '-'.
 Status ValidateCacheId(const std::string& id);

@@ -23,6 +23,7 @@
 #include "app/model_command.h"
 #include "app/model_pull.h"
 #include "app/reembed.h"
+#include "app/telemetry.h"
 #include "app/tune.h"
 #include "app/warm.h"
 #include "cache/registry.h"
@@ -395,7 +396,10 @@ int Serve(const Config& config) {
   spdlog::info("semcached {} listening on http://{}:{} (store {}, data_dir {}, simd {})",
                SEMCACHED_VERSION, config.server.host, http.port(), config.store, config.data_dir,
                vector::SimdLevelName(vector::ActiveSimdLevel()));
+  auto metrics_export = StartMetricsExport(config.otel, metrics);
   http.Run(/*handle_signals=*/true);
+  // The last figures go out before the process does, within the export timeout.
+  if (metrics_export) metrics_export->Stop(std::min(config.otel.timeout_ms, 5'000));
   // A snapshot at a clean stop makes the next start read files instead of a long journal.
   for (const auto& c : (*caches)->All()) {
     if (Status st = c->Snapshot(); !st.ok()) {

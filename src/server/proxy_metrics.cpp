@@ -1,6 +1,9 @@
 #include "server/proxy_metrics.h"
 
 namespace semcached::server {
+namespace {
+const std::string kOtherModel = "other";
+}  // namespace
 
 ProxyMetrics::ProxyMetrics(prometheus::Registry& registry) {
   requests = &prometheus::BuildCounter()
@@ -44,6 +47,38 @@ ProxyMetrics::ProxyMetrics(prometheus::Registry& registry) {
                   .Name("semcached_proxy_upstream_seconds")
                   .Help("Time of upstream LLM calls made on misses and bypasses, by provider.")
                   .Register(registry);
+  upstream_tokens = &prometheus::BuildHistogram()
+                         .Name("semcached_proxy_upstream_tokens")
+                         .Help(
+                             "Tokens per upstream LLM call, by provider, model and type "
+                             "(input, output), from the response's usage.")
+                         .Register(registry);
+}
+
+void ProxyMetrics::Tokens(const std::string& provider, const std::string& model,
+                          std::uint64_t input, std::uint64_t output) {
+  prometheus::Histogram *in, *out;
+  {
+    std::lock_guard lock(mu_);
+    // The model comes from the client: past 64 of them, the rest share one series.
+    constexpr std::size_t kMaxModelSeries = 64 * 2;
+    const bool known = tokens_by_model_.count(provider + "/" + model + "/input") > 0;
+    const std::string& label =
+        known || tokens_by_model_.size() < kMaxModelSeries ? model : kOtherModel;
+    auto slot = [&](const char* type) {
+      auto& h = tokens_by_model_[provider + "/" + label + "/" + type];
+      if (h == nullptr) {
+        h = &upstream_tokens->Add({{"provider", provider}, {"model", label}, {"type", type}},
+                                  prometheus::Histogram::BucketBoundaries{
+                                      16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576});
+      }
+      return h;
+    };
+    in = slot("input");
+    out = slot("output");
+  }
+  in->Observe(static_cast<double>(input));
+  out->Observe(static_cast<double>(output));
 }
 
 void ProxyMetrics::Add(prometheus::Family<prometheus::Counter>* family, const std::string& provider,

@@ -3,6 +3,7 @@
 // Must not: be read on a request path beyond incrementing (labels are cached per provider).
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <mutex>
 #include <string>
@@ -20,6 +21,9 @@ struct ProxyMetrics {
   // One proxied request: hit, miss, bypass or upstream_error.
   void Count(const std::string& provider, const std::string& result);
   void Upstream(const std::string& provider, double seconds);
+  // The input and output tokens one upstream call used, as its response's usage says.
+  void Tokens(const std::string& provider, const std::string& model, std::uint64_t input,
+              std::uint64_t output);
   void Add(prometheus::Family<prometheus::Counter>* family, const std::string& provider,
            double value);
 
@@ -31,10 +35,12 @@ struct ProxyMetrics {
   prometheus::Family<prometheus::Counter>* verify_usd;
   prometheus::Family<prometheus::Counter>* verify_tokens;
   prometheus::Family<prometheus::Histogram>* upstream;
+  prometheus::Family<prometheus::Histogram>* upstream_tokens;
 
  private:
   std::map<std::string, prometheus::Counter*> by_result_;
   std::map<std::string, prometheus::Histogram*> by_provider_;
+  std::map<std::string, prometheus::Histogram*> tokens_by_model_;  // provider/model/type
   std::mutex mu_;
 };
 

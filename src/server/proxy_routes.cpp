@@ -319,7 +319,10 @@ HttpResponse Proxy(const HttpRequest& req, const ProviderSpec& p, cache::CacheRe
       auto assembled = p.wire.assemble(seen);
       if (!assembled) return;  // truncated, refused or not finished with "stop"
       const auto usage = llm::UsageOf(p.wire.name, *assembled);
-      if (usage) pm.Add(pm.spent_usd, p.wire.name, opt.prices.Cost(model, *usage));
+      if (usage) {
+        pm.Add(pm.spent_usd, p.wire.name, opt.prices.Cost(model, *usage));
+        pm.Tokens(p.wire.name, model, usage->input_tokens, usage->output_tokens);
+      }
       auto stored =
           store->Store(prompt, assembled->dump(), EntryAttributes(scope, up->seconds, usage), ttl);
       if (!stored.ok())
@@ -336,7 +339,10 @@ HttpResponse Proxy(const HttpRequest& req, const ProviderSpec& p, cache::CacheRe
   pm.Upstream(p.wire.name, up->seconds);
   json answer = json::parse(up->body, nullptr, false);
   const auto usage = up->status == 200 ? llm::UsageOf(p.wire.name, answer) : std::nullopt;
-  if (usage) pm.Add(pm.spent_usd, p.wire.name, opt.prices.Cost(key->model, *usage));
+  if (usage) {
+    pm.Add(pm.spent_usd, p.wire.name, opt.prices.Cost(key->model, *usage));
+    pm.Tokens(p.wire.name, key->model, usage->input_tokens, usage->output_tokens);
+  }
   std::string verdict;
   if (withheld && up->status == 200) {
     if (usage) {

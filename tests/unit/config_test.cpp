@@ -51,6 +51,31 @@ TEST(Config, LaterFlagWins) {
   EXPECT_EQ(c->server.port, 2);
 }
 
+TEST(Config, OtelSettingsAreCheckedAtLoad) {
+  ConfigSources s;
+  s.flags = {{"otel.endpoint", "http://collector:4318"},
+             {"otel.headers", "x-api-key=abc, x-team = search"},
+             {"otel.resource_attributes", "deployment.environment.name=prod"}};
+  auto c = LoadConfig(s);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  auto headers = ParseKeyValues(c->otel.headers);
+  ASSERT_TRUE(headers.ok());
+  ASSERT_EQ(headers->size(), 2u);
+  EXPECT_EQ((*headers)[1].first, "x-team");
+  EXPECT_EQ((*headers)[1].second, "search");
+  EXPECT_EQ(RenderToml(*c).find("abc"), std::string::npos);  // headers carry keys: masked
+
+  s.flags = {{"otel.endpoint", "collector:4318"}};
+  auto bad = LoadConfig(s);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("otel.endpoint"), std::string::npos);
+  s.flags = {{"otel.headers", "x-api-key"}};
+  bad = LoadConfig(s);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("'x-api-key' is not name=value"), std::string::npos)
+      << bad.status().message();
+}
+
 TEST(Config, UnknownKeyInFileIsRefusedByName) {
   TempDir dir;
   WriteFile(dir.File("c.toml"), "[server]\nprot = 1\n");
