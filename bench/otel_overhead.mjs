@@ -5,8 +5,10 @@
 //  2. proxy-miss latency: sequential chat requests, each a new question, through the proxy
 //     to a local fake OpenAI upstream (the paid API cannot run here), p50 and p99.
 // Export runs every --interval ms (default 1000: fifteen times the default, to make any cost
-// visible). Reported: medians over rounds and the ratio on/off.
+// visible); traces are sampled at --ratio (default 1: every request). Reported: medians over
+// rounds and the ratio on/off.
 // Usage: node bench/otel_overhead.mjs SEMCACHED_BINARY [--rounds 5] [--seconds 5] [--interval 1000]
+//          [--ratio 1] [--misses 300]
 import { Agent, createServer } from "node:http";
 import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -24,6 +26,7 @@ const rounds = Number(arg("--rounds", "5"));
 const seconds = Number(arg("--seconds", "5"));
 const interval = Number(arg("--interval", "1000"));
 const misses = Number(arg("--misses", "300"));
+const ratio = Number(arg("--ratio", "1"));
 if (!binary) {
   console.error("usage: node bench/otel_overhead.mjs SEMCACHED_BINARY [--rounds N] [--seconds S] [--interval MS]");
   process.exit(2);
@@ -60,7 +63,7 @@ id = "llm"
 
 mkdirSync(join(work, "off")); mkdirSync(join(work, "on"));
 const servers = [await server("off", ""),
-                 await server("on", `[otel]\nendpoint = "http://127.0.0.1:${receiver.address().port}"\nexport_interval_ms = ${interval}`)];
+                 await server("on", `[otel]\nendpoint = "http://127.0.0.1:${receiver.address().port}"\nexport_interval_ms = ${interval}\ntrace_sample_ratio = ${ratio}`)];
 
 writeFileSync(join(work, "exact.lua"), `
 wrk.method = "POST"
@@ -107,21 +110,21 @@ for (let r = 0; r < rounds; r++) {
                 `miss p50 off ${results.off.p50.at(-1).toFixed(2)} ms on ${results.on.p50.at(-1).toFixed(2)} ms`);
 }
 const summary = {
-  rounds, seconds, export_interval_ms: interval, exports_received: bodies, export_bytes: bytes,
+  rounds, seconds, export_interval_ms: interval, trace_sample_ratio: ratio, exports_received: bodies, export_bytes: bytes,
   exact_hits_per_s: { off: median(results.off.rps), on: median(results.on.rps) },
   proxy_miss_p50_ms: { off: median(results.off.p50), on: median(results.on.p50) },
   proxy_miss_p99_ms: { off: median(results.off.p99), on: median(results.on.p99) },
 };
 summary.throughput_ratio_on_off = summary.exact_hits_per_s.on / summary.exact_hits_per_s.off;
 summary.miss_p50_ratio_on_off = summary.proxy_miss_p50_ms.on / summary.proxy_miss_p50_ms.off;
-console.log(`| | export off | export on (every ${interval} ms) | on/off |
+console.log(`| | export off | export on (metrics every ${interval} ms, traces at ${ratio}) | on/off |
 |---|---|---|---|
 | exact hits/s (median of ${rounds}) | ${summary.exact_hits_per_s.off.toFixed(0)} | ${summary.exact_hits_per_s.on.toFixed(0)} | ${summary.throughput_ratio_on_off.toFixed(3)} |
 | proxy miss p50 ms | ${summary.proxy_miss_p50_ms.off.toFixed(2)} | ${summary.proxy_miss_p50_ms.on.toFixed(2)} | ${summary.miss_p50_ratio_on_off.toFixed(3)} |
 | proxy miss p99 ms | ${summary.proxy_miss_p99_ms.off.toFixed(2)} | ${summary.proxy_miss_p99_ms.on.toFixed(2)} | ${(summary.proxy_miss_p99_ms.on / summary.proxy_miss_p99_ms.off).toFixed(3)} |
 (${bodies} exports received, ${(bytes / Math.max(1, bodies) / 1024).toFixed(1)} KiB each)`);
 mkdirSync(join(process.cwd(), "bench/results"), { recursive: true });
-writeFileSync(join(process.cwd(), "bench/results/otel_overhead.json"), JSON.stringify(summary, null, 2));
+writeFileSync(join(process.cwd(), `bench/results/otel_overhead_ratio${ratio}.json`), JSON.stringify(summary, null, 2));
 for (const s of servers) await stop(s.child);
 receiver.close();
 upstream.close();

@@ -220,6 +220,14 @@ const std::vector<KeySpec>& Keys() {
         "otel.resource_attributes",
         [](Config& c) -> std::string& { return c.otel.resource_attributes; }, {},
         "key=value,... more resource attributes (deployment.environment.name=prod, ...)"));
+    k.push_back(DoubleKey<Config>(
+        "otel.trace_sample_ratio", [](Config& c) -> double& { return c.otel.trace_sample_ratio; },
+        0, 1,
+        "share of new traces recorded and exported (head sampling by trace id); a request "
+        "whose traceparent carries a sampling decision keeps it"));
+    k.push_back(BoolKey<Config>(
+        "otel.traces", [](Config& c) -> bool& { return c.otel.traces; },
+        "export traces to <endpoint>/v1/traces (metrics go regardless)"));
     return k;
   }();
   return keys;

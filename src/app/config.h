@@ -42,6 +42,8 @@ struct OtelConfig {
   std::string service_name = "semcached";
   std::string service_instance_id;  // empty: a random UUID per process
   std::string resource_attributes;  // "key=value,..." added to the resource
+  double trace_sample_ratio = 1.0;  // share of new traces recorded (a caller's flag wins)
+  bool traces = true;               // export spans when an endpoint is set
 };
 
 // The caching proxy in front of LLM providers.

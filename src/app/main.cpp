@@ -396,10 +396,10 @@ int Serve(const Config& config) {
   spdlog::info("semcached {} listening on http://{}:{} (store {}, data_dir {}, simd {})",
                SEMCACHED_VERSION, config.server.host, http.port(), config.store, config.data_dir,
                vector::SimdLevelName(vector::ActiveSimdLevel()));
-  auto metrics_export = StartMetricsExport(config.otel, metrics);
+  Telemetry telemetry(config.otel, metrics);
   http.Run(/*handle_signals=*/true);
-  // The last figures go out before the process does, within the export timeout.
-  if (metrics_export) metrics_export->Stop(std::min(config.otel.timeout_ms, 5'000));
+  // The last spans and figures go out before the process does, within the export timeout.
+  telemetry.Stop();
   // A snapshot at a clean stop makes the next start read files instead of a long journal.
   for (const auto& c : (*caches)->All()) {
     if (Status st = c->Snapshot(); !st.ok()) {

@@ -1,9 +1,12 @@
 #include "app/telemetry.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <random>
 
 #include <spdlog/spdlog.h>
+
+#include "common/tracing.h"
 
 namespace semcached::app {
 namespace {
@@ -27,9 +30,8 @@ std::string TrimSlash(std::string url) {
   return url;
 }
 
-}  // namespace
-
-otel::ResourceAttributes TelemetryResource(const OtelConfig& config) {
+// The resource attributes of this process, from the configuration.
+otel::ResourceAttributes Resource(const OtelConfig& config) {
   otel::ResourceAttributes out = {
       {"service.name", config.service_name},
       {"service.instance.id",
@@ -44,23 +46,50 @@ otel::ResourceAttributes TelemetryResource(const OtelConfig& config) {
   return out;
 }
 
-std::unique_ptr<otel::MetricsExporter> StartMetricsExport(const OtelConfig& config,
-                                                          server::Metrics& metrics) {
-  if (config.endpoint.empty()) return nullptr;
-  otel::MetricsExporterOptions o;
-  o.sender.url = TrimSlash(config.endpoint) + "/v1/metrics";
+}  // namespace
+
+Telemetry::Telemetry(const OtelConfig& config, server::Metrics& metrics)
+    : flush_ms_(std::min(config.timeout_ms, 5'000)) {
+  tracing::Configure(nullptr, config.trace_sample_ratio);
+  if (config.endpoint.empty()) return;
+  otel::SenderOptions sender;
   if (auto headers = ParseKeyValues(config.headers); headers.ok()) {
-    for (const auto& [k, v] : *headers) o.sender.headers.push_back(k + ": " + v);
+    for (const auto& [k, v] : *headers) sender.headers.push_back(k + ": " + v);
   }
-  o.sender.timeout_ms = config.timeout_ms;
-  o.sender.max_queue = static_cast<std::size_t>(config.max_queue);
-  o.export_interval_ms = config.export_interval_ms;
-  o.resource = TelemetryResource(config);
-  o.version = SEMCACHED_VERSION;
-  o.start_unix_nano = otel::UnixNanoNow();
-  spdlog::info("otel: metrics every {} ms to {}", config.export_interval_ms, o.sender.url);
-  return std::make_unique<otel::MetricsExporter>(
-      std::move(o), [&metrics] { return metrics.Collect(); }, metrics.registry());
+  sender.timeout_ms = config.timeout_ms;
+  sender.max_queue = static_cast<std::size_t>(config.max_queue);
+  const otel::ResourceAttributes resource = Resource(config);
+  const std::string base = TrimSlash(config.endpoint);
+
+  if (config.traces) {
+    otel::TraceExporterOptions t;
+    t.sender = sender;
+    t.sender.url = base + "/v1/traces";
+    t.resource = resource;
+    t.version = SEMCACHED_VERSION;
+    traces_ = std::make_unique<otel::TraceExporter>(std::move(t), metrics.registry());
+    tracing::Configure(traces_.get(), config.trace_sample_ratio);
+    spdlog::info("otel: traces (sample ratio {}) to {}/v1/traces", config.trace_sample_ratio, base);
+  }
+  otel::MetricsExporterOptions m;
+  m.sender = sender;
+  m.sender.url = base + "/v1/metrics";
+  m.export_interval_ms = config.export_interval_ms;
+  m.resource = resource;
+  m.version = SEMCACHED_VERSION;
+  m.start_unix_nano = otel::UnixNanoNow();
+  spdlog::info("otel: metrics every {} ms to {}", config.export_interval_ms, m.sender.url);
+  metrics_ = std::make_unique<otel::MetricsExporter>(
+      std::move(m), [&metrics] { return metrics.Collect(); }, metrics.registry());
+}
+
+void Telemetry::Stop() {
+  // Requests have finished: no span is recorded after this.
+  tracing::Configure(nullptr, 0);
+  if (traces_) traces_->Stop(flush_ms_);
+  if (metrics_) metrics_->Stop(flush_ms_);
+  traces_.reset();
+  metrics_.reset();
 }
 
 }  // namespace semcached::app

@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/hash.h"
+#include "common/tracing.h"
 #include "embed/embedder.h"
 
 namespace semcached::cache {
@@ -712,6 +713,15 @@ Result<std::vector<Hit>> Cache::Search(const SearchQuery& q, LookupTrace* trace)
   LookupTrace local;
   LookupTrace& t = trace ? *trace : local;
   const auto t0 = Steady::now();
+  // Spans (common/tracing.h): the lookup, and inside it each stage; the stores add embed and
+  // search, the Redis client its commands.
+  tracing::Span lookup_span("cache.lookup");
+  if (lookup_span.recording()) {
+    lookup_span.Set("semcached.cache.id", options().id);
+    lookup_span.Set("semcached.cache.store", store_name());
+  }
+  std::optional<tracing::Span> stage_span;
+  stage_span.emplace("cache.normalize");
   // The threshold and bound: the arm's when an experiment runs and the request is in one,
   // else the cache's policy.
   const std::shared_ptr<ServingState> serving = Serving();
@@ -729,23 +739,45 @@ Result<std::vector<Hit>> Cache::Search(const SearchQuery& q, LookupTrace* trace)
     }
   }
   auto checked = CheckSearch(options(), q, policy.threshold);
-  if (!checked.ok()) return checked.status();
+  if (!checked.ok()) {
+    stage_span.reset();
+    lookup_span.SetError(checked.status().message());
+    return checked.status();
+  }
   const std::string& normalized = checked->first;
   const float threshold = checked->second;
   t.normalize_us = Micros(Steady::now() - t0).count();
+  stage_span.reset();
+  lookup_span.Set("semcached.cache.threshold", static_cast<double>(threshold));
+  if (t.arm >= 0) lookup_span.Set("semcached.experiment.arm", t.arm_name);
   counters_.lookups.fetch_add(1, std::memory_order_relaxed);
   if (arm) arm->lookups.fetch_add(1, std::memory_order_relaxed);
   const auto& strategies = q.strategies.empty() ? options().strategies : q.strategies;
   const std::int64_t now = NowMs();
   for (Strategy strategy : strategies) {
     const bool exact = strategy == Strategy::kExact;
+    stage_span.emplace(exact ? "cache.exact" : "cache.semantic");
     auto found = exact ? ExactCandidates(normalized, q, t)
                        : SemanticCandidates(normalized, threshold, q, now, t);
-    if (!found.ok()) return found.status();
+    if (!found.ok()) {
+      stage_span->SetError(found.status().message());
+      stage_span.reset();
+      lookup_span.SetError(found.status().message());
+      return found.status();
+    }
+    if (stage_span->recording()) stage_span->Set("semcached.cache.candidates", found->size());
     const auto tg = Steady::now();
-    Candidate* chosen = exact ? ChooseExact(*found, normalized, q, now)
-                              : ChooseSemantic(*found, normalized, threshold, q, now, t);
+    Candidate* chosen;
+    if (exact) {
+      chosen = ChooseExact(*found, normalized, q, now);
+    } else {
+      tracing::Span guards_span("cache.guards");
+      chosen = ChooseSemantic(*found, normalized, threshold, q, now, t);
+      if (guards_span.recording())
+        guards_span.Set("semcached.cache.guard_rejections", t.guard_rejections);
+    }
     if (!exact) t.guards_us += Micros(Steady::now() - tg).count();
+    stage_span.reset();
     if (chosen == nullptr) continue;
     const float similarity = std::min(chosen->similarity, 1.0f);
     // Held back: shadow mode serves nothing; verification holds back a share of semantic hits,
@@ -767,6 +799,12 @@ Result<std::vector<Hit>> Cache::Search(const SearchQuery& q, LookupTrace* trace)
     if (!hold) RecordUse(*chosen, now);
     if (exact) RecordErrorCost(0, policy.max_error_rate, *budget);
     Hit hit{std::move(chosen->id), std::move(chosen->entry), similarity, strategy, t.arm};
+    if (lookup_span.recording()) {
+      lookup_span.Set("semcached.cache.hit", !hold);
+      lookup_span.Set("semcached.cache.tier", exact ? "exact" : "semantic");
+      lookup_span.Set("semcached.cache.similarity", static_cast<double>(similarity));
+      if (hold) lookup_span.Set("semcached.cache.withheld", WithheldName(*hold));
+    }
     RecordBest(exact ? 1.0f : similarity);
     RecordDrift(exact ? 1.0f : similarity, !hold);
     if (hold) {
@@ -786,6 +824,11 @@ Result<std::vector<Hit>> Cache::Search(const SearchQuery& q, LookupTrace* trace)
     return std::vector<Hit>{std::move(hit)};
   }
   counters_.misses.fetch_add(1, std::memory_order_relaxed);
+  if (lookup_span.recording()) {
+    lookup_span.Set("semcached.cache.hit", false);
+    if (t.best_similarity >= 0)
+      lookup_span.Set("semcached.cache.similarity", static_cast<double>(t.best_similarity));
+  }
   RecordErrorCost(ErrorBudget::kNoHit, policy.max_error_rate, *budget);
   RecordDrift(t.best_similarity, false);
   if (t.best_similarity >= 0) RecordBest(t.best_similarity);

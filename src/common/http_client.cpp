@@ -5,6 +5,8 @@
 
 #include <curl/curl.h>
 
+#include "common/tracing.h"
+
 namespace semcached {
 
 namespace {
@@ -86,8 +88,22 @@ Result<HttpResponse> HttpClient::Perform(const HttpRequest& request) {
     CURL* handle;
     ~Lease() { client->Release(handle); }
   } lease{this, c};
+  // A client span, and the trace carried on to the server (W3C trace context): within a
+  // request, upstream LLM calls and embedding servers join the caller's trace.
+  tracing::Span span(request.method, tracing::SpanKind::kClient);
   curl_slist* list = nullptr;
   for (const auto& h : request.headers) list = curl_slist_append(list, h.c_str());
+  if (auto context = span.recording() ? span.context() : tracing::Current()) {
+    list =
+        curl_slist_append(list, ("traceparent: " + tracing::FormatTraceparent(*context)).c_str());
+    if (!context->tracestate.empty())
+      list = curl_slist_append(list, ("tracestate: " + context->tracestate).c_str());
+  }
+  if (span.recording()) {
+    span.Set("http.request.method", request.method);
+    // Without the query: some providers put keys there.
+    span.Set("url.full", request.url.substr(0, request.url.find('?')));
+  }
   std::unique_ptr<curl_slist, void (*)(curl_slist*)> list_guard(list, curl_slist_free_all);
 
   HttpResponse r;
@@ -124,10 +140,13 @@ Result<HttpResponse> HttpClient::Perform(const HttpRequest& request) {
   char* type = nullptr;
   curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &type);
   if (type != nullptr) r.content_type = type;
+  if (status != 0) span.Set("http.response.status_code", r.status);
+  if (status >= 500) span.SetError("HTTP " + std::to_string(status));
   if (rc == CURLE_WRITE_ERROR && t.aborted) {
     r.aborted = true;
     return r;
   }
+  if (rc != CURLE_OK) span.SetError(curl_easy_strerror(rc));
   if (rc == CURLE_OPERATION_TIMEDOUT) {
     return Status(ErrorCode::kDeadlineExceeded, curl_easy_strerror(rc));
   }

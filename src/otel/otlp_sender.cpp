@@ -65,6 +65,7 @@ bool OtlpSender::Send(const std::string& body, int timeout_ms, bool* retryable) 
   req.url = options_.url;
   req.headers = options_.headers;
   req.headers.push_back("Content-Type: application/x-protobuf");
+  req.headers.push_back("Expect:");  // no 100-continue round trip before a large batch
   req.body = body;
   req.timeout_ms = std::max(1, timeout_ms);
   req.connect_timeout_ms = std::min(req.timeout_ms, 5'000);

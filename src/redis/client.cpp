@@ -19,6 +19,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/enum_names.h"
+#include "common/tracing.h"
 #include "redis/probe.h"
 
 namespace semcached::redis {
@@ -741,7 +742,35 @@ void Client::ExecuteGroupAsync(std::vector<Args> commands, Callback done, Comman
   impl_->Submit(std::move(commands), std::move(done), options);
 }
 
+namespace {
+
+// A client span per blocking call, by OpenTelemetry's database conventions: the command's name,
+// never its arguments (they hold prompts, vectors and keys).
+void DescribeCall(tracing::Span& span, std::string_view operation, std::size_t batch) {
+  if (!span.recording()) return;
+  span.Set("db.system.name", "redis");
+  span.Set("db.operation.name", std::string(operation));
+  if (batch > 1) span.Set("db.operation.batch.size", batch);
+}
+
+void EndCall(tracing::Span& span, const Result<Reply>& r) {
+  if (!r.ok())
+    span.SetError(r.status().message());
+  else if (r->IsError())
+    span.SetError(r->str);
+}
+
+}  // namespace
+
 Result<Reply> Executor::Execute(Args args, CommandOptions options) {
+  tracing::Span span(args.empty() ? "redis" : args[0], tracing::SpanKind::kClient);
+  DescribeCall(span, args.empty() ? "" : args[0], 1);
+  auto r = ExecuteUntraced(std::move(args), options);
+  EndCall(span, r);
+  return r;
+}
+
+Result<Reply> Executor::ExecuteUntraced(Args args, CommandOptions options) {
   std::promise<Result<Reply>> promise;
   auto future = promise.get_future();
   ExecuteAsync(
@@ -751,6 +780,9 @@ Result<Reply> Executor::Execute(Args args, CommandOptions options) {
 
 std::vector<Result<Reply>> Executor::ExecuteMany(std::vector<Args> commands,
                                                  CommandOptions options) {
+  tracing::Span span("PIPELINE", tracing::SpanKind::kClient);
+  DescribeCall(span, commands.empty() || commands[0].empty() ? "PIPELINE" : commands[0][0],
+               commands.size());
   struct Batch {
     std::mutex mu;
     std::condition_variable cv;
@@ -774,11 +806,16 @@ std::vector<Result<Reply>> Executor::ExecuteMany(std::vector<Args> commands,
   batch->cv.wait(lock, [&] { return batch->left == 0; });
   std::vector<Result<Reply>> out;
   out.reserve(batch->results.size());
-  for (auto& r : batch->results) out.push_back(std::move(*r));
+  for (auto& r : batch->results) {
+    out.push_back(std::move(*r));
+    if (!out.back().ok()) span.SetError(out.back().status().message());
+  }
   return out;
 }
 
 Result<Reply> Executor::Transaction(std::vector<Args> commands, CommandOptions options) {
+  tracing::Span span("MULTI", tracing::SpanKind::kClient);
+  DescribeCall(span, "MULTI", commands.size());
   commands.insert(commands.begin(), Args{"MULTI"});
   commands.push_back({"EXEC"});
   std::promise<Result<Reply>> promise;
@@ -786,7 +823,9 @@ Result<Reply> Executor::Transaction(std::vector<Args> commands, CommandOptions o
   ExecuteGroupAsync(
       std::move(commands), [&promise](Result<Reply> r) { promise.set_value(std::move(r)); },
       options);
-  return future.get();
+  auto r = future.get();
+  EndCall(span, r);
+  return r;
 }
 
 Status Client::HealthCheck(int timeout_ms) {

@@ -106,8 +106,10 @@ class Executor {
   virtual ~Executor() = default;
   // Asynchronous: `done` runs exactly once, on an I/O thread; it must not block.
   virtual void ExecuteAsync(Args args, Callback done, CommandOptions options = {}) = 0;
-  // Blocking: waits for the reply. Never call from a callback.
+  // Blocking: waits for the reply. Never call from a callback. Traced (common/tracing.h).
   Result<Reply> Execute(Args args, CommandOptions options = {});
+  // The same without a span (health checks, probes).
+  Result<Reply> ExecuteUntraced(Args args, CommandOptions options = {});
   // Blocking, pipelined: every command is submitted at once; results in order.
   std::vector<Result<Reply>> ExecuteMany(std::vector<Args> commands, CommandOptions options = {});
   // Several commands written together on one connection, as one unit (ASKING + a command,

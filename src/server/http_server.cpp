@@ -14,6 +14,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include "common/tracing.h"
 #include "server/errors.h"
 
 namespace semcached::server {
@@ -73,6 +74,33 @@ std::string ToLower(std::string_view s) {
   std::transform(out.begin(), out.end(), out.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return out;
+}
+
+constexpr const char* kTraceIdHeader = "X-Semcached-Trace-Id";
+
+// The caller's trace context, when its traceparent is valid.
+std::optional<tracing::SpanContext> CallerContext(const HttpRequest& req) {
+  auto parent = tracing::ParseTraceparent(req.Header("traceparent"));
+  if (parent) parent->tracestate = std::string(req.Header("tracestate"));
+  return parent;
+}
+
+// A request's root span is named by OpenTelemetry's HTTP server convention: "METHOD route".
+void DescribeRequest(tracing::Span& span, const HttpRequest& req, const std::string& route) {
+  if (!span.recording()) return;
+  span.SetName(req.method + " " + route);
+  span.Set("http.request.method", req.method);
+  span.Set("http.route", route);
+}
+
+std::string TraceIdOf(const tracing::Span& span) {
+  return tracing::ToHex(span.context().trace_id.data(), span.context().trace_id.size());
+}
+
+void EndRequestSpan(tracing::Span& span, HttpResponse& res) {
+  span.Set("http.response.status_code", res.status);
+  if (res.status >= 500) span.SetError("HTTP " + std::to_string(res.status));
+  res.headers.emplace_back(kTraceIdHeader, TraceIdOf(span));
 }
 
 }  // namespace
@@ -340,7 +368,8 @@ class Session : public std::enable_shared_from_this<Session> {
       const bool keep_alive = msg.keep_alive();
       server_.metrics.worker_queue().Increment();
       net::post(server_.workers, [self = shared_from_this(), handler = match.handler,
-                                  req = std::move(req), keep_alive]() mutable {
+                                  req = std::move(req), keep_alive,
+                                  queued = tracing::UnixNanoNow()]() mutable {
         auto& metrics = self->server_.metrics;
         metrics.worker_queue().Decrement();
         metrics.workers_busy().Increment();
@@ -348,6 +377,10 @@ class Session : public std::enable_shared_from_this<Session> {
           Metrics& m;
           ~Done() { m.workers_busy().Decrement(); }
         } done{metrics};
+        // The request's span starts when it was read, so time in the queue is in it.
+        tracing::Span span("HTTP", tracing::SpanKind::kServer, CallerContext(req), queued);
+        DescribeRequest(span, req, self->route_);
+        self->trace_id_ = TraceIdOf(span);
         HttpResponse out;
         try {
           out = (*handler)(req);
@@ -355,7 +388,12 @@ class Session : public std::enable_shared_from_this<Session> {
           spdlog::error("handler for {} {} threw: {}", req.method, self->route_, e.what());
           out = ErrorResponse(500, error_type::kUnexpected, "internal error");
         }
-        if (out.stream) return self->Stream(out.stream, keep_alive);
+        if (out.stream) {
+          self->Stream(out.stream, keep_alive);
+          span.Set("http.response.status_code", self->status_);
+          return;
+        }
+        EndRequestSpan(span, out);
         net::post(self->stream_.get_executor(), [self, out = std::move(out), keep_alive]() mutable {
           self->Write(std::move(out), keep_alive && !self->server_.draining.load());
         });
@@ -364,12 +402,15 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     if (match.handler != nullptr) {
       req.path_params = std::move(match.params);
+      tracing::Span span("HTTP", tracing::SpanKind::kServer, CallerContext(req), 0);
+      DescribeRequest(span, req, match.pattern);
       try {
         res = (*match.handler)(req);
       } catch (const std::exception& e) {
         spdlog::error("handler for {} {} threw: {}", req.method, match.pattern, e.what());
         res = ErrorResponse(500, error_type::kUnexpected, "internal error");
       }
+      EndRequestSpan(span, res);
     } else if (!match.allowed.empty()) {
       std::string allow;
       for (const auto& m : match.allowed) allow += (allow.empty() ? "" : ", ") + m;
@@ -403,6 +444,7 @@ class Session : public std::enable_shared_from_this<Session> {
         head.set(http::field::server, "semcached");
         head.set(http::field::content_type, content_type);
         for (const auto& [name, value] : headers) head.set(name, value);
+        if (!s.trace_id_.empty()) head.set(kTraceIdHeader, s.trace_id_);
         head.chunked(true);
         s.status_ = status;
         http::response_serializer<http::empty_body> sr{head};
@@ -515,6 +557,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string method_;
   std::string target_;
   int status_ = 0;
+  std::string trace_id_;  // of the blocking request under way, for a streamed response's head
 };
 
 Status HttpServer::Impl::Listen() {

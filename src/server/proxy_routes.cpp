@@ -13,12 +13,29 @@
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
+#include "common/tracing.h"
 #include "llm/chat_request.h"
 #include "llm/providers.h"
 #include "server/proxy_metrics.h"
 
 namespace semcached::server {
 namespace {
+
+// An upstream call's span, by OpenTelemetry's GenAI conventions ("chat MODEL", a client span);
+// the HTTP client's span is its child.
+void DescribeChat(tracing::Span& span, const std::string& provider, const std::string& model) {
+  if (!span.recording()) return;
+  span.Set("gen_ai.operation.name", "chat");
+  span.Set("gen_ai.provider.name", provider);
+  span.Set("gen_ai.request.model", model);
+}
+
+void EndChat(tracing::Span& span, int status, const std::optional<llm::Usage>& usage) {
+  if (status >= 400) span.SetError("upstream HTTP " + std::to_string(status));
+  if (!usage || !span.recording()) return;
+  span.Set("gen_ai.usage.input_tokens", static_cast<std::int64_t>(usage->input_tokens));
+  span.Set("gen_ai.usage.output_tokens", static_cast<std::int64_t>(usage->output_tokens));
+}
 
 using nlohmann::json;
 
@@ -286,6 +303,8 @@ HttpResponse Proxy(const HttpRequest& req, const ProviderSpec& p, cache::CacheRe
                 arm, arm_name, started, arm_store = store](ResponseStream& out) {
       std::string seen;
       bool begun = false;
+      tracing::Span chat_span("chat " + model, tracing::SpanKind::kClient);
+      DescribeChat(chat_span, p.wire.name, model);
       auto up = llm::PostUpstreamStreaming(
           url, headers, request_body, opt.upstream,
           [&](int status, const std::string& content_type, std::string_view piece) {
@@ -303,6 +322,7 @@ HttpResponse Proxy(const HttpRequest& req, const ProviderSpec& p, cache::CacheRe
             return out.Write(piece);
           });
       if (!up.ok()) {
+        chat_span.SetError(up.status().message());
         pm.Count(p.wire.name, "upstream_error");
         if (!begun) {
           HttpResponse e = p.error(up.status().code() == ErrorCode::kDeadlineExceeded ? 504 : 502,
@@ -319,6 +339,7 @@ HttpResponse Proxy(const HttpRequest& req, const ProviderSpec& p, cache::CacheRe
       auto assembled = p.wire.assemble(seen);
       if (!assembled) return;  // truncated, refused or not finished with "stop"
       const auto usage = llm::UsageOf(p.wire.name, *assembled);
+      EndChat(chat_span, up->status, usage);
       if (usage) {
         pm.Add(pm.spent_usd, p.wire.name, opt.prices.Cost(model, *usage));
         pm.Tokens(p.wire.name, model, usage->input_tokens, usage->output_tokens);
@@ -330,7 +351,10 @@ HttpResponse Proxy(const HttpRequest& req, const ProviderSpec& p, cache::CacheRe
     };
     return r;
   }
+  tracing::Span chat_span("chat " + key->model, tracing::SpanKind::kClient);
+  DescribeChat(chat_span, p.wire.name, key->model);
   auto up = llm::PostUpstream(p.base_url + p.upstream_path(req), headers, req.body, opt.upstream);
+  if (!up.ok()) chat_span.SetError(up.status().message());
   if (!up.ok()) {
     pm.Count(p.wire.name, "upstream_error");
     return p.error(up.status().code() == ErrorCode::kDeadlineExceeded ? 504 : 502,
@@ -339,6 +363,7 @@ HttpResponse Proxy(const HttpRequest& req, const ProviderSpec& p, cache::CacheRe
   pm.Upstream(p.wire.name, up->seconds);
   json answer = json::parse(up->body, nullptr, false);
   const auto usage = up->status == 200 ? llm::UsageOf(p.wire.name, answer) : std::nullopt;
+  EndChat(chat_span, up->status, usage);
   if (usage) {
     pm.Add(pm.spent_usd, p.wire.name, opt.prices.Cost(key->model, *usage));
     pm.Tokens(p.wire.name, key->model, usage->input_tokens, usage->output_tokens);

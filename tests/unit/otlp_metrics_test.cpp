@@ -1,4 +1,6 @@
 #include "otel/otlp_metrics.h"
+#include "otel/span_encoding.h"
+#include "otel/trace_exporter.h"
 
 #include <limits>
 
@@ -76,6 +78,50 @@ TEST(OtlpMetrics, CountersAreMonotonicCumulativeSumsAndGaugesGauges) {
             opentelemetry::proto::metrics::v1::AGGREGATION_TEMPORALITY_CUMULATIVE);
   EXPECT_DOUBLE_EQ(metrics[0].sum().data_points(0).as_double(), 7);
   EXPECT_DOUBLE_EQ(metrics[1].gauge().data_points(0).as_double(), 3);
+}
+
+}  // namespace
+}  // namespace semcached::otel
+
+namespace semcached::otel {
+namespace {
+
+TEST(OtlpTraces, OwnEncodingIsByteForByteWhatTheGeneratedClassesWrite) {
+  std::vector<tracing::SpanRecord> spans(3);
+  for (std::size_t i = 0; i < spans.size(); ++i) {
+    auto& s = spans[i];
+    for (std::size_t b = 0; b < 16; ++b) s.trace_id[b] = static_cast<std::uint8_t>(b + 1);
+    for (std::size_t b = 0; b < 8; ++b) s.span_id[b] = static_cast<std::uint8_t>(0xA0 + b + i);
+    s.start_unix_nano = 1'764'300'000'000'000'000ULL + i;
+    s.end_unix_nano = s.start_unix_nano + 12345;
+  }
+  spans[0].name = "cache.lookup";
+  spans[0].parent_span_id = spans[2].span_id;
+  spans[0].attributes = {{"semcached.cache.id", std::string("docs")},
+                         {"semcached.cache.hit", false},
+                         {"semcached.cache.candidates", std::int64_t{0}},
+                         {"semcached.cache.similarity", 0.8125},
+                         {"big", std::int64_t{-3}},
+                         {"long", std::string(300, 'x')}};
+  spans[1].name = "POST";
+  spans[1].kind = tracing::SpanKind::kClient;
+  spans[1].error = true;
+  spans[1].status_message = "timeout";
+  spans[2].name = "POST /v1/chat/completions";
+  spans[2].kind = tracing::SpanKind::kServer;
+  spans[2].error = true;  // an error without a message
+  const ResourceAttributes resource = {{"service.name", "semcached"}, {"service.version", "1"}};
+  opentelemetry::proto::collector::trace::v1::ExportTraceServiceRequest reference;
+  ToOtlpTraces(spans, resource, "1.2.3", &reference);
+  // Handed over as two requests' spans.
+  std::vector<std::vector<tracing::SpanRecord>> requests = {{spans[0]}, {spans[1], spans[2]}};
+  EXPECT_EQ(EncodeTraces(requests, resource, "1.2.3"), reference.SerializeAsString());
+  EXPECT_EQ(EncodeTraces({}, resource, "1.2.3"),
+            [&] {
+              opentelemetry::proto::collector::trace::v1::ExportTraceServiceRequest empty;
+              ToOtlpTraces({}, resource, "1.2.3", &empty);
+              return empty.SerializeAsString();
+            }());
 }
 
 }  // namespace

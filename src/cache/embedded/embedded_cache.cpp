@@ -11,6 +11,7 @@
 #include "cache/fingerprint.h"
 #include "common/durable_file.h"
 #include "common/memory.h"
+#include "common/tracing.h"
 
 namespace semcached::cache {
 namespace {
@@ -575,8 +576,13 @@ Result<std::vector<Candidate>> EmbeddedCache::SemanticCandidates(const std::stri
     std::shared_lock<std::shared_mutex> lock(mu_);
     embedder = embedder_;
   }
+  std::optional<tracing::Span> embed_span(std::in_place, "cache.embed");
   auto vec = embedder->Embed(normalized);
-  if (!vec.ok()) return vec.status();
+  if (!vec.ok()) {
+    embed_span->SetError(vec.status().message());
+    return vec.status();
+  }
+  embed_span.reset();
   t.embed_us += Micros(Steady::now() - te).count();
   std::shared_lock<std::shared_mutex> lock(mu_);
   if (embedder != embedder_) {  // Reembed switched meanwhile: embed for the new index
@@ -598,7 +604,9 @@ Result<std::vector<Candidate>> EmbeddedCache::SemanticCandidates(const std::stri
   const bool unscoped = q.attributes.empty() && next_expiry_.load(std::memory_order_relaxed) == 0;
   if (!unscoped) p.filter = &filter;
   auto ts = Steady::now();
+  std::optional<tracing::Span> search_span(std::in_place, "cache.search");
   auto found = index_->Search(vec->data(), vec->size(), p);
+  search_span.reset();
   t.search_us += Micros(Steady::now() - ts).count();
   if (!found.ok()) return found.status();
   std::vector<Candidate> out;

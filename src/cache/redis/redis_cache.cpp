@@ -11,6 +11,7 @@
 #include "cache/fingerprint.h"
 #include "cache/guards.h"
 #include "cache/redis/schema.h"
+#include "common/tracing.h"
 
 namespace semcached::cache {
 
@@ -539,10 +540,17 @@ Result<std::vector<cache::Candidate>> RedisCache::SemanticCandidates(const std::
   if (!r.filter.empty()) r.filter_ef = std::max<std::size_t>(r.ef * 10, 200);
   auto generation = Current();
   auto te = Steady::now();
+  std::optional<tracing::Span> embed_span(std::in_place, "cache.embed");
   auto vec = generation->embedder->Embed(normalized);
-  if (!vec.ok()) return vec.status();
+  if (!vec.ok()) {
+    embed_span->SetError(vec.status().message());
+    return vec.status();
+  }
+  embed_span.reset();
   t.embed_us += Micros(Steady::now() - te).count();
   auto ts = Steady::now();
+  // The vector search and the candidates' hashes (VSIM, then one pipeline of HGETALL).
+  tracing::Span search_span("cache.search");
   auto found = generation->vectors->Search(*vec, r);
   if (!found.ok()) return found.status();
   if (found->empty()) {
