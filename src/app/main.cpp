@@ -169,6 +169,8 @@ Result<RedisBackend> ConnectRedis(const Config& config, server::Metrics& metrics
       sum.failures += s.failures;
       sum.breaker_opened += s.breaker_opened;
       sum.connects += s.connects;
+      sum.bytes_sent += s.bytes_sent;
+      sum.bytes_received += s.bytes_received;
     }
     return sum;
   });

@@ -105,9 +105,8 @@ void TraceExporter::Run() {
   Batch batch;
   std::unique_lock lock(mu_);
   for (;;) {
-    wake_.wait_for(lock, std::chrono::milliseconds(options_.flush_interval_ms), [this] {
-      return stopping_ || pending_spans_ >= options_.batch_spans;
-    });
+    wake_.wait_for(lock, std::chrono::milliseconds(options_.flush_interval_ms),
+                   [this] { return stopping_ || pending_spans_ >= options_.batch_spans; });
     const bool last = stopping_;
     batch.swap(pending_);
     pending_spans_ = 0;

@@ -141,6 +141,10 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl> {
   void OnClosed(Connection* c, bool was_ready, FailureKind kind);
   void Complete(const OpPtr& op, Reply reply);
   void Fail(const OpPtr& op, FailureKind kind, Status status);
+  void AddBytes(std::size_t sent, std::size_t received) {
+    if (sent) bytes_sent_.fetch_add(sent, std::memory_order_relaxed);
+    if (received) bytes_received_.fetch_add(received, std::memory_order_relaxed);
+  }
   void AddInFlight(std::ptrdiff_t n) {
     in_flight_.fetch_add(static_cast<std::size_t>(n), std::memory_order_relaxed);
   }
@@ -191,6 +195,7 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl> {
   std::atomic<std::uint64_t> failures_{0};
   std::atomic<std::uint64_t> breaker_opened_{0};
   std::atomic<std::uint64_t> connects_{0};
+  std::atomic<std::uint64_t> bytes_sent_{0}, bytes_received_{0};
 };
 
 // One socket, its hiredis reader, and the commands in flight on it, in the order written.
@@ -346,7 +351,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
     writing_ = true;
     sending_.swap(outbox_);
     outbox_.clear();
-    auto handler = [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
+    auto handler = [self = shared_from_this()](const boost::system::error_code& ec,
+                                               std::size_t written) {
+      self->pool_.AddBytes(written, 0);
       self->writing_ = false;
       self->sending_.clear();
       if (self->closed_) return;
@@ -379,6 +386,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   void OnBytes(std::size_t n) {
+    pool_.AddBytes(0, n);
     if (redisReaderFeed(reader_, buffer_.data(), n) != REDIS_OK) {
       return Close(FailureKind::kIo, Unavailable(Where() + ": protocol error: " + reader_->errstr));
     }
@@ -717,6 +725,8 @@ ClientStats Client::Impl::Stats() const {
   s.failures = failures_.load();
   s.breaker_opened = breaker_opened_.load();
   s.connects = connects_.load();
+  s.bytes_sent = bytes_sent_.load();
+  s.bytes_received = bytes_received_.load();
   return s;
 }
 

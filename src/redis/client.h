@@ -89,6 +89,7 @@ struct ClientStats {
   std::uint64_t failures = 0;
   std::uint64_t breaker_opened = 0;
   std::uint64_t connects = 0;
+  std::uint64_t bytes_sent = 0, bytes_received = 0;  // RESP on the wire (before TLS)
 };
 
 struct CommandOptions {

@@ -47,12 +47,33 @@ ProxyMetrics::ProxyMetrics(prometheus::Registry& registry) {
                   .Name("semcached_proxy_upstream_seconds")
                   .Help("Time of upstream LLM calls made on misses and bypasses, by provider.")
                   .Register(registry);
+  upstream_bytes = &prometheus::BuildCounter()
+                        .Name("semcached_proxy_upstream_bytes_total")
+                        .Help(
+                            "Body bytes of upstream LLM calls, by provider and direction (sent, "
+                            "received).")
+                        .Register(registry);
   upstream_tokens = &prometheus::BuildHistogram()
                          .Name("semcached_proxy_upstream_tokens")
                          .Help(
                              "Tokens per upstream LLM call, by provider, model and type "
                              "(input, output), from the response's usage.")
                          .Register(registry);
+}
+
+void ProxyMetrics::Bytes(const std::string& provider, std::size_t sent, std::size_t received) {
+  std::pair<prometheus::Counter*, prometheus::Counter*> c;
+  {
+    std::lock_guard lock(mu_);
+    auto& slot = bytes_[provider];
+    if (slot.first == nullptr) {
+      slot.first = &upstream_bytes->Add({{"provider", provider}, {"direction", "sent"}});
+      slot.second = &upstream_bytes->Add({{"provider", provider}, {"direction", "received"}});
+    }
+    c = slot;
+  }
+  c.first->Increment(static_cast<double>(sent));
+  c.second->Increment(static_cast<double>(received));
 }
 
 void ProxyMetrics::Tokens(const std::string& provider, const std::string& model,

@@ -7,6 +7,7 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <utility>
 
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
@@ -21,6 +22,8 @@ struct ProxyMetrics {
   // One proxied request: hit, miss, bypass or upstream_error.
   void Count(const std::string& provider, const std::string& result);
   void Upstream(const std::string& provider, double seconds);
+  // Request and response body bytes of one upstream call.
+  void Bytes(const std::string& provider, std::size_t sent, std::size_t received);
   // The input and output tokens one upstream call used, as its response's usage says.
   void Tokens(const std::string& provider, const std::string& model, std::uint64_t input,
               std::uint64_t output);
@@ -36,11 +39,13 @@ struct ProxyMetrics {
   prometheus::Family<prometheus::Counter>* verify_tokens;
   prometheus::Family<prometheus::Histogram>* upstream;
   prometheus::Family<prometheus::Histogram>* upstream_tokens;
+  prometheus::Family<prometheus::Counter>* upstream_bytes;
 
  private:
   std::map<std::string, prometheus::Counter*> by_result_;
   std::map<std::string, prometheus::Histogram*> by_provider_;
   std::map<std::string, prometheus::Histogram*> tokens_by_model_;  // provider/model/type
+  std::map<std::string, std::pair<prometheus::Counter*, prometheus::Counter*>> bytes_;
   std::mutex mu_;
 };
 

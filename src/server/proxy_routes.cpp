@@ -303,6 +303,7 @@ HttpResponse Proxy(const HttpRequest& req, const ProviderSpec& p, cache::CacheRe
                 arm, arm_name, started, arm_store = store](ResponseStream& out) {
       std::string seen;
       bool begun = false;
+      std::size_t received = 0;
       tracing::Span chat_span("chat " + model, tracing::SpanKind::kClient);
       DescribeChat(chat_span, p.wire.name, model);
       auto up = llm::PostUpstreamStreaming(
@@ -318,6 +319,7 @@ HttpResponse Proxy(const HttpRequest& req, const ProviderSpec& p, cache::CacheRe
               if (!out.Begin(status, content_type.empty() ? "text/event-stream" : content_type, h))
                 return false;
             }
+            received += piece.size();
             if (store) seen.append(piece);
             return out.Write(piece);
           });
@@ -333,6 +335,7 @@ HttpResponse Proxy(const HttpRequest& req, const ProviderSpec& p, cache::CacheRe
         return;  // a stream cut short is never stored
       }
       pm.Upstream(p.wire.name, up->seconds);
+      pm.Bytes(p.wire.name, request_body.size(), received);
       pm.Count(p.wire.name, up->status >= 400 ? "upstream_error" : result_label);
       RecordArmLatency(arm_store.get(), arm, started);
       if (!store || up->status != 200) return;
@@ -361,6 +364,7 @@ HttpResponse Proxy(const HttpRequest& req, const ProviderSpec& p, cache::CacheRe
                    up.status().message());
   }
   pm.Upstream(p.wire.name, up->seconds);
+  pm.Bytes(p.wire.name, req.body.size(), up->body.size());
   json answer = json::parse(up->body, nullptr, false);
   const auto usage = up->status == 200 ? llm::UsageOf(p.wire.name, answer) : std::nullopt;
   EndChat(chat_span, up->status, usage);

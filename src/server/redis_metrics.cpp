@@ -65,6 +65,12 @@ RedisMetrics::RedisMetrics(Metrics& metrics) {
                                     static_cast<double>(s.breaker_opened)));
     out.push_back(SingleValueFamily("semcached_redis_connects_total", "Redis connections opened.",
                                     T::Counter, static_cast<double>(s.connects)));
+    out.push_back(SingleValueFamily("semcached_redis_sent_bytes_total",
+                                    "RESP bytes written to Redis (before TLS).", T::Counter,
+                                    static_cast<double>(s.bytes_sent)));
+    out.push_back(SingleValueFamily("semcached_redis_received_bytes_total",
+                                    "RESP bytes read from Redis (after TLS).", T::Counter,
+                                    static_cast<double>(s.bytes_received)));
     return out;
   });
 }

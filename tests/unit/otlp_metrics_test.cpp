@@ -116,12 +116,11 @@ TEST(OtlpTraces, OwnEncodingIsByteForByteWhatTheGeneratedClassesWrite) {
   // Handed over as two requests' spans.
   std::vector<std::vector<tracing::SpanRecord>> requests = {{spans[0]}, {spans[1], spans[2]}};
   EXPECT_EQ(EncodeTraces(requests, resource, "1.2.3"), reference.SerializeAsString());
-  EXPECT_EQ(EncodeTraces({}, resource, "1.2.3"),
-            [&] {
-              opentelemetry::proto::collector::trace::v1::ExportTraceServiceRequest empty;
-              ToOtlpTraces({}, resource, "1.2.3", &empty);
-              return empty.SerializeAsString();
-            }());
+  EXPECT_EQ(EncodeTraces({}, resource, "1.2.3"), [&] {
+    opentelemetry::proto::collector::trace::v1::ExportTraceServiceRequest empty;
+    ToOtlpTraces({}, resource, "1.2.3", &empty);
+    return empty.SerializeAsString();
+  }());
 }
 
 }  // namespace
