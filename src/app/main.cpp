@@ -333,7 +333,28 @@ int Serve(const Config& config) {
     spdlog::critical("{}", caches.status().message());
     return kExitConfig;
   }
-  server::AddLangCacheRoutes(router, **caches, metrics);
+  server::PoolSampler pool_sampler;
+  if (redis_backend.metrics) {
+    // Ten looks at the pool over 200 ms: how busy it is, and whether commands wait.
+    pool_sampler = [&redis_backend, &config]() -> std::optional<cache::PoolSample> {
+      const std::size_t nodes =
+          redis_backend.cluster
+              ? std::max<std::size_t>(1, redis_backend.cluster->NodeStats().size())
+              : 1;
+      cache::PoolSample p;
+      p.pool_max = static_cast<std::size_t>(config.redis.pool_max);
+      double busy = 0;
+      for (int i = 0; i < 10; ++i) {
+        const redis::ClientStats s = redis_backend.metrics->Stats();
+        busy += static_cast<double>(s.connections_busy);
+        p.waiting = std::max(p.waiting, s.waiting);
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+      p.busy_share = busy / 10 / static_cast<double>(p.pool_max * nodes);
+      return p;
+    };
+  }
+  server::AddLangCacheRoutes(router, **caches, metrics, pool_sampler);
   server::ProxyOptions proxy;
   proxy.openai_base_url = config.proxy.openai_base_url;
   proxy.anthropic_base_url = config.proxy.anthropic_base_url;

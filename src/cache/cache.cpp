@@ -796,7 +796,11 @@ Result<std::vector<Hit>> Cache::Search(const SearchQuery& q, LookupTrace* trace)
                  static_cast<double>(RandomU64() >> 11) * 0x1.0p-53 < options().verify_fraction))) {
       hold = Withheld::kVerify;
     }
-    if (!hold) RecordUse(*chosen, now);
+    if (!hold) {
+      counters_.CountLife(now, chosen->expires_ms, chosen->ttl_ms);
+      RecordUse(*chosen, now);
+    }
+    counters_.CountTime(Micros(Steady::now() - t0).count(), t.embed_us);
     if (exact) RecordErrorCost(0, policy.max_error_rate, *budget);
     Hit hit{std::move(chosen->id), std::move(chosen->entry), similarity, strategy, t.arm};
     if (lookup_span.recording()) {
@@ -824,6 +828,7 @@ Result<std::vector<Hit>> Cache::Search(const SearchQuery& q, LookupTrace* trace)
     return std::vector<Hit>{std::move(hit)};
   }
   counters_.misses.fetch_add(1, std::memory_order_relaxed);
+  counters_.CountTime(Micros(Steady::now() - t0).count(), t.embed_us);
   if (lookup_span.recording()) {
     lookup_span.Set("semcached.cache.hit", false);
     if (t.best_similarity >= 0)
@@ -885,6 +890,20 @@ void CacheCounters::AddSavings(std::uint64_t tokens, double usd, double seconds)
                                  std::memory_order_relaxed);
 }
 
+void CacheCounters::CountLife(std::int64_t now, std::int64_t expires_ms, std::int64_t ttl_ms) {
+  if (ttl_ms <= 0 || expires_ms <= 0) return;
+  const double used = 1.0 - static_cast<double>(expires_ms - now) / static_cast<double>(ttl_ms);
+  const auto bucket = static_cast<std::size_t>(
+      std::clamp(used * static_cast<double>(kLifeBuckets), 0.0, kLifeBuckets - 1.0));
+  hits_by_life[bucket].fetch_add(1, std::memory_order_relaxed);
+}
+
+void CacheCounters::CountTime(double lookup_us, double embed_us) {
+  timed_lookups.fetch_add(1, std::memory_order_relaxed);
+  lookup_micros.fetch_add(static_cast<std::uint64_t>(lookup_us + 0.5), std::memory_order_relaxed);
+  embed_micros.fetch_add(static_cast<std::uint64_t>(embed_us + 0.5), std::memory_order_relaxed);
+}
+
 void CacheCounters::Fill(CacheStats* s) const {
   s->lookups = lookups.load();
   s->exact_hits = exact_hits.load();
@@ -900,6 +919,10 @@ void CacheCounters::Fill(CacheStats* s) const {
   s->latency_saved_seconds = static_cast<double>(latency_saved_micros.load()) / 1e6;
   s->feedback_correct = feedback_correct.load();
   s->feedback_wrong = feedback_wrong.load();
+  for (std::size_t b = 0; b < kLifeBuckets; ++b) s->hits_by_life[b] = hits_by_life[b].load();
+  s->timed_lookups = timed_lookups.load();
+  s->lookup_seconds = static_cast<double>(lookup_micros.load()) / 1e6;
+  s->embed_seconds = static_cast<double>(embed_micros.load()) / 1e6;
   for (std::size_t r = 0; r < kWithheldReasons; ++r)
     for (std::size_t t = 0; t < 2; ++t) s->withheld[r][t] = withheld[r][t].load();
   for (std::size_t t = 0; t < 2; ++t) {

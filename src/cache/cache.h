@@ -230,6 +230,8 @@ struct CacheMemory {
   std::size_t graph = 0;    // the index's links and id map
 };
 
+inline constexpr std::size_t kLifeBuckets = 10;
+
 struct CacheStats {
   std::size_t entries = 0;
   std::size_t bytes = 0;  // prompt, response and attribute text
@@ -243,6 +245,11 @@ struct CacheStats {
   std::array<std::array<std::uint64_t, 2>, kWithheldReasons> withheld{};
   // Withheld hits whose answer was compared with the model's: by tier and similarity bucket.
   std::array<std::array<std::uint64_t, kSimilarityBuckets>, 2> agreements{}, disagreements{};
+  // Hits on entries with a TTL, by how much of their TTL had passed: [i] is i/10 to (i+1)/10.
+  std::array<std::uint64_t, kLifeBuckets> hits_by_life{};
+  // Lookups timed whole, and the time of all of them and of their embedding.
+  std::uint64_t timed_lookups = 0;
+  double lookup_seconds = 0, embed_seconds = 0;
 };
 
 // Tokens in a text, estimated without a tokenizer: about 4 bytes per token for English
@@ -257,6 +264,11 @@ struct CacheCounters {
   std::array<std::array<std::atomic<std::uint64_t>, 2>, kWithheldReasons> withheld{};
   std::array<std::array<std::atomic<std::uint64_t>, kSimilarityBuckets>, 2> agreements{},
       disagreements{};
+  std::array<std::atomic<std::uint64_t>, kLifeBuckets> hits_by_life{};
+  std::atomic<std::uint64_t> timed_lookups{0}, lookup_micros{0}, embed_micros{0};
+  // A hit on an entry that expires at `expires_ms` after a TTL of `ttl_ms`.
+  void CountLife(std::int64_t now, std::int64_t expires_ms, std::int64_t ttl_ms);
+  void CountTime(double lookup_us, double embed_us);
   // A hit by its tier; with `estimate`, also what it saved, estimated from its text (the USD
   // returned).
   double CountHit(const Hit& hit, const CacheOptions& options, bool estimate);
@@ -307,6 +319,21 @@ class Cache {
   virtual CacheStats Stats() const = 0;
   // Walks the index on the embedded store (O(entries)): for scrapes and stats, not lookups.
   virtual CacheMemory Memory() const { return {.text = Stats().bytes}; }
+  // Recall@k of the semantic tier's search at `ef` against an exact scan, with up to `queries`
+  // of the cache's own vectors as queries. Slow (exact scans): for advice, not lookups.
+  // One probe per value of `efs`; the exact scans are shared.
+  struct RecallProbe {
+    std::size_t queries = 0, k = 0, ef = 0;
+    double recall = 0;
+  };
+  virtual Result<std::vector<RecallProbe>> ProbeRecall(std::size_t queries,
+                                                       const std::vector<std::size_t>& efs,
+                                                       std::size_t k) {
+    (void)queries;
+    (void)efs;
+    (void)k;
+    return FailedPrecondition(std::string("the ") + store_name() + " store has no recall probe");
+  }
   virtual const CacheOptions& options() const = 0;
   virtual const char* store_name() const = 0;  // "embedded" | "redis"
   // Calls `emit` with every entry that has not expired, in the store's order, until it returns
@@ -318,6 +345,13 @@ class Cache {
     return FailedPrecondition(std::string("a cache on the ") + store_name() +
                               " store cannot be exported");
   }
+  // The embedder's description ("model2vec minishlab/potion-base-4M-int8, 128-d, ...") and
+  // whether it is an embedding server.
+  struct EmbedderInfo {
+    std::string description;
+    bool remote = false;
+  };
+  virtual EmbedderInfo EmbedderOf() const { return {}; }
   // Whether a request to this cache may wait on the network (a Redis store, an embedding
   // server): the HTTP server then runs it on its worker pool, never on an I/O thread.
   virtual bool MayBlock() const { return false; }

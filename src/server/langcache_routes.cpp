@@ -211,7 +211,8 @@ HttpResponse Handle(const HttpRequest& req, cache::CacheRegistry& registry, bool
 
 }  // namespace
 
-void AddLangCacheRoutes(Router& router, cache::CacheRegistry& registry, Metrics& metrics) {
+void AddLangCacheRoutes(Router& router, cache::CacheRegistry& registry, Metrics& metrics,
+                        PoolSampler redis_pool) {
   auto cm = std::make_shared<CacheMetrics>(metrics, registry);
   // A cache's routes run where its work can wait: on the worker pool when its store or its
   // embedder is remote (Redis, an embedding server), on the I/O thread otherwise.
@@ -390,6 +391,34 @@ void AddLangCacheRoutes(Router& router, cache::CacheRegistry& registry, Metrics&
       return HttpResponse::Json(200, cache::TuningReportJson(c.Tuning(target)));
     });
   });
+
+  // Advice on the cache's settings from what it measured (cache/recommendations.h). Always on
+  // the worker pool: the recall probes scan the vectors.
+  router.Add(
+      "GET", "/v1/caches/{cacheId}/recommendations",
+      [&registry, redis_pool](const HttpRequest& req) {
+        return Handle(req, registry, false, [&](cache::Cache& c, const json&) {
+          cache::RecommendationInputs in;
+          in.options = c.options();
+          in.threshold = c.Policy().threshold;
+          in.stats = c.Stats();
+          in.memory = c.Memory();
+          in.vectors_in_redis = std::string(c.store_name()) == "redis";
+          in.tuning = c.Tuning(0.01);
+          // recall@10 at half, the same, twice and four times the cache's search_ef.
+          const std::size_t ef = std::max<std::size_t>(1, in.options.search_ef);
+          auto recall =
+              c.ProbeRecall(50, {std::max<std::size_t>(1, ef / 2), ef, ef * 2, ef * 4}, 10);
+          if (recall.ok()) in.recall = std::move(*recall);
+          const auto embedder = c.EmbedderOf();
+          in.embedder = embedder.description;
+          in.embedder_remote = embedder.remote;
+          if (redis_pool && std::string(c.store_name()) == "redis") in.redis_pool = redis_pool();
+          return HttpResponse::Json(
+              200, cache::RecommendationsJson(c.options().id, cache::Recommend(in)));
+        });
+      },
+      /*blocking=*/true);
 
   add("GET", "/v1/caches/{cacheId}/experiments", [&registry](const HttpRequest& req) {
     return Handle(req, registry, false, [&](cache::Cache& c, const json&) {

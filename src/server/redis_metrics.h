@@ -24,6 +24,7 @@ class RedisMetrics final : public redis::ClientObserver {
 
   // Where the pool figures come from (one client, or the sum over a cluster's nodes).
   void SetStatsSource(std::function<redis::ClientStats()> source);
+  redis::ClientStats Stats() const { return source_ ? source_() : redis::ClientStats{}; }
 
  private:
   prometheus::Histogram& LatencyFor(std::string_view command);

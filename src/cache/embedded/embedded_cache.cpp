@@ -532,6 +532,11 @@ Status EmbeddedCache::ForEachEntry(bool with_vectors,
 
 bool EmbeddedCache::MayBlock() const { return embedder_remote_.load(std::memory_order_relaxed); }
 
+Cache::EmbedderInfo EmbeddedCache::EmbedderOf() const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  return {embedder_->identity().Describe(), embedder_->Remote()};
+}
+
 Result<std::vector<float>> EmbeddedCache::EntryVector(const std::string& entry_id) {
   std::uint64_t label = 0, tag = 0;
   auto missing = NotFound("no entry " + entry_id + " in cache " + options_.id);
@@ -548,6 +553,7 @@ Candidate EmbeddedCache::CandidateOf(std::uint32_t slot, const Entry& e, float s
   c.entry = e.text;
   c.similarity = similarity;
   c.expires_ms = ExpiresAt(e);
+  c.ttl_ms = e.ttl_ms;
   c.handle = reinterpret_cast<std::uintptr_t>(&e);
   return c;
 }
@@ -824,6 +830,43 @@ CacheStats EmbeddedCache::Stats() const {
   }
   counters_.Fill(&s);
   return s;
+}
+
+Result<std::vector<Cache::RecallProbe>> EmbeddedCache::ProbeRecall(
+    std::size_t queries, const std::vector<std::size_t>& efs, std::size_t k) {
+  auto sample = SampleVectors(queries);
+  if (!sample.ok()) return sample.status();
+  std::shared_ptr<vector::HnswIndex> index;
+  {
+    std::shared_lock<std::shared_mutex> lock(mu_);
+    index = index_;
+  }
+  std::vector<std::size_t> found(efs.size(), 0);
+  std::size_t wanted = 0;
+  for (const auto& q : *sample) {
+    vector::SearchParams p;
+    p.k = k;
+    p.precision = vector::Precision::kExact;
+    auto exact = index->Search(q.data(), q.size(), p);
+    if (!exact.ok()) return exact.status();
+    wanted += exact->size();
+    p.precision = vector::SearchParams{}.precision;
+    for (std::size_t i = 0; i < efs.size(); ++i) {
+      p.ef = std::max(efs[i], k);
+      auto approx = index->Search(q.data(), q.size(), p);
+      if (!approx.ok()) return approx.status();
+      for (const auto& e : *exact)
+        for (const auto& a : *approx) found[i] += a.label == e.label;
+    }
+  }
+  std::vector<RecallProbe> out;
+  for (std::size_t i = 0; i < efs.size(); ++i)
+    out.push_back(
+        {.queries = sample->size(),
+         .k = k,
+         .ef = efs[i],
+         .recall = wanted ? static_cast<double>(found[i]) / static_cast<double>(wanted) : 1.0});
+  return out;
 }
 
 CacheMemory EmbeddedCache::Memory() const {

@@ -110,6 +110,9 @@ class EmbeddedCache final : public Cache {
 
   CacheStats Stats() const override;
   CacheMemory Memory() const override;
+  Result<std::vector<RecallProbe>> ProbeRecall(std::size_t queries,
+                                               const std::vector<std::size_t>& efs,
+                                               std::size_t k) override;
   const CacheOptions& options() const override { return options_; }
   const char* store_name() const override { return "embedded"; }
 
@@ -117,6 +120,7 @@ class EmbeddedCache final : public Cache {
   Status ForEachEntry(bool with_vectors,
                       const std::function<bool(const ExportedEntry&)>& emit) override;
   bool MayBlock() const override;
+  EmbedderInfo EmbedderOf() const override;
 
  protected:
   Result<std::vector<Candidate>> ExactCandidates(const std::string& normalized,

@@ -430,6 +430,44 @@ Result<std::vector<std::vector<float>>> RedisCache::SampleVectors(std::size_t n)
   return out;
 }
 
+cache::Cache::EmbedderInfo RedisCache::EmbedderOf() const {
+  const auto generation = Current();
+  return {generation->embedder->identity().Describe(), generation->embedder->Remote()};
+}
+
+Result<std::vector<cache::Cache::RecallProbe>> RedisCache::ProbeRecall(
+    std::size_t queries, const std::vector<std::size_t>& efs, std::size_t k) {
+  auto sample = SampleVectors(queries);
+  if (!sample.ok()) return sample.status();
+  const auto generation = Current();
+  std::vector<std::size_t> found(efs.size(), 0);
+  std::size_t wanted = 0;
+  for (const auto& q : *sample) {
+    SearchRequest r;
+    r.k = k;
+    r.exact = true;  // VSIM ... TRUTH: a linear scan
+    auto exact = generation->vectors->Search(q, r);
+    if (!exact.ok()) return exact.status();
+    wanted += exact->size();
+    r.exact = false;
+    for (std::size_t i = 0; i < efs.size(); ++i) {
+      r.ef = std::max(efs[i], k);
+      auto approx = generation->vectors->Search(q, r);
+      if (!approx.ok()) return approx.status();
+      for (const auto& e : *exact)
+        for (const auto& a : *approx) found[i] += a.id == e.id;
+    }
+  }
+  std::vector<RecallProbe> out;
+  for (std::size_t i = 0; i < efs.size(); ++i)
+    out.push_back(
+        {.queries = sample->size(),
+         .k = k,
+         .ef = efs[i],
+         .recall = wanted ? static_cast<double>(found[i]) / static_cast<double>(wanted) : 1.0});
+  return out;
+}
+
 Status RedisCache::ForEachEntry(bool with_vectors,
                                 const std::function<bool(const ExportedEntry&)>& emit) {
   const auto generation = Current();

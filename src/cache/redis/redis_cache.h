@@ -71,10 +71,14 @@ class RedisCache final : public cache::Cache {
   // where it last read (everything, the first time: what the cache learnt before it started).
   Status ShareLabels() override;
 
+  Result<std::vector<RecallProbe>> ProbeRecall(std::size_t queries,
+                                               const std::vector<std::size_t>& efs,
+                                               std::size_t k) override;
   // Every live entry, for an export.
   Status ForEachEntry(bool with_vectors,
                       const std::function<bool(const cache::ExportedEntry&)>& emit) override;
   bool MayBlock() const override { return true; }
+  EmbedderInfo EmbedderOf() const override;
 
  protected:
   Result<std::vector<cache::Candidate>> ExactCandidates(const std::string& normalized,
