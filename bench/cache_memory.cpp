@@ -9,6 +9,7 @@
 // Usage: cache_memory [--n 100000] [--text 1024] [--dir /tmp] [--persist]
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <random>
@@ -145,7 +146,10 @@ int main(int argc, char** argv) {
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
       }
     });
+    const auto snap_t0 = std::chrono::steady_clock::now();
     const Status snap = c.Snapshot();
+    const double snapshot_s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - snap_t0).count();
     done = true;
     sampler.join();
     if (!snap.ok()) {
@@ -155,7 +159,10 @@ int main(int argc, char** argv) {
     made->reset();
     ReleaseFreeMemory();
     const std::size_t base = bench::RssAnonBytes();
+    const auto restore_t0 = std::chrono::steady_clock::now();
     auto restored = cache::EmbeddedCache::Create(o, make_embedder(), {}, eo);
+    const double restore_s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - restore_t0).count();
     if (!restored.ok() || (*restored)->Stats().entries != n) {
       std::fprintf(stderr, "restore failed\n");
       return 1;
@@ -164,14 +171,17 @@ int main(int argc, char** argv) {
     ReleaseFreeMemory();
     const std::size_t trimmed = bench::RssAnonBytes();
     std::printf(
-        R"({"bench":"cache_restore","n":%zu,"snapshot_extra_bytes":%zu,"restored_bytes":%zu,)"
-        R"("restored_bytes_after_trim":%zu})"
+        R"({"bench":"cache_restore","embedder":"%s","n":%zu,"dim":%zu,"snapshot_extra_bytes":%zu,)"
+        R"("restored_bytes":%zu,"restored_bytes_after_trim":%zu,"snapshot_seconds":%.3f,)"
+        R"("restore_seconds":%.3f})"
         "\n",
-        n, peak - before, untrimmed - base, trimmed - base);
+        embedder.c_str(), n, dim, peak - before, untrimmed - base, trimmed - base, snapshot_s,
+        restore_s);
     std::fprintf(stderr,
-                 "  snapshot: %.1f MB more resident while writing; restore: %.1f MB resident, "
-                 "%.1f MB after handing the freed heap back\n",
-                 (peak - before) / 1e6, (untrimmed - base) / 1e6, (trimmed - base) / 1e6);
+                 "  snapshot: %.2f s, %.1f MB more resident while writing; restore: %.2f s, %.1f MB "
+                 "resident, %.1f MB after handing the freed heap back\n",
+                 snapshot_s, (peak - before) / 1e6, restore_s, (untrimmed - base) / 1e6,
+                 (trimmed - base) / 1e6);
     restored->reset();
     std::filesystem::remove_all(persist_dir);
   }

@@ -65,3 +65,13 @@ node bench/stream_bench.mjs "$BUILD/src/semcached" \
 
 echo "== HTTP floor: semcached vs nginx =="
 bash bench/http_floor.sh "$BUILD"
+
+echo "== What OpenTelemetry export costs: export off vs on, traces at ratio 1 and 0.1 =="
+for ratio in 1 0.1; do
+  node bench/otel_overhead.mjs "$BUILD/src/semcached" --ratio "$ratio" \
+    --rounds "$([ "$MODE" = "--quick" ] && echo 3 || echo 7)" 2> >(grep -E '^round' >&2)
+done
+
+echo "== Capacity figures for semcached plan (bench/results/capacity.json) =="
+python3 bench/capacity.py
+echo "(python3 bench/capacity.py --install copies them into src/app/capacity_figures.json, built into the binary)"

@@ -22,6 +22,7 @@
 #include "app/import.h"
 #include "app/model_command.h"
 #include "app/model_pull.h"
+#include "app/plan.h"
 #include "app/reembed.h"
 #include "app/telemetry.h"
 #include "app/tune.h"
@@ -611,10 +612,41 @@ int Main(int argc, char** argv) {
   tune_cmd->add_flag("--json", tune_opts.json, "print the report as JSON");
   tune_cmd->add_flag("--no-progress", tune_no_progress, "no progress bar");
 
+  PlanOptions plan_opts;
+  auto* plan_cmd = cli.add_subcommand(
+      "plan",
+      "memory per instance or Redis shard, CPU cores for a request rate, and snapshot and "
+      "restore times, from the figures the benchmarks measured (printed with the answer)");
+  plan_cmd->add_option("--entries", plan_opts.entries, "cache entries")->required();
+  plan_cmd->add_option("--dim", plan_opts.dim, "the embedder's dimensions")->required();
+  plan_cmd->add_option("--prompt-bytes", plan_opts.prompt_bytes, "bytes of prompt per entry")
+      ->capture_default_str();
+  plan_cmd->add_option("--response-bytes", plan_opts.response_bytes, "bytes of response per entry")
+      ->capture_default_str();
+  plan_cmd->add_option("--qps", plan_opts.qps, "requests per second to plan CPU for");
+  plan_cmd
+      ->add_option("--exact-share", plan_opts.exact_share,
+                   "share of requests the exact tier answers")
+      ->capture_default_str();
+  plan_cmd->add_option("--store", plan_opts.store, "embedded or redis")->capture_default_str();
+  plan_cmd->add_option("--shards", plan_opts.shards, "Redis shards the entries spread over")
+      ->capture_default_str();
+  plan_cmd->add_option("--figures", plan_opts.figures_file,
+                       "figures file (bench/results/capacity.json) instead of the built-in ones");
+  plan_cmd->add_flag("--json", plan_opts.json, "print the plan as JSON");
+
   try {
     cli.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return cli.exit(e);
+  }
+  if (plan_cmd->parsed()) {
+    // Needs no configuration: it reads only its figures.
+    if (Status s = RunPlan(plan_opts); !s.ok()) {
+      std::cerr << "semcached plan: " << s.message() << "\n";
+      return kExitConfig;
+    }
+    return 0;
   }
 
   auto config = Load(opts);

@@ -890,6 +890,35 @@ void CacheCounters::AddSavings(std::uint64_t tokens, double usd, double seconds)
                                  std::memory_order_relaxed);
 }
 
+Result<std::vector<Cache::RecallProbe>> Cache::ProbeRecall(std::size_t queries,
+                                                           const std::vector<std::size_t>& efs,
+                                                           std::size_t k) {
+  auto sample = SampleVectors(queries);
+  if (!sample.ok()) return sample.status();
+  std::vector<std::size_t> found(efs.size(), 0);
+  std::size_t wanted = 0;
+  for (const auto& q : *sample) {
+    auto exact = NearestIds(q, k, 0);
+    if (!exact.ok()) return exact.status();
+    wanted += exact->size();
+    for (std::size_t i = 0; i < efs.size(); ++i) {
+      auto approx = NearestIds(q, k, std::max(efs[i], k));
+      if (!approx.ok()) return approx.status();
+      for (const auto& e : *exact) found[i] += std::count(approx->begin(), approx->end(), e);
+    }
+  }
+  std::vector<RecallProbe> out;
+  for (std::size_t i = 0; i < efs.size(); ++i) {
+    RecallProbe p;
+    p.queries = sample->size();
+    p.k = k;
+    p.ef = efs[i];
+    p.recall = wanted ? static_cast<double>(found[i]) / static_cast<double>(wanted) : 1.0;
+    out.push_back(p);
+  }
+  return out;
+}
+
 void CacheCounters::CountLife(std::int64_t now, std::int64_t expires_ms, std::int64_t ttl_ms) {
   if (ttl_ms <= 0 || expires_ms <= 0) return;
   const double used = 1.0 - static_cast<double>(expires_ms - now) / static_cast<double>(ttl_ms);

@@ -326,14 +326,8 @@ class Cache {
     std::size_t queries = 0, k = 0, ef = 0;
     double recall = 0;
   };
-  virtual Result<std::vector<RecallProbe>> ProbeRecall(std::size_t queries,
-                                                       const std::vector<std::size_t>& efs,
-                                                       std::size_t k) {
-    (void)queries;
-    (void)efs;
-    (void)k;
-    return FailedPrecondition(std::string("the ") + store_name() + " store has no recall probe");
-  }
+  Result<std::vector<RecallProbe>> ProbeRecall(std::size_t queries,
+                                               const std::vector<std::size_t>& efs, std::size_t k);
   virtual const CacheOptions& options() const = 0;
   virtual const char* store_name() const = 0;  // "embedded" | "redis"
   // Calls `emit` with every entry that has not expired, in the store's order, until it returns
@@ -482,6 +476,15 @@ class Cache {
   }
   virtual Result<std::vector<float>> EntryVector(const std::string& entry_id) {
     return NotFound("no vector for " + entry_id);
+  }
+  // For the recall probes: the ids of the k entries nearest to `query` as the semantic tier's
+  // search finds them at `ef`, or by an exact scan when `ef` is 0.
+  virtual Result<std::vector<std::string>> NearestIds(const std::vector<float>& query,
+                                                      std::size_t k, std::size_t ef) {
+    (void)query;
+    (void)k;
+    (void)ef;
+    return FailedPrecondition(std::string("the ") + store_name() + " store has no recall probe");
   }
 
   // Label sharing (stores that set shares_labels_): labels recorded here since the last call,

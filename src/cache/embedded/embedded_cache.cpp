@@ -832,40 +832,23 @@ CacheStats EmbeddedCache::Stats() const {
   return s;
 }
 
-Result<std::vector<Cache::RecallProbe>> EmbeddedCache::ProbeRecall(
-    std::size_t queries, const std::vector<std::size_t>& efs, std::size_t k) {
-  auto sample = SampleVectors(queries);
-  if (!sample.ok()) return sample.status();
+Result<std::vector<std::string>> EmbeddedCache::NearestIds(const std::vector<float>& query,
+                                                           std::size_t k, std::size_t ef) {
   std::shared_ptr<vector::HnswIndex> index;
   {
     std::shared_lock<std::shared_mutex> lock(mu_);
     index = index_;
   }
-  std::vector<std::size_t> found(efs.size(), 0);
-  std::size_t wanted = 0;
-  for (const auto& q : *sample) {
-    vector::SearchParams p;
-    p.k = k;
+  vector::SearchParams p;
+  p.k = k;
+  if (ef == 0)
     p.precision = vector::Precision::kExact;
-    auto exact = index->Search(q.data(), q.size(), p);
-    if (!exact.ok()) return exact.status();
-    wanted += exact->size();
-    p.precision = vector::SearchParams{}.precision;
-    for (std::size_t i = 0; i < efs.size(); ++i) {
-      p.ef = std::max(efs[i], k);
-      auto approx = index->Search(q.data(), q.size(), p);
-      if (!approx.ok()) return approx.status();
-      for (const auto& e : *exact)
-        for (const auto& a : *approx) found[i] += a.label == e.label;
-    }
-  }
-  std::vector<RecallProbe> out;
-  for (std::size_t i = 0; i < efs.size(); ++i)
-    out.push_back(
-        {.queries = sample->size(),
-         .k = k,
-         .ef = efs[i],
-         .recall = wanted ? static_cast<double>(found[i]) / static_cast<double>(wanted) : 1.0});
+  else
+    p.ef = ef;
+  auto found = index->Search(query.data(), query.size(), p);
+  if (!found.ok()) return found.status();
+  std::vector<std::string> out;
+  for (const auto& h : *found) out.push_back(std::to_string(h.label));
   return out;
 }
 

@@ -110,9 +110,7 @@ class EmbeddedCache final : public Cache {
 
   CacheStats Stats() const override;
   CacheMemory Memory() const override;
-  Result<std::vector<RecallProbe>> ProbeRecall(std::size_t queries,
-                                               const std::vector<std::size_t>& efs,
-                                               std::size_t k) override;
+
   const CacheOptions& options() const override { return options_; }
   const char* store_name() const override { return "embedded"; }
 
@@ -135,6 +133,8 @@ class EmbeddedCache final : public Cache {
   Result<float> PromptSimilarity(const std::string& a, const std::string& b) override;
   Result<std::vector<std::vector<float>>> SampleVectors(std::size_t n) override;
   Result<std::vector<float>> EntryVector(const std::string& entry_id) override;
+  Result<std::vector<std::string>> NearestIds(const std::vector<float>& query, std::size_t k,
+                                              std::size_t ef) override;
 
  private:
   EmbeddedCache(CacheOptions options, std::unique_ptr<embed::Embedder> embedder, Clock clock,

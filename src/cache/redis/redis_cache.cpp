@@ -435,36 +435,16 @@ cache::Cache::EmbedderInfo RedisCache::EmbedderOf() const {
   return {generation->embedder->identity().Describe(), generation->embedder->Remote()};
 }
 
-Result<std::vector<cache::Cache::RecallProbe>> RedisCache::ProbeRecall(
-    std::size_t queries, const std::vector<std::size_t>& efs, std::size_t k) {
-  auto sample = SampleVectors(queries);
-  if (!sample.ok()) return sample.status();
-  const auto generation = Current();
-  std::vector<std::size_t> found(efs.size(), 0);
-  std::size_t wanted = 0;
-  for (const auto& q : *sample) {
-    SearchRequest r;
-    r.k = k;
-    r.exact = true;  // VSIM ... TRUTH: a linear scan
-    auto exact = generation->vectors->Search(q, r);
-    if (!exact.ok()) return exact.status();
-    wanted += exact->size();
-    r.exact = false;
-    for (std::size_t i = 0; i < efs.size(); ++i) {
-      r.ef = std::max(efs[i], k);
-      auto approx = generation->vectors->Search(q, r);
-      if (!approx.ok()) return approx.status();
-      for (const auto& e : *exact)
-        for (const auto& a : *approx) found[i] += a.id == e.id;
-    }
-  }
-  std::vector<RecallProbe> out;
-  for (std::size_t i = 0; i < efs.size(); ++i)
-    out.push_back(
-        {.queries = sample->size(),
-         .k = k,
-         .ef = efs[i],
-         .recall = wanted ? static_cast<double>(found[i]) / static_cast<double>(wanted) : 1.0});
+Result<std::vector<std::string>> RedisCache::NearestIds(const std::vector<float>& query,
+                                                        std::size_t k, std::size_t ef) {
+  SearchRequest r;
+  r.k = k;
+  r.exact = ef == 0;  // VSIM ... TRUTH: a linear scan
+  if (ef > 0) r.ef = ef;
+  auto found = Current()->vectors->Search(query, r);
+  if (!found.ok()) return found.status();
+  std::vector<std::string> out;
+  for (auto& h : *found) out.push_back(std::move(h.id));
   return out;
 }
 

@@ -71,9 +71,6 @@ class RedisCache final : public cache::Cache {
   // where it last read (everything, the first time: what the cache learnt before it started).
   Status ShareLabels() override;
 
-  Result<std::vector<RecallProbe>> ProbeRecall(std::size_t queries,
-                                               const std::vector<std::size_t>& efs,
-                                               std::size_t k) override;
   // Every live entry, for an export.
   Status ForEachEntry(bool with_vectors,
                       const std::function<bool(const cache::ExportedEntry&)>& emit) override;
@@ -95,6 +92,8 @@ class RedisCache final : public cache::Cache {
   Result<float> PromptSimilarity(const std::string& a, const std::string& b) override;
   Result<std::vector<std::vector<float>>> SampleVectors(std::size_t n) override;
   Result<std::vector<float>> EntryVector(const std::string& entry_id) override;
+  Result<std::vector<std::string>> NearestIds(const std::vector<float>& query, std::size_t k,
+                                              std::size_t ef) override;
 
  private:
   struct Loaded {
