@@ -213,6 +213,13 @@ Advice SizeLimit(const RecommendationInputs& in) {
 
 Advice SearchEf(const RecommendationInputs& in) {
   Advice a = Start("search_ef", std::to_string(in.options.search_ef));
+  const Cache::RecallProbe* now = nullptr;
+  for (const auto& r : in.recall) {
+    a.evidence.push_back({"recallAtEf" + std::to_string(r.ef), r.recall});
+    if (r.ef == in.options.search_ef) now = &r;
+  }
+  if (!in.recall.empty())
+    a.evidence.push_back({"probeQueries", static_cast<double>(in.recall.front().queries)});
   if (in.stats.entries < kMinSearchEntries || in.recall.empty()) {
     a.verdict = Verdict::kKeep;
     a.reason = std::to_string(in.stats.entries) + " entries: under " +
@@ -220,12 +227,6 @@ Advice SearchEf(const RecommendationInputs& in) {
                " the search visits nearly all of them at any search_ef.";
     return a;
   }
-  const Cache::RecallProbe* now = nullptr;
-  for (const auto& r : in.recall) {
-    a.evidence.push_back({"recallAtEf" + std::to_string(r.ef), r.recall});
-    if (r.ef == in.options.search_ef) now = &r;
-  }
-  a.evidence.push_back({"probeQueries", static_cast<double>(in.recall.front().queries)});
   if (now == nullptr) return a;
   const std::string at = " (recall@" + std::to_string(now->k) + " against an exact scan, " +
                          std::to_string(now->queries) + " of the cache's own vectors as queries)";

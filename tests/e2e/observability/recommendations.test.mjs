@@ -104,7 +104,13 @@ test("a Redis cache also gets the pool's figures; an unknown cache is refused", 
   assert.equal(pool.current, "50");
   assert.equal(pool.verdict, "keep");
   assert.ok(pool.evidence.busyShare >= 0 && pool.evidence.busyShare < 0.9);
-  assert.equal(setting(body, "search_ef").verdict, "keep");  // 30 entries
+  // 30 entries: too few for search_ef to matter, but the probe ran in Redis (VSIM ... TRUTH).
+  const ef = setting(body, "search_ef");
+  assert.equal(ef.verdict, "keep");
+  assert.equal(ef.evidence.probeQueries, 30);
+  const recalls = Object.entries(ef.evidence).filter(([k]) => k.startsWith("recallAtEf"));
+  assert.equal(recalls.length, 4);
+  for (const [k, v] of recalls) assert.equal(v, 1, k);  // 30 vectors: the graph finds them all
   // As on every cache route: without a key, 401 (no hint whether it exists); with one, 404.
   assert.equal((await fetch(`${url}/v1/caches/nope/recommendations`)).status, 401);
   const missing = await fetch(`${url}/v1/caches/nope/recommendations`, { headers: { authorization: "Bearer some-key" } });
