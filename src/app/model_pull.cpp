@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/hash.h"
 #include "common/http_client.h"
 #include "embed/static_embedder.h"
 
@@ -50,13 +51,7 @@ class Digest {
     unsigned char out[EVP_MAX_MD_SIZE];
     unsigned int n = 0;
     EVP_DigestFinal_ex(ctx_, out, &n);
-    static const char* kHex = "0123456789abcdef";
-    std::string hex;
-    for (unsigned int i = 0; i < n; ++i) {
-      hex += kHex[out[i] >> 4];
-      hex += kHex[out[i] & 15];
-    }
-    return hex;
+    return LowerHex(out, n);
   }
 
  private:

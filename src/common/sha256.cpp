@@ -1,5 +1,7 @@
 #include "common/sha256.h"
 
+#include "common/hash.h"
+
 #include <openssl/evp.h>
 
 namespace semcached {
@@ -13,13 +15,7 @@ Sha256Digest Sha256(std::string_view data) {
 
 std::string Sha256Hex(std::string_view data) {
   const Sha256Digest digest = Sha256(data);
-  static const char* hex = "0123456789abcdef";
-  std::string out(2 * digest.size(), '0');
-  for (std::size_t i = 0; i < digest.size(); ++i) {
-    out[2 * i] = hex[digest[i] >> 4];
-    out[2 * i + 1] = hex[digest[i] & 15];
-  }
-  return out;
+  return LowerHex(digest.data(), digest.size());
 }
 
 }  // namespace semcached

@@ -4,6 +4,8 @@
 #include <chrono>
 #include <random>
 
+#include "common/hash.h"
+
 namespace semcached::tracing {
 namespace {
 
@@ -67,16 +69,6 @@ bool SpanContext::valid() const {
   return false;
 }
 
-std::string ToHex(const std::uint8_t* bytes, std::size_t n) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out(2 * n, '0');
-  for (std::size_t i = 0; i < n; ++i) {
-    out[2 * i] = kDigits[bytes[i] >> 4];
-    out[2 * i + 1] = kDigits[bytes[i] & 15];
-  }
-  return out;
-}
-
 std::optional<SpanContext> ParseTraceparent(std::string_view header) {
   // version-traceid-parentid-flags, 2+1+32+1+16+1+2 = 55 characters; a later version may
   // append fields after a '-'.
@@ -100,7 +92,7 @@ std::optional<SpanContext> ParseTraceparent(std::string_view header) {
 }
 
 std::string FormatTraceparent(const SpanContext& c) {
-  return "00-" + ToHex(c.trace_id.data(), 16) + "-" + ToHex(c.span_id.data(), 8) +
+  return "00-" + LowerHex(c.trace_id.data(), 16) + "-" + LowerHex(c.span_id.data(), 8) +
          (c.sampled ? "-01" : "-00");
 }
 

@@ -38,7 +38,6 @@ struct SpanContext {
 // their first four fields.
 std::optional<SpanContext> ParseTraceparent(std::string_view header);
 std::string FormatTraceparent(const SpanContext& context);
-std::string ToHex(const std::uint8_t* bytes, std::size_t n);
 
 struct Attribute {
   const char* key;  // a string literal: every caller names its attributes by constants

@@ -14,6 +14,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include "common/hash.h"
 #include "common/tracing.h"
 #include "server/errors.h"
 
@@ -94,7 +95,7 @@ void DescribeRequest(tracing::Span& span, const HttpRequest& req, const std::str
 }
 
 std::string TraceIdOf(const tracing::Span& span) {
-  return tracing::ToHex(span.context().trace_id.data(), span.context().trace_id.size());
+  return LowerHex(span.context().trace_id.data(), span.context().trace_id.size());
 }
 
 void EndRequestSpan(tracing::Span& span, HttpResponse& res) {

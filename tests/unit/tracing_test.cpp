@@ -1,5 +1,7 @@
 #include "common/tracing.h"
 
+#include "common/hash.h"
+
 #include <gtest/gtest.h>
 
 namespace semcached::tracing {
@@ -10,8 +12,8 @@ TEST(Tracing, ParsesAndFormatsTraceparent) {
   auto c = ParseTraceparent(header);
   ASSERT_TRUE(c);
   EXPECT_TRUE(c->sampled);
-  EXPECT_EQ(ToHex(c->trace_id.data(), 16), "4bf92f3577b34da6a3ce929d0e0e4736");
-  EXPECT_EQ(ToHex(c->span_id.data(), 8), "00f067aa0ba902b7");
+  EXPECT_EQ(LowerHex(c->trace_id.data(), 16), "4bf92f3577b34da6a3ce929d0e0e4736");
+  EXPECT_EQ(LowerHex(c->span_id.data(), 8), "00f067aa0ba902b7");
   EXPECT_EQ(FormatTraceparent(*c), header);
   EXPECT_FALSE(
       ParseTraceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00")->sampled);
@@ -49,7 +51,7 @@ TEST(Tracing, ChildrenNestUnderTheActiveSpanAndLeaveWithTheRoot) {
   {
     Span root("GET /x", SpanKind::kServer, std::nullopt, 0);
     ASSERT_TRUE(root.recording());
-    root_id = ToHex(root.context().span_id.data(), 8);
+    root_id = LowerHex(root.context().span_id.data(), 8);
     {
       Span a("a");
       a.Set("n", 3);
@@ -67,7 +69,7 @@ TEST(Tracing, ChildrenNestUnderTheActiveSpanAndLeaveWithTheRoot) {
   EXPECT_EQ(spans[1].name, "a");
   EXPECT_EQ(spans[2].name, "GET /x");
   EXPECT_EQ(spans[0].parent_span_id, spans[1].span_id);
-  EXPECT_EQ(ToHex(spans[1].parent_span_id.data(), 8), root_id);
+  EXPECT_EQ(LowerHex(spans[1].parent_span_id.data(), 8), root_id);
   EXPECT_EQ(spans[0].trace_id, spans[2].trace_id);
   EXPECT_EQ(std::get<std::int64_t>(spans[1].attributes[0].value), 3);
   Configure(nullptr, 1.0);
